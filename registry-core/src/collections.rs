@@ -1,0 +1,224 @@
+//! Collection records: the rows every collection type shares. The semantics of chains,
+//! tags and calibrations live in the `valet-collections` crate.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::db::{Conn, Value};
+use crate::error::{RegistryError, Result};
+
+/// The reference's maximum collection-name length.
+pub const COLLECTION_NAME_MAX_LENGTH: usize = 64;
+
+/// The four collection types, with the reference's stored integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CollectionType {
+    /// Where datasets are created; each dataset is in exactly one RUN.
+    Run = 1,
+    /// A hand-picked set of datasets.
+    Tagged = 2,
+    /// An ordered list of other collections.
+    Chained = 3,
+    /// Calibration datasets with validity ranges.
+    Calibration = 4,
+}
+
+impl CollectionType {
+    /// From the stored integer.
+    pub fn from_i64(v: i64) -> Option<CollectionType> {
+        Some(match v {
+            1 => CollectionType::Run,
+            2 => CollectionType::Tagged,
+            3 => CollectionType::Chained,
+            4 => CollectionType::Calibration,
+            _ => return None,
+        })
+    }
+
+    /// The reference's name (`RUN`, `TAGGED`, `CHAINED`, `CALIBRATION`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CollectionType::Run => "RUN",
+            CollectionType::Tagged => "TAGGED",
+            CollectionType::Chained => "CHAINED",
+            CollectionType::Calibration => "CALIBRATION",
+        }
+    }
+
+    /// All four types.
+    pub fn all() -> [CollectionType; 4] {
+        [
+            CollectionType::Run,
+            CollectionType::Tagged,
+            CollectionType::Chained,
+            CollectionType::Calibration,
+        ]
+    }
+}
+
+impl fmt::Display for CollectionType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CollectionType {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Self> {
+        CollectionType::all()
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "unknown collection type {s:?}: use RUN, TAGGED, CHAINED or CALIBRATION"
+                ))
+            })
+    }
+}
+
+/// One collection row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionRecord {
+    /// Synthetic key.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub kind: CollectionType,
+    /// Documentation, if any.
+    pub doc: Option<String>,
+}
+
+/// Refuse names that are too long, empty, absolute, contain `..` segments or control
+/// characters, or would be read as globs.
+pub fn validate_collection_name(name: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(RegistryError::Invalid(format!(
+            "invalid collection name {name:?}: {why}"
+        )))
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.chars().count() > COLLECTION_NAME_MAX_LENGTH {
+        return bad(&format!(
+            "it is longer than {COLLECTION_NAME_MAX_LENGTH} characters"
+        ));
+    }
+    if name.starts_with('/') {
+        return bad("it starts with '/'");
+    }
+    if name.ends_with('/') || name.contains("//") {
+        return bad("it has an empty path segment");
+    }
+    if name.split('/').any(|seg| seg == ".." || seg == ".") {
+        return bad("it has a '.' or '..' segment");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return bad("it contains a control character");
+    }
+    if name.contains(['*', '?', '[', ']']) {
+        return bad("it contains a glob character (* ? [ ])");
+    }
+    Ok(())
+}
+
+fn record_from_row(row: &[Value]) -> Result<CollectionRecord> {
+    let kind = row[2]
+        .as_i64()
+        .and_then(CollectionType::from_i64)
+        .ok_or_else(|| RegistryError::Schema(format!("collection has unknown type {}", row[2])))?;
+    Ok(CollectionRecord {
+        id: row[0].as_i64().unwrap_or_default(),
+        name: row[1].as_str().unwrap_or_default().to_owned(),
+        kind,
+        doc: row[3].as_str().map(str::to_owned),
+    })
+}
+
+/// Look a collection up by name.
+pub fn find_collection(conn: &mut Conn, name: &str) -> Result<Option<CollectionRecord>> {
+    conn.query_opt(
+        "SELECT collection_id, name, type, doc FROM collection WHERE name = ?",
+        &[name.into()],
+    )?
+    .map(|r| record_from_row(&r))
+    .transpose()
+}
+
+/// Look a collection up by name, failing clearly if it is missing.
+pub fn get_collection(conn: &mut Conn, name: &str) -> Result<CollectionRecord> {
+    find_collection(conn, name)?
+        .ok_or_else(|| RegistryError::NotFound(format!("collection {name:?} does not exist")))
+}
+
+/// Look a collection up by id.
+pub fn collection_by_id(conn: &mut Conn, id: i64) -> Result<CollectionRecord> {
+    conn.query_opt(
+        "SELECT collection_id, name, type, doc FROM collection WHERE collection_id = ?",
+        &[id.into()],
+    )?
+    .map(|r| record_from_row(&r))
+    .transpose()?
+    .ok_or_else(|| RegistryError::NotFound(format!("collection with id {id} does not exist")))
+}
+
+/// Every collection, ordered by id (creation order).
+pub fn all_collections(conn: &mut Conn) -> Result<Vec<CollectionRecord>> {
+    let rows = conn.query(
+        "SELECT collection_id, name, type, doc FROM collection ORDER BY collection_id",
+        &[],
+    )?;
+    rows.iter().map(|r| record_from_row(r)).collect()
+}
+
+/// Register a collection. Returns the record and whether it was created. Registering
+/// an existing name with the same type is a no-op; with a different type it is an
+/// error (the reference silently keeps the old type, which hides mistakes).
+pub fn register_collection(
+    conn: &mut Conn,
+    name: &str,
+    kind: CollectionType,
+    doc: Option<&str>,
+) -> Result<(CollectionRecord, bool)> {
+    validate_collection_name(name)?;
+    if let Some(existing) = find_collection(conn, name)? {
+        if existing.kind != kind {
+            return Err(RegistryError::Conflict(format!(
+                "collection {name:?} already exists as {}, not {kind}",
+                existing.kind
+            )));
+        }
+        return Ok((existing, false));
+    }
+    conn.execute(
+        "INSERT INTO collection (name, type, doc) VALUES (?, ?, ?)",
+        &[
+            name.into(),
+            (kind as i64).into(),
+            doc.map(str::to_owned).into(),
+        ],
+    )?;
+    let record = get_collection(conn, name)?;
+    if kind == CollectionType::Run {
+        conn.execute(
+            "INSERT INTO run (collection_id) VALUES (?)",
+            &[record.id.into()],
+        )?;
+    }
+    Ok((record, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_collection_name("HSC/runs/RC2/w_2024_10/DM-12345").is_ok());
+        assert!(validate_collection_name("2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905").is_ok());
+        for bad in ["", "/abs", "a/../b", "a\nb", "a*", "a//b", &"x".repeat(65)] {
+            assert!(validate_collection_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Datasets: bulk insertion into a RUN, and reading them back.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use uuid::Uuid;
+use valet_config::Universe;
+
+use crate::collections::{get_collection, CollectionType};
+use crate::dataset_types::DatasetType;
+use crate::db::{quote_ident as q, Conn, DbErrorKind, Row, Value};
+use crate::dimensions::coerce;
+use crate::error::{RegistryError, Result};
+use crate::ids::{dataset_id, IdGenerationMode};
+use crate::schema::dimension_reference;
+
+/// A data ID: dimension name → value.
+pub type DataId = BTreeMap<String, Value>;
+
+/// A resolved dataset: what the reference calls a `DatasetRef`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetRef {
+    /// The dataset's id.
+    pub id: Uuid,
+    /// Dataset type name.
+    pub dataset_type: String,
+    /// The RUN it lives in.
+    pub run: String,
+    /// Required dimension values.
+    pub data_id: DataId,
+}
+
+/// A dataset to insert: its data ID and, when imported, the id it already has.
+#[derive(Debug, Clone)]
+pub struct NewDataset {
+    /// Preserved id (import), or `None` to generate one.
+    pub id: Option<Uuid>,
+    /// The data ID (required dimensions; implied ones are accepted and ignored).
+    pub data_id: DataId,
+}
+
+/// Render a data ID for messages: `{instrument: HSC, detector: 16}`.
+pub fn describe_data_id(data_id: &DataId, order: &[String]) -> String {
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|k| data_id.get(k).map(|v| format!("{k}: {v}")))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// Standardize a data ID to the type's required dimensions, in order, with each value
+/// coerced to its dimension's key type.
+pub fn standardize_data_id(
+    universe: &Universe,
+    dataset_type: &DatasetType,
+    data_id: &DataId,
+) -> Result<Vec<Value>> {
+    let group = &dataset_type.dimensions;
+    for k in data_id.keys() {
+        if !group.names().any(|n| n == k) {
+            return Err(RegistryError::Invalid(format!(
+                "data ID {} has {k:?}, which is not a dimension of dataset type {:?} ({})",
+                describe_data_id(
+                    data_id,
+                    &group.names().map(str::to_owned).collect::<Vec<_>>()
+                ),
+                dataset_type.name,
+                group.names().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    group
+        .required
+        .iter()
+        .map(|d| {
+            let v = data_id.get(d).filter(|v| !v.is_null()).ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "data ID {} for dataset type {:?} is missing required dimension {d:?}",
+                    describe_data_id(data_id, &group.required),
+                    dataset_type.name
+                ))
+            })?;
+            let ty = &universe
+                .get(d)?
+                .primary_key()
+                .ok_or_else(|| RegistryError::Invalid(format!("{d:?} is not a dimension")))?
+                .ty;
+            coerce(v, ty).map_err(|m| {
+                RegistryError::Invalid(format!(
+                    "data ID value for {d:?} in {}: {m}",
+                    describe_data_id(data_id, &group.required)
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Current time as TAI nanoseconds (UTC + 37 s, the offset since 2017).
+pub fn now_tai_ns() -> i64 {
+    let utc = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or_default();
+    utc + 37_000_000_000
+}
+
+fn join_key(values: &[Value]) -> String {
+    let mut s = String::new();
+    for v in values {
+        s.push_str(&v.to_string());
+        s.push('\u{1f}');
+    }
+    s
+}
+
+/// Check that every data ID names existing dimension records; each distinct key is
+/// probed once.
+fn check_dimension_records(
+    conn: &mut Conn,
+    universe: &Universe,
+    dataset_type: &DatasetType,
+    rows: &[Vec<Value>],
+) -> Result<()> {
+    let required = &dataset_type.dimensions.required;
+    for dim in required {
+        if !universe.get(dim)?.has_table() {
+            continue;
+        }
+        let (source, target) = dimension_reference(universe, dim)?;
+        let positions: Vec<usize> = source
+            .iter()
+            .map(|c| required.iter().position(|r| r == c).unwrap_or(0))
+            .collect();
+        let cond: Vec<String> = target.iter().map(|c| format!("{} = ?", q(c))).collect();
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} LIMIT 1",
+            q(dim),
+            cond.join(" AND ")
+        );
+        let mut checked = HashSet::new();
+        for row in rows {
+            let key: Vec<Value> = positions.iter().map(|&p| row[p].clone()).collect();
+            if !checked.insert(join_key(&key)) {
+                continue;
+            }
+            if conn.query_opt(&sql, &key)?.is_none() {
+                let shown: Vec<String> = target
+                    .iter()
+                    .zip(key.iter())
+                    .map(|(c, v)| format!("{c}: {v}"))
+                    .collect();
+                let data_id: DataId = required.iter().cloned().zip(row.iter().cloned()).collect();
+                return Err(RegistryError::NotFound(format!(
+                    "data ID {} of dataset type {:?}: {dim} record {{{}}} does not exist",
+                    describe_data_id(&data_id, required),
+                    dataset_type.name,
+                    shown.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Insert datasets of one type into one RUN, in the caller's transaction. Every data
+/// ID must name existing dimension records and be new in the RUN; preserved ids must
+/// be new. Returns the refs in input order.
+pub fn insert_datasets(
+    conn: &mut Conn,
+    universe: &Universe,
+    dataset_type: &DatasetType,
+    run: &str,
+    datasets: &[NewDataset],
+    mode: IdGenerationMode,
+) -> Result<Vec<DatasetRef>> {
+    let run_record = get_collection(conn, run)?;
+    if run_record.kind != CollectionType::Run {
+        return Err(RegistryError::Invalid(format!(
+            "datasets can only be inserted into a RUN collection; {run:?} is {}",
+            run_record.kind
+        )));
+    }
+    let required = &dataset_type.dimensions.required;
+    let mut values = Vec::with_capacity(datasets.len());
+    let mut seen = HashSet::with_capacity(datasets.len());
+    for d in datasets {
+        let v = standardize_data_id(universe, dataset_type, &d.data_id)?;
+        if !seen.insert(join_key(&v)) {
+            let data_id: DataId = required.iter().cloned().zip(v.iter().cloned()).collect();
+            return Err(RegistryError::Conflict(format!(
+                "data ID {} of dataset type {:?} appears twice in one insert into run {run:?}",
+                describe_data_id(&data_id, required),
+                dataset_type.name
+            )));
+        }
+        values.push(v);
+    }
+    check_dimension_records(conn, universe, dataset_type, &values)?;
+
+    let ingest_date = now_tai_ns();
+    let mut refs = Vec::with_capacity(datasets.len());
+    let mut dataset_rows: Vec<Row> = Vec::with_capacity(datasets.len());
+    let mut tag_rows: Vec<Row> = Vec::with_capacity(datasets.len());
+    for (d, v) in datasets.iter().zip(values) {
+        let id = match d.id {
+            Some(id) => id,
+            None => {
+                let pairs: Vec<(&str, String)> = required
+                    .iter()
+                    .map(String::as_str)
+                    .zip(v.iter().map(|x| x.to_string()))
+                    .collect();
+                dataset_id(mode, &dataset_type.name, run, &pairs)
+            }
+        };
+        dataset_rows.push(vec![
+            Value::Uuid(id),
+            dataset_type.id.into(),
+            run_record.id.into(),
+            ingest_date.into(),
+        ]);
+        let mut tag = vec![
+            dataset_type.id.into(),
+            Value::Uuid(id),
+            run_record.id.into(),
+        ];
+        tag.extend(v.iter().cloned());
+        tag_rows.push(tag);
+        refs.push(DatasetRef {
+            id,
+            dataset_type: dataset_type.name.clone(),
+            run: run.to_owned(),
+            data_id: required.iter().cloned().zip(v).collect(),
+        });
+    }
+    let mut tag_columns = vec![
+        "dataset_type_id".to_owned(),
+        "dataset_id".into(),
+        "collection_id".into(),
+    ];
+    tag_columns.extend(required.iter().map(|d| q(d)));
+    let tag_columns: Vec<&str> = tag_columns.iter().map(String::as_str).collect();
+    let inserted = conn.savepoint(|c| {
+        c.insert_rows(
+            "dataset",
+            &["id", "dataset_type_id", "run_id", "ingest_date"],
+            &dataset_rows,
+            None,
+        )?;
+        c.insert_rows(&dataset_type.tags_table, &tag_columns, &tag_rows, None)
+    });
+    match inserted {
+        Ok(_) => {}
+        Err(e) if e.kind == DbErrorKind::Unique => {
+            return Err(
+                explain_conflict(conn, dataset_type, run_record.id, run, &refs)
+                    .unwrap_or(RegistryError::Conflict(e.message)),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    update_summaries(conn, universe, dataset_type, run_record.id, &refs)?;
+    Ok(refs)
+}
+
+/// Record that a collection now holds datasets of this type and these governor values.
+pub fn update_summaries(
+    conn: &mut Conn,
+    universe: &Universe,
+    dataset_type: &DatasetType,
+    collection_id: i64,
+    refs: &[DatasetRef],
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO collection_summary_dataset_type (collection_id, dataset_type_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        &[collection_id.into(), dataset_type.id.into()],
+    )?;
+    for gov in universe.governors() {
+        if !dataset_type.dimensions.required.contains(&gov.name) {
+            continue;
+        }
+        let mut values: HashMap<String, Value> = HashMap::new();
+        for r in refs {
+            if let Some(v) = r.data_id.get(&gov.name) {
+                values.entry(v.to_string()).or_insert_with(|| v.clone());
+            }
+        }
+        let sql = format!(
+            "INSERT INTO {} (collection_id, {}) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            q(&format!("collection_summary_{}", gov.name)),
+            q(&gov.name)
+        );
+        for v in values.into_values() {
+            conn.execute(&sql, &[collection_id.into(), v])?;
+        }
+    }
+    Ok(())
+}
+
+/// After a unique violation, find the dataset that caused it and say which.
+fn explain_conflict(
+    conn: &mut Conn,
+    dataset_type: &DatasetType,
+    run_id: i64,
+    run: &str,
+    refs: &[DatasetRef],
+) -> Option<RegistryError> {
+    let required = &dataset_type.dimensions.required;
+    let mut cond = vec![
+        "dataset_type_id = ?".to_owned(),
+        "collection_id = ?".to_owned(),
+    ];
+    cond.extend(required.iter().map(|d| format!("{} = ?", q(d))));
+    let sql = format!(
+        "SELECT dataset_id FROM {} WHERE {}",
+        dataset_type.tags_table,
+        cond.join(" AND ")
+    );
+    for r in refs {
+        if let Ok(Some(_)) =
+            conn.query_opt("SELECT 1 FROM dataset WHERE id = ?", &[Value::Uuid(r.id)])
+        {
+            return Some(RegistryError::Conflict(format!(
+                "dataset id {} ({} {}) already exists",
+                r.id,
+                dataset_type.name,
+                describe_data_id(&r.data_id, required)
+            )));
+        }
+        let mut params: Vec<Value> = vec![dataset_type.id.into(), run_id.into()];
+        params.extend(required.iter().map(|d| r.data_id[d].clone()));
+        if let Ok(Some(row)) = conn.query_opt(&sql, &params) {
+            let other = row[0].as_uuid().map(|u| u.to_string()).unwrap_or_default();
+            return Some(RegistryError::Conflict(format!(
+                "run {run:?} already holds a {} dataset with data ID {} (id {other})",
+                dataset_type.name,
+                describe_data_id(&r.data_id, required)
+            )));
+        }
+    }
+    None
+}
+
+/// Find the dataset of a type with a data ID in one collection (RUN or TAGGED): one
+/// indexed probe.
+pub fn find_in_collection(
+    conn: &mut Conn,
+    universe: &Universe,
+    dataset_type: &DatasetType,
+    collection_id: i64,
+    data_id: &DataId,
+) -> Result<Option<Uuid>> {
+    let values = standardize_data_id(universe, dataset_type, data_id)?;
+    let mut cond = vec!["dataset_type_id = ?".to_owned()];
+    cond.extend(
+        dataset_type
+            .dimensions
+            .required
+            .iter()
+            .map(|d| format!("{} = ?", q(d))),
+    );
+    cond.push("collection_id = ?".into());
+    let sql = format!(
+        "SELECT dataset_id FROM {} WHERE {}",
+        dataset_type.tags_table,
+        cond.join(" AND ")
+    );
+    let mut params = vec![Value::Int(dataset_type.id)];
+    params.extend(values);
+    params.push(collection_id.into());
+    Ok(conn.query_opt(&sql, &params)?.and_then(|r| r[0].as_uuid()))
+}
+
+/// Count the datasets of a type (all runs).
+pub fn count_datasets(conn: &mut Conn, dataset_type: &DatasetType) -> Result<i64> {
+    Ok(conn
+        .query_opt(
+            "SELECT COUNT(*) FROM dataset WHERE dataset_type_id = ?",
+            &[dataset_type.id.into()],
+        )?
+        .and_then(|r| r[0].as_i64())
+        .unwrap_or(0))
+}

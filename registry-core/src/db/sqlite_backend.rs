@@ -1,0 +1,157 @@
+//! SQLite through rusqlite (bundled SQLite, so nothing needs installing).
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{ffi, ToSql};
+
+use super::{DbError, DbErrorKind, Row, Value};
+
+/// Creates pooled SQLite connections with the pragmas valet relies on.
+#[derive(Debug)]
+pub struct SqliteManager {
+    path: String,
+}
+
+impl SqliteManager {
+    /// A manager for the database file at `path`.
+    pub fn new(path: &str) -> SqliteManager {
+        SqliteManager {
+            path: path.to_owned(),
+        }
+    }
+}
+
+/// One SQLite connection.
+pub struct SqliteConn {
+    conn: rusqlite::Connection,
+}
+
+impl r2d2::ManageConnection for SqliteManager {
+    type Connection = SqliteConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<SqliteConn, DbError> {
+        let conn = rusqlite::Connection::open(&self.path).map_err(map_err)?;
+        // WAL lets readers run beside one writer; foreign keys are off by default in
+        // SQLite and must be switched on per connection; the busy timeout makes a second
+        // writer wait instead of failing at once.
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(map_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536;",
+        )
+        .map_err(map_err)?;
+        conn.set_prepared_statement_cache_capacity(256);
+        Ok(SqliteConn { conn })
+    }
+
+    fn is_valid(&self, conn: &mut SqliteConn) -> Result<(), DbError> {
+        conn.conn.execute_batch("").map_err(map_err)
+    }
+
+    fn has_broken(&self, _conn: &mut SqliteConn) -> bool {
+        false
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Float(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(*b as i64)),
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Value::Uuid(u) => ToSqlOutput::Borrowed(ValueRef::Blob(u.as_bytes())),
+        })
+    }
+}
+
+fn from_ref(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+    }
+}
+
+pub(super) fn map_err(e: rusqlite::Error) -> DbError {
+    let kind = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                DbErrorKind::Unique
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbErrorKind::ForeignKey,
+            _ => DbErrorKind::Other,
+        },
+        _ => DbErrorKind::Other,
+    };
+    DbError {
+        kind,
+        message: e.to_string(),
+    }
+}
+
+impl SqliteConn {
+    pub(super) fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        self.conn.execute_batch(sql).map_err(map_err)
+    }
+
+    pub(super) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        stmt.execute(rusqlite::params_from_iter(params.iter()))
+            .map(|n| n as u64)
+            .map_err(map_err)
+    }
+
+    pub(super) fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut dyn FnMut(&[Value]) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let ncol = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(map_err)?;
+        let mut buf: Row = Vec::with_capacity(ncol);
+        while let Some(row) = rows.next().map_err(map_err)? {
+            buf.clear();
+            for i in 0..ncol {
+                buf.push(from_ref(row.get_ref(i).map_err(map_err)?));
+            }
+            f(&buf)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Row],
+        conflict: Option<&str>,
+    ) -> Result<u64, DbError> {
+        let placeholders = vec!["?"; columns.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({placeholders}) {}",
+            columns.join(", "),
+            conflict.unwrap_or("")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(map_err)?;
+        let mut n = 0;
+        for row in rows {
+            n += stmt
+                .execute(rusqlite::params_from_iter(row.iter()))
+                .map_err(map_err)? as u64;
+        }
+        Ok(n)
+    }
+}

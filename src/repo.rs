@@ -1,0 +1,147 @@
+//! The repository handle: a directory with `valet.yaml`, a registry database and (by
+//! default) the files under the same root.
+
+use std::path::{Path, PathBuf};
+
+use valet_config::repo_config::{UniverseRef, CONFIG_FILE, DEFAULT_SQLITE_FILE};
+use valet_config::{ConfigError, RepoConfig, Universe};
+use valet_registry::{Registry, RegistryError};
+
+/// Errors from opening or creating a repository, or from any operation on it.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// A registry operation failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The configuration is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A filesystem operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The request cannot be carried out as asked.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
+    move |source| RepoError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Options for [`Repo::create`].
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Registry database URL; `None` puts an SQLite database inside the repository.
+    pub db: Option<String>,
+    /// A dimension universe file in the reference's format; `None` uses the default.
+    pub dimension_config: Option<PathBuf>,
+}
+
+/// An open repository.
+#[derive(Clone)]
+pub struct Repo {
+    /// The repository root.
+    pub root: PathBuf,
+    /// Its configuration.
+    pub config: RepoConfig,
+    /// Its registry.
+    pub registry: Registry,
+}
+
+impl Repo {
+    /// Create a new repository at `root`. Refuses if one is already there; on failure
+    /// nothing is left behind.
+    pub fn create(root: &Path, options: &CreateOptions) -> Result<Repo, RepoError> {
+        if root.join(CONFIG_FILE).exists() {
+            return Err(RepoError::Invalid(format!(
+                "{} already holds a repository ({CONFIG_FILE} exists); refusing to overwrite it",
+                root.display()
+            )));
+        }
+        let universe = match &options.dimension_config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+                Universe::from_yaml(&text)
+                    .map_err(|e| RepoError::Invalid(format!("{}: {e}", path.display())))?
+            }
+            None => Universe::default_universe(),
+        };
+        let created_dir = !root.exists();
+        std::fs::create_dir_all(root).map_err(io_err(root))?;
+        let config = RepoConfig {
+            db: options
+                .db
+                .clone()
+                .unwrap_or_else(|| format!("sqlite:{DEFAULT_SQLITE_FILE}")),
+            datastore_root: ".".into(),
+            universe: UniverseRef {
+                namespace: universe.namespace.clone(),
+                version: universe.version,
+            },
+        };
+        let sqlite_file = root.join(DEFAULT_SQLITE_FILE);
+        let sqlite_existed = sqlite_file.exists();
+        let result = Registry::create(&config.resolved_db_url(root), universe)
+            .map_err(RepoError::from)
+            .and_then(|registry| {
+                config.write(root)?;
+                Ok(registry)
+            });
+        match result {
+            Ok(registry) => Ok(Repo {
+                root: root.to_owned(),
+                config,
+                registry,
+            }),
+            Err(e) => {
+                // Leave nothing half-made behind.
+                if options.db.is_none() && !sqlite_existed {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{suffix}", sqlite_file.display()));
+                    }
+                }
+                if created_dir {
+                    let _ = std::fs::remove_dir_all(root);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Open the repository at `root`.
+    pub fn open(root: &Path) -> Result<Repo, RepoError> {
+        if !root.join(CONFIG_FILE).exists() {
+            return Err(RepoError::Invalid(format!(
+                "{} is not a valet repository (no {CONFIG_FILE})",
+                root.display()
+            )));
+        }
+        let config = RepoConfig::read(root)?;
+        let registry = Registry::open(&config.resolved_db_url(root))?;
+        if registry.universe.namespace != config.universe.namespace
+            || registry.universe.version != config.universe.version
+        {
+            return Err(RepoError::Invalid(format!(
+                "{}: {CONFIG_FILE} names universe {} {} but the registry holds {} {}",
+                root.display(),
+                config.universe.namespace,
+                config.universe.version,
+                registry.universe.namespace,
+                registry.universe.version
+            )));
+        }
+        Ok(Repo {
+            root: root.to_owned(),
+            config,
+            registry,
+        })
+    }
+}

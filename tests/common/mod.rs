@@ -1,0 +1,108 @@
+//! Test support: a fresh repository on each backend.
+//!
+//! SQLite repositories live in a temporary directory. PostgreSQL ones get a database
+//! of their own on the server named by `VALET_TEST_PG` (started by
+//! `scripts/with-postgres.sh`); without it the PostgreSQL variants are skipped, unless
+//! `VALET_REQUIRE_PG` is set, in which case they fail.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use valet::{CreateOptions, Repo};
+
+/// The two registry backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A repository for one test; its directory and database go away with it.
+pub struct TestRepo {
+    pub repo: Repo,
+    pub dir: tempfile::TempDir,
+    pub db_url: Option<String>,
+}
+
+impl TestRepo {
+    pub fn root(&self) -> PathBuf {
+        self.repo.root.clone()
+    }
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh, empty PostgreSQL database URL, or `None` when no server is configured.
+pub fn fresh_pg_database() -> Option<String> {
+    let admin = match std::env::var("VALET_TEST_PG") {
+        Ok(url) => url,
+        Err(_) => {
+            assert!(
+                std::env::var_os("VALET_REQUIRE_PG").is_none(),
+                "VALET_REQUIRE_PG is set but VALET_TEST_PG is not: run tests through scripts/test.sh"
+            );
+            eprintln!("VALET_TEST_PG not set: skipping the PostgreSQL variant");
+            return None;
+        }
+    };
+    let name = format!(
+        "valet_test_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .expect("drop old test database");
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    Some(format!("{base}/{name}"))
+}
+
+/// A new repository on `backend`, or `None` if that backend is not available here.
+pub fn new_repo(backend: Backend) -> Option<TestRepo> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("repo");
+    let db_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_pg_database()?),
+    };
+    let repo = Repo::create(
+        &root,
+        &CreateOptions {
+            db: db_url.clone(),
+            dimension_config: None,
+        },
+    )
+    .expect("create repository");
+    Some(TestRepo { repo, dir, db_url })
+}
+
+/// Generate `#[test]` functions that run each named test body on both backends:
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::common::Backend::Sqlite)
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::common::Backend::Postgres)
+                }
+            )*
+        }
+    };
+}
