@@ -343,3 +343,46 @@ pub fn query_records(
     })?;
     Ok((columns, records))
 }
+
+/// Compile a `--where` expression over one element's records into an SQL condition.
+/// Identifiers may be the element's columns (`exposure_time`), qualified ones
+/// (`visit.exposure_time`), its dimensions (`instrument`, `physical_filter`), or the
+/// element's own name for its primary key (`visit = 5`).
+pub fn record_filter(
+    universe: &Universe,
+    element: &str,
+    text: &str,
+    bind: &BTreeMap<String, crate::expr::Literal>,
+) -> Result<(String, Vec<Value>)> {
+    let e = universe.get(element)?;
+    let columns: Vec<String> = match &e.view_of {
+        Some(_) => vec!["name".to_owned()],
+        None => element_columns(universe, e)?,
+    };
+    let pk = e.primary_key().map(|k| k.name.clone());
+    let expr = crate::expr::parse(text, bind)?;
+    let resolve = |name: &str| -> std::result::Result<String, String> {
+        let bare = match name.split_once('.') {
+            Some((el, field)) if el == element => field,
+            Some(_) => {
+                return Err(format!(
+                    "'{name}' refers to another element; only {element} fields can be used here"
+                ))
+            }
+            None => name,
+        };
+        let column = if bare == element {
+            pk.as_deref().unwrap_or(bare)
+        } else {
+            bare
+        };
+        if columns.iter().any(|c| c == column) {
+            Ok(q(column))
+        } else {
+            Err(format!("unknown field '{name}' for {element} records"))
+        }
+    };
+    let mut params = Vec::new();
+    let sql = crate::expr::to_sql(&expr, text, &resolve, &mut params)?;
+    Ok((sql, params))
+}

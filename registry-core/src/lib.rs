@@ -11,6 +11,8 @@ pub mod datasets;
 pub mod db;
 pub mod dimensions;
 pub mod error;
+pub mod expr;
+pub mod glob;
 pub mod ids;
 pub mod region;
 pub mod schema;

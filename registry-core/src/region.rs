@@ -90,7 +90,7 @@ mod tests {
         let ll = r.lon_lat_degrees().unwrap();
         assert!(ll
             .iter()
-            .all(|(lon, lat)| (50.0..60.0).contains(lon) && (-35.0..-25.0).contains(lat)));
+            .all(|(lon, lat)| (45.0..55.0).contains(lon) && (-35.0..-25.0).contains(lat)));
         assert_eq!(Region::decode(&[1, 2, 3]), Region::Opaque(vec![1, 2, 3]));
     }
 }

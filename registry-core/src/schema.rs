@@ -118,7 +118,7 @@ CREATE TABLE dataset (
     dataset_type_id BIGINT NOT NULL REFERENCES dataset_type (id),
     run_id BIGINT NOT NULL REFERENCES run (collection_id) ON DELETE CASCADE,
     ingest_date BIGINT NOT NULL
-);
+){without_rowid};
 CREATE INDEX dataset_run ON dataset (run_id);
 CREATE INDEX dataset_type_idx ON dataset (dataset_type_id);
 CREATE TABLE collection_summary_dataset_type (
@@ -130,7 +130,17 @@ CREATE TABLE collection_summary_dataset_type (
         autoinc = t.autoinc_pk,
         bool_ = t.bool_,
         uuid = t.uuid,
+        without_rowid = without_rowid(backend),
     )
+}
+
+/// SQLite tables keyed by something other than an integer store rows in key order
+/// with `WITHOUT ROWID`, saving one B-tree per table.
+fn without_rowid(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => " WITHOUT ROWID",
+        Backend::Postgres => "",
+    }
 }
 
 /// The columns of an element's table, in order: required dependencies, own keys,
@@ -356,15 +366,18 @@ pub fn create_tags_table(
     defs.extend(dim_columns);
     defs.extend(dim_keys);
     let dims: Vec<String> = required.iter().map(|d| q(d)).collect();
-    defs.push("PRIMARY KEY (dataset_id, collection_id)".into());
-    let mut unique = vec!["dataset_type_id".to_owned()];
-    unique.extend(dims.iter().cloned());
-    unique.push("collection_id".into());
-    defs.push(format!("UNIQUE ({})", unique.join(", ")));
+    // The data-ID key is the primary key, so on SQLite (WITHOUT ROWID) the rows are
+    // stored in data-ID order: a look-up reads one page run, a scan streams grouped.
+    let mut key = vec!["dataset_type_id".to_owned()];
+    key.extend(dims.iter().cloned());
+    key.push("collection_id".into());
+    defs.push(format!("PRIMARY KEY ({})", key.join(", ")));
+    defs.push("UNIQUE (dataset_id, collection_id)".into());
     let sql = format!(
-        "CREATE TABLE {table} (\n    {}\n);
+        "CREATE TABLE {table} (\n    {}\n){};
 CREATE INDEX {table}_collection ON {table} (collection_id, dataset_type_id);",
-        defs.join(",\n    ")
+        defs.join(",\n    "),
+        without_rowid(backend)
     );
     conn.batch(&sql)?;
     Ok(())

@@ -1,0 +1,43 @@
+//! `valet create`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use valet::{CreateOptions, Repo};
+
+use crate::CliResult;
+
+/// Create an empty repository.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Repository directory to create.
+    pub repo: PathBuf,
+    /// Registry database URL (postgresql://…); default: an SQLite file in the repository.
+    #[arg(long)]
+    pub db: Option<String>,
+    /// Dimension universe file in the reference Butler's format; default: universe 8.
+    #[arg(long)]
+    pub dimension_config: Option<PathBuf>,
+}
+
+/// Run `valet create`.
+pub fn create(args: &CreateArgs) -> CliResult {
+    let repo = Repo::create(
+        &args.repo,
+        &CreateOptions {
+            db: args.db.clone(),
+            dimension_config: args.dimension_config.clone(),
+        },
+    )?;
+    eprintln!(
+        "created repository {} (universe {} {}, {})",
+        repo.root.display(),
+        repo.registry.universe.namespace,
+        repo.registry.universe.version,
+        match repo.registry.db.backend() {
+            valet::registry::Backend::Sqlite => "SQLite",
+            valet::registry::Backend::Postgres => "PostgreSQL",
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! The `valet` binary end to end, on SQLite and PostgreSQL.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{fresh_pg_database, Backend};
+
+fn valet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_valet"))
+        .args(args)
+        .output()
+        .expect("run valet")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = valet(args);
+    assert!(
+        out.status.success(),
+        "valet {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Runs and expects failure with exactly one line on stderr containing `expected`.
+fn fails(args: &[&str], expected: &str) {
+    let out = valet(args);
+    assert!(!out.status.success(), "valet {args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(expected), "expected {expected:?} in {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Create a repository with the CLI; `None` when the backend is unavailable.
+fn create(backend: Backend, dir: &Path) -> Option<String> {
+    let repo = dir.join("repo").display().to_string();
+    match backend {
+        Backend::Sqlite => ok(&["create", &repo]),
+        Backend::Postgres => ok(&["create", &repo, "--db", &fresh_pg_database()?]),
+    };
+    Some(repo)
+}
+
+fn dataset_type_commands(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path()) else {
+        return;
+    };
+    fails(&["create", &repo], "already holds a repository");
+
+    ok(&[
+        "register-dataset-type",
+        &repo,
+        "raw",
+        "Exposure",
+        "instrument",
+        "exposure",
+        "detector",
+    ]);
+    ok(&[
+        "register-dataset-type",
+        &repo,
+        "raw",
+        "Exposure",
+        "instrument,detector,exposure",
+    ]);
+    ok(&[
+        "register-dataset-type",
+        &repo,
+        "bias",
+        "ExposureF",
+        "instrument",
+        "detector",
+        "--is-calibration",
+    ]);
+    fails(
+        &[
+            "register-dataset-type",
+            &repo,
+            "raw",
+            "ExposureF",
+            "instrument",
+            "exposure",
+            "detector",
+        ],
+        "already registered",
+    );
+    fails(
+        &[
+            "register-dataset-type",
+            &repo,
+            "raw.wcs",
+            "Wcs",
+            "instrument",
+        ],
+        "component",
+    );
+    fails(
+        &[
+            "register-dataset-type",
+            &repo,
+            "x",
+            "X",
+            "instrument",
+            "spaceship",
+        ],
+        "spaceship",
+    );
+
+    let json = ok(&[
+        "query-dataset-types",
+        &repo,
+        "--verbose",
+        "--format",
+        "json",
+    ]);
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        parsed,
+        serde_json::json!([
+            {"name": "bias", "dimensions": "[instrument, detector]", "storage_class": "ExposureF", "is_calibration": true},
+            {"name": "raw", "dimensions": "[instrument, detector, exposure]", "storage_class": "Exposure", "is_calibration": false}
+        ])
+    );
+    let csv = ok(&["query-dataset-types", &repo, "r*", "--format", "csv"]);
+    assert_eq!(csv, "name\nraw\n");
+    let table = ok(&["query-dataset-types", &repo]);
+    assert_eq!(table, "name\n----\nbias\nraw\n");
+
+    ok(&["remove-dataset-type", &repo, "b*"]);
+    assert_eq!(
+        ok(&["query-dataset-types", &repo, "--format", "csv"]),
+        "name\nraw\n"
+    );
+    fails(&["remove-dataset-type", &repo, "nothing"], "not registered");
+}
+
+fn dimension_record_queries(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path()) else {
+        return;
+    };
+    let opened = valet::Repo::open(Path::new(&repo)).unwrap();
+    let rec = |pairs: &[(&str, valet::registry::Value)]| -> valet::registry::Record {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    };
+    opened
+        .registry
+        .insert_dimension_records("instrument", &[rec(&[("name", "HSC".into())])], false)
+        .unwrap();
+    let detectors: Vec<_> = (0..5)
+        .map(|d| {
+            rec(&[
+                ("instrument", "HSC".into()),
+                ("id", d.into()),
+                ("full_name", format!("1_{d}").into()),
+            ])
+        })
+        .collect();
+    opened
+        .registry
+        .insert_dimension_records("detector", &detectors, false)
+        .unwrap();
+
+    let csv = ok(&[
+        "query-dimension-records",
+        &repo,
+        "detector",
+        "--where",
+        "detector IN (1..3) AND full_name != x",
+        "--bind",
+        "x=1_2",
+        "--format",
+        "csv",
+    ]);
+    let ids: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(ids, vec!["1", "3"]);
+    fails(
+        &[
+            "query-dimension-records",
+            &repo,
+            "detector",
+            "--where",
+            "id >",
+        ],
+        "at column 5",
+    );
+    fails(
+        &[
+            "query-dimension-records",
+            &repo,
+            "detector",
+            "--where",
+            "colour = 1",
+        ],
+        "unknown field 'colour'",
+    );
+    fails(
+        &["query-dimension-records", &repo, "warp_drive"],
+        "unknown dimension element",
+    );
+    fails(
+        &[
+            "query-dimension-records",
+            "/definitely/not/here",
+            "detector",
+        ],
+        "not a valet repository",
+    );
+}
+
+on_both_backends!(dataset_type_commands, dimension_record_queries);

@@ -1,0 +1,674 @@
+//! The `--where` expression language: a subset of the reference's, enough for real
+//! use. Comparisons (`=`, `!=`, `<>`, `<`, `<=`, `>`, `>=`) on dimension keys and record
+//! fields (`visit.exposure_time > 20`), `IN (list)` with `a..b` ranges (optionally
+//! `a..b:stride`), `AND` / `OR` / `NOT`, parentheses, string and number literals, and
+//! bind names. Parse errors name the column of the offending token.
+//!
+//! An expression is parsed once into [`Expr`] and then compiled to SQL by a caller that
+//! knows which columns an identifier names.
+
+use std::collections::BTreeMap;
+
+use crate::db::Value;
+use crate::error::{RegistryError, Result};
+
+/// A literal in an expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// Integer.
+    Int(i64),
+    /// Float.
+    Float(f64),
+    /// String.
+    Text(String),
+}
+
+impl Literal {
+    /// As a database value.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Literal::Int(i) => Value::Int(*i),
+            Literal::Float(f) => Value::Float(*f),
+            Literal::Text(s) => Value::Text(s.clone()),
+        }
+    }
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `!=` or `<>`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    fn sql(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// One element of an `IN` list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InItem {
+    /// A single value.
+    Value(Operand),
+    /// An inclusive integer range with a stride.
+    Range {
+        /// First value.
+        start: i64,
+        /// Last value (inclusive).
+        stop: i64,
+        /// Step.
+        stride: i64,
+    },
+}
+
+/// An operand: a field reference or a literal (bind names are resolved at parse time).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    /// `name` or `element.field`, with the column where it starts.
+    Field {
+        /// The identifier as written.
+        name: String,
+        /// 1-based column in the expression.
+        column: usize,
+    },
+    /// A literal value.
+    Literal(Literal),
+}
+
+/// A parsed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// `a OP b`
+    Cmp(Operand, CmpOp, Operand),
+    /// `a [NOT] IN (…)`
+    In {
+        /// The tested operand.
+        operand: Operand,
+        /// The list.
+        items: Vec<InItem>,
+        /// `NOT IN`.
+        negated: bool,
+    },
+    /// `a AND b`
+    And(Box<Expr>, Box<Expr>),
+    /// `a OR b`
+    Or(Box<Expr>, Box<Expr>),
+    /// `NOT a`
+    Not(Box<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Op(&'static str),
+    LParen,
+    RParen,
+    Comma,
+    DotDot,
+    Colon,
+    End,
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Ident(s) => format!("'{s}'"),
+        Tok::Int(i) => format!("'{i}'"),
+        Tok::Float(f) => format!("'{f}'"),
+        Tok::Str(s) => format!("'{s:?}'"),
+        Tok::Op(o) => format!("'{o}'"),
+        Tok::LParen => "'('".into(),
+        Tok::RParen => "')'".into(),
+        Tok::Comma => "','".into(),
+        Tok::DotDot => "'..'".into(),
+        Tok::Colon => "':'".into(),
+        Tok::End => "end of expression".into(),
+    }
+}
+
+fn error(text: &str, column: usize, what: &str) -> RegistryError {
+    RegistryError::Invalid(format!("--where {text:?}: {what} at column {column}"))
+}
+
+fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let col = i + 1;
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric()
+                    || chars[i] == '_'
+                    || (chars[i] == '.'
+                        && chars
+                            .get(i + 1)
+                            .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')))
+            {
+                i += 1;
+            }
+            out.push((Tok::Ident(chars[start..i].iter().collect()), col));
+            continue;
+        }
+        if c.is_ascii_digit() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            let mut is_float = false;
+            // A '.' followed by a digit continues a float; '..' is a range.
+            if i + 1 < chars.len() && chars[i] == '.' && chars[i + 1] != '.' {
+                is_float = true;
+                i += 1;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
+                is_float = true;
+                i += 1;
+                if i < chars.len() && (chars[i] == '+' || chars[i] == '-') {
+                    i += 1;
+                }
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+            let s: String = chars[start..i].iter().collect();
+            let tok = if is_float {
+                Tok::Float(
+                    s.parse()
+                        .map_err(|_| error(text, col, &format!("bad number '{s}'")))?,
+                )
+            } else {
+                Tok::Int(
+                    s.parse()
+                        .map_err(|_| error(text, col, &format!("bad number '{s}'")))?,
+                )
+            };
+            out.push((tok, col));
+            continue;
+        }
+        if c == '\'' || c == '"' {
+            let mut s = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(error(text, col, "unterminated string")),
+                    Some(&q) if q == c => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&ch) => {
+                        s.push(ch);
+                        i += 1;
+                    }
+                }
+            }
+            out.push((Tok::Str(s), col));
+            continue;
+        }
+        let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+        let tok = match two.as_str() {
+            "!=" => Some(Tok::Op("!=")),
+            "<>" => Some(Tok::Op("<>")),
+            "<=" => Some(Tok::Op("<=")),
+            ">=" => Some(Tok::Op(">=")),
+            ".." => Some(Tok::DotDot),
+            _ => None,
+        };
+        if let Some(t) = tok {
+            out.push((t, col));
+            i += 2;
+            continue;
+        }
+        let tok = match c {
+            '=' => Tok::Op("="),
+            '<' => Tok::Op("<"),
+            '>' => Tok::Op(">"),
+            '-' => Tok::Op("-"),
+            '(' => Tok::LParen,
+            ')' => Tok::RParen,
+            ',' => Tok::Comma,
+            ':' => Tok::Colon,
+            _ => return Err(error(text, col, &format!("unexpected character '{c}'"))),
+        };
+        out.push((tok, col));
+        i += 1;
+    }
+    out.push((Tok::End, chars.len() + 1));
+    Ok(out)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    toks: Vec<(Tok, usize)>,
+    pos: usize,
+    bind: &'a BTreeMap<String, Literal>,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.pos].0
+    }
+
+    fn col(&self) -> usize {
+        self.toks[self.pos].1
+    }
+
+    fn next(&mut self) -> Tok {
+        let t = self.toks[self.pos].0.clone();
+        if self.pos + 1 < self.toks.len() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn unexpected<T>(&self) -> Result<T> {
+        Err(error(
+            self.text,
+            self.col(),
+            &format!("unexpected {}", describe(self.peek())),
+        ))
+    }
+
+    fn keyword(&self, word: &str) -> bool {
+        matches!(self.peek(), Tok::Ident(s) if s.eq_ignore_ascii_case(word))
+    }
+
+    fn expect(&mut self, t: Tok) -> Result<()> {
+        if *self.peek() == t {
+            self.next();
+            Ok(())
+        } else {
+            Err(error(
+                self.text,
+                self.col(),
+                &format!("expected {}, found {}", describe(&t), describe(self.peek())),
+            ))
+        }
+    }
+
+    fn or(&mut self) -> Result<Expr> {
+        let mut left = self.and()?;
+        while self.keyword("OR") {
+            self.next();
+            let right = self.and()?;
+            left = Expr::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr> {
+        let mut left = self.not()?;
+        while self.keyword("AND") {
+            self.next();
+            let right = self.not()?;
+            left = Expr::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn not(&mut self) -> Result<Expr> {
+        if self.keyword("NOT") {
+            self.next();
+            return Ok(Expr::Not(Box::new(self.not()?)));
+        }
+        self.predicate()
+    }
+
+    fn predicate(&mut self) -> Result<Expr> {
+        if *self.peek() == Tok::LParen {
+            self.next();
+            let e = self.or()?;
+            self.expect(Tok::RParen)?;
+            return Ok(e);
+        }
+        let left = self.operand()?;
+        let negated = if self.keyword("NOT") {
+            self.next();
+            if !self.keyword("IN") {
+                return self.unexpected();
+            }
+            true
+        } else {
+            false
+        };
+        if self.keyword("IN") {
+            self.next();
+            self.expect(Tok::LParen)?;
+            let mut items = vec![self.in_item()?];
+            while *self.peek() == Tok::Comma {
+                self.next();
+                items.push(self.in_item()?);
+            }
+            self.expect(Tok::RParen)?;
+            return Ok(Expr::In {
+                operand: left,
+                items,
+                negated,
+            });
+        }
+        let op = match self.peek() {
+            Tok::Op("=") => CmpOp::Eq,
+            Tok::Op("!=") | Tok::Op("<>") => CmpOp::Ne,
+            Tok::Op("<") => CmpOp::Lt,
+            Tok::Op("<=") => CmpOp::Le,
+            Tok::Op(">") => CmpOp::Gt,
+            Tok::Op(">=") => CmpOp::Ge,
+            _ => return self.unexpected(),
+        };
+        self.next();
+        let right = self.operand()?;
+        Ok(Expr::Cmp(left, op, right))
+    }
+
+    fn int_literal(&mut self) -> Result<i64> {
+        let save = self.pos;
+        let negative = if *self.peek() == Tok::Op("-") {
+            self.next();
+            true
+        } else {
+            false
+        };
+        match self.next() {
+            Tok::Int(i) => Ok(if negative { -i } else { i }),
+            _ => {
+                self.pos = save;
+                self.unexpected()
+            }
+        }
+    }
+
+    fn in_item(&mut self) -> Result<InItem> {
+        let start_pos = self.pos;
+        let first = self.operand()?;
+        if *self.peek() != Tok::DotDot {
+            return Ok(InItem::Value(first));
+        }
+        let Operand::Literal(Literal::Int(start)) = first else {
+            self.pos = start_pos;
+            return Err(error(self.text, self.col(), "a range needs integer bounds"));
+        };
+        self.next();
+        let stop = self.int_literal()?;
+        let mut stride = 1;
+        if *self.peek() == Tok::Colon {
+            self.next();
+            let col = self.col();
+            stride = self.int_literal()?;
+            if stride <= 0 {
+                return Err(error(self.text, col, "a range stride must be positive"));
+            }
+        }
+        Ok(InItem::Range {
+            start,
+            stop,
+            stride,
+        })
+    }
+
+    fn operand(&mut self) -> Result<Operand> {
+        let col = self.col();
+        let save = self.pos;
+        match self.next() {
+            Tok::Int(i) => Ok(Operand::Literal(Literal::Int(i))),
+            Tok::Float(f) => Ok(Operand::Literal(Literal::Float(f))),
+            Tok::Str(s) => Ok(Operand::Literal(Literal::Text(s))),
+            Tok::Op("-") => match self.next() {
+                Tok::Int(i) => Ok(Operand::Literal(Literal::Int(-i))),
+                Tok::Float(f) => Ok(Operand::Literal(Literal::Float(-f))),
+                _ => {
+                    self.pos = save;
+                    self.unexpected()
+                }
+            },
+            Tok::Ident(name) => {
+                if ["AND", "OR", "NOT", "IN"]
+                    .iter()
+                    .any(|k| name.eq_ignore_ascii_case(k))
+                {
+                    self.pos = save;
+                    return self.unexpected();
+                }
+                if let Some(v) = self.bind.get(&name) {
+                    return Ok(Operand::Literal(v.clone()));
+                }
+                Ok(Operand::Field { name, column: col })
+            }
+            _ => {
+                self.pos = save;
+                self.unexpected()
+            }
+        }
+    }
+}
+
+/// Parse an expression. Identifiers that are keys of `bind` are replaced by the bound
+/// values.
+pub fn parse(text: &str, bind: &BTreeMap<String, Literal>) -> Result<Expr> {
+    let toks = tokenize(text)?;
+    let mut p = Parser {
+        text,
+        toks,
+        pos: 0,
+        bind,
+    };
+    let e = p.or()?;
+    if *p.peek() != Tok::End {
+        return p.unexpected();
+    }
+    Ok(e)
+}
+
+/// Parse `name=value` bind arguments; values that look like numbers become numbers.
+pub fn parse_binds(pairs: &[String]) -> Result<BTreeMap<String, Literal>> {
+    let mut out = BTreeMap::new();
+    for p in pairs {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| RegistryError::Invalid(format!("--bind {p:?}: expected NAME=VALUE")))?;
+        let lit = if let Ok(i) = v.parse::<i64>() {
+            Literal::Int(i)
+        } else if let Ok(f) = v.parse::<f64>() {
+            Literal::Float(f)
+        } else {
+            Literal::Text(v.to_owned())
+        };
+        out.insert(k.trim().to_owned(), lit);
+    }
+    Ok(out)
+}
+
+/// Compile an expression to an SQL condition with `?` parameters. `resolve` turns a
+/// field name into an SQL column expression, or explains why it cannot.
+pub fn to_sql(
+    expr: &Expr,
+    text: &str,
+    resolve: &dyn Fn(&str) -> std::result::Result<String, String>,
+    params: &mut Vec<Value>,
+) -> Result<String> {
+    let operand = |o: &Operand, params: &mut Vec<Value>| -> Result<String> {
+        match o {
+            Operand::Field { name, column } => {
+                resolve(name).map_err(|why| error(text, *column, &why))
+            }
+            Operand::Literal(l) => {
+                params.push(l.to_value());
+                Ok("?".into())
+            }
+        }
+    };
+    Ok(match expr {
+        Expr::Cmp(a, op, b) => {
+            let a = operand(a, params)?;
+            let b = operand(b, params)?;
+            format!("{a} {} {b}", op.sql())
+        }
+        Expr::In {
+            operand: o,
+            items,
+            negated,
+        } => {
+            let col = operand(o, params)?;
+            let mut singles = Vec::new();
+            let mut ranges = Vec::new();
+            for item in items {
+                match item {
+                    InItem::Value(v) => singles.push(operand(v, params)?),
+                    InItem::Range {
+                        start,
+                        stop,
+                        stride,
+                    } => {
+                        params.push(Value::Int(*start));
+                        params.push(Value::Int(*stop));
+                        let mut r = format!("({col} >= ? AND {col} <= ?");
+                        if *stride != 1 {
+                            params.push(Value::Int(*start));
+                            params.push(Value::Int(*stride));
+                            r.push_str(&format!(" AND ({col} - ?) % ? = 0"));
+                        }
+                        r.push(')');
+                        ranges.push(r);
+                    }
+                }
+            }
+            let mut parts = ranges;
+            if !singles.is_empty() {
+                parts.insert(0, format!("{col} IN ({})", singles.join(", ")));
+            }
+            let joined = format!("({})", parts.join(" OR "));
+            if *negated {
+                format!("NOT {joined}")
+            } else {
+                joined
+            }
+        }
+        Expr::And(a, b) => format!(
+            "({} AND {})",
+            to_sql(a, text, resolve, params)?,
+            to_sql(b, text, resolve, params)?
+        ),
+        Expr::Or(a, b) => format!(
+            "({} OR {})",
+            to_sql(a, text, resolve, params)?,
+            to_sql(b, text, resolve, params)?
+        ),
+        Expr::Not(a) => format!("NOT ({})", to_sql(a, text, resolve, params)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(text: &str) -> Result<(String, Vec<Value>)> {
+        let e = parse(text, &BTreeMap::new())?;
+        let mut params = vec![];
+        let sql = to_sql(
+            &e,
+            text,
+            &|n| {
+                if n == "bad" {
+                    Err(format!("unknown field '{n}'"))
+                } else {
+                    Ok(format!("\"{n}\""))
+                }
+            },
+            &mut params,
+        )?;
+        Ok((sql, params))
+    }
+
+    #[test]
+    fn comparisons_and_logic() {
+        let (sql, params) =
+            compile("instrument = 'HSC' AND (visit.exposure_time > 20.5 OR NOT detector != 3)")
+                .unwrap();
+        assert_eq!(
+            sql,
+            "(\"instrument\" = ? AND (\"visit.exposure_time\" > ? OR NOT (\"detector\" <> ?)))"
+        );
+        assert_eq!(
+            params,
+            vec![Value::Text("HSC".into()), Value::Float(20.5), Value::Int(3)]
+        );
+    }
+
+    #[test]
+    fn in_lists_and_ranges() {
+        let (sql, params) = compile("detector IN (1, 5, 10..20, 30..40:5)").unwrap();
+        assert_eq!(
+            sql,
+            "(\"detector\" IN (?, ?) OR (\"detector\" >= ? AND \"detector\" <= ?) OR (\"detector\" >= ? AND \"detector\" <= ? AND (\"detector\" - ?) % ? = 0))"
+        );
+        assert_eq!(params.len(), 8);
+        let (sql, _) = compile("visit NOT IN (1)").unwrap();
+        assert_eq!(sql, "NOT (\"visit\" IN (?))");
+    }
+
+    #[test]
+    fn binds_replace_identifiers() {
+        let binds = parse_binds(&["v=42".into(), "name=HSC".into()]).unwrap();
+        let e = parse("visit = v AND instrument = name", &binds).unwrap();
+        let Expr::And(a, _) = e else { panic!() };
+        assert_eq!(
+            *a,
+            Expr::Cmp(
+                Operand::Field {
+                    name: "visit".into(),
+                    column: 1
+                },
+                CmpOp::Eq,
+                Operand::Literal(Literal::Int(42))
+            )
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_column() {
+        let msg = compile("visit = ").unwrap_err().to_string();
+        assert!(
+            msg.contains("unexpected end of expression at column 9"),
+            "{msg}"
+        );
+        let msg = compile("visit == 3").unwrap_err().to_string();
+        assert!(msg.contains("unexpected '=' at column 8"), "{msg}");
+        let msg = compile("visit = 3 AND bad > 1").unwrap_err().to_string();
+        assert!(msg.contains("unknown field 'bad' at column 15"), "{msg}");
+        let msg = compile("name = 'open").unwrap_err().to_string();
+        assert!(msg.contains("unterminated string at column 8"), "{msg}");
+        let msg = compile("visit IN (1..x)").unwrap_err().to_string();
+        assert!(msg.contains("column 14"), "{msg}");
+        let msg = compile("visit = 1 visit").unwrap_err().to_string();
+        assert!(msg.contains("unexpected 'visit' at column 11"), "{msg}");
+    }
+}
