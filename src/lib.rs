@@ -1,9 +1,12 @@
 //! valet: a Butler-style data registry engine.
 //!
-//! [`Repo`] ties a repository directory (its `valet.yaml`) to its registry database.
+//! [`Repo`] ties a repository directory (its `valet.yaml`) to its registry database;
+//! [`transfers`] reads and writes the reference Butler's export files.
 
 pub mod repo;
+pub mod transfers;
 
 pub use repo::{CreateOptions, Repo, RepoError};
+pub use valet_collections as collections;
 pub use valet_config::Universe;
 pub use valet_registry as registry;

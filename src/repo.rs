@@ -29,6 +29,12 @@ pub enum RepoError {
     Invalid(String),
 }
 
+impl From<valet_registry::db::DbError> for RepoError {
+    fn from(e: valet_registry::db::DbError) -> Self {
+        RepoError::Registry(e.into())
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
     move |source| RepoError::Io {
         path: path.display().to_string(),
@@ -143,5 +149,23 @@ impl Repo {
             config,
             registry,
         })
+    }
+}
+
+impl Repo {
+    /// Read export files and import them in one transaction (see
+    /// [`crate::transfers::import_export`]).
+    pub fn import_files(
+        &self,
+        paths: &[PathBuf],
+        options: &crate::transfers::ImportOptions,
+    ) -> Result<crate::transfers::ImportSummary, RepoError> {
+        let mut files = Vec::with_capacity(paths.len());
+        for p in paths {
+            let text = std::fs::read_to_string(p).map_err(io_err(p))?;
+            let source = p.display().to_string();
+            files.push((crate::transfers::read_export(&text, &source)?, source));
+        }
+        crate::transfers::import_export(self, &files, options)
     }
 }

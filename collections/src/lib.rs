@@ -1,6 +1,15 @@
-//! Collection semantics over the registry: chain edits with cycle checks, flattening,
-//! and collection queries.
+//! Collection semantics over the registry: CHAINED edits with cycle checks and
+//! history, TAGGED associations, CALIBRATION validity ranges, removal, queries and the
+//! naming conventions.
 
+pub mod calibration;
 pub mod chains;
+pub mod naming;
+pub mod query;
+pub mod removal;
+pub mod tagged;
 
-pub use chains::{flatten, get_chain};
+pub use chains::{
+    chain_history, collection_chain, edit_chain, flatten, get_chain, ChainEdit, ChainMode,
+};
+pub use query::{query_collections, CollectionQuery};

@@ -380,3 +380,48 @@ pub fn count_datasets(conn: &mut Conn, dataset_type: &DatasetType) -> Result<i64
         .and_then(|r| r[0].as_i64())
         .unwrap_or(0))
 }
+
+/// Read datasets back by id, with their type, RUN and data ID. Unknown ids are an
+/// error naming the first one.
+pub fn get_datasets(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<(DatasetType, DatasetRef)>> {
+    let types: HashMap<i64, DatasetType> = crate::dataset_types::all_dataset_types(conn)?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let row = conn
+            .query_opt(
+                "SELECT d.dataset_type_id, d.run_id, c.name FROM dataset d \
+                 JOIN collection c ON c.collection_id = d.run_id WHERE d.id = ?",
+                &[Value::Uuid(*id)],
+            )?
+            .ok_or_else(|| RegistryError::NotFound(format!("dataset {id} does not exist")))?;
+        let t = types
+            .get(&row[0].as_i64().unwrap_or_default())
+            .ok_or_else(|| RegistryError::Schema(format!("dataset {id} has an unknown type")))?;
+        let required = &t.dimensions.required;
+        let sql = format!(
+            "SELECT {} FROM {} WHERE dataset_id = ? AND collection_id = ?",
+            if required.is_empty() {
+                "1".to_owned()
+            } else {
+                required.iter().map(|d| q(d)).collect::<Vec<_>>().join(", ")
+            },
+            t.tags_table
+        );
+        let dims = conn
+            .query_opt(&sql, &[Value::Uuid(*id), row[1].clone()])?
+            .ok_or_else(|| RegistryError::Schema(format!("dataset {id} has no RUN row")))?;
+        out.push((
+            t.clone(),
+            DatasetRef {
+                id: *id,
+                dataset_type: t.name.clone(),
+                run: row[2].as_str().unwrap_or_default().to_owned(),
+                data_id: required.iter().cloned().zip(dims).collect(),
+            },
+        ));
+    }
+    Ok(out)
+}

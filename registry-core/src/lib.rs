@@ -13,6 +13,7 @@ pub mod dimensions;
 pub mod error;
 pub mod expr;
 pub mod glob;
+pub mod identity;
 pub mod ids;
 pub mod region;
 pub mod schema;

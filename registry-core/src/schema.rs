@@ -98,6 +98,15 @@ CREATE TABLE collection_chain (
     PRIMARY KEY (parent, position)
 );
 CREATE INDEX collection_chain_child ON collection_chain (child);
+CREATE TABLE collection_chain_history (
+    id {autoinc},
+    parent_name VARCHAR(64) NOT NULL,
+    edited_at BIGINT NOT NULL,
+    edited_by VARCHAR(128) NOT NULL,
+    old_children TEXT NOT NULL,
+    new_children TEXT NOT NULL
+);
+CREATE INDEX collection_chain_history_parent ON collection_chain_history (parent_name, edited_at);
 CREATE TABLE dimension_group (
     id {autoinc},
     key TEXT NOT NULL UNIQUE,
@@ -427,7 +436,8 @@ pub fn create_calibs_table(
     let sql = format!(
         "CREATE TABLE {table} (\n    {}\n);
 CREATE INDEX {table}_lookup ON {table} ({});
-CREATE INDEX {table}_collection ON {table} (collection_id, dataset_type_id);",
+CREATE INDEX {table}_collection ON {table} (collection_id, dataset_type_id);
+CREATE INDEX {table}_dataset ON {table} (dataset_id);",
         defs.join(",\n    "),
         idx.join(", ")
     );

@@ -1,0 +1,79 @@
+//! Removing collections: non-RUN collections leave their datasets alone; RUNs take
+//! their datasets with them. A collection that a chain still lists is refused unless
+//! the caller asks for it to be unlinked first.
+
+use valet_registry::collections::get_collection;
+use valet_registry::db::Value;
+use valet_registry::{CollectionRecord, CollectionType, Conn, RegistryError, Result};
+
+use crate::chains::{edit_chain, parents_of, ChainMode};
+
+fn unlink_or_refuse(conn: &mut Conn, c: &CollectionRecord, unlink: bool, flag: &str) -> Result<()> {
+    let parents = parents_of(conn, &c.name)?;
+    if parents.is_empty() {
+        return Ok(());
+    }
+    if !unlink {
+        let names: Vec<&str> = parents.iter().map(|p| p.name.as_str()).collect();
+        return Err(RegistryError::Conflict(format!(
+            "collection {:?} is still listed by chain(s) {}; use {flag} to remove it from them",
+            c.name,
+            names.join(", ")
+        )));
+    }
+    for p in parents {
+        edit_chain(
+            conn,
+            &p.name,
+            ChainMode::Remove,
+            std::slice::from_ref(&c.name),
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+/// Remove TAGGED, CALIBRATION and CHAINED collections (their memberships go; the
+/// datasets stay in their RUNs).
+pub fn remove_collections(
+    conn: &mut Conn,
+    names: &[String],
+    remove_from_parents: bool,
+) -> Result<()> {
+    for name in names {
+        let c = get_collection(conn, name)?;
+        if c.kind == CollectionType::Run {
+            return Err(RegistryError::Invalid(format!(
+                "{name:?} is a RUN collection; remove it with remove-runs"
+            )));
+        }
+        unlink_or_refuse(conn, &c, remove_from_parents, "--remove-from-parents")?;
+        conn.execute(
+            "DELETE FROM collection WHERE collection_id = ?",
+            &[c.id.into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Remove RUN collections and every dataset in them (from every collection). Returns
+/// the number of datasets removed.
+pub fn remove_runs(conn: &mut Conn, names: &[String], unlink_from_parents: bool) -> Result<u64> {
+    let mut removed = 0;
+    for name in names {
+        let c = get_collection(conn, name)?;
+        if c.kind != CollectionType::Run {
+            return Err(RegistryError::Invalid(format!(
+                "{name:?} is {}, not a RUN; remove it with remove-collections",
+                c.kind
+            )));
+        }
+        unlink_or_refuse(conn, &c, unlink_from_parents, "--force")?;
+        removed += conn.execute("DELETE FROM dataset WHERE run_id = ?", &[Value::Int(c.id)])?;
+        conn.execute(
+            "DELETE FROM collection WHERE collection_id = ?",
+            &[c.id.into()],
+        )?;
+    }
+    Ok(removed)
+}

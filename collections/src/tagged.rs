@@ -1,0 +1,148 @@
+//! TAGGED collections: associate and disassociate datasets. A collection holds at most
+//! one dataset per (type, data ID); a conflicting associate fails whole.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+use valet_config::Universe;
+use valet_registry::collections::get_collection;
+use valet_registry::datasets::{describe_data_id, get_datasets, update_summaries};
+use valet_registry::db::{quote_ident as q, DbErrorKind, Value};
+use valet_registry::{CollectionType, Conn, DatasetRef, DatasetType, RegistryError, Result};
+
+fn require_tagged(conn: &mut Conn, name: &str) -> Result<i64> {
+    let c = get_collection(conn, name)?;
+    if c.kind != CollectionType::Tagged {
+        return Err(RegistryError::Invalid(format!(
+            "collection {name:?} is {}; datasets can only be associated with TAGGED collections",
+            c.kind
+        )));
+    }
+    Ok(c.id)
+}
+
+/// Group refs by dataset type.
+pub(crate) fn by_type(
+    refs: Vec<(DatasetType, DatasetRef)>,
+) -> BTreeMap<i64, (DatasetType, Vec<DatasetRef>)> {
+    let mut groups: BTreeMap<i64, (DatasetType, Vec<DatasetRef>)> = BTreeMap::new();
+    for (t, r) in refs {
+        groups
+            .entry(t.id)
+            .or_insert_with(|| (t, Vec::new()))
+            .1
+            .push(r);
+    }
+    groups
+}
+
+/// Associate datasets with a TAGGED collection. Re-associating a member is a no-op;
+/// a different dataset with the same type and data ID is an error and nothing changes.
+pub fn associate(
+    conn: &mut Conn,
+    universe: &Universe,
+    collection: &str,
+    ids: &[Uuid],
+) -> Result<usize> {
+    let collection_id = require_tagged(conn, collection)?;
+    let refs = get_datasets(conn, ids)?;
+    let mut n = 0;
+    for (_, (t, refs)) in by_type(refs) {
+        let required = &t.dimensions.required;
+        let mut cols = vec![
+            "dataset_type_id".to_owned(),
+            "dataset_id".into(),
+            "collection_id".into(),
+        ];
+        cols.extend(required.iter().map(|d| q(d)));
+        let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<Value>> = refs
+            .iter()
+            .map(|r| {
+                let mut row = vec![t.id.into(), Value::Uuid(r.id), collection_id.into()];
+                row.extend(required.iter().map(|d| r.data_id[d].clone()));
+                row
+            })
+            .collect();
+        let inserted = conn.savepoint(|c| {
+            c.insert_rows(
+                &t.tags_table,
+                &cols,
+                &rows,
+                Some("ON CONFLICT (dataset_id, collection_id) DO NOTHING"),
+            )
+        });
+        match inserted {
+            Ok(k) => n += k as usize,
+            Err(e) if e.kind == DbErrorKind::Unique => {
+                return Err(explain_conflict(conn, &t, collection_id, collection, &refs)
+                    .unwrap_or(RegistryError::Conflict(e.message)))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        update_summaries(conn, universe, &t, collection_id, &refs)?;
+    }
+    Ok(n)
+}
+
+fn explain_conflict(
+    conn: &mut Conn,
+    t: &DatasetType,
+    collection_id: i64,
+    collection: &str,
+    refs: &[DatasetRef],
+) -> Option<RegistryError> {
+    let required = &t.dimensions.required;
+    let mut cond = vec!["dataset_type_id = ?".to_owned()];
+    cond.extend(required.iter().map(|d| format!("{} = ?", q(d))));
+    cond.push("collection_id = ?".into());
+    let sql = format!(
+        "SELECT dataset_id FROM {} WHERE {}",
+        t.tags_table,
+        cond.join(" AND ")
+    );
+    let mut seen: BTreeMap<String, Uuid> = BTreeMap::new();
+    for r in refs {
+        let key = describe_data_id(&r.data_id, required);
+        if let Some(other) = seen.insert(key.clone(), r.id) {
+            if other != r.id {
+                return Some(RegistryError::Conflict(format!(
+                    "datasets {other} and {} are both {} {key}; a TAGGED collection holds one per data ID",
+                    r.id, t.name
+                )));
+            }
+        }
+        let mut params: Vec<Value> = vec![t.id.into()];
+        params.extend(required.iter().map(|d| r.data_id[d].clone()));
+        params.push(collection_id.into());
+        if let Ok(Some(row)) = conn.query_opt(&sql, &params) {
+            let existing = row[0].as_uuid();
+            if existing != Some(r.id) {
+                return Some(RegistryError::Conflict(format!(
+                    "collection {collection:?} already holds {} {key} as dataset {}; cannot associate {}",
+                    t.name,
+                    existing.map(|u| u.to_string()).unwrap_or_default(),
+                    r.id
+                )));
+            }
+        }
+    }
+    None
+}
+
+/// Remove datasets from a TAGGED collection; ids that are not members are ignored.
+pub fn disassociate(conn: &mut Conn, collection: &str, ids: &[Uuid]) -> Result<usize> {
+    let collection_id = require_tagged(conn, collection)?;
+    let refs = get_datasets(conn, ids)?;
+    let mut n = 0;
+    for (_, (t, refs)) in by_type(refs) {
+        let sql = format!(
+            "DELETE FROM {} WHERE dataset_id = ? AND collection_id = ?",
+            t.tags_table
+        );
+        for r in refs {
+            n += conn.execute(&sql, &[Value::Uuid(r.id), collection_id.into()])? as usize;
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,320 @@
+//! Importing export files into a repository, all in one transaction: a failed import
+//! leaves the repository exactly as it was.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use valet_collections::calibration::certify;
+use valet_collections::chains::{collection_chain, ChainMode};
+use valet_collections::tagged::associate;
+use valet_config::{ColumnType, Universe};
+use valet_registry::collections::register_collection;
+use valet_registry::dataset_types::{get_dataset_type, register_dataset_type};
+use valet_registry::datasets::insert_datasets;
+use valet_registry::dimensions::insert_records;
+use valet_registry::{
+    CollectionType, Conn, IdGenerationMode, NewDataset, Record, RegistryError, Value,
+};
+
+use super::model::{Association, CollectionEntry, Entry, ExportFile};
+use crate::{Repo, RepoError};
+
+/// Options for an import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Dimension elements whose records are not imported.
+    pub skip_dimensions: Vec<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Dimension records inserted (existing ones are skipped).
+    pub dimension_records: u64,
+    /// Dataset types in the files.
+    pub dataset_types: usize,
+    /// Collections in the files.
+    pub collections: usize,
+    /// Datasets inserted.
+    pub datasets: usize,
+    /// TAGGED memberships added.
+    pub associations: usize,
+    /// Validity ranges certified.
+    pub validity_ranges: usize,
+    /// Record fields dropped because the universe no longer has them.
+    pub dropped_fields: usize,
+}
+
+/// Where an entry came from, for error messages.
+struct Origin<'a> {
+    source: &'a str,
+    line: usize,
+    what: String,
+}
+
+fn at(origin: &Origin<'_>, e: impl std::fmt::Display) -> RepoError {
+    RepoError::Invalid(format!(
+        "{}:{}: {}: {e}",
+        origin.source, origin.line, origin.what
+    ))
+}
+
+/// Prepare records for this universe: decode `!!binary` hashes (read as base64 text)
+/// and, for files written with an older universe, drop fields it no longer has.
+fn adapt_records(
+    universe: &Universe,
+    element: &str,
+    records: &[Record],
+    older_universe: bool,
+    dropped: &mut usize,
+) -> Result<Vec<Record>, String> {
+    let e = universe.get(element).map_err(|e| e.to_string())?;
+    let columns: HashSet<String> = valet_registry::schema::element_columns(universe, e)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    let hashes: HashSet<&str> = e
+        .keys
+        .iter()
+        .chain(e.metadata.iter())
+        .filter(|c| matches!(c.ty, ColumnType::Hash(_)))
+        .map(|c| c.name.as_str())
+        .collect();
+    records
+        .iter()
+        .map(|r| {
+            let mut out = Record::new();
+            for (k, v) in r {
+                if older_universe && !columns.contains(k) {
+                    *dropped += 1;
+                    continue;
+                }
+                let v = match v {
+                    Value::Text(s) if hashes.contains(k.as_str()) => Value::Bytes(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(s)
+                            .map_err(|_| format!("field {k:?} is not base64 binary"))?,
+                    ),
+                    _ => v.clone(),
+                };
+                out.insert(k.clone(), v);
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
+fn register(conn: &mut Conn, c: &CollectionEntry) -> Result<(), RegistryError> {
+    if c.kind == CollectionType::Chained {
+        collection_chain(
+            conn,
+            &c.name,
+            ChainMode::Redefine,
+            &c.children,
+            false,
+            c.doc.as_deref(),
+        )?;
+    } else {
+        register_collection(conn, &c.name, c.kind, c.doc.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Apply one export file inside the caller's transaction.
+fn import_file(
+    conn: &mut Conn,
+    universe: &Universe,
+    file: &ExportFile,
+    source: &str,
+    options: &ImportOptions,
+    summary: &mut ImportSummary,
+) -> Result<(), RepoError> {
+    let origin = |line: usize, e: &Entry| Origin {
+        source,
+        line,
+        what: e.describe(),
+    };
+    // 1. Dataset types; 2. RUN, TAGGED and CALIBRATION collections; 3. chains, each after
+    // its children (the files list them in that order, but older ones may not).
+    for (line, e) in &file.entries {
+        if let Entry::DatasetType {
+            name,
+            dimensions,
+            storage_class,
+            is_calibration,
+        } = e
+        {
+            register_dataset_type(
+                conn,
+                universe,
+                name,
+                storage_class,
+                dimensions,
+                *is_calibration,
+            )
+            .map_err(|x| at(&origin(*line, e), x))?;
+            summary.dataset_types += 1;
+        }
+    }
+    let mut chains = Vec::new();
+    for (line, e) in &file.entries {
+        if let Entry::Collection(c) = e {
+            summary.collections += 1;
+            if c.kind == CollectionType::Chained {
+                chains.push((*line, e, c));
+            } else {
+                register(conn, c).map_err(|x| at(&origin(*line, e), x))?;
+            }
+        }
+    }
+    let defined: HashSet<&str> = chains.iter().map(|(_, _, c)| c.name.as_str()).collect();
+    let mut done: HashSet<&str> = HashSet::new();
+    while done.len() < chains.len() {
+        let before = done.len();
+        for (line, e, c) in &chains {
+            if done.contains(c.name.as_str()) {
+                continue;
+            }
+            let ready = c
+                .children
+                .iter()
+                .all(|k| !defined.contains(k.as_str()) || done.contains(k.as_str()));
+            if ready {
+                register(conn, c).map_err(|x| at(&origin(*line, e), x))?;
+                done.insert(c.name.as_str());
+            }
+        }
+        if done.len() == before {
+            let (line, e, _) = chains
+                .iter()
+                .find(|(_, _, c)| !done.contains(c.name.as_str()))
+                .expect("an unfinished chain exists");
+            return Err(at(&origin(*line, e), "chains in this file form a cycle"));
+        }
+    }
+    // 4. Dimension records, in universe order so references come first.
+    let older = file.universe_version < universe.version;
+    let mut dims: Vec<(usize, usize, &Entry, &String, &Vec<Record>)> = file
+        .entries
+        .iter()
+        .filter_map(|(line, e)| match e {
+            Entry::Dimension { element, records } => {
+                let order = universe
+                    .element(element)
+                    .map(|x| x.index)
+                    .unwrap_or(usize::MAX);
+                Some((order, *line, e, element, records))
+            }
+            _ => None,
+        })
+        .collect();
+    dims.sort_by_key(|d| d.0);
+    for (_, line, e, element, records) in dims {
+        if options.skip_dimensions.iter().any(|s| s == element) {
+            continue;
+        }
+        let o = origin(line, e);
+        let Some(el) = universe.element(element) else {
+            if older {
+                continue;
+            }
+            return Err(at(&o, format!("unknown dimension element {element:?}")));
+        };
+        if !el.has_table() {
+            // Derived elements (band) have nothing to store.
+            continue;
+        }
+        let records = adapt_records(
+            universe,
+            element,
+            records,
+            older,
+            &mut summary.dropped_fields,
+        )
+        .map_err(|x| at(&o, x))?;
+        summary.dimension_records +=
+            insert_records(conn, universe, element, &records, true).map_err(|x| at(&o, x))?;
+    }
+    // 5. Datasets, ids preserved.
+    for (line, e) in &file.entries {
+        if let Entry::Datasets {
+            dataset_type,
+            run,
+            files,
+        } = e
+        {
+            let o = origin(*line, e);
+            let t = get_dataset_type(conn, dataset_type).map_err(|x| at(&o, x))?;
+            let items: Vec<NewDataset> = files
+                .iter()
+                .flat_map(|f| {
+                    f.ids
+                        .iter()
+                        .zip(f.data_ids.iter())
+                        .map(|(id, d)| NewDataset {
+                            id: Some(*id),
+                            data_id: d.clone(),
+                        })
+                })
+                .collect();
+            summary.datasets +=
+                insert_datasets(conn, universe, &t, run, &items, IdGenerationMode::Unique)
+                    .map_err(|x| at(&o, x))?
+                    .len();
+        }
+    }
+    // 6. TAGGED memberships, then 7. validity ranges.
+    for (line, e) in &file.entries {
+        if let Entry::Associations {
+            collection,
+            association: Association::Tagged(ids),
+        } = e
+        {
+            summary.associations +=
+                associate(conn, universe, collection, ids).map_err(|x| at(&origin(*line, e), x))?;
+        }
+    }
+    for (line, e) in &file.entries {
+        if let Entry::Associations {
+            collection,
+            association: Association::Calibration(ranges),
+        } = e
+        {
+            for (timespan, ids) in ranges {
+                summary.validity_ranges += certify(conn, universe, collection, ids, *timespan)
+                    .map_err(|x| at(&origin(*line, e), x))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Import export files (already read) into the repository in one transaction.
+pub fn import_export(
+    repo: &Repo,
+    files: &[(ExportFile, String)],
+    options: &ImportOptions,
+) -> Result<ImportSummary, RepoError> {
+    let universe = repo.registry.universe.clone();
+    for (f, source) in files {
+        if f.universe_namespace != universe.namespace {
+            return Err(RepoError::Invalid(format!(
+                "{source}: written with universe namespace {:?}, but the repository uses {:?}",
+                f.universe_namespace, universe.namespace
+            )));
+        }
+        if f.universe_version > universe.version {
+            return Err(RepoError::Invalid(format!(
+                "{source}: written with universe version {}, newer than the repository's {}",
+                f.universe_version, universe.version
+            )));
+        }
+    }
+    repo.registry.db.transaction(|conn| {
+        let mut summary = ImportSummary::default();
+        for (f, source) in files {
+            import_file(conn, &universe, f, source, options, &mut summary)?;
+        }
+        Ok(summary)
+    })
+}

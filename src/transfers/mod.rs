@@ -1,0 +1,10 @@
+//! Butler export files: reading every format the reference writes (and its older
+//! ones), importing them atomically, and writing exports the reference can read.
+
+pub mod import;
+pub mod model;
+pub mod yaml_read;
+
+pub use import::{import_export, ImportOptions, ImportSummary};
+pub use model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
+pub use yaml_read::read_export;
