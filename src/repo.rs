@@ -2,6 +2,9 @@
 //! default) the files under the same root.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use valet_collections::Resolver;
 
 use valet_config::repo_config::{UniverseRef, CONFIG_FILE, DEFAULT_SQLITE_FILE};
 use valet_config::{ConfigError, RepoConfig, Universe};
@@ -60,6 +63,8 @@ pub struct Repo {
     pub config: RepoConfig,
     /// Its registry.
     pub registry: Registry,
+    /// The find-first resolver, with caches shared by every clone of this handle.
+    pub resolver: Arc<Resolver>,
 }
 
 impl Repo {
@@ -106,6 +111,7 @@ impl Repo {
                 root: root.to_owned(),
                 config,
                 registry,
+                resolver: Arc::new(Resolver::new()),
             }),
             Err(e) => {
                 // Leave nothing half-made behind.
@@ -148,6 +154,7 @@ impl Repo {
             root: root.to_owned(),
             config,
             registry,
+            resolver: Arc::new(Resolver::new()),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use petgraph::graphmap::DiGraphMap;
 use valet_registry::collections::{
-    collection_by_id, find_collection, get_collection, register_collection,
+    collection_by_id, find_collection, get_collection, record_from_row, register_collection,
 };
 use valet_registry::db::{Backend, Value};
 use valet_registry::identity::{current_user, now_utc_ns};
@@ -70,9 +70,7 @@ pub fn children_of(conn: &mut Conn, parent_id: i64) -> Result<Vec<CollectionReco
          JOIN collection c ON c.collection_id = h.child WHERE h.parent = ? ORDER BY h.position",
         &[parent_id.into()],
     )?;
-    rows.iter()
-        .map(|r| collection_by_id(conn, r[0].as_i64().unwrap_or_default()))
-        .collect()
+    rows.iter().map(|r| record_from_row(r)).collect()
 }
 
 /// The children of a chain as they were at `as_of` (UTC nanoseconds), from the edit

@@ -7,9 +7,11 @@ pub mod chains;
 pub mod naming;
 pub mod query;
 pub mod removal;
+pub mod search;
 pub mod tagged;
 
 pub use chains::{
     chain_history, collection_chain, edit_chain, flatten, get_chain, ChainEdit, ChainMode,
 };
 pub use query::{query_collections, CollectionQuery};
+pub use search::{DatasetQuery, FindRequest, Found, Resolver, SearchPath};

@@ -123,7 +123,8 @@ pub fn validate_collection_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn record_from_row(row: &[Value]) -> Result<CollectionRecord> {
+/// Build a record from `collection_id, name, type, doc` columns.
+pub fn record_from_row(row: &[Value]) -> Result<CollectionRecord> {
     let kind = row[2]
         .as_i64()
         .and_then(CollectionType::from_i64)

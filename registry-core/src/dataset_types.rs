@@ -231,6 +231,7 @@ pub fn remove_dataset_type(conn: &mut Conn, name: &str) -> Result<()> {
         &[t.id.into()],
     )?;
     conn.execute("DELETE FROM dataset_type WHERE id = ?", &[t.id.into()])?;
+    crate::schema::bump_generation(conn)?;
     Ok(())
 }
 

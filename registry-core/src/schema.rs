@@ -79,6 +79,11 @@ CREATE TABLE valet_attributes (
     name VARCHAR(128) PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE cache_generation (
+    name VARCHAR(64) PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO cache_generation (name, value) VALUES ('collections', 0);
 CREATE TABLE collection (
     collection_id {autoinc},
     name VARCHAR(64) NOT NULL UNIQUE,
@@ -519,4 +524,26 @@ pub fn check_version(conn: &mut Conn) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Advance the counter that tells every process its cached collection structure
+/// (chains, names, dataset types) is stale. Call it in the transaction that changes
+/// that structure.
+pub fn bump_generation(conn: &mut Conn) -> Result<()> {
+    conn.execute(
+        "UPDATE cache_generation SET value = value + 1 WHERE name = 'collections'",
+        &[],
+    )?;
+    Ok(())
+}
+
+/// The current value of the structure counter (see [`bump_generation`]).
+pub fn read_generation(conn: &mut Conn) -> Result<i64> {
+    Ok(conn
+        .query_opt(
+            "SELECT value FROM cache_generation WHERE name = 'collections'",
+            &[],
+        )?
+        .and_then(|r| r[0].as_i64())
+        .unwrap_or(0))
 }

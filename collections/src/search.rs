@@ -1,0 +1,731 @@
+//! Find-first resolution and dataset queries.
+//!
+//! A search path is flattened once (depth-first, first occurrence wins) and cached
+//! with a rank per collection, keyed by the collection expression; a counter in the
+//! database, advanced by every structural change, tells each process when its cache
+//! is stale. Resolution then never loops over collections:
+//!
+//! - one data ID: one index probe of the tags table (every collection that holds the
+//!   data ID comes back together) and, for calibrations at a time, one probe of the
+//!   calibs table; the lowest rank wins;
+//! - bulk: one scan of the type's rows in data-ID order, grouped on the fly, the lowest
+//!   rank per group streamed out. Cost grows with the rows read, not with the chain.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use valet_config::Universe;
+use valet_registry::dataset_types::get_dataset_type;
+use valet_registry::datasets::{standardize_data_id, DataId};
+use valet_registry::db::{quote_ident as q, DbError, Value};
+use valet_registry::expr::{self, Literal};
+use valet_registry::glob::is_glob;
+use valet_registry::schema::{dimension_reference, read_generation};
+use valet_registry::{
+    CollectionRecord, CollectionType, Conn, DatasetRef, DatasetType, RegistryError, Result,
+    Timespan,
+};
+
+use crate::calibration::describe_timespan;
+use crate::chains::flatten;
+use crate::query::{query_collections, CollectionQuery};
+
+/// A flattened search path with each collection's rank.
+#[derive(Debug, Clone)]
+pub struct SearchPath {
+    /// Non-chain collections in search order.
+    pub collections: Vec<CollectionRecord>,
+    rank: HashMap<i64, usize>,
+}
+
+impl SearchPath {
+    fn new(collections: Vec<CollectionRecord>) -> SearchPath {
+        let rank = collections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id, i))
+            .collect();
+        SearchPath { collections, rank }
+    }
+
+    /// The rank of a collection (0 is searched first), if it is in the path.
+    pub fn rank(&self, collection_id: i64) -> Option<usize> {
+        self.rank.get(&collection_id).copied()
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    generation: Option<i64>,
+    paths: HashMap<Vec<String>, Arc<SearchPath>>,
+    types: HashMap<String, DatasetType>,
+    run_names: HashMap<i64, String>,
+}
+
+/// Resolves datasets through collections, with caches that stay valid across calls.
+#[derive(Default)]
+pub struct Resolver {
+    cache: Mutex<Cache>,
+}
+
+/// A single look-up (the reference's `find_dataset`).
+#[derive(Debug, Clone)]
+pub struct FindRequest<'a> {
+    /// Dataset type name.
+    pub dataset_type: &'a str,
+    /// Data ID (required dimensions; implied ones are ignored).
+    pub data_id: &'a DataId,
+    /// Collection names, searched in order (chains expanded).
+    pub collections: &'a [String],
+    /// For calibrations: the time the validity range must overlap. Without it,
+    /// CALIBRATION collections are skipped, as the reference does.
+    pub timespan: Option<Timespan>,
+    /// Resolve chains as they were at this time (UTC nanoseconds).
+    pub as_of: Option<i64>,
+}
+
+/// A bulk dataset query (the reference's `query_datasets`).
+#[derive(Debug, Clone, Default)]
+pub struct DatasetQuery {
+    /// Dataset type name.
+    pub dataset_type: String,
+    /// Collection names (globs allowed only without find-first).
+    pub collections: Vec<String>,
+    /// One dataset per data ID, from the first collection that has one.
+    pub find_first: bool,
+    /// A `--where` expression.
+    pub where_: String,
+    /// Values for bind names in `where_`.
+    pub bind: BTreeMap<String, Literal>,
+    /// For calibrations in find-first searches: the time ranges must overlap.
+    pub timespan: Option<Timespan>,
+    /// Resolve chains as they were at this time (UTC nanoseconds).
+    pub as_of: Option<i64>,
+}
+
+/// One query result: the dataset and the collection it was found in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The dataset.
+    pub dataset: DatasetRef,
+    /// The collection it was found through.
+    pub collection: String,
+}
+
+fn mismatch() -> RegistryError {
+    RegistryError::Schema("unexpected row shape from the registry".into())
+}
+
+impl Resolver {
+    /// A resolver with empty caches.
+    pub fn new() -> Resolver {
+        Resolver::default()
+    }
+
+    /// Lock the cache after making sure it matches the database's structure counter.
+    fn synced(&self, conn: &mut Conn) -> Result<MutexGuard<'_, Cache>> {
+        let generation = read_generation(conn)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.generation != Some(generation) {
+            *cache = Cache {
+                generation: Some(generation),
+                ..Cache::default()
+            };
+        }
+        Ok(cache)
+    }
+
+    /// The flattened search path of a collection expression (explicit names only).
+    pub fn search_path(
+        &self,
+        conn: &mut Conn,
+        collections: &[String],
+        as_of: Option<i64>,
+    ) -> Result<Arc<SearchPath>> {
+        if collections.is_empty() {
+            return Err(RegistryError::Invalid(
+                "no collections given to search (use --collections)".into(),
+            ));
+        }
+        if let Some(g) = collections.iter().find(|c| is_glob(c)) {
+            return Err(RegistryError::Invalid(format!(
+                "collection pattern {g:?} is not allowed in a find-first search: the search order must be explicit"
+            )));
+        }
+        if as_of.is_some() {
+            return Ok(Arc::new(SearchPath::new(flatten(
+                conn,
+                collections,
+                as_of,
+            )?)));
+        }
+        if let Some(p) = self.synced(conn)?.paths.get(collections) {
+            return Ok(p.clone());
+        }
+        let path = Arc::new(SearchPath::new(flatten(conn, collections, None)?));
+        self.synced(conn)?
+            .paths
+            .insert(collections.to_vec(), path.clone());
+        Ok(path)
+    }
+
+    /// A dataset type by name, cached.
+    pub fn dataset_type(&self, conn: &mut Conn, name: &str) -> Result<DatasetType> {
+        if let Some(t) = self.synced(conn)?.types.get(name) {
+            return Ok(t.clone());
+        }
+        let t = get_dataset_type(conn, name)?;
+        self.synced(conn)?.types.insert(name.to_owned(), t.clone());
+        Ok(t)
+    }
+
+    fn run_of(&self, conn: &mut Conn, dataset: &Value) -> Result<String> {
+        let run_id = conn
+            .query_opt(
+                "SELECT run_id FROM dataset WHERE id = ?",
+                std::slice::from_ref(dataset),
+            )?
+            .and_then(|r| r[0].as_i64())
+            .ok_or_else(mismatch)?;
+        if let Some(n) = self.synced(conn)?.run_names.get(&run_id) {
+            return Ok(n.clone());
+        }
+        let name = valet_registry::collections::collection_by_id(conn, run_id)?.name;
+        self.synced(conn)?.run_names.insert(run_id, name.clone());
+        Ok(name)
+    }
+
+    /// Find one dataset by type and data ID through the collections, first match wins.
+    pub fn find_dataset(
+        &self,
+        conn: &mut Conn,
+        universe: &Universe,
+        req: &FindRequest<'_>,
+    ) -> Result<Option<Found>> {
+        let t = self.dataset_type(conn, req.dataset_type)?;
+        let values = standardize_data_id(universe, &t, req.data_id)?;
+        let path = self.search_path(conn, req.collections, req.as_of)?;
+        let dims = &t.dimensions.required;
+        let mut cond = vec!["dataset_type_id = ?".to_owned()];
+        cond.extend(dims.iter().map(|d| format!("{} = ?", q(d))));
+        let mut params = vec![Value::Int(t.id)];
+        params.extend(values.iter().cloned());
+
+        let mut best: Option<(usize, Value)> = None;
+        let sql = format!(
+            "SELECT collection_id, dataset_id FROM {} WHERE {}",
+            t.tags_table,
+            cond.join(" AND ")
+        );
+        conn.query_each(&sql, &params, &mut |row| {
+            let rank = path.rank(row[0].as_i64().unwrap_or(-1));
+            if let Some(r) = rank {
+                if best.as_ref().is_none_or(|(b, _)| r < *b) {
+                    best = Some((r, row[1].clone()));
+                }
+            }
+            Ok(())
+        })?;
+
+        let search_calibs = t.is_calibration
+            && req.timespan.is_some()
+            && path
+                .collections
+                .iter()
+                .any(|c| c.kind == CollectionType::Calibration);
+        if let (true, Some(table), Some(ts)) = (search_calibs, &t.calibs_table, req.timespan) {
+            let sql = format!(
+                "SELECT collection_id, dataset_id FROM {table} WHERE {} AND timespan_end > ? AND ? > timespan_begin",
+                cond.join(" AND ")
+            );
+            let mut p = params.clone();
+            p.push(ts.begin_or_min().into());
+            p.push(ts.end_or_max().into());
+            let mut matches: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
+            conn.query_each(&sql, &p, &mut |row| {
+                if let Some(r) = path.rank(row[0].as_i64().unwrap_or(-1)) {
+                    matches.entry(r).or_default().push(row[1].clone());
+                }
+                Ok(())
+            })?;
+            if let Some((&r, ids)) = matches.iter().next() {
+                if best.as_ref().is_none_or(|(b, _)| r < *b) {
+                    if ids.len() > 1 {
+                        return Err(RegistryError::Conflict(format!(
+                            "ambiguous calibration lookup: {} validity ranges of {} {} in {:?} overlap {}",
+                            ids.len(),
+                            t.name,
+                            valet_registry::datasets::describe_data_id(req.data_id, dims),
+                            path.collections[r].name,
+                            describe_timespan(&ts)
+                        )));
+                    }
+                    best = Some((r, ids[0].clone()));
+                }
+            }
+        }
+
+        let Some((rank, id)) = best else {
+            return Ok(None);
+        };
+        let collection = &path.collections[rank];
+        let run = if collection.kind == CollectionType::Run {
+            collection.name.clone()
+        } else {
+            self.run_of(conn, &id)?
+        };
+        Ok(Some(Found {
+            dataset: DatasetRef {
+                id: id.as_uuid().ok_or_else(mismatch)?,
+                dataset_type: t.name.clone(),
+                run,
+                data_id: dims.iter().cloned().zip(values).collect(),
+            },
+            collection: collection.name.clone(),
+        }))
+    }
+
+    /// Stream the datasets a query selects to `emit`, which returns `false` to stop.
+    /// Find-first results come in data-ID order.
+    pub fn query_datasets(
+        &self,
+        conn: &mut Conn,
+        universe: &Universe,
+        query: &DatasetQuery,
+        emit: &mut dyn FnMut(Found) -> Result<bool>,
+    ) -> Result<()> {
+        let t = self.dataset_type(conn, &query.dataset_type)?;
+        let path: Arc<SearchPath> = if query.find_first {
+            self.search_path(conn, &query.collections, query.as_of)?
+        } else {
+            let records = query_collections(
+                conn,
+                &CollectionQuery {
+                    patterns: query.collections.clone(),
+                    flatten_chains: true,
+                    as_of: query.as_of,
+                    ..Default::default()
+                },
+            )?;
+            Arc::new(SearchPath::new(records))
+        };
+        let calibs_in_path = path
+            .collections
+            .iter()
+            .any(|c| c.kind == CollectionType::Calibration);
+        if query.find_first && t.is_calibration && calibs_in_path && query.timespan.is_none() {
+            return Err(RegistryError::Invalid(format!(
+                "a find-first search of calibration type {:?} through CALIBRATION collections needs a time (--at or --timespan)",
+                t.name
+            )));
+        }
+        let filter = dataset_filter(universe, &t, "t", &query.where_, &query.bind)?;
+        let dims = t.dimensions.required.clone();
+        let dim_cols: Vec<String> = dims.iter().map(|d| format!("t.{}", q(d))).collect();
+        let ids: Vec<i64> = path
+            .collections
+            .iter()
+            .filter(|c| c.kind != CollectionType::Calibration && c.kind != CollectionType::Chained)
+            .map(|c| c.id)
+            .collect();
+        let names: HashMap<i64, &CollectionRecord> =
+            path.collections.iter().map(|c| (c.id, c)).collect();
+        // Rows found through TAGGED or CALIBRATION collections carry their RUN's id
+        // (joined from `dataset`); their names are read once, up front.
+        let need_runs = path
+            .collections
+            .iter()
+            .any(|c| c.kind != CollectionType::Run);
+        let run_names: HashMap<i64, String> = if need_runs {
+            conn.query(
+                "SELECT collection_id, name FROM collection WHERE type = ?",
+                &[Value::Int(CollectionType::Run as i64)],
+            )?
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].as_i64().unwrap_or_default(),
+                    r[1].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+        } else {
+            HashMap::new()
+        };
+        let run_column = if need_runs {
+            "d.run_id"
+        } else {
+            "t.collection_id"
+        };
+        let run_join = if need_runs {
+            " JOIN dataset d ON d.id = t.dataset_id"
+        } else {
+            ""
+        };
+
+        let mut sources = vec![(t.tags_table.clone(), ids, None)];
+        if let Some(table) = &t.calibs_table {
+            let calib_ids: Vec<i64> = path
+                .collections
+                .iter()
+                .filter(|c| c.kind == CollectionType::Calibration)
+                .map(|c| c.id)
+                .collect();
+            if !calib_ids.is_empty() {
+                sources.push((
+                    table.clone(),
+                    calib_ids,
+                    query.timespan.or(Some(Timespan::new(None, None))),
+                ));
+            }
+        }
+
+        // Rows of every source, in data-ID order when finding first.
+        let mut state = Stream {
+            find_first: query.find_first,
+            current: None,
+            seen: HashSet::new(),
+            stopped: false,
+        };
+        let mut pending: Vec<Candidate> = Vec::new();
+        for (table, collection_ids, timespan) in &sources {
+            if collection_ids.is_empty() {
+                continue;
+            }
+            let mut params: Vec<Value> = vec![Value::Int(t.id)];
+            let placeholders = vec!["?"; collection_ids.len()].join(", ");
+            params.extend(collection_ids.iter().map(|&i| Value::Int(i)));
+            let mut sql = format!(
+                "SELECT {}{}t.collection_id, t.dataset_id, {run_column} FROM {table} t{run_join}{} WHERE t.dataset_type_id = ? AND t.collection_id IN ({placeholders})",
+                dim_cols.join(", "),
+                if dim_cols.is_empty() { "" } else { ", " },
+                filter.joins,
+            );
+            if let Some(ts) = timespan {
+                sql.push_str(" AND t.timespan_end > ? AND ? > t.timespan_begin");
+                params.push(ts.begin_or_min().into());
+                params.push(ts.end_or_max().into());
+            }
+            if !filter.condition.is_empty() {
+                sql.push_str(&format!(" AND ({})", filter.condition));
+                params.extend(filter.params.iter().cloned());
+            }
+            if query.find_first && !dim_cols.is_empty() {
+                sql.push_str(&format!(" ORDER BY {}", dim_cols.join(", ")));
+            }
+            if sources.len() == 1 || !query.find_first {
+                // Stream straight through.
+                let mut emit_err = None;
+                conn.query_each(&sql, &params, &mut |row| {
+                    if state.stopped {
+                        return Ok(());
+                    }
+                    let cand = Candidate::from_row(row, dims.len(), &path)?;
+                    if let Err(e) = state.push(cand, &mut |c| {
+                        self.finish(c, &t, &dims, &names, &run_names, emit)
+                    }) {
+                        emit_err = Some(e);
+                        state.stopped = true;
+                    }
+                    Ok(())
+                })?;
+                if let Some(e) = emit_err {
+                    return Err(e);
+                }
+            } else {
+                // RUN/TAGGED and CALIBRATION rows must be merged by data ID.
+                conn.query_each(&sql, &params, &mut |row| {
+                    pending.push(Candidate::from_row(row, dims.len(), &path)?);
+                    Ok(())
+                })?;
+            }
+        }
+        if !pending.is_empty() {
+            pending.sort_by(|a, b| compare_keys(&a.key, &b.key).then(a.rank.cmp(&b.rank)));
+            let mut emit_err = None;
+            for cand in pending {
+                if state.stopped {
+                    break;
+                }
+                if let Err(e) = state.push(cand, &mut |c| {
+                    self.finish(c, &t, &dims, &names, &run_names, emit)
+                }) {
+                    emit_err = Some(e);
+                    state.stopped = true;
+                }
+            }
+            if let Some(e) = emit_err {
+                return Err(e);
+            }
+        }
+        if !state.stopped {
+            state.flush(&mut |c| self.finish(c, &t, &dims, &names, &run_names, emit))?;
+        }
+        Ok(())
+    }
+
+    /// Turn a winning candidate into a result and hand it on.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        c: Group,
+        t: &DatasetType,
+        dims: &[String],
+        names: &HashMap<i64, &CollectionRecord>,
+        run_names: &HashMap<i64, String>,
+        emit: &mut dyn FnMut(Found) -> Result<bool>,
+    ) -> Result<bool> {
+        if c.count_at_best > 1 {
+            let data_id: DataId = dims
+                .iter()
+                .cloned()
+                .zip(c.best.key.iter().cloned())
+                .collect();
+            return Err(RegistryError::Conflict(format!(
+                "ambiguous calibration lookup: {} validity ranges of {} {} overlap the time searched",
+                c.count_at_best,
+                t.name,
+                valet_registry::datasets::describe_data_id(&data_id, dims)
+            )));
+        }
+        let cand = c.best;
+        let collection = names.get(&cand.collection_id).ok_or_else(mismatch)?;
+        // A dataset found through its RUN needs no look-up for the run name.
+        let run = if collection.kind == CollectionType::Run {
+            collection.name.clone()
+        } else {
+            run_names.get(&cand.run_id).cloned().ok_or_else(mismatch)?
+        };
+        emit(Found {
+            dataset: DatasetRef {
+                id: cand.dataset_id,
+                dataset_type: t.name.clone(),
+                run,
+                data_id: dims.iter().cloned().zip(cand.key).collect(),
+            },
+            collection: collection.name.clone(),
+        })
+    }
+}
+
+/// A row read from a tags or calibs table.
+#[derive(Debug, Clone)]
+struct Candidate {
+    key: Vec<Value>,
+    collection_id: i64,
+    dataset_id: uuid::Uuid,
+    run_id: i64,
+    rank: usize,
+}
+
+impl Candidate {
+    fn from_row(row: &[Value], ndims: usize, path: &SearchPath) -> Result<Candidate, DbError> {
+        let bad = || DbError::other("unexpected row shape from a dataset table");
+        let collection_id = row[ndims].as_i64().ok_or_else(bad)?;
+        Ok(Candidate {
+            key: row[..ndims].to_vec(),
+            collection_id,
+            dataset_id: row[ndims + 1].as_uuid().ok_or_else(bad)?,
+            run_id: row[ndims + 2].as_i64().ok_or_else(bad)?,
+            rank: path.rank(collection_id).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// The rows seen so far for one data ID.
+struct Group {
+    best: Candidate,
+    count_at_best: usize,
+}
+
+/// Groups consecutive rows by data ID (find-first) or passes rows on once per dataset.
+struct Stream {
+    find_first: bool,
+    current: Option<Group>,
+    seen: HashSet<uuid::Uuid>,
+    stopped: bool,
+}
+
+fn compare_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b.iter()) {
+        let o = match (x, y) {
+            (Value::Int(p), Value::Int(q)) => p.cmp(q),
+            (Value::Text(p), Value::Text(q)) => p.cmp(q),
+            _ => x.to_string().cmp(&y.to_string()),
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+impl Stream {
+    fn push(&mut self, c: Candidate, out: &mut dyn FnMut(Group) -> Result<bool>) -> Result<()> {
+        if !self.find_first {
+            if self.seen.insert(c.dataset_id)
+                && !out(Group {
+                    best: c,
+                    count_at_best: 1,
+                })?
+            {
+                self.stopped = true;
+            }
+            return Ok(());
+        }
+        match &mut self.current {
+            Some(g) if g.best.key == c.key => {
+                if c.rank < g.best.rank {
+                    g.best = c;
+                    g.count_at_best = 1;
+                } else if c.rank == g.best.rank {
+                    g.count_at_best += 1;
+                }
+            }
+            _ => {
+                let previous = self.current.replace(Group {
+                    best: c,
+                    count_at_best: 1,
+                });
+                if let Some(g) = previous {
+                    if !out(g)? {
+                        self.stopped = true;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut dyn FnMut(Group) -> Result<bool>) -> Result<()> {
+        if let Some(g) = self.current.take() {
+            out(g)?;
+        }
+        Ok(())
+    }
+}
+
+/// A compiled `--where` over a dataset table aliased `alias`: extra joins, the
+/// condition and its parameters.
+#[derive(Debug, Default)]
+pub struct DatasetFilter {
+    /// `JOIN …` clauses (with a leading space).
+    pub joins: String,
+    /// The condition (empty: no filter).
+    pub condition: String,
+    /// Its parameters.
+    pub params: Vec<Value>,
+}
+
+/// Compile `--where` for datasets of type `t`. Identifiers may be the type's required
+/// dimensions, its implied dimensions (`physical_filter`, `band`), or record fields of
+/// its dimensions (`visit.exposure_time`, `exposure.obs_id`).
+pub fn dataset_filter(
+    universe: &Universe,
+    t: &DatasetType,
+    alias: &str,
+    text: &str,
+    bind: &BTreeMap<String, Literal>,
+) -> Result<DatasetFilter> {
+    if text.trim().is_empty() {
+        return Ok(DatasetFilter::default());
+    }
+    let parsed = expr::parse(text, bind)?;
+    let required = &t.dimensions.required;
+    let joins: std::cell::RefCell<Vec<(String, String)>> = Default::default();
+    // Join the table of dimension `dim` (a required one), once, returning its alias.
+    let join_required = |dim: &str| -> std::result::Result<String, String> {
+        let e = universe.get(dim).map_err(|e| e.to_string())?;
+        if !e.has_table() {
+            return Err(format!("{dim} has no records to filter on"));
+        }
+        let a = format!("j_{dim}");
+        if !joins.borrow().iter().any(|(x, _)| *x == a) {
+            let (source, target) = dimension_reference(universe, dim).map_err(|e| e.to_string())?;
+            let on: Vec<String> = source
+                .iter()
+                .zip(target.iter())
+                .map(|(s, tcol)| format!("{a}.{} = {alias}.{}", q(tcol), q(s)))
+                .collect();
+            joins.borrow_mut().push((
+                a.clone(),
+                format!(" JOIN {} {a} ON {}", q(dim), on.join(" AND ")),
+            ));
+        }
+        Ok(a)
+    };
+    // The required dimension whose record names `field` (directly implied).
+    let implying = |field: &str| -> Option<String> {
+        required
+            .iter()
+            .find(|d| {
+                universe
+                    .element(d)
+                    .is_some_and(|e| e.implies.iter().any(|i| i == field))
+            })
+            .cloned()
+    };
+    let resolve = |name: &str| -> std::result::Result<String, String> {
+        if let Some((element, field)) = name.split_once('.') {
+            if !required.iter().any(|d| d == element) {
+                return Err(format!(
+                    "'{name}': {element} is not a required dimension of {}",
+                    t.name
+                ));
+            }
+            let e = universe.get(element).map_err(|e| e.to_string())?;
+            let cols =
+                valet_registry::schema::element_columns(universe, e).map_err(|e| e.to_string())?;
+            let column = if field == element {
+                e.primary_key().map(|k| k.name.clone()).unwrap_or_default()
+            } else {
+                field.to_owned()
+            };
+            if !cols.contains(&column) {
+                return Err(format!("unknown field '{name}'"));
+            }
+            let a = join_required(element)?;
+            return Ok(format!("{a}.{}", q(&column)));
+        }
+        if required.iter().any(|d| d == name) {
+            return Ok(format!("{alias}.{}", q(name)));
+        }
+        if let Some(d) = implying(name) {
+            let a = join_required(&d)?;
+            return Ok(format!("{a}.{}", q(name)));
+        }
+        if name == "band" {
+            if let Some(d) = implying("physical_filter") {
+                let a = join_required(&d)?;
+                let pf = "j_physical_filter";
+                if !joins.borrow().iter().any(|(x, _)| x == pf) {
+                    joins.borrow_mut().push((
+                        pf.to_owned(),
+                        format!(
+                            " JOIN {} {pf} ON {pf}.{} = {a}.{} AND {pf}.{} = {a}.{}",
+                            q("physical_filter"),
+                            q("instrument"),
+                            q("instrument"),
+                            q("name"),
+                            q("physical_filter")
+                        ),
+                    ));
+                }
+                return Ok(format!("{pf}.{}", q("band")));
+            }
+        }
+        Err(format!(
+            "unknown name '{name}' for dataset type {} (dimensions: {})",
+            t.name,
+            t.dimensions.names().collect::<Vec<_>>().join(", ")
+        ))
+    };
+    let mut params = Vec::new();
+    let condition = expr::to_sql(&parsed, text, &resolve, &mut params)?;
+    let joins = joins.into_inner().into_iter().map(|(_, j)| j).collect();
+    Ok(DatasetFilter {
+        joins,
+        condition,
+        params,
+    })
+}
