@@ -1,5 +1,6 @@
 //! The `valet` command: `valet <command>` mirrors `butler <command>`.
 
+mod args;
 mod commands;
 mod output;
 
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{dataset_types, dimensions, repo};
+use commands::{collections, dataset_types, datasets, dimensions, repo, transfers};
 
 /// What every command returns; errors are printed as one line by `main`.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
@@ -16,6 +17,9 @@ pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 #[derive(Debug, Parser)]
 #[command(name = "valet", version, about, propagate_version = true)]
 struct Cli {
+    /// Act as this user (default: $VALET_USER, else the login name).
+    #[arg(long, global = true)]
+    user: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,6 +36,34 @@ enum Command {
     RemoveDatasetType(dataset_types::RemoveArgs),
     /// List the records of a dimension element.
     QueryDimensionRecords(dimensions::QueryRecordsArgs),
+    /// Import Butler export files.
+    Import(transfers::ImportArgs),
+    /// List collections.
+    QueryCollections(collections::QueryArgs),
+    /// Define or edit a CHAINED collection.
+    CollectionChain(collections::ChainArgs),
+    /// Show every recorded edit of a chain.
+    ChainHistory(collections::HistoryArgs),
+    /// Register a collection.
+    RegisterCollection(collections::RegisterArgs),
+    /// Remove TAGGED, CALIBRATION and CHAINED collections.
+    RemoveCollections(collections::RemoveCollectionsArgs),
+    /// Remove RUN collections and their datasets.
+    RemoveRuns(collections::RemoveRunsArgs),
+    /// Report collections that break the naming conventions.
+    LintCollections(collections::LintArgs),
+    /// List datasets.
+    QueryDatasets(datasets::QueryArgs),
+    /// Find one dataset by type and data ID.
+    FindDataset(datasets::FindArgs),
+    /// List the distinct data IDs of datasets.
+    QueryDataIds(datasets::DataIdsArgs),
+    /// Add datasets to a TAGGED collection.
+    Associate(datasets::AssociateArgs),
+    /// Certify calibrations into a CALIBRATION collection.
+    CertifyCalibrations(datasets::CertifyArgs),
+    /// Remove a time range from calibration validity ranges.
+    DecertifyCalibrations(datasets::DecertifyArgs),
 }
 
 fn run(cli: &Cli) -> CliResult {
@@ -41,13 +73,32 @@ fn run(cli: &Cli) -> CliResult {
         Command::QueryDatasetTypes(a) => dataset_types::query(a),
         Command::RemoveDatasetType(a) => dataset_types::remove(a),
         Command::QueryDimensionRecords(a) => dimensions::query_records(a),
+        Command::Import(a) => transfers::import(a),
+        Command::QueryCollections(a) => collections::query(a),
+        Command::CollectionChain(a) => collections::chain(a),
+        Command::ChainHistory(a) => collections::history(a),
+        Command::RegisterCollection(a) => collections::register(a),
+        Command::RemoveCollections(a) => collections::remove_non_runs(a),
+        Command::RemoveRuns(a) => collections::remove_run_collections(a),
+        Command::LintCollections(a) => collections::lint_collections(a),
+        Command::QueryDatasets(a) => datasets::query(a),
+        Command::FindDataset(a) => datasets::find(a),
+        Command::QueryDataIds(a) => datasets::data_ids(a),
+        Command::Associate(a) => datasets::associate_cmd(a),
+        Command::CertifyCalibrations(a) => datasets::certify_cmd(a),
+        Command::DecertifyCalibrations(a) => datasets::decertify_cmd(a),
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(user) = &cli.user {
+        // The registry reads the acting user from the environment.
+        std::env::set_var("VALET_USER", user);
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(e.as_ref()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, whatever the error carried.
             let msg = e.to_string().replace('\n', " ");
@@ -55,4 +106,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Output piped into `head` closes early; that is not an error.
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }

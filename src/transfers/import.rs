@@ -31,7 +31,7 @@ pub struct ImportOptions {
 pub struct ImportSummary {
     /// Dimension records inserted (existing ones are skipped).
     pub dimension_records: u64,
-    /// Dataset types in the files.
+    /// Distinct dataset types in the files.
     pub dataset_types: usize,
     /// Collections in the files.
     pub collections: usize,
@@ -136,6 +136,7 @@ fn import_file(
     };
     // 1. Dataset types; 2. RUN, TAGGED and CALIBRATION collections; 3. chains, each after
     // its children (the files list them in that order, but older ones may not).
+    let mut type_names: HashSet<&str> = HashSet::new();
     for (line, e) in &file.entries {
         if let Entry::DatasetType {
             name,
@@ -153,9 +154,10 @@ fn import_file(
                 *is_calibration,
             )
             .map_err(|x| at(&origin(*line, e), x))?;
-            summary.dataset_types += 1;
+            type_names.insert(name.as_str());
         }
     }
+    summary.dataset_types += type_names.len();
     let mut chains = Vec::new();
     for (line, e) in &file.entries {
         if let Entry::Collection(c) = e {

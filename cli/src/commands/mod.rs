@@ -1,6 +1,9 @@
 //! One module per group of commands; each turns parsed arguments into calls on the
 //! `valet` library and prints the answer.
 
+pub mod collections;
 pub mod dataset_types;
+pub mod datasets;
 pub mod dimensions;
 pub mod repo;
+pub mod transfers;

@@ -1,0 +1,73 @@
+//! `valet import`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use valet::transfers::ImportOptions;
+use valet::Repo;
+
+use crate::args::split_commas;
+use crate::CliResult;
+
+/// Import one or more Butler export files.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Directory holding the export file(s) and their files.
+    pub directory: PathBuf,
+    /// Export file(s), relative to DIRECTORY unless absolute; repeat to restore a
+    /// set (`_export_000.yaml` …) in one transaction. Default: export.yaml.
+    #[arg(long)]
+    pub export_file: Vec<PathBuf>,
+    /// Dimension elements whose records are not imported.
+    #[arg(long, short = 's')]
+    pub skip_dimensions: Vec<String>,
+    /// Record datasets only; no files are transferred.
+    #[arg(long)]
+    pub registry_only: bool,
+    /// Transfer mode for the files.
+    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"])]
+    pub transfer: String,
+}
+
+/// Run `valet import`.
+pub fn import(args: &ImportArgs) -> CliResult {
+    if !args.registry_only {
+        return Err(
+            "file transfer needs the datastore, which this valet does not have yet; use --registry-only"
+                .into(),
+        );
+    }
+    let repo = Repo::open(&args.repo)?;
+    let files: Vec<PathBuf> = if args.export_file.is_empty() {
+        vec![args.directory.join("export.yaml")]
+    } else {
+        args.export_file
+            .iter()
+            .map(|f| {
+                if f.is_absolute() {
+                    f.clone()
+                } else {
+                    args.directory.join(f)
+                }
+            })
+            .collect()
+    };
+    let summary = repo.import_files(
+        &files,
+        &ImportOptions {
+            skip_dimensions: split_commas(&args.skip_dimensions),
+        },
+    )?;
+    eprintln!(
+        "imported {} dataset(s), {} collection(s), {} dataset type(s), {} dimension record(s), {} association(s), {} validity range(s)",
+        summary.datasets,
+        summary.collections,
+        summary.dataset_types,
+        summary.dimension_records,
+        summary.associations,
+        summary.validity_ranges
+    );
+    Ok(())
+}
