@@ -11,6 +11,7 @@ use valet_registry::collections::{
 };
 use valet_registry::db::{Backend, Value};
 use valet_registry::identity::{current_user, now_utc_ns};
+use valet_registry::schema::bump_generation;
 use valet_registry::{CollectionRecord, CollectionType, Conn, RegistryError, Result};
 
 /// How `collection-chain` changes a chain (the reference's `--mode`).
@@ -237,6 +238,7 @@ fn write_chain(
     let children: Vec<CollectionRecord> =
         children.into_iter().filter(|c| seen.insert(c.id)).collect();
     check_cycles(conn, parent, &children)?;
+    bump_generation(conn)?;
     conn.execute(
         "DELETE FROM collection_chain WHERE parent = ?",
         &[parent.id.into()],

@@ -4,6 +4,7 @@
 
 use valet_registry::collections::get_collection;
 use valet_registry::db::Value;
+use valet_registry::schema::bump_generation;
 use valet_registry::{CollectionRecord, CollectionType, Conn, RegistryError, Result};
 
 use crate::chains::{edit_chain, parents_of, ChainMode};
@@ -52,6 +53,7 @@ pub fn remove_collections(
             "DELETE FROM collection WHERE collection_id = ?",
             &[c.id.into()],
         )?;
+        bump_generation(conn)?;
     }
     Ok(())
 }
@@ -74,6 +76,7 @@ pub fn remove_runs(conn: &mut Conn, names: &[String], unlink_from_parents: bool)
             "DELETE FROM collection WHERE collection_id = ?",
             &[c.id.into()],
         )?;
+        bump_generation(conn)?;
     }
     Ok(removed)
 }
