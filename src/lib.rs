@@ -5,6 +5,7 @@
 
 pub mod repo;
 pub mod transfers;
+pub mod workload;
 
 pub use repo::{CreateOptions, Repo, RepoError};
 pub use valet_collections as collections;

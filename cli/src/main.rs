@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{collections, dataset_types, datasets, dimensions, repo, transfers};
+use commands::{collections, dataset_types, datasets, dimensions, repo, sample, transfers};
 
 /// What every command returns; errors are printed as one line by `main`.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
@@ -64,6 +64,8 @@ enum Command {
     CertifyCalibrations(datasets::CertifyArgs),
     /// Remove a time range from calibration validity ranges.
     DecertifyCalibrations(datasets::DecertifyArgs),
+    /// Write a DP0.2-shaped sample export to try valet on.
+    GenerateSample(sample::SampleArgs),
 }
 
 fn run(cli: &Cli) -> CliResult {
@@ -87,6 +89,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::Associate(a) => datasets::associate_cmd(a),
         Command::CertifyCalibrations(a) => datasets::certify_cmd(a),
         Command::DecertifyCalibrations(a) => datasets::decertify_cmd(a),
+        Command::GenerateSample(a) => sample::generate_sample(a),
     }
 }
 

@@ -387,20 +387,34 @@ impl Resolver {
             seen: HashSet::new(),
             stopped: false,
         };
+        let holding = conn
+            .query_opt(
+                "SELECT COUNT(*) FROM collection_summary_dataset_type WHERE dataset_type_id = ?",
+                &[Value::Int(t.id)],
+            )?
+            .and_then(|r| r[0].as_i64())
+            .unwrap_or(0) as usize;
         let mut pending: Vec<Candidate> = Vec::new();
         for (table, collection_ids, timespan) in &sources {
             if collection_ids.is_empty() {
                 continue;
             }
             let mut params: Vec<Value> = vec![Value::Int(t.id)];
-            let placeholders = vec!["?"; collection_ids.len()].join(", ");
-            params.extend(collection_ids.iter().map(|&i| Value::Int(i)));
             let mut sql = format!(
-                "SELECT {}{}t.collection_id, t.dataset_id, {run_column} FROM {table} t{run_join}{} WHERE t.dataset_type_id = ? AND t.collection_id IN ({placeholders})",
+                "SELECT {}{}t.collection_id, t.dataset_id, {run_column} FROM {table} t{run_join}{} WHERE t.dataset_type_id = ?",
                 dim_cols.join(", "),
                 if dim_cols.is_empty() { "" } else { ", " },
                 filter.joins,
             );
+            // The scan reads every row of the type either way; an IN list only saves
+            // decoding rows of collections outside the path, and costs a probe per
+            // row, so it is used only when most collections holding the type are not
+            // searched. Rows outside the path are dropped as they arrive.
+            if collection_ids.len() * 2 < holding {
+                let placeholders = vec!["?"; collection_ids.len()].join(", ");
+                sql.push_str(&format!(" AND t.collection_id IN ({placeholders})"));
+                params.extend(collection_ids.iter().map(|&i| Value::Int(i)));
+            }
             if let Some(ts) = timespan {
                 sql.push_str(" AND t.timespan_end > ? AND ? > t.timespan_begin");
                 params.push(ts.begin_or_min().into());
@@ -420,7 +434,9 @@ impl Resolver {
                     if state.stopped {
                         return Ok(());
                     }
-                    let cand = Candidate::from_row(row, dims.len(), &path)?;
+                    let Some(cand) = Candidate::from_row(row, dims.len(), &path)? else {
+                        return Ok(());
+                    };
                     if let Err(e) = state.push(cand, &mut |c| {
                         self.finish(c, &t, &dims, &names, &run_names, emit)
                     }) {
@@ -435,7 +451,9 @@ impl Resolver {
             } else {
                 // RUN/TAGGED and CALIBRATION rows must be merged by data ID.
                 conn.query_each(&sql, &params, &mut |row| {
-                    pending.push(Candidate::from_row(row, dims.len(), &path)?);
+                    if let Some(cand) = Candidate::from_row(row, dims.len(), &path)? {
+                        pending.push(cand);
+                    }
                     Ok(())
                 })?;
             }
@@ -501,11 +519,21 @@ impl Resolver {
                 id: cand.dataset_id,
                 dataset_type: t.name.clone(),
                 run,
-                data_id: dims.iter().cloned().zip(cand.key).collect(),
+                data_id: data_id_of(dims, cand.key),
             },
             collection: collection.name.clone(),
         })
     }
+}
+
+/// Pair required dimension names with values. Inserting in order is cheaper than
+/// collecting, which sorts and deduplicates first.
+fn data_id_of(dims: &[String], values: Vec<Value>) -> DataId {
+    let mut d = DataId::new();
+    for (k, v) in dims.iter().zip(values) {
+        d.insert(k.clone(), v);
+    }
+    d
 }
 
 /// A row read from a tags or calibs table.
@@ -519,16 +547,24 @@ struct Candidate {
 }
 
 impl Candidate {
-    fn from_row(row: &[Value], ndims: usize, path: &SearchPath) -> Result<Candidate, DbError> {
+    /// The candidate in a row, or `None` when its collection is not searched.
+    fn from_row(
+        row: &[Value],
+        ndims: usize,
+        path: &SearchPath,
+    ) -> Result<Option<Candidate>, DbError> {
         let bad = || DbError::other("unexpected row shape from a dataset table");
         let collection_id = row[ndims].as_i64().ok_or_else(bad)?;
-        Ok(Candidate {
+        let Some(rank) = path.rank(collection_id) else {
+            return Ok(None);
+        };
+        Ok(Some(Candidate {
             key: row[..ndims].to_vec(),
             collection_id,
             dataset_id: row[ndims + 1].as_uuid().ok_or_else(bad)?,
             run_id: row[ndims + 2].as_i64().ok_or_else(bad)?,
-            rank: path.rank(collection_id).unwrap_or(usize::MAX),
-        })
+            rank,
+        }))
     }
 }
 

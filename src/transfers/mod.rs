@@ -4,7 +4,9 @@
 pub mod import;
 pub mod model;
 pub mod yaml_read;
+pub mod yaml_write;
 
 pub use import::{import_export, ImportOptions, ImportSummary};
 pub use model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
 pub use yaml_read::read_export;
+pub use yaml_write::write_export;

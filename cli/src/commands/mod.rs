@@ -6,4 +6,5 @@ pub mod dataset_types;
 pub mod datasets;
 pub mod dimensions;
 pub mod repo;
+pub mod sample;
 pub mod transfers;

@@ -76,7 +76,18 @@ fn from_ref(v: ValueRef<'_>) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
         ValueRef::Real(f) => Value::Float(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Text(t) => Value::Text(match std::str::from_utf8(t) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(t).into_owned(),
+        }),
+        // valet stores UUIDs as 16-byte blobs; no other column it writes has that
+        // size (regions are 1 + 24n bytes, hashes are their declared size and the
+        // shipped universe declares none of 16), so they come back as UUIDs without
+        // an allocation per row.
+        ValueRef::Blob(b) if b.len() == 16 => match uuid::Uuid::from_slice(b) {
+            Ok(u) => Value::Uuid(u),
+            Err(_) => Value::Bytes(b.to_vec()),
+        },
         ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
     }
 }
