@@ -38,6 +38,8 @@ enum Command {
     QueryDimensionRecords(dimensions::QueryRecordsArgs),
     /// Import Butler export files.
     Import(transfers::ImportArgs),
+    /// Export collections and their datasets as a Butler export file.
+    Export(transfers::ExportArgs),
     /// List collections.
     QueryCollections(collections::QueryArgs),
     /// Define or edit a CHAINED collection.
@@ -76,6 +78,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::RemoveDatasetType(a) => dataset_types::remove(a),
         Command::QueryDimensionRecords(a) => dimensions::query_records(a),
         Command::Import(a) => transfers::import(a),
+        Command::Export(a) => transfers::export(a),
         Command::QueryCollections(a) => collections::query(a),
         Command::CollectionChain(a) => collections::chain(a),
         Command::ChainHistory(a) => collections::history(a),

@@ -1,7 +1,7 @@
 //! Importing export files into a repository, all in one transaction: a failed import
 //! leaves the repository exactly as it was.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use base64::Engine;
 use valet_collections::calibration::certify;
@@ -59,6 +59,53 @@ fn at(origin: &Origin<'_>, e: impl std::fmt::Display) -> RepoError {
     ))
 }
 
+/// Records from universes before `group` and `day_obs` were dimensions (the
+/// reference's version 7 and older) carry `group_name` and an integer `day_obs` on
+/// exposures. Point the exposures at those and return the `day_obs` and `group`
+/// records to insert first, as the reference's migration does.
+fn migrate_exposures(
+    universe: &Universe,
+    records: &mut [Record],
+) -> Vec<(&'static str, Vec<Record>)> {
+    if universe.element("group").is_none() || universe.element("day_obs").is_none() {
+        return vec![];
+    }
+    let mut days = BTreeMap::new();
+    let mut groups = BTreeMap::new();
+    for r in records.iter_mut() {
+        let Some(instrument) = r.get("instrument").cloned() else {
+            continue;
+        };
+        if !r.contains_key("group") {
+            if let Some(name) = r.get("group_name").cloned() {
+                r.insert("group".into(), name);
+            }
+        }
+        if let Some(g) = r.get("group").filter(|v| !v.is_null()) {
+            let key = format!("{instrument}\u{1f}{g}");
+            groups.entry(key).or_insert_with(|| {
+                Record::from([
+                    ("instrument".to_owned(), instrument.clone()),
+                    ("name".to_owned(), g.clone()),
+                ])
+            });
+        }
+        if let Some(d) = r.get("day_obs").filter(|v| !v.is_null()) {
+            let key = format!("{instrument}\u{1f}{d}");
+            days.entry(key).or_insert_with(|| {
+                Record::from([
+                    ("instrument".to_owned(), instrument.clone()),
+                    ("id".to_owned(), d.clone()),
+                ])
+            });
+        }
+    }
+    vec![
+        ("day_obs", days.into_values().collect()),
+        ("group", groups.into_values().collect()),
+    ]
+}
+
 /// Prepare records for this universe: decode `!!binary` hashes (read as base64 text)
 /// and, for files written with an older universe, drop fields it no longer has.
 fn adapt_records(
@@ -90,11 +137,15 @@ fn adapt_records(
                     continue;
                 }
                 let v = match v {
-                    Value::Text(s) if hashes.contains(k.as_str()) => Value::Bytes(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(s)
-                            .map_err(|_| format!("field {k:?} is not base64 binary"))?,
-                    ),
+                    Value::Text(s) if hashes.contains(k.as_str()) => {
+                        // Block-style `!!binary |` text ends in a newline.
+                        let compact: String = s.split_whitespace().collect();
+                        Value::Bytes(
+                            base64::engine::general_purpose::STANDARD
+                                .decode(compact)
+                                .map_err(|_| format!("field {k:?} is not base64 binary"))?,
+                        )
+                    }
                     _ => v.clone(),
                 };
                 out.insert(k.clone(), v);
@@ -226,10 +277,18 @@ fn import_file(
             // Derived elements (band) have nothing to store.
             continue;
         }
+        let mut records = records.clone();
+        if older && element == "exposure" {
+            for (prerequisite, extra) in migrate_exposures(universe, &mut records) {
+                summary.dimension_records +=
+                    insert_records(conn, universe, prerequisite, &extra, true)
+                        .map_err(|x| at(&o, x))?;
+            }
+        }
         let records = adapt_records(
             universe,
             element,
-            records,
+            &records,
             older,
             &mut summary.dropped_fields,
         )

@@ -1,11 +1,13 @@
 //! Butler export files: reading every format the reference writes (and its older
 //! ones), importing them atomically, and writing exports the reference can read.
 
+pub mod export;
 pub mod import;
 pub mod model;
 pub mod yaml_read;
 pub mod yaml_write;
 
+pub use export::{build_export, ExportOptions};
 pub use import::{import_export, ImportOptions, ImportSummary};
 pub use model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
 pub use yaml_read::read_export;

@@ -300,19 +300,24 @@ fn entry(v: &Yaml) -> ReadResult<Entry> {
 fn entry_lines(text: &str) -> Vec<usize> {
     let mut lines = Vec::new();
     let mut in_data = false;
+    // The items' prefix: `- ` at column 0 in current files, indented in older ones.
+    let mut prefix: Option<String> = None;
     for (i, line) in text.lines().enumerate() {
         if line.starts_with("data:") {
             in_data = true;
             continue;
         }
-        if in_data && line.starts_with("- ") {
-            lines.push(i + 1);
-        } else if in_data
-            && !line.starts_with(' ')
-            && !line.starts_with('-')
-            && !line.trim().is_empty()
-        {
+        if !in_data || line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') && !line.starts_with('-') {
             in_data = false;
+            continue;
+        }
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let p = prefix.get_or_insert_with(|| format!("{indent}- "));
+        if line.starts_with(p.as_str()) {
+            lines.push(i + 1);
         }
     }
     lines

@@ -1,4 +1,4 @@
-//! `valet import`.
+//! `valet import` and `valet export`.
 
 use std::path::PathBuf;
 
@@ -69,5 +69,47 @@ pub fn import(args: &ImportArgs) -> CliResult {
         summary.associations,
         summary.validity_ranges
     );
+    Ok(())
+}
+
+/// Export collections and their datasets as a Butler export file.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Directory to write `export.yaml` into (created if missing).
+    pub directory: PathBuf,
+    /// Collections (names or globs) to export, with everything their chains reach;
+    /// default: all.
+    #[arg(long, short = 'c')]
+    pub collections: Vec<String>,
+    /// Dataset types (names or globs); default: all.
+    #[arg(long, short = 'd')]
+    pub dataset_type: Vec<String>,
+    /// Only datasets matching this expression.
+    #[arg(long = "where", default_value = "")]
+    pub where_: String,
+}
+
+/// Run `valet export` (registry content; artifacts are not copied yet).
+pub fn export(args: &ExportArgs) -> CliResult {
+    let repo = Repo::open(&args.repo)?;
+    let model = valet::transfers::build_export(
+        &repo,
+        &valet::transfers::ExportOptions {
+            collections: split_commas(&args.collections),
+            dataset_types: split_commas(&args.dataset_type),
+            where_: args.where_.clone(),
+        },
+    )?;
+    std::fs::create_dir_all(&args.directory)
+        .map_err(|e| format!("{}: {e}", args.directory.display()))?;
+    let path = args.directory.join("export.yaml");
+    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    valet::transfers::write_export(&model, &mut out)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::Write::flush(&mut out).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }

@@ -1,0 +1,241 @@
+//! Building an export of (part of) a repository: the collections asked for (chains
+//! with everything they reach), the datasets they hold, every dimension record, the
+//! TAGGED memberships and CALIBRATION ranges of the exported datasets.
+
+use std::collections::{BTreeMap, HashSet};
+
+use uuid::Uuid;
+use valet_collections::calibration::validity_ranges;
+use valet_collections::chains::children_of;
+use valet_collections::{query_collections, CollectionQuery, DatasetQuery};
+use valet_registry::collections::get_collection;
+use valet_registry::dataset_types::all_dataset_types;
+use valet_registry::db::{quote_ident as q, Value};
+use valet_registry::dimensions::query_records;
+use valet_registry::glob::{glob_to_regex, is_glob};
+use valet_registry::{CollectionRecord, CollectionType, DataId, Timespan};
+
+use super::model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
+use crate::{Repo, RepoError};
+
+/// What to export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// Collection names or globs; empty means every collection.
+    pub collections: Vec<String>,
+    /// Dataset type names or globs; empty means every type.
+    pub dataset_types: Vec<String>,
+    /// A `--where` expression restricting the datasets.
+    pub where_: String,
+}
+
+/// Build the export model.
+pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, RepoError> {
+    let universe = repo.registry.universe.clone();
+    let mut conn = repo.registry.db.conn()?;
+    let mut collections: Vec<CollectionRecord> = query_collections(
+        &mut conn,
+        &CollectionQuery {
+            patterns: options.collections.clone(),
+            flatten_chains: true,
+            include_chains: Some(true),
+            ..Default::default()
+        },
+    )?;
+    let leaves: Vec<String> = collections
+        .iter()
+        .filter(|c| c.kind != CollectionType::Chained)
+        .map(|c| c.name.clone())
+        .collect();
+
+    let type_patterns = options
+        .dataset_types
+        .iter()
+        .map(|p| {
+            if is_glob(p) {
+                glob_to_regex(p)
+            } else {
+                glob_to_regex(&regex_escape_glob(p))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let types: Vec<_> = all_dataset_types(&mut conn)?
+        .into_iter()
+        .filter(|t| type_patterns.is_empty() || type_patterns.iter().any(|p| p.is_match(&t.name)))
+        .collect();
+
+    // Datasets held by the exported collections, grouped by (type, run).
+    let mut by_run: BTreeMap<(String, String), Vec<(Uuid, DataId)>> = BTreeMap::new();
+    let mut exported: HashSet<Uuid> = HashSet::new();
+    if !leaves.is_empty() {
+        for t in &types {
+            repo.resolver.query_datasets(
+                &mut conn,
+                &universe,
+                &DatasetQuery {
+                    dataset_type: t.name.clone(),
+                    collections: leaves.clone(),
+                    find_first: false,
+                    where_: options.where_.clone(),
+                    ..Default::default()
+                },
+                &mut |f| {
+                    if exported.insert(f.dataset.id) {
+                        by_run
+                            .entry((t.name.clone(), f.dataset.run.clone()))
+                            .or_default()
+                            .push((f.dataset.id, f.dataset.data_id));
+                    }
+                    Ok(true)
+                },
+            )?;
+        }
+    }
+    // The RUNs of exported datasets are exported too.
+    let mut names: HashSet<String> = collections.iter().map(|c| c.name.clone()).collect();
+    for (_, run) in by_run.keys() {
+        if names.insert(run.clone()) {
+            collections.push(get_collection(&mut conn, run)?);
+        }
+    }
+
+    let mut entries = Vec::new();
+    for e in universe.table_elements() {
+        let (_, records) = query_records(&mut conn, &universe, &e.name, None)?;
+        if !records.is_empty() {
+            entries.push(Entry::Dimension {
+                element: e.name.clone(),
+                records,
+            });
+        }
+    }
+    let mut non_chains: Vec<&CollectionRecord> = collections
+        .iter()
+        .filter(|c| c.kind != CollectionType::Chained)
+        .collect();
+    non_chains.sort_by(|a, b| a.name.cmp(&b.name));
+    for c in non_chains {
+        entries.push(Entry::Collection(CollectionEntry {
+            name: c.name.clone(),
+            kind: c.kind,
+            doc: c.doc.clone(),
+            children: vec![],
+        }));
+    }
+    // Chains after their children: the tree order lists parents first, so reverse it.
+    for c in collections
+        .iter()
+        .rev()
+        .filter(|c| c.kind == CollectionType::Chained)
+    {
+        let children = children_of(&mut conn, c.id)?
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
+        entries.push(Entry::Collection(CollectionEntry {
+            name: c.name.clone(),
+            kind: c.kind,
+            doc: c.doc.clone(),
+            children,
+        }));
+    }
+    for t in &types {
+        let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
+        entries.push(Entry::DatasetType {
+            name: t.name.clone(),
+            dimensions: dims,
+            storage_class: t.storage_class.clone(),
+            is_calibration: t.is_calibration,
+        });
+    }
+    for ((dataset_type, run), items) in by_run {
+        entries.push(Entry::Datasets {
+            dataset_type,
+            run,
+            files: items
+                .into_iter()
+                .map(|(id, data_id)| DatasetFile {
+                    ids: vec![id],
+                    data_ids: vec![data_id],
+                    path: None,
+                    formatter: None,
+                })
+                .collect(),
+        });
+    }
+    for c in &collections {
+        match c.kind {
+            CollectionType::Tagged => {
+                let mut members = Vec::new();
+                for t in &types {
+                    let rows = conn.query(
+                        &format!(
+                            "SELECT dataset_id FROM {} WHERE collection_id = ? AND dataset_type_id = ? ORDER BY {}",
+                            t.tags_table,
+                            t.dimensions
+                                .required
+                                .iter()
+                                .map(|d| q(d))
+                                .chain(std::iter::once("dataset_id".to_owned()))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        &[Value::Int(c.id), Value::Int(t.id)],
+                    )?;
+                    members.extend(
+                        rows.iter()
+                            .filter_map(|r| r[0].as_uuid())
+                            .filter(|u| exported.contains(u)),
+                    );
+                }
+                if !members.is_empty() {
+                    entries.push(Entry::Associations {
+                        collection: c.name.clone(),
+                        association: Association::Tagged(members),
+                    });
+                }
+            }
+            CollectionType::Calibration => {
+                let mut ranges: BTreeMap<(i64, i64), Vec<Uuid>> = BTreeMap::new();
+                for t in types.iter().filter(|t| t.is_calibration) {
+                    for r in validity_ranges(&mut conn, &c.name, &t.name)? {
+                        if exported.contains(&r.dataset_id) {
+                            ranges
+                                .entry((r.timespan.begin_or_min(), r.timespan.end_or_max()))
+                                .or_default()
+                                .push(r.dataset_id);
+                        }
+                    }
+                }
+                if !ranges.is_empty() {
+                    entries.push(Entry::Associations {
+                        collection: c.name.clone(),
+                        association: Association::Calibration(
+                            ranges
+                                .into_iter()
+                                .map(|((b, e), ids)| (Timespan::from_stored(b, e), ids))
+                                .collect(),
+                        ),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ExportFile {
+        version: "1.0.2".into(),
+        universe_version: universe.version,
+        universe_namespace: universe.namespace.clone(),
+        entries: entries.into_iter().map(|e| (0, e)).collect(),
+    })
+}
+
+/// Escape glob characters so a plain name matches only itself.
+fn regex_escape_glob(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '*' | '?' | '[' | ']' => format!("[{c}]"),
+            other => other.to_string(),
+        })
+        .collect()
+}

@@ -1,0 +1,261 @@
+//! Export files on both backends: every reference fixture imports (older formats
+//! included), a failed import leaves the repository as it was and says where, and
+//! export followed by import into a fresh repository is lossless.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{new_repo, Backend};
+use valet::collections::calibration::validity_ranges;
+use valet::collections::{query_collections, CollectionQuery, DatasetQuery};
+use valet::transfers::{build_export, write_export, ExportOptions, ImportOptions};
+use valet::Repo;
+
+fn data(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/conformance")
+        .join(path)
+}
+
+fn count(repo: &Repo, sql: &str) -> i64 {
+    let mut c = repo.registry.db.conn().unwrap();
+    c.query_opt(sql, &[]).unwrap().unwrap()[0].as_i64().unwrap()
+}
+
+fn fixtures(backend: Backend) {
+    // (files in load order, datasets, dimension records) as the files hold them.
+    let cases: &[(&[&str], usize, u64)] = &[
+        (&["base.yaml"], 0, 8),
+        (&["base.yaml", "datasets.yaml"], 13, 8),
+        (&["base.yaml", "spatial.yaml"], 0, 34),
+        (&["ci_hsc-subset.yaml"], 33, 65),
+        (&["ci_hsc-subset-skymap.yaml"], 1, 2),
+        (&["hsc-rc2-subset-v0.yaml"], 0, 17),
+        (&["lsstcam-subset.yaml"], 0, 23),
+    ];
+    for (files, datasets, records) in cases {
+        let Some(t) = new_repo(backend) else { return };
+        let paths: Vec<PathBuf> = files
+            .iter()
+            .map(|f| data(&format!("butler-fixtures/{f}")))
+            .collect();
+        let s = t
+            .repo
+            .import_files(&paths, &ImportOptions::default())
+            .unwrap_or_else(|e| panic!("{files:?}: {e}"));
+        assert_eq!(
+            (s.datasets, s.dimension_records),
+            (*datasets, *records),
+            "{files:?}"
+        );
+    }
+    // Legacy integer-free UUIDs of datasets.yaml are kept as written.
+    let Some(t) = new_repo(backend) else { return };
+    t.repo
+        .import_files(
+            &[
+                data("butler-fixtures/base.yaml"),
+                data("butler-fixtures/datasets.yaml"),
+            ],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(count(&t.repo, "SELECT COUNT(*) FROM dataset"), 13);
+    // The skymap hash (!!binary) arrives as bytes.
+    let Some(t) = new_repo(backend) else { return };
+    t.repo
+        .import_files(
+            &[data("butler-fixtures/ci_hsc-subset-skymap.yaml")],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    let mut c = t.repo.registry.db.conn().unwrap();
+    let row = c
+        .query_opt("SELECT hash FROM skymap", &[])
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&row[0], valet::registry::Value::Bytes(b) if b.len() == 20),
+        "{row:?}"
+    );
+}
+
+fn failed_import_changes_nothing(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    repo.import_files(
+        &[data("butler-fixtures/base.yaml")],
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let before = (
+        count(repo, "SELECT COUNT(*) FROM collection"),
+        count(repo, "SELECT COUNT(*) FROM dataset"),
+        count(repo, "SELECT COUNT(*) FROM detector"),
+        count(repo, "SELECT COUNT(*) FROM dataset_type"),
+    );
+    // A valid start (a run, new records, datasets) then a dataset naming an unknown
+    // detector: all of it must roll back.
+    let bad = "description: x\nversion: 1.0.2\nuniverse_version: 8\nuniverse_namespace: daf_butler\ndata:\n\
+- type: dimension\n  element: detector\n  records:\n  - {instrument: Cam1, id: 9, full_name: Zz}\n\
+- type: collection\n  collection_type: RUN\n  name: imported\n\
+- type: dataset_type\n  name: bias2\n  dimensions: [instrument, detector]\n  storage_class: Exposure\n  is_calibration: false\n\
+- type: dataset\n  dataset_type: bias2\n  run: imported\n  records:\n  - dataset_id: [!uuid '01a203b0-c267-7733-8854-d5f0208e32f8']\n    data_id: [{instrument: Cam1, detector: 1}]\n  - dataset_id: [!uuid '01a203b0-c267-7733-8854-d5f0208e32f9']\n    data_id: [{instrument: Cam1, detector: 77}]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, bad).unwrap();
+    let err = repo
+        .import_files(&[path.clone()], &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.yaml:18: bias2 datasets in run \"imported\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("detector record {instrument: Cam1, id: 77} does not exist"),
+        "{err}"
+    );
+    let after = (
+        count(repo, "SELECT COUNT(*) FROM collection"),
+        count(repo, "SELECT COUNT(*) FROM dataset"),
+        count(repo, "SELECT COUNT(*) FROM detector"),
+        count(repo, "SELECT COUNT(*) FROM dataset_type"),
+    );
+    assert_eq!(before, after);
+    // Malformed YAML names the file and line too.
+    std::fs::write(&path, "version: 1.0.2\ndata:\n- type: [\n").unwrap();
+    let err = repo
+        .import_files(&[path], &ImportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.yaml:") && err.contains("invalid YAML"),
+        "{err}"
+    );
+}
+
+/// Everything a round trip must keep: collections and chains, every dataset's
+/// (id, run, collection, data ID) per collection, and the validity ranges.
+fn snapshot(repo: &Repo) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut c = repo.registry.db.conn().unwrap();
+    let all = query_collections(&mut c, &CollectionQuery::default()).unwrap();
+    let mut colls = Vec::new();
+    let mut datasets = Vec::new();
+    for r in &all {
+        let kids: Vec<String> = if r.kind == valet::registry::CollectionType::Chained {
+            valet::collections::chains::children_of(&mut c, r.id)
+                .unwrap()
+                .into_iter()
+                .map(|k| k.name)
+                .collect()
+        } else {
+            vec![]
+        };
+        colls.push(format!("{} {} {:?} {:?}", r.name, r.kind, r.doc, kids));
+        if r.kind == valet::registry::CollectionType::Chained
+            || r.kind == valet::registry::CollectionType::Calibration
+        {
+            continue;
+        }
+        for t in ["raw", "calexp", "bias"] {
+            repo.resolver
+                .query_datasets(
+                    &mut c,
+                    &repo.registry.universe,
+                    &DatasetQuery {
+                        dataset_type: t.into(),
+                        collections: vec![r.name.clone()],
+                        ..Default::default()
+                    },
+                    &mut |f| {
+                        datasets.push(format!(
+                            "{} {} {} {:?}",
+                            r.name, f.dataset.id, f.dataset.run, f.dataset.data_id
+                        ));
+                        Ok(true)
+                    },
+                )
+                .unwrap();
+        }
+    }
+    datasets.sort();
+    let ranges = validity_ranges(&mut c, "LSSTCam-imSim/calib/DM-30694", "bias")
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{:?} {:?} {}", r.data_id, r.timespan, r.dataset_id))
+        .collect();
+    (colls, datasets, ranges)
+}
+
+fn export_round_trip(backend: Backend) {
+    let Some(a) = new_repo(backend) else { return };
+    a.repo
+        .import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let model = build_export(&a.repo, &ExportOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.yaml");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    write_export(&model, &mut out).unwrap();
+    drop(out);
+    let Some(b) = new_repo(backend) else { return };
+    b.repo
+        .import_files(&[path], &ImportOptions::default())
+        .unwrap();
+    let (ca, da, ra) = snapshot(&a.repo);
+    let (cb, db, rb) = snapshot(&b.repo);
+    assert_eq!(ca, cb);
+    assert_eq!(da.len(), db.len());
+    assert_eq!(da, db);
+    assert_eq!(ra, rb);
+    assert!(
+        da.len() > 1000 && ra.len() == 37,
+        "{} {}",
+        da.len(),
+        ra.len()
+    );
+    let records = "SELECT COUNT(*) FROM visit_detector_region";
+    assert_eq!(count(&a.repo, records), count(&b.repo, records));
+
+    // A partial export: one RUN's calexps come with their RUN, and nothing else.
+    let run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T010000Z";
+    let model = build_export(
+        &a.repo,
+        &ExportOptions {
+            collections: vec![run.into()],
+            dataset_types: vec!["calexp".into()],
+            where_: "detector < 3".into(),
+        },
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    write_export(&model, &mut buf).unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    assert_eq!(text.matches("- type: collection").count(), 1);
+    let n_datasets = text.matches("  - dataset_id:").count();
+    let mut c = a.repo.registry.db.conn().unwrap();
+    let mut want = 0;
+    a.repo
+        .resolver
+        .query_datasets(
+            &mut c,
+            &a.repo.registry.universe,
+            &DatasetQuery {
+                dataset_type: "calexp".into(),
+                collections: vec![run.into()],
+                where_: "detector < 3".into(),
+                ..Default::default()
+            },
+            &mut |_| {
+                want += 1;
+                Ok(true)
+            },
+        )
+        .unwrap();
+    assert_eq!(n_datasets, want);
+    assert!(want > 0);
+}
+
+on_both_backends!(fixtures, failed_import_changes_nothing, export_round_trip);
