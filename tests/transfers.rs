@@ -106,7 +106,7 @@ fn failed_import_changes_nothing(backend: Backend) {
     let path = dir.path().join("bad.yaml");
     std::fs::write(&path, bad).unwrap();
     let err = repo
-        .import_files(&[path.clone()], &ImportOptions::default())
+        .import_files(std::slice::from_ref(&path), &ImportOptions::default())
         .unwrap_err()
         .to_string();
     assert!(
