@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{collections, dataset_types, datasets, dimensions, repo, sample, transfers};
+use commands::{
+    collections, dataset_types, datasets, dimensions, obscore, repo, sample, transfers,
+};
 
 /// What every command returns; errors are printed as one line by `main`.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
@@ -68,6 +70,9 @@ enum Command {
     DecertifyCalibrations(datasets::DecertifyArgs),
     /// Write a DP0.2-shaped sample export to try valet on.
     GenerateSample(sample::SampleArgs),
+    /// ObsCore: export the table of a search.
+    #[command(subcommand)]
+    Obscore(obscore::ObsCoreCommand),
 }
 
 fn run(cli: &Cli) -> CliResult {
@@ -93,6 +98,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::CertifyCalibrations(a) => datasets::certify_cmd(a),
         Command::DecertifyCalibrations(a) => datasets::decertify_cmd(a),
         Command::GenerateSample(a) => sample::generate_sample(a),
+        Command::Obscore(c) => obscore::run(c),
     }
 }
 

@@ -220,4 +220,215 @@ fn dimension_record_queries(backend: Backend) {
     );
 }
 
-on_both_backends!(dataset_type_commands, dimension_record_queries);
+fn data(path: &str) -> String {
+    format!(
+        "{}/../tests/data/conformance/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn main_job(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path()) else {
+        return;
+    };
+    let sample = dir.path().join("sample").display().to_string();
+    ok(&[
+        "generate-sample",
+        &sample,
+        "--detectors",
+        "4",
+        "--visits",
+        "6",
+        "--runs",
+        "3",
+    ]);
+    fails(&["import", &repo, &sample], "--registry-only");
+    ok(&["import", &repo, &sample, "--registry-only"]);
+    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let csv = ok(&[
+        "query-datasets",
+        &repo,
+        "calexp",
+        "--collections",
+        chain,
+        "--find-first",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(csv.lines().count(), 1 + 4 * 6, "{csv}");
+    let found = ok(&[
+        "find-dataset",
+        &repo,
+        "calexp",
+        "--collections",
+        chain,
+        "--data-id",
+        "instrument=LSSTCam-imSim,detector=1,visit=5",
+        "--format",
+        "json",
+    ]);
+    let found: serde_json::Value = serde_json::from_str(&found).unwrap();
+    assert_eq!(found[0]["visit"], 5);
+    fails(
+        &[
+            "find-dataset",
+            &repo,
+            "calexp",
+            "--collections",
+            chain,
+            "--data-id",
+            "instrument=LSSTCam-imSim,detector=1,visit=99",
+        ],
+        "no calexp dataset",
+    );
+    fails(
+        &[
+            "query-datasets",
+            &repo,
+            "calexp",
+            "--collections",
+            "2.2i/*",
+            "--find-first",
+        ],
+        "not allowed in a find-first search",
+    );
+    let out = dir.path().join("obscore.csv").display().to_string();
+    let config = format!(
+        "{}/../examples/obscore-dp02.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    ok(&[
+        "obscore",
+        "export",
+        &repo,
+        &out,
+        "-c",
+        &config,
+        "--collections",
+        chain,
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 1 + 2 * 4 * 6);
+    fails(
+        &[
+            "obscore",
+            "export",
+            &repo,
+            &out,
+            "-c",
+            "/nope.yaml",
+            "--collections",
+            chain,
+        ],
+        "/nope.yaml",
+    );
+
+    // Chains: edit, history, as-of, cycles.
+    ok(&[
+        "register-collection",
+        &repo,
+        "u/me/DM-1/run",
+        "--collection-type",
+        "RUN",
+    ]);
+    assert_eq!(
+        ok(&[
+            "collection-chain",
+            &repo,
+            "u/me/DM-1",
+            "u/me/DM-1/run",
+            chain
+        ])
+        .trim(),
+        format!("[u/me/DM-1/run, {chain}]")
+    );
+    fails(
+        &[
+            "collection-chain",
+            &repo,
+            chain,
+            "u/me/DM-1",
+            "--mode",
+            "extend",
+        ],
+        "cycle",
+    );
+    assert_eq!(
+        ok(&["collection-chain", &repo, "u/me/DM-1", "--mode", "pop"]).trim(),
+        format!("[{chain}]")
+    );
+    let hist = ok(&["chain-history", &repo, "u/me/DM-1", "--format", "json"]);
+    let hist: serde_json::Value = serde_json::from_str(&hist).unwrap();
+    assert_eq!(hist.as_array().unwrap().len(), 2);
+    let tree = ok(&[
+        "query-collections",
+        &repo,
+        "u/me/*",
+        "--chains",
+        "TREE",
+        "--format",
+        "csv",
+        "--as-of",
+        "1970-01-02",
+    ]);
+    assert!(
+        tree.contains("u/me/DM-1,CHAINED,0") && !tree.contains(chain),
+        "{tree}"
+    );
+    // A shared chain listing a personal collection breaks the conventions.
+    ok(&[
+        "collection-chain",
+        &repo,
+        "LSSTCam-imSim/defaults",
+        "u/me/DM-1/run",
+        "--mode",
+        "extend",
+    ]);
+    fails(&["lint-collections", &repo], "naming problem");
+    fails(&["remove-runs", &repo, "u/me/DM-1/run"], "--no-confirm");
+    fails(
+        &["remove-runs", &repo, "u/me/DM-1/run", "--no-confirm"],
+        "--force",
+    );
+    ok(&[
+        "remove-runs",
+        &repo,
+        "u/me/DM-1/run",
+        "--no-confirm",
+        "--force",
+    ]);
+}
+
+fn conformance_import_and_export(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path()) else {
+        return;
+    };
+    ok(&["import", &repo, &data("dp02-mini"), "--registry-only"]);
+    let types = ok(&[
+        "query-collections",
+        &repo,
+        "--chains",
+        "NO-CHILDREN",
+        "--format",
+        "json",
+    ]);
+    let types: serde_json::Value = serde_json::from_str(&types).unwrap();
+    assert_eq!(types.as_array().unwrap().len(), 32);
+    let out = dir.path().join("export").display().to_string();
+    ok(&["export", &repo, &out, "-c", "LSSTCam-imSim/defaults"]);
+    let text = std::fs::read_to_string(format!("{out}/export.yaml")).unwrap();
+    assert!(text.contains("name: LSSTCam-imSim/calib/DM-30694") && !text.contains("PREOPS-905/"));
+    fails(
+        &["import", &repo, &data("dp02-mini"), "--registry-only"],
+        "already exists",
+    );
+}
+
+on_both_backends!(
+    dataset_type_commands,
+    dimension_record_queries,
+    main_job,
+    conformance_import_and_export,
+);

@@ -5,6 +5,7 @@ pub mod collections;
 pub mod dataset_types;
 pub mod datasets;
 pub mod dimensions;
+pub mod obscore;
 pub mod repo;
 pub mod sample;
 pub mod transfers;

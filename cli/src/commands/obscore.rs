@@ -1,0 +1,94 @@
+//! `valet obscore export`: the reference exporter's command shape.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use valet::obscore::ObsCoreConfig;
+use valet::obscore_export::{export_obscore_csv, ObsCoreExportOptions};
+use valet::Repo;
+
+use crate::args::split_commas;
+use crate::CliResult;
+
+/// ObsCore commands.
+#[derive(Debug, Subcommand)]
+pub enum ObsCoreCommand {
+    /// Export ObsCore rows of a find-first search to a file.
+    Export(ExportArgs),
+}
+
+/// File formats of `obscore export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values, NULL as `\N`.
+    Csv,
+}
+
+/// Export ObsCore rows.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Output file.
+    pub destination: PathBuf,
+    /// ObsCore configuration (the reference's format).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// Collections searched find-first, in order.
+    #[arg(long, required = true)]
+    pub collections: Vec<String>,
+    /// Only these dataset types (default: every configured one).
+    #[arg(long, short = 'd')]
+    pub dataset_type: Vec<String>,
+    /// Only datasets matching this expression.
+    #[arg(long = "where", default_value = "")]
+    pub where_: String,
+}
+
+/// Run a `valet obscore` command.
+pub fn run(cmd: &ObsCoreCommand) -> CliResult {
+    match cmd {
+        ObsCoreCommand::Export(args) => export(args),
+    }
+}
+
+fn export(args: &ExportArgs) -> CliResult {
+    let text = std::fs::read_to_string(&args.config)
+        .map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let config =
+        ObsCoreConfig::from_yaml(&text).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let repo = Repo::open(&args.repo)?;
+    // Write beside the destination and rename, so a failed export leaves no half file.
+    let partial = args.destination.with_extension("partial");
+    let file =
+        std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
+    let mut out = BufWriter::new(file);
+    let result = export_obscore_csv(
+        &repo,
+        &config,
+        &ObsCoreExportOptions {
+            collections: split_commas(&args.collections),
+            dataset_types: split_commas(&args.dataset_type),
+            where_: args.where_.clone(),
+        },
+        &mut out,
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|n| out.flush().map(|_| n).map_err(|e| e.to_string()));
+    match result {
+        Ok(n) => {
+            std::fs::rename(&partial, &args.destination)
+                .map_err(|e| format!("{}: {e}", args.destination.display()))?;
+            eprintln!("wrote {n} ObsCore row(s) to {}", args.destination.display());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e.into())
+        }
+    }
+}
