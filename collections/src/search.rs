@@ -211,43 +211,47 @@ impl Resolver {
         let mut params = vec![Value::Int(t.id)];
         params.extend(values.iter().cloned());
 
-        let mut best: Option<(usize, Value)> = None;
-        let sql = format!(
-            "SELECT collection_id, dataset_id FROM {} WHERE {}",
-            t.tags_table,
-            cond.join(" AND ")
-        );
-        conn.query_each(&sql, &params, &mut |row| {
-            let rank = path.rank(row[0].as_i64().unwrap_or(-1));
-            if let Some(r) = rank {
-                if best.as_ref().is_none_or(|(b, _)| r < *b) {
-                    best = Some((r, row[1].clone()));
-                }
-            }
-            Ok(())
-        })?;
-
         let search_calibs = t.is_calibration
             && req.timespan.is_some()
             && path
                 .collections
                 .iter()
                 .any(|c| c.kind == CollectionType::Calibration);
-        if let (true, Some(table), Some(ts)) = (search_calibs, &t.calibs_table, req.timespan) {
-            let sql = format!(
-                "SELECT collection_id, dataset_id FROM {table} WHERE {} AND timespan_end > ? AND ? > timespan_begin",
-                cond.join(" AND ")
-            );
-            let mut p = params.clone();
-            p.push(ts.begin_or_min().into());
-            p.push(ts.end_or_max().into());
-            let mut matches: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
-            conn.query_each(&sql, &p, &mut |row| {
-                if let Some(r) = path.rank(row[0].as_i64().unwrap_or(-1)) {
-                    matches.entry(r).or_default().push(row[1].clone());
-                }
-                Ok(())
-            })?;
+        // RUN/TAGGED rows (source 0) and, for calibrations at a time, overlapping
+        // validity ranges (source 1) come back in one round trip.
+        let mut sql = format!(
+            "SELECT 0, collection_id, dataset_id FROM {} WHERE {}",
+            t.tags_table,
+            cond.join(" AND ")
+        );
+        let mut all_params = params.clone();
+        let calib_ts = match (search_calibs, &t.calibs_table, req.timespan) {
+            (true, Some(table), Some(ts)) => {
+                sql.push_str(&format!(
+                    " UNION ALL SELECT 1, collection_id, dataset_id FROM {table} WHERE {} AND timespan_end > ? AND ? > timespan_begin",
+                    cond.join(" AND ")
+                ));
+                all_params.extend(params.iter().cloned());
+                all_params.push(ts.begin_or_min().into());
+                all_params.push(ts.end_or_max().into());
+                Some(ts)
+            }
+            _ => None,
+        };
+        let mut best: Option<(usize, Value)> = None;
+        let mut matches: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
+        conn.query_each(&sql, &all_params, &mut |row| {
+            let Some(r) = path.rank(row[1].as_i64().unwrap_or(-1)) else {
+                return Ok(());
+            };
+            if row[0].as_i64() == Some(1) {
+                matches.entry(r).or_default().push(row[2].clone());
+            } else if best.as_ref().is_none_or(|(b, _)| r < *b) {
+                best = Some((r, row[2].clone()));
+            }
+            Ok(())
+        })?;
+        if let Some(ts) = calib_ts {
             if let Some((&r, ids)) = matches.iter().next() {
                 if best.as_ref().is_none_or(|(b, _)| r < *b) {
                     if ids.len() > 1 {

@@ -214,14 +214,25 @@ pub fn register_dataset_type(
 /// Remove a dataset type; refused while any dataset of it exists.
 pub fn remove_dataset_type(conn: &mut Conn, name: &str) -> Result<()> {
     let t = get_dataset_type(conn, name)?;
-    let n = conn
+    // Every dataset has a row in its type's tags table (its RUN membership), keyed by
+    // type first: existence is one probe; the count is only for the message.
+    let any = conn
         .query_opt(
-            "SELECT COUNT(*) FROM dataset WHERE dataset_type_id = ?",
+            &format!(
+                "SELECT 1 FROM {} WHERE dataset_type_id = ? LIMIT 1",
+                t.tags_table
+            ),
             &[t.id.into()],
         )?
-        .and_then(|r| r[0].as_i64())
-        .unwrap_or(0);
-    if n > 0 {
+        .is_some();
+    if any {
+        let n = conn
+            .query_opt(
+                "SELECT COUNT(*) FROM dataset WHERE dataset_type_id = ?",
+                &[t.id.into()],
+            )?
+            .and_then(|r| r[0].as_i64())
+            .unwrap_or(0);
         return Err(RegistryError::Conflict(format!(
             "cannot remove dataset type {name:?}: {n} dataset(s) of it still exist"
         )));

@@ -134,7 +134,6 @@ CREATE TABLE dataset (
     ingest_date BIGINT NOT NULL
 ){without_rowid};
 CREATE INDEX dataset_run ON dataset (run_id);
-CREATE INDEX dataset_type_idx ON dataset (dataset_type_id);
 CREATE TABLE collection_summary_dataset_type (
     collection_id BIGINT NOT NULL REFERENCES collection (collection_id) ON DELETE CASCADE,
     dataset_type_id BIGINT NOT NULL REFERENCES dataset_type (id) ON DELETE CASCADE,
