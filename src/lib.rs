@@ -3,6 +3,7 @@
 //! [`Repo`] ties a repository directory (its `valet.yaml`) to its registry database;
 //! [`transfers`] reads and writes the reference Butler's export files.
 
+pub mod datastore;
 pub mod expand;
 pub mod obscore_export;
 pub mod repo;
@@ -12,5 +13,6 @@ pub mod workload;
 pub use repo::{CreateOptions, Repo, RepoError};
 pub use valet_collections as collections;
 pub use valet_config::Universe;
+pub use valet_datastore as datastore_crate;
 pub use valet_obscore as obscore;
 pub use valet_registry as registry;

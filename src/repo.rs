@@ -97,6 +97,7 @@ impl Repo {
                 namespace: universe.namespace.clone(),
                 version: universe.version,
             },
+            templates: Default::default(),
         };
         let sqlite_file = root.join(DEFAULT_SQLITE_FILE);
         let sqlite_existed = sqlite_file.exists();

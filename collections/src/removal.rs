@@ -2,6 +2,7 @@
 //! their datasets with them. A collection that a chain still lists is refused unless
 //! the caller asks for it to be unlinked first.
 
+use valet_registry::artifacts::trash_run;
 use valet_registry::collections::get_collection;
 use valet_registry::db::Value;
 use valet_registry::schema::bump_generation;
@@ -71,6 +72,8 @@ pub fn remove_runs(conn: &mut Conn, names: &[String], unlink_from_parents: bool)
             )));
         }
         unlink_or_refuse(conn, &c, unlink_from_parents, "--force")?;
+        // Stored datasets cannot be deleted until their files are in the trash.
+        trash_run(conn, c.id)?;
         removed += conn.execute("DELETE FROM dataset WHERE run_id = ?", &[Value::Int(c.id)])?;
         conn.execute(
             "DELETE FROM collection WHERE collection_id = ?",

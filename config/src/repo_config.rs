@@ -26,6 +26,10 @@ pub struct RepoConfig {
     /// Dimension universe in use: namespace and version (the definition itself is kept
     /// in the database).
     pub universe: UniverseRef,
+    /// File templates overriding the reference's defaults, keyed by dataset type,
+    /// dimension group (`a+b+c`), storage class or `default`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub templates: std::collections::BTreeMap<String, String>,
 }
 
 /// Names a dimension universe.
@@ -98,6 +102,7 @@ mod tests {
                 namespace: "daf_butler".into(),
                 version: 8,
             },
+            templates: Default::default(),
         };
         assert_eq!(
             c.resolved_db_url(Path::new("/data/repo")),

@@ -5,6 +5,7 @@
 //! of them in one transaction; [`Registry`] holds the connection pool and the universe
 //! and offers the common single-transaction entry points.
 
+pub mod artifacts;
 pub mod collections;
 pub mod dataset_types;
 pub mod datasets;

@@ -134,6 +134,19 @@ CREATE TABLE dataset (
     ingest_date BIGINT NOT NULL
 ){without_rowid};
 CREATE INDEX dataset_run ON dataset (run_id);
+CREATE TABLE datastore_record (
+    dataset_id {uuid} PRIMARY KEY REFERENCES dataset (id),
+    path TEXT NOT NULL,
+    formatter VARCHAR(128),
+    storage_class VARCHAR(64),
+    checksum VARCHAR(128),
+    file_size BIGINT
+){without_rowid};
+CREATE INDEX datastore_record_path ON datastore_record (path);
+CREATE TABLE datastore_trash (
+    dataset_id {uuid} PRIMARY KEY,
+    path TEXT NOT NULL
+);
 CREATE TABLE collection_summary_dataset_type (
     collection_id BIGINT NOT NULL REFERENCES collection (collection_id) ON DELETE CASCADE,
     dataset_type_id BIGINT NOT NULL REFERENCES dataset_type (id) ON DELETE CASCADE,

@@ -2,12 +2,15 @@
 //! leaves the repository exactly as it was.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use valet_collections::calibration::certify;
 use valet_collections::chains::{collection_chain, ChainMode};
 use valet_collections::tagged::associate;
 use valet_config::{ColumnType, Universe};
+use valet_datastore::{transfer_file, TransferMode};
+use valet_registry::artifacts::{insert_artifacts, ArtifactRecord};
 use valet_registry::collections::register_collection;
 use valet_registry::dataset_types::{get_dataset_type, register_dataset_type};
 use valet_registry::datasets::insert_datasets;
@@ -17,6 +20,8 @@ use valet_registry::{
 };
 
 use super::model::{Association, CollectionEntry, Entry, ExportFile};
+use crate::datastore::Datastore;
+use crate::expand::RecordCache;
 use crate::{Repo, RepoError};
 
 /// Options for an import.
@@ -24,6 +29,39 @@ use crate::{Repo, RepoError};
 pub struct ImportOptions {
     /// Dimension elements whose records are not imported.
     pub skip_dimensions: Vec<String>,
+    /// How files come into the datastore; `None` records datasets only.
+    pub transfer: Option<TransferMode>,
+    /// Where relative file paths are found (default: each export file's directory).
+    pub directory: Option<PathBuf>,
+}
+
+/// Files an import has put into the datastore, so a failed import can take them back.
+#[derive(Default)]
+struct FileLog {
+    /// (destination, source it was moved from).
+    written: Vec<(PathBuf, Option<PathBuf>)>,
+}
+
+impl FileLog {
+    fn undo(&mut self) {
+        for (dest, moved_from) in self.written.drain(..).rev() {
+            match moved_from {
+                Some(src) => {
+                    let _ = std::fs::rename(&dest, &src);
+                }
+                None => {
+                    let _ = std::fs::remove_file(&dest);
+                }
+            }
+        }
+    }
+}
+
+/// Where files go and how.
+struct FileImport<'a> {
+    store: &'a Datastore,
+    mode: TransferMode,
+    base: PathBuf,
 }
 
 /// What an import did.
@@ -43,6 +81,8 @@ pub struct ImportSummary {
     pub validity_ranges: usize,
     /// Record fields dropped because the universe no longer has them.
     pub dropped_fields: usize,
+    /// Files transferred into the datastore.
+    pub files: usize,
 }
 
 /// Where an entry came from, for error messages.
@@ -172,12 +212,16 @@ fn register(conn: &mut Conn, c: &CollectionEntry) -> Result<(), RegistryError> {
 }
 
 /// Apply one export file inside the caller's transaction.
+#[allow(clippy::too_many_arguments)]
 fn import_file(
+    repo: &Repo,
     conn: &mut Conn,
     universe: &Universe,
     file: &ExportFile,
     source: &str,
     options: &ImportOptions,
+    transfer: Option<&FileImport<'_>>,
+    log: &mut FileLog,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
     let origin = |line: usize, e: &Entry| Origin {
@@ -296,7 +340,8 @@ fn import_file(
         summary.dimension_records +=
             insert_records(conn, universe, element, &records, true).map_err(|x| at(&o, x))?;
     }
-    // 5. Datasets, ids preserved.
+    // 5. Datasets, ids preserved, and their files.
+    let mut cache: Option<RecordCache<'_>> = None;
     for (line, e) in &file.entries {
         if let Entry::Datasets {
             dataset_type,
@@ -322,6 +367,55 @@ fn import_file(
                 insert_datasets(conn, universe, &t, run, &items, IdGenerationMode::Unique)
                     .map_err(|x| at(&o, x))?
                     .len();
+            if let Some(fi) = transfer {
+                if cache.is_none() {
+                    cache = Some(RecordCache::new(universe));
+                }
+                let cache = cache.as_mut().expect("set above");
+                let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
+                cache.load_for(conn, &dims).map_err(|x| at(&o, x))?;
+                let mut artifacts = Vec::new();
+                for f in files {
+                    let (Some(path), Some(first)) = (&f.path, f.data_ids.first()) else {
+                        continue;
+                    };
+                    let source = if Path::new(path).is_absolute() {
+                        PathBuf::from(path)
+                    } else {
+                        valet_datastore::safe_relative_path(path)
+                            .map(|p| fi.base.join(p))
+                            .map_err(|x| at(&o, x))?
+                    };
+                    let expanded = cache
+                        .expand(&t.dimensions.required, first)
+                        .map_err(|x| at(&o, x))?;
+                    let mut relative = fi.store.path_for(repo, &t, run, f.ids[0], &expanded)?;
+                    if let Some(ext) = source.extension() {
+                        relative.push('.');
+                        relative.push_str(&ext.to_string_lossy());
+                    }
+                    let stored = transfer_file(&source, &fi.store.root, &relative, fi.mode, true)
+                        .map_err(|x| at(&o, x))?;
+                    if !Path::new(&stored.path).is_absolute() && fi.mode != TransferMode::InPlace {
+                        let moved = (fi.mode == TransferMode::Move).then(|| source.clone());
+                        if stored.path == relative {
+                            log.written.push((fi.store.root.join(&stored.path), moved));
+                        }
+                    }
+                    summary.files += 1;
+                    for id in &f.ids {
+                        artifacts.push(ArtifactRecord {
+                            dataset_id: *id,
+                            path: stored.path.clone(),
+                            formatter: f.formatter.clone(),
+                            storage_class: Some(t.storage_class.clone()),
+                            checksum: stored.checksum.clone(),
+                            file_size: Some(stored.size),
+                        });
+                    }
+                }
+                insert_artifacts(conn, &artifacts).map_err(|x| at(&o, x))?;
+            }
         }
     }
     // 6. TAGGED memberships, then 7. validity ranges.
@@ -371,11 +465,44 @@ pub fn import_export(
             )));
         }
     }
-    repo.registry.db.transaction(|conn| {
+    let store = match options.transfer {
+        Some(_) => Some(Datastore::of(repo)?),
+        None => None,
+    };
+    let mut log = FileLog::default();
+    let result = repo.registry.db.transaction(|conn| {
         let mut summary = ImportSummary::default();
         for (f, source) in files {
-            import_file(conn, &universe, f, source, options, &mut summary)?;
+            let transfer = match (&store, options.transfer) {
+                (Some(store), Some(mode)) => Some(FileImport {
+                    store,
+                    mode,
+                    base: options.directory.clone().unwrap_or_else(|| {
+                        Path::new(source)
+                            .parent()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_default()
+                    }),
+                }),
+                _ => None,
+            };
+            import_file(
+                repo,
+                conn,
+                &universe,
+                f,
+                source,
+                options,
+                transfer.as_ref(),
+                &mut log,
+                &mut summary,
+            )?;
         }
         Ok(summary)
-    })
+    });
+    if result.is_err() {
+        // The registry rolled back; take the files back too.
+        log.undo();
+    }
+    result
 }

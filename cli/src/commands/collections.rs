@@ -417,7 +417,22 @@ pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
     let n = repo
         .registry
         .transaction(|conn, _| remove_runs(conn, &names, args.force))?;
-    println!("removed {} run(s) and {n} dataset(s)", names.len());
+    // The registry change is committed; now the files go (what fails stays in the
+    // trash for `valet check --repair`).
+    let report = valet::datastore::empty_trash(&repo)?;
+    println!(
+        "removed {} run(s), {n} dataset(s) and {} file(s)",
+        names.len(),
+        report.deleted
+    );
+    if !report.failed.is_empty() {
+        return Err(format!(
+            "{} file(s) could not be deleted yet (kept in the trash): {}",
+            report.failed.len(),
+            report.failed.join("; ")
+        )
+        .into());
+    }
     Ok(())
 }
 

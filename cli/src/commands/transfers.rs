@@ -33,13 +33,15 @@ pub struct ImportArgs {
 
 /// Run `valet import`.
 pub fn import(args: &ImportArgs) -> CliResult {
-    if !args.registry_only {
-        return Err(
-            "file transfer needs the datastore, which this valet does not have yet; use --registry-only"
-                .into(),
-        );
-    }
     let repo = Repo::open(&args.repo)?;
+    let transfer = if args.registry_only {
+        None
+    } else {
+        Some(
+            args.transfer
+                .parse::<valet::datastore_crate::TransferMode>()?,
+        )
+    };
     let files: Vec<PathBuf> = if args.export_file.is_empty() {
         vec![args.directory.join("export.yaml")]
     } else {
@@ -58,11 +60,14 @@ pub fn import(args: &ImportArgs) -> CliResult {
         &files,
         &ImportOptions {
             skip_dimensions: split_commas(&args.skip_dimensions),
+            transfer,
+            directory: Some(args.directory.clone()),
         },
     )?;
     eprintln!(
-        "imported {} dataset(s), {} collection(s), {} dataset type(s), {} dimension record(s), {} association(s), {} validity range(s)",
+        "imported {} dataset(s), {} file(s), {} collection(s), {} dataset type(s), {} dimension record(s), {} association(s), {} validity range(s)",
         summary.datasets,
+        summary.files,
         summary.collections,
         summary.dataset_types,
         summary.dimension_records,

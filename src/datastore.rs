@@ -1,0 +1,118 @@
+//! The repository's POSIX datastore: where a dataset's file goes (its template), and
+//! emptying the trash after a removal has committed.
+
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+use valet_datastore::{TemplateContext, Templates};
+use valet_registry::artifacts::{clear_trash, trash_contents};
+use valet_registry::DatasetType;
+
+use crate::expand::Expanded;
+use crate::{Repo, RepoError};
+
+/// The datastore of a repository.
+pub struct Datastore {
+    /// Its root directory.
+    pub root: PathBuf,
+    templates: Templates,
+}
+
+impl Datastore {
+    /// The datastore of an open repository.
+    pub fn of(repo: &Repo) -> Result<Datastore, RepoError> {
+        Ok(Datastore {
+            root: repo.config.datastore_path(&repo.root),
+            templates: Templates::with_overrides(&repo.config.templates)
+                .map_err(|e| RepoError::Invalid(e.to_string()))?,
+        })
+    }
+
+    /// The path (relative to the root, without extension) the templates give a dataset.
+    pub fn path_for(
+        &self,
+        repo: &Repo,
+        t: &DatasetType,
+        run: &str,
+        id: Uuid,
+        expanded: &Expanded,
+    ) -> Result<String, RepoError> {
+        let template = self
+            .templates
+            .lookup(
+                &repo.registry.universe,
+                &t.name,
+                &t.dimensions,
+                &t.storage_class,
+            )
+            .ok_or_else(|| {
+                RepoError::Invalid(format!(
+                    "no file template applies to dataset type {:?}",
+                    t.name
+                ))
+            })?;
+        template
+            .format(&TemplateContext {
+                run,
+                dataset_type: &t.name,
+                id,
+                component: None,
+                data_id: &expanded.data_id,
+                records: &expanded.records,
+            })
+            .map_err(|e| RepoError::Invalid(e.to_string()))
+    }
+
+    /// Absolute location of a recorded path.
+    pub fn location(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.root.join(p)
+        }
+    }
+}
+
+/// What emptying the trash did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TrashReport {
+    /// Files deleted.
+    pub deleted: usize,
+    /// Files kept because a live dataset still uses them, or they were outside the
+    /// datastore (`direct` transfers are never deleted).
+    pub kept: usize,
+    /// Files that could not be deleted (left in the trash for a later try).
+    pub failed: Vec<String>,
+}
+
+/// Delete the files of trashed datasets that no live dataset uses, then forget them.
+/// Safe to run at any time; what fails stays in the trash.
+pub fn empty_trash(repo: &Repo) -> Result<TrashReport, RepoError> {
+    let store = Datastore::of(repo)?;
+    let entries = {
+        let mut conn = repo.registry.db.conn()?;
+        trash_contents(&mut conn)?
+    };
+    let mut report = TrashReport::default();
+    let mut done = Vec::new();
+    for (id, path, in_use) in entries {
+        let absolute = Path::new(&path).is_absolute();
+        if in_use || absolute {
+            report.kept += 1;
+            done.push(id);
+            continue;
+        }
+        let file = store.location(&path);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {
+                report.deleted += 1;
+                done.push(id);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => done.push(id),
+            Err(e) => report.failed.push(format!("{}: {e}", file.display())),
+        }
+    }
+    repo.registry.transaction(|c, _| clear_trash(c, &done))?;
+    Ok(report)
+}

@@ -1,0 +1,151 @@
+//! The datastore on both backends: dp02-mini imported with its files lands every
+//! artifact at the reference's templated path with its bytes and checksum; transfer
+//! modes behave as named; a failed import takes its files back; removing a RUN
+//! deletes its files after the commit.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{new_repo, Backend};
+use valet::collections::removal::remove_runs;
+use valet::datastore::empty_trash;
+use valet::datastore_crate::{checksum, TransferMode};
+use valet::registry::artifacts::all_artifacts;
+use valet::transfers::ImportOptions;
+
+fn data(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/conformance")
+        .join(path)
+}
+
+fn import_with(t: &common::TestRepo, mode: TransferMode) -> valet::transfers::ImportSummary {
+    t.repo
+        .import_files(
+            &[data("dp02-mini/export.yaml")],
+            &ImportOptions {
+                transfer: Some(mode),
+                directory: Some(data("dp02-mini/files")),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+}
+
+fn reference_paths(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let s = import_with(&t, TransferMode::Copy);
+    assert_eq!(s.files, 799);
+    let exp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("dp02-mini/expected.json")).unwrap())
+            .unwrap();
+    let paths = exp["paths"].as_object().unwrap();
+    let mut c = t.repo.registry.db.conn().unwrap();
+    let records = all_artifacts(&mut c).unwrap();
+    assert_eq!(records.len(), paths.len());
+    for r in &records {
+        let want = paths[&r.dataset_id.to_string()].as_str().unwrap();
+        assert_eq!(r.path, want, "dataset {}", r.dataset_id);
+        let file = t.root().join(&r.path);
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            String::from_utf8_lossy(&bytes).contains(&r.dataset_id.to_string()),
+            "{}",
+            r.path
+        );
+        assert_eq!(r.file_size, Some(bytes.len() as i64));
+        assert_eq!(
+            r.checksum.as_deref(),
+            Some(checksum(&file).unwrap().as_str())
+        );
+        assert!(!std::fs::symlink_metadata(&file)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+}
+
+fn links_and_failures(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    import_with(&t, TransferMode::Symlink);
+    let mut c = t.repo.registry.db.conn().unwrap();
+    let any = &all_artifacts(&mut c).unwrap()[0];
+    assert!(std::fs::symlink_metadata(t.root().join(&any.path))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    drop(c);
+    // Importing again fails (the datasets exist), and leaves no new files behind.
+    let count_files = || walk(&t.root()).len();
+    let before = count_files();
+    let err = t
+        .repo
+        .import_files(
+            &[data("dp02-mini/export.yaml")],
+            &ImportOptions {
+                transfer: Some(TransferMode::Copy),
+                directory: Some(data("dp02-mini/files")),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    assert_eq!(count_files(), before);
+
+    // A direct transfer records absolute paths and copies nothing.
+    let Some(d) = new_repo(backend) else { return };
+    import_with(&d, TransferMode::Direct);
+    let mut c = d.repo.registry.db.conn().unwrap();
+    assert!(all_artifacts(&mut c)
+        .unwrap()
+        .iter()
+        .all(|r| r.path.starts_with('/')));
+    assert!(walk(&d.root()).iter().all(|p| !p.ends_with(".json")));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+fn remove_runs_deletes_files(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    import_with(&t, TransferMode::Copy);
+    let run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T000000Z";
+    let run_dir = t.root().join(run);
+    assert!(!walk(&run_dir).is_empty());
+    let total = walk(&t.root()).len();
+    let removed = t
+        .repo
+        .registry
+        .transaction(|c, _| remove_runs(c, &[run.to_owned()], true))
+        .unwrap();
+    assert!(removed > 0);
+    // Until the trash is emptied the files are still there; then they are gone.
+    assert_eq!(walk(&t.root()).len(), total);
+    let report = empty_trash(&t.repo).unwrap();
+    assert_eq!(report.deleted as u64, removed);
+    assert!(walk(&run_dir).is_empty());
+    assert_eq!(walk(&t.root()).len(), total - removed as usize);
+    // Emptying again is a no-op.
+    assert_eq!(
+        empty_trash(&t.repo).unwrap(),
+        valet::datastore::TrashReport::default()
+    );
+}
+
+on_both_backends!(
+    reference_paths,
+    links_and_failures,
+    remove_runs_deletes_files
+);
