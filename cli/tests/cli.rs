@@ -243,7 +243,15 @@ fn main_job(backend: Backend) {
         "--runs",
         "3",
     ]);
-    fails(&["import", &repo, &sample], "--registry-only");
+    // The sample holds no files: an import that transfers them fails and changes nothing.
+    fails(
+        &["import", &repo, &sample, "-t", "copy"],
+        "No such file or directory",
+    );
+    assert_eq!(
+        ok(&["query-collections", &repo, "--format", "csv"]),
+        "name,type,depth\n"
+    );
     ok(&["import", &repo, &sample, "--registry-only"]);
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
     let csv = ok(&[

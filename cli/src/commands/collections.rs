@@ -127,23 +127,25 @@ pub fn query(args: &QueryArgs) -> CliResult {
     let mut table;
     match args.chains {
         ChainsMode::Tree | ChainsMode::InverseTree => {
-            table = Table::new(["name", "type"]);
+            // People see the tree as indentation; machines get a depth column.
+            let indent = args.format == Format::Table;
+            table = if indent {
+                Table::new(["name", "type"])
+            } else {
+                Table::new(["name", "type", "depth"])
+            };
             let inverse = args.chains == ChainsMode::InverseTree;
             for c in &found {
                 let mut rows = Vec::new();
                 tree_rows(&mut conn, c, 0, at, inverse, &mut rows)?;
                 for (depth, r) in rows {
-                    let name = if args.format == Format::Table {
-                        format!("{}{}", "  ".repeat(depth), r.name)
+                    if indent {
+                        let name = format!("{}{}", "  ".repeat(depth), r.name);
+                        table.rows.push(vec![json!(name), json!(r.kind.name())]);
                     } else {
-                        r.name.clone()
-                    };
-                    table.rows.push(vec![json!(name), json!(r.kind.name())]);
-                    if args.format != Format::Table {
-                        table.columns = vec!["name".into(), "type".into(), "depth".into()];
-                        if let Some(last) = table.rows.last_mut() {
-                            last.push(json!(depth));
-                        }
+                        table
+                            .rows
+                            .push(vec![json!(r.name), json!(r.kind.name()), json!(depth)]);
                     }
                 }
             }
