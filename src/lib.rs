@@ -3,6 +3,7 @@
 //! [`Repo`] ties a repository directory (its `valet.yaml`) to its registry database;
 //! [`transfers`] reads and writes the reference Butler's export files.
 
+pub mod check;
 pub mod datastore;
 pub mod expand;
 pub mod obscore_export;

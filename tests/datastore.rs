@@ -144,8 +144,57 @@ fn remove_runs_deletes_files(backend: Backend) {
     );
 }
 
+
+fn check_finds_and_repairs(backend: Backend) {
+    use valet::check::check;
+    let Some(t) = new_repo(backend) else { return };
+    import_with(&t, TransferMode::Copy);
+    assert_eq!(
+        check(&t.repo, true, false).unwrap().problems,
+        Vec::<String>::new()
+    );
+    let mut c = t.repo.registry.db.conn().unwrap();
+    let records = all_artifacts(&mut c).unwrap();
+    drop(c);
+    // A missing file, a corrupted one (same size), a staging leftover, an orphan, and
+    // a removal interrupted between its commit and its file deletions.
+    std::fs::remove_file(t.root().join(&records[0].path)).unwrap();
+    let corrupt = t.root().join(&records[1].path);
+    let mut bytes = std::fs::read(&corrupt).unwrap();
+    bytes[2] ^= 1;
+    std::fs::write(&corrupt, bytes).unwrap();
+    std::fs::write(
+        t.root().join("LSSTCam-imSim/.valet-staging-1-x.json"),
+        b"partial",
+    )
+    .unwrap();
+    std::fs::write(t.root().join("LSSTCam-imSim/stray.json"), b"?").unwrap();
+    let run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T190000Z";
+    t.repo
+        .registry
+        .transaction(|c, _| remove_runs(c, &[run.to_owned()], true))
+        .unwrap();
+    let shallow = check(&t.repo, false, false).unwrap().problems;
+    assert_eq!(shallow.len(), 4, "{shallow:#?}");
+    let deep = check(&t.repo, true, false).unwrap().problems;
+    assert_eq!(deep.len(), 5, "{deep:#?}");
+    assert!(deep.iter().any(|p| p.contains("is missing")));
+    assert!(deep.iter().any(|p| p.contains("checksum differs")));
+    assert!(deep.iter().any(|p| p.contains("staging file")));
+    assert!(deep.iter().any(|p| p.contains("stray.json")));
+    assert!(deep.iter().any(|p| p.contains("trashed artifact")));
+    // Repair finishes the removal and removes the leftovers; what it cannot fix (a
+    // lost or damaged file) stays reported.
+    let repaired = check(&t.repo, true, true).unwrap();
+    assert_eq!(repaired.repaired.len(), 3, "{repaired:#?}");
+    assert_eq!(repaired.problems.len(), 2, "{repaired:#?}");
+    assert!(!t.root().join(run).exists() || walk(&t.root().join(run)).is_empty());
+    assert_eq!(check(&t.repo, true, false).unwrap().problems.len(), 2);
+}
+
 on_both_backends!(
     reference_paths,
     links_and_failures,
-    remove_runs_deletes_files
+    remove_runs_deletes_files,
+    check_finds_and_repairs,
 );

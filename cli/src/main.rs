@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    collections, dataset_types, datasets, dimensions, obscore, repo, sample, transfers,
+    check, collections, dataset_types, datasets, dimensions, obscore, repo, sample, transfers,
 };
 
 /// What every command returns; errors are printed as one line by `main`.
@@ -70,6 +70,8 @@ enum Command {
     DecertifyCalibrations(datasets::DecertifyArgs),
     /// Write a DP0.2-shaped sample export to try valet on.
     GenerateSample(sample::SampleArgs),
+    /// Compare the registry with the datastore's files; --repair fixes what is safe.
+    Check(check::CheckArgs),
     /// ObsCore: export the table of a search.
     #[command(subcommand)]
     Obscore(obscore::ObsCoreCommand),
@@ -99,6 +101,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::DecertifyCalibrations(a) => datasets::decertify_cmd(a),
         Command::GenerateSample(a) => sample::generate_sample(a),
         Command::Obscore(c) => obscore::run(c),
+        Command::Check(a) => check::check(a),
     }
 }
 
