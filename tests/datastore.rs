@@ -144,7 +144,6 @@ fn remove_runs_deletes_files(backend: Backend) {
     );
 }
 
-
 fn check_finds_and_repairs(backend: Backend) {
     use valet::check::check;
     let Some(t) = new_repo(backend) else { return };

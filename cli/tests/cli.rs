@@ -413,7 +413,33 @@ fn conformance_import_and_export(backend: Backend) {
     let Some(repo) = create(backend, dir.path()) else {
         return;
     };
-    ok(&["import", &repo, &data("dp02-mini"), "--registry-only"]);
+    ok(&[
+        "import",
+        &repo,
+        &data("dp02-mini/files"),
+        "--export-file",
+        "../export.yaml",
+        "-t",
+        "copy",
+    ]);
+    let with_uri = ok(&[
+        "query-datasets",
+        &repo,
+        "bias",
+        "--collections",
+        "LSSTCam-imSim/calib/DM-30694/20210601",
+        "--show-uri",
+        "--format",
+        "json",
+    ]);
+    let with_uri: serde_json::Value = serde_json::from_str(&with_uri).unwrap();
+    let uri = with_uri[0]["uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("file://") && uri.ends_with(".json"),
+        "{uri}"
+    );
+    assert!(std::path::Path::new(uri.trim_start_matches("file://")).exists());
+    ok(&["check", &repo, "--deep"]);
     let types = ok(&[
         "query-collections",
         &repo,

@@ -120,6 +120,9 @@ pub struct QueryArgs {
     /// For calibrations: the instant (ISO TAI) validity ranges must contain.
     #[arg(long)]
     pub at: Option<String>,
+    /// Add a column with the URI of each dataset's file.
+    #[arg(long)]
+    pub show_uri: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -205,8 +208,21 @@ pub fn query(args: &QueryArgs) -> CliResult {
     let dim_order = universe_order(&repo, dims);
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
     columns.extend(dim_order.iter().cloned());
+    if args.show_uri {
+        columns.push("uri".into());
+    }
+    let store = valet::datastore::Datastore::of(&repo)?;
+    let mut conn = repo.registry.db.conn()?;
     let mut table = Table::new(columns);
     for f in rows {
+        let uri = if args.show_uri {
+            match valet::registry::artifacts::get_artifact(&mut conn, f.dataset.id)? {
+                Some(a) => json!(format!("file://{}", store.location(&a.path).display())),
+                None => Json::Null,
+            }
+        } else {
+            Json::Null
+        };
         let mut row = vec![
             json!(f.dataset.dataset_type),
             json!(f.dataset.run),
@@ -220,6 +236,9 @@ pub fn query(args: &QueryArgs) -> CliResult {
                     .map(|v| to_json(d, v))
                     .unwrap_or(Json::Null),
             );
+        }
+        if args.show_uri {
+            row.push(uri);
         }
         table.rows.push(row);
     }

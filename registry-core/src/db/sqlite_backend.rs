@@ -132,11 +132,23 @@ impl SqliteConn {
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params.iter()))
             .map_err(map_err)?;
-        let mut buf: Row = Vec::with_capacity(ncol);
+        let mut buf: Row = vec![Value::Null; ncol];
         while let Some(row) = rows.next().map_err(map_err)? {
-            buf.clear();
-            for i in 0..ncol {
-                buf.push(from_ref(row.get_ref(i).map_err(map_err)?));
+            for (i, slot) in buf.iter_mut().enumerate() {
+                let v = row.get_ref(i).map_err(map_err)?;
+                // Text columns reuse the previous row's string buffer: most rows of a
+                // scan repeat short values (instrument names), and this saves an
+                // allocation per text cell.
+                match (slot, v) {
+                    (Value::Text(s), ValueRef::Text(t)) => match std::str::from_utf8(t) {
+                        Ok(t) => {
+                            s.clear();
+                            s.push_str(t);
+                        }
+                        Err(_) => *s = String::from_utf8_lossy(t).into_owned(),
+                    },
+                    (slot, v) => *slot = from_ref(v),
+                }
             }
             f(&buf)?;
         }
