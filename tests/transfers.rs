@@ -258,4 +258,62 @@ fn export_round_trip(backend: Backend) {
     assert!(want > 0);
 }
 
-on_both_backends!(fixtures, failed_import_changes_nothing, export_round_trip);
+fn export_round_trip_with_files(backend: Backend) {
+    use valet::datastore_crate::TransferMode;
+    use valet::registry::artifacts::all_artifacts;
+    let Some(a) = new_repo(backend) else { return };
+    a.repo
+        .import_files(
+            &[data("dp02-mini/export.yaml")],
+            &ImportOptions {
+                transfer: Some(TransferMode::Copy),
+                directory: Some(data("dp02-mini/files")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model = build_export(&a.repo, &ExportOptions::default()).unwrap();
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("export.yaml")).unwrap());
+    write_export(&model, &mut out).unwrap();
+    drop(out);
+    assert_eq!(
+        valet::transfers::export_files(&a.repo, &model, dir.path(), TransferMode::Copy).unwrap(),
+        799
+    );
+    assert!(
+        valet::transfers::export_files(&a.repo, &model, dir.path(), TransferMode::Move).is_err()
+    );
+
+    let Some(b) = new_repo(backend) else { return };
+    b.repo
+        .import_files(
+            &[dir.path().join("export.yaml")],
+            &ImportOptions {
+                transfer: Some(TransferMode::Copy),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let artifacts = |r: &Repo| {
+        let mut c = r.registry.db.conn().unwrap();
+        all_artifacts(&mut c)
+            .unwrap()
+            .into_iter()
+            .map(|x| (x.dataset_id, x.path, x.checksum, x.file_size))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(artifacts(&a.repo), artifacts(&b.repo));
+    assert_eq!(
+        valet::check::check(&b.repo, true, false).unwrap().problems,
+        Vec::<String>::new()
+    );
+}
+
+on_both_backends!(
+    fixtures,
+    failed_import_changes_nothing,
+    export_round_trip,
+    export_round_trip_with_files,
+);

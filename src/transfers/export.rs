@@ -8,6 +8,7 @@ use uuid::Uuid;
 use valet_collections::calibration::validity_ranges;
 use valet_collections::chains::children_of;
 use valet_collections::{query_collections, CollectionQuery, DatasetQuery};
+use valet_registry::artifacts::get_artifact;
 use valet_registry::collections::get_collection;
 use valet_registry::dataset_types::all_dataset_types;
 use valet_registry::db::{quote_ident as q, Value};
@@ -149,18 +150,39 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
         });
     }
     for ((dataset_type, run), items) in by_run {
-        entries.push(Entry::Datasets {
-            dataset_type,
-            run,
-            files: items
-                .into_iter()
-                .map(|(id, data_id)| DatasetFile {
+        // Datasets stored in one file are written as one record, as the reference does.
+        let mut files: Vec<DatasetFile> = Vec::new();
+        let mut by_path: BTreeMap<String, usize> = BTreeMap::new();
+        for (id, data_id) in items {
+            let artifact = get_artifact(&mut conn, id)?;
+            match artifact {
+                Some(a) => match by_path.get(&a.path) {
+                    Some(&i) => {
+                        files[i].ids.push(id);
+                        files[i].data_ids.push(data_id);
+                    }
+                    None => {
+                        by_path.insert(a.path.clone(), files.len());
+                        files.push(DatasetFile {
+                            ids: vec![id],
+                            data_ids: vec![data_id],
+                            path: Some(a.path),
+                            formatter: a.formatter,
+                        });
+                    }
+                },
+                None => files.push(DatasetFile {
                     ids: vec![id],
                     data_ids: vec![data_id],
                     path: None,
                     formatter: None,
-                })
-                .collect(),
+                }),
+            }
+        }
+        entries.push(Entry::Datasets {
+            dataset_type,
+            run,
+            files,
         });
     }
     for c in &collections {
@@ -238,4 +260,39 @@ fn regex_escape_glob(name: &str) -> String {
             other => other.to_string(),
         })
         .collect()
+}
+
+/// Copy (or link) the files an export lists from the repository's datastore into the
+/// export directory, at the same relative paths. Files recorded with absolute paths
+/// (`direct` transfers) are left where they are. Returns the number transferred.
+pub fn export_files(
+    repo: &Repo,
+    model: &ExportFile,
+    directory: &std::path::Path,
+    mode: valet_datastore::TransferMode,
+) -> Result<usize, RepoError> {
+    if mode == valet_datastore::TransferMode::Move {
+        return Err(RepoError::Invalid(
+            "an export cannot move files out of the repository".into(),
+        ));
+    }
+    let store = crate::datastore::Datastore::of(repo)?;
+    std::fs::create_dir_all(directory)
+        .map_err(|e| RepoError::Invalid(format!("{}: {e}", directory.display())))?;
+    let mut n = 0;
+    for (_, e) in &model.entries {
+        let Entry::Datasets { files, .. } = e else {
+            continue;
+        };
+        for f in files {
+            let Some(path) = &f.path else { continue };
+            if std::path::Path::new(path).is_absolute() {
+                continue;
+            }
+            valet_datastore::transfer_file(&store.location(path), directory, path, mode, false)
+                .map_err(|e| RepoError::Invalid(e.to_string()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }

@@ -7,7 +7,7 @@ pub mod model;
 pub mod yaml_read;
 pub mod yaml_write;
 
-pub use export::{build_export, ExportOptions};
+pub use export::{build_export, export_files, ExportOptions};
 pub use import::{import_export, ImportOptions, ImportSummary};
 pub use model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
 pub use yaml_read::read_export;

@@ -94,9 +94,13 @@ pub struct ExportArgs {
     /// Only datasets matching this expression.
     #[arg(long = "where", default_value = "")]
     pub where_: String,
+    /// How files are put into DIRECTORY (copy, link, hardlink, symlink, relsymlink);
+    /// without it only `export.yaml` is written.
+    #[arg(long, short = 't')]
+    pub transfer: Option<String>,
 }
 
-/// Run `valet export` (registry content; artifacts are not copied yet).
+/// Run `valet export`.
 pub fn export(args: &ExportArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let model = valet::transfers::build_export(
@@ -115,6 +119,12 @@ pub fn export(args: &ExportArgs) -> CliResult {
     valet::transfers::write_export(&model, &mut out)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     std::io::Write::flush(&mut out).map_err(|e| format!("{}: {e}", path.display()))?;
-    eprintln!("wrote {}", path.display());
+    if let Some(mode) = &args.transfer {
+        let mode: valet::datastore_crate::TransferMode = mode.parse()?;
+        let n = valet::transfers::export_files(&repo, &model, &args.directory, mode)?;
+        eprintln!("wrote {} and {n} file(s)", path.display());
+    } else {
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }
