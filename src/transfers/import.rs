@@ -24,8 +24,12 @@ use crate::datastore::Datastore;
 use crate::expand::RecordCache;
 use crate::{Repo, RepoError};
 
+/// Called as an import advances: (items done, items in all the files), where items
+/// are dimension records and datasets.
+pub type ProgressFn = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 /// Options for an import.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ImportOptions {
     /// Dimension elements whose records are not imported.
     pub skip_dimensions: Vec<String>,
@@ -33,6 +37,32 @@ pub struct ImportOptions {
     pub transfer: Option<TransferMode>,
     /// Where relative file paths are found (default: each export file's directory).
     pub directory: Option<PathBuf>,
+    /// Progress reports, for a progress bar.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for ImportOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportOptions")
+            .field("skip_dimensions", &self.skip_dimensions)
+            .field("transfer", &self.transfer)
+            .field("directory", &self.directory)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// Items (dimension records and datasets) in export files, for progress totals.
+fn count_items(files: &[(ExportFile, String)]) -> u64 {
+    files
+        .iter()
+        .flat_map(|(f, _)| f.entries.iter())
+        .map(|(_, e)| match e {
+            Entry::Dimension { records, .. } => records.len() as u64,
+            Entry::Datasets { files, .. } => files.iter().map(|f| f.ids.len() as u64).sum(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Files an import has put into the datastore, so a failed import can take them back.
@@ -53,6 +83,22 @@ impl FileLog {
                     let _ = std::fs::remove_file(&dest);
                 }
             }
+        }
+    }
+}
+
+/// Counts items done and reports them.
+struct Progress {
+    report: Option<ProgressFn>,
+    done: u64,
+    total: u64,
+}
+
+impl Progress {
+    fn advance(&mut self, n: u64) {
+        self.done += n;
+        if let Some(f) = &self.report {
+            f(self.done, self.total);
         }
     }
 }
@@ -222,6 +268,7 @@ fn import_file(
     options: &ImportOptions,
     transfer: Option<&FileImport<'_>>,
     log: &mut FileLog,
+    progress: &mut Progress,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
     let origin = |line: usize, e: &Entry| Origin {
@@ -339,6 +386,7 @@ fn import_file(
         .map_err(|x| at(&o, x))?;
         summary.dimension_records +=
             insert_records(conn, universe, element, &records, true).map_err(|x| at(&o, x))?;
+        progress.advance(records.len() as u64);
     }
     // 5. Datasets, ids preserved, and their files.
     let mut cache: Option<RecordCache<'_>> = None;
@@ -367,6 +415,7 @@ fn import_file(
                 insert_datasets(conn, universe, &t, run, &items, IdGenerationMode::Unique)
                     .map_err(|x| at(&o, x))?
                     .len();
+            progress.advance(items.len() as u64);
             if let Some(fi) = transfer {
                 if cache.is_none() {
                     cache = Some(RecordCache::new(universe));
@@ -470,6 +519,11 @@ pub fn import_export(
         None => None,
     };
     let mut log = FileLog::default();
+    let mut progress = Progress {
+        report: options.progress.clone(),
+        done: 0,
+        total: count_items(files),
+    };
     let result = repo.registry.db.transaction(|conn| {
         let mut summary = ImportSummary::default();
         for (f, source) in files {
@@ -495,6 +549,7 @@ pub fn import_export(
                 options,
                 transfer.as_ref(),
                 &mut log,
+                &mut progress,
                 &mut summary,
             )?;
         }

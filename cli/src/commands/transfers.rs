@@ -56,14 +56,38 @@ pub fn import(args: &ImportArgs) -> CliResult {
             })
             .collect()
     };
+    // A progress bar on stderr, only when a person is watching.
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "importing {bar:40} {pos}/{len} records and datasets ({eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
     let summary = repo.import_files(
         &files,
         &ImportOptions {
             skip_dimensions: split_commas(&args.skip_dimensions),
             transfer,
             directory: Some(args.directory.clone()),
+            progress: bar.as_ref().map(|b| {
+                let b = b.clone();
+                let report: valet::transfers::import::ProgressFn =
+                    std::sync::Arc::new(move |done, total| {
+                        b.set_length(total);
+                        b.set_position(done);
+                    });
+                report
+            }),
         },
-    )?;
+    );
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let summary = summary?;
     eprintln!(
         "imported {} dataset(s), {} file(s), {} collection(s), {} dataset type(s), {} dimension record(s), {} association(s), {} validity range(s)",
         summary.datasets,
