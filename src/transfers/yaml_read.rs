@@ -296,31 +296,61 @@ fn entry(v: &Yaml) -> ReadResult<Entry> {
     })
 }
 
-/// Line numbers (1-based) where each top-level `data:` entry starts, for messages.
-fn entry_lines(text: &str) -> Vec<usize> {
-    let mut lines = Vec::new();
+/// The `data:` list of an export, split into its entries without parsing them:
+/// `(first line, 1-based; the entry's text)`, plus the rest of the document. Parsing
+/// entry by entry keeps memory to one entry's tree instead of the whole file's.
+/// `None` when the list is not in block style (then the document is parsed whole).
+fn split_entries(text: &str) -> Option<(String, Vec<(usize, &str)>)> {
+    let mut header = String::new();
+    let mut entries: Vec<(usize, usize, usize)> = Vec::new(); // (line, start, end) bytes
     let mut in_data = false;
-    // The items' prefix: `- ` at column 0 in current files, indented in older ones.
+    let mut done = false;
     let mut prefix: Option<String> = None;
-    for (i, line) in text.lines().enumerate() {
-        if line.starts_with("data:") {
-            in_data = true;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let start = offset;
+        offset += line.len();
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if !in_data || done {
+            if !done && bare.starts_with("data:") {
+                if !bare["data:".len()..].trim().is_empty() {
+                    return None;
+                }
+                in_data = true;
+                continue;
+            }
+            header.push_str(line);
             continue;
         }
-        if !in_data || line.trim().is_empty() || line.trim_start().starts_with('#') {
+        let trimmed = bare.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            if let Some(last) = entries.last_mut() {
+                last.2 = offset;
+            }
             continue;
         }
-        if !line.starts_with(' ') && !line.starts_with('-') {
-            in_data = false;
+        if !bare.starts_with(' ') && !bare.starts_with('-') {
+            done = true;
+            header.push_str(line);
             continue;
         }
-        let indent = &line[..line.len() - line.trim_start().len()];
+        let indent = &bare[..bare.len() - trimmed.len()];
         let p = prefix.get_or_insert_with(|| format!("{indent}- "));
-        if line.starts_with(p.as_str()) {
-            lines.push(i + 1);
+        if bare.starts_with(p.as_str()) {
+            entries.push((i + 1, start, offset));
+        } else if let Some(last) = entries.last_mut() {
+            last.2 = offset;
+        } else {
+            return None;
         }
     }
-    lines
+    Some((
+        header,
+        entries
+            .into_iter()
+            .map(|(l, a, b)| (l, &text[a..b]))
+            .collect(),
+    ))
 }
 
 /// Parse an export file's text. `source` names it in errors.
@@ -332,10 +362,13 @@ pub fn read_export(text: &str, source: &str) -> Result<ExportFile, RepoError> {
             format!("{source}: {msg}")
         })
     };
-    let doc: Yaml = serde_yaml_ng::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line()).unwrap_or(0);
+    let yaml_error = |offset: usize, e: serde_yaml_ng::Error| {
+        let line = e.location().map(|l| l.line() + offset).unwrap_or(0);
         fail(line, format!("invalid YAML: {e}"))
-    })?;
+    };
+    let split = split_entries(text);
+    let header_text = split.as_ref().map(|(h, _)| h.as_str()).unwrap_or(text);
+    let doc: Yaml = serde_yaml_ng::from_str(header_text).map_err(|e| yaml_error(0, e))?;
     let version = match get(&doc, "version").map(untag) {
         Some(Yaml::Number(n)) if n.as_i64() == Some(0) => "1.0.0".to_owned(),
         Some(Yaml::Number(n)) => n.to_string(),
@@ -354,13 +387,26 @@ pub fn read_export(text: &str, source: &str) -> Result<ExportFile, RepoError> {
         .unwrap_or(0) as u32;
     let universe_namespace =
         opt_str(&doc, "universe_namespace").unwrap_or_else(|| "daf_butler".into());
-    let lines = entry_lines(text);
-    let data = list_or_scalar(get(&doc, "data"));
-    let mut entries = Vec::with_capacity(data.len());
-    for (i, v) in data.into_iter().enumerate() {
-        let line = lines.get(i).copied().unwrap_or(0);
-        let e = entry(v).map_err(|m| fail(line, format!("entry {}: {m}", i + 1)))?;
-        entries.push((line, e));
+    let mut entries = Vec::new();
+    match &split {
+        Some((_, chunks)) => {
+            entries.reserve(chunks.len());
+            for (i, (line, chunk)) in chunks.iter().enumerate() {
+                let items: Vec<Yaml> =
+                    serde_yaml_ng::from_str(chunk).map_err(|e| yaml_error(line - 1, e))?;
+                let v = items
+                    .first()
+                    .ok_or_else(|| fail(*line, format!("entry {} is empty", i + 1)))?;
+                let e = entry(v).map_err(|m| fail(*line, format!("entry {}: {m}", i + 1)))?;
+                entries.push((*line, e));
+            }
+        }
+        None => {
+            for (i, v) in list_or_scalar(get(&doc, "data")).into_iter().enumerate() {
+                let e = entry(v).map_err(|m| fail(0, format!("entry {}: {m}", i + 1)))?;
+                entries.push((0, e));
+            }
+        }
     }
     Ok(ExportFile {
         version,
@@ -412,5 +458,15 @@ mod tests {
         assert!(msg.contains("2.0.0 is not supported"), "{msg}");
         let msg = read_export("data: [\n", "g.yaml").unwrap_err().to_string();
         assert!(msg.contains("invalid YAML"), "{msg}");
+        let msg = read_export(
+            "version: 1.0.2\ndata:\n- type: run\n  name: r\n- type: run\n  name: [\n",
+            "h.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.starts_with("h.yaml:7: invalid YAML"), "{msg}");
+        // Flow-style lists are read whole.
+        let f = read_export("version: 1.0.2\ndata: [{type: run, name: r}]\n", "i.yaml").unwrap();
+        assert_eq!(f.entries.len(), 1);
     }
 }
