@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
-use valet_datastore::{TemplateContext, Templates};
-use valet_registry::artifacts::{clear_trash, trash_contents};
+use valet_datastore::{transfer_file, TemplateContext, Templates, TransferMode};
+use valet_registry::artifacts::{clear_trash, trash_contents, ArtifactRecord};
 use valet_registry::DatasetType;
 
 use crate::expand::Expanded;
@@ -71,6 +71,82 @@ impl Datastore {
         } else {
             self.root.join(p)
         }
+    }
+}
+
+/// Files a write has put into the datastore, so a failed write can take them back.
+#[derive(Default)]
+pub(crate) struct FileLog {
+    /// (destination, source it was moved from).
+    written: Vec<(PathBuf, Option<PathBuf>)>,
+}
+
+impl FileLog {
+    /// Remove what was written (moving moved files back), newest first.
+    pub(crate) fn undo(&mut self) {
+        for (dest, moved_from) in self.written.drain(..).rev() {
+            match moved_from {
+                Some(src) => {
+                    let _ = std::fs::rename(&dest, &src);
+                }
+                None => {
+                    let _ = std::fs::remove_file(&dest);
+                }
+            }
+        }
+    }
+}
+
+impl Datastore {
+    /// Put one file holding `ids` (which share a data ID's template) into the
+    /// datastore at its templated path plus the source's extension, and return the
+    /// artifact records to insert. The file is logged so a failed write can undo it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_file(
+        &self,
+        repo: &Repo,
+        t: &DatasetType,
+        run: &str,
+        ids: &[Uuid],
+        expanded: &Expanded,
+        source: &Path,
+        mode: TransferMode,
+        formatter: Option<String>,
+        log: &mut FileLog,
+    ) -> Result<Vec<ArtifactRecord>, RepoError> {
+        let first = *ids.first().ok_or_else(|| {
+            RepoError::Invalid(format!("{}: a file with no dataset", source.display()))
+        })?;
+        let mut relative = self.path_for(repo, t, run, first, expanded)?;
+        if let Some(ext) = source.extension() {
+            relative.push('.');
+            relative.push_str(&ext.to_string_lossy());
+        }
+        let original = std::fs::canonicalize(source).ok();
+        let stored = transfer_file(source, &self.root, &relative, mode, true)
+            .map_err(|e| RepoError::Invalid(e.to_string()))?;
+        let dest = self.root.join(&stored.path);
+        // A file ingested in place was not written by us; undoing must not delete it.
+        let is_link = std::fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink());
+        let in_place = !is_link
+            && mode != TransferMode::Move
+            && original.is_some()
+            && std::fs::canonicalize(&dest).ok() == original;
+        if !Path::new(&stored.path).is_absolute() && !in_place {
+            let moved = (mode == TransferMode::Move).then(|| source.to_path_buf());
+            log.written.push((self.root.join(&stored.path), moved));
+        }
+        Ok(ids
+            .iter()
+            .map(|id| ArtifactRecord {
+                dataset_id: *id,
+                path: stored.path.clone(),
+                formatter: formatter.clone(),
+                storage_class: Some(t.storage_class.clone()),
+                checksum: stored.checksum.clone(),
+                file_size: Some(stored.size),
+            })
+            .collect())
     }
 }
 

@@ -9,8 +9,8 @@ use valet_collections::calibration::certify;
 use valet_collections::chains::{collection_chain, ChainMode};
 use valet_collections::tagged::associate;
 use valet_config::{ColumnType, Universe};
-use valet_datastore::{transfer_file, TransferMode};
-use valet_registry::artifacts::{insert_artifacts, ArtifactRecord};
+use valet_datastore::TransferMode;
+use valet_registry::artifacts::insert_artifacts;
 use valet_registry::collections::register_collection;
 use valet_registry::dataset_types::{get_dataset_type, register_dataset_type};
 use valet_registry::datasets::insert_datasets;
@@ -20,7 +20,7 @@ use valet_registry::{
 };
 
 use super::model::{Association, CollectionEntry, Entry, ExportFile};
-use crate::datastore::Datastore;
+use crate::datastore::{Datastore, FileLog};
 use crate::expand::RecordCache;
 use crate::{Repo, RepoError};
 
@@ -63,28 +63,6 @@ fn count_items(files: &[(ExportFile, String)]) -> u64 {
             _ => 0,
         })
         .sum()
-}
-
-/// Files an import has put into the datastore, so a failed import can take them back.
-#[derive(Default)]
-struct FileLog {
-    /// (destination, source it was moved from).
-    written: Vec<(PathBuf, Option<PathBuf>)>,
-}
-
-impl FileLog {
-    fn undo(&mut self) {
-        for (dest, moved_from) in self.written.drain(..).rev() {
-            match moved_from {
-                Some(src) => {
-                    let _ = std::fs::rename(&dest, &src);
-                }
-                None => {
-                    let _ = std::fs::remove_file(&dest);
-                }
-            }
-        }
-    }
 }
 
 /// Counts items done and reports them.
@@ -438,30 +416,22 @@ fn import_file(
                     let expanded = cache
                         .expand(&t.dimensions.required, first)
                         .map_err(|x| at(&o, x))?;
-                    let mut relative = fi.store.path_for(repo, &t, run, f.ids[0], &expanded)?;
-                    if let Some(ext) = source.extension() {
-                        relative.push('.');
-                        relative.push_str(&ext.to_string_lossy());
-                    }
-                    let stored = transfer_file(&source, &fi.store.root, &relative, fi.mode, true)
-                        .map_err(|x| at(&o, x))?;
-                    if !Path::new(&stored.path).is_absolute() && fi.mode != TransferMode::InPlace {
-                        let moved = (fi.mode == TransferMode::Move).then(|| source.clone());
-                        if stored.path == relative {
-                            log.written.push((fi.store.root.join(&stored.path), moved));
-                        }
-                    }
+                    artifacts.extend(
+                        fi.store
+                            .store_file(
+                                repo,
+                                &t,
+                                run,
+                                &f.ids,
+                                &expanded,
+                                &source,
+                                fi.mode,
+                                f.formatter.clone(),
+                                log,
+                            )
+                            .map_err(|x| at(&o, x))?,
+                    );
                     summary.files += 1;
-                    for id in &f.ids {
-                        artifacts.push(ArtifactRecord {
-                            dataset_id: *id,
-                            path: stored.path.clone(),
-                            formatter: f.formatter.clone(),
-                            storage_class: Some(t.storage_class.clone()),
-                            checksum: stored.checksum.clone(),
-                            file_size: Some(stored.size),
-                        });
-                    }
                 }
                 insert_artifacts(conn, &artifacts).map_err(|x| at(&o, x))?;
             }
