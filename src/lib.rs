@@ -6,6 +6,7 @@
 pub mod check;
 pub mod datastore;
 pub mod expand;
+pub mod ingest;
 pub mod obscore_export;
 pub mod repo;
 pub mod transfers;

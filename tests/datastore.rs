@@ -191,9 +191,111 @@ fn check_finds_and_repairs(backend: Backend) {
     assert_eq!(check(&t.repo, true, false).unwrap().problems.len(), 2);
 }
 
+fn ingest_and_put(backend: Backend) {
+    use valet::ingest::{read_ingest_table, FileToIngest};
+    use valet::registry::{DataId, IdGenerationMode, Value};
+    let Some(t) = new_repo(backend) else { return };
+    // Dimension records and types from the dp02 fixture, without its datasets.
+    t.repo
+        .import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = String::from("file,detector,exposure\n");
+    for d in 0..3 {
+        std::fs::write(dir.path().join(format!("f{d}.fits")), format!("pixels {d}")).unwrap();
+        rows.push_str(&format!("f{d}.fits,{d},5\n"));
+    }
+    let fixed: DataId = [("instrument".to_string(), Value::from("LSSTCam-imSim"))]
+        .into_iter()
+        .collect();
+    let files = read_ingest_table(&rows, "t.csv", &fixed, Some(dir.path())).unwrap();
+    let refs = t
+        .repo
+        .ingest_files(
+            "raw",
+            "LSSTCam-imSim/raw/new",
+            &files,
+            TransferMode::Copy,
+            IdGenerationMode::DataIdTypeRun,
+        )
+        .unwrap();
+    assert_eq!(refs.len(), 3);
+    assert_eq!(refs[0].id.get_version_num(), 5);
+    let p = t.repo.get_path(&refs[1]).unwrap();
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "pixels 1");
+    assert!(
+        p.to_string_lossy()
+            .ends_with("raw_LSSTCam-imSim_y_sim_1_4_e5_R00_S01_LSSTCam-imSim_raw_new.fits"),
+        "{}",
+        p.display()
+    );
+    // A table naming a missing file: nothing is registered and no file is left.
+    let before = walk(&t.root()).len();
+    let bad = vec![
+        FileToIngest {
+            path: dir.path().join("f0.fits"),
+            data_id: files[0].data_id.clone(),
+        },
+        FileToIngest {
+            path: dir.path().join("missing.fits"),
+            data_id: files[1].data_id.clone(),
+        },
+    ];
+    let err = t
+        .repo
+        .ingest_files(
+            "raw",
+            "LSSTCam-imSim/raw/other",
+            &bad,
+            TransferMode::Copy,
+            IdGenerationMode::Unique,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("missing.fits"), "{err}");
+    assert_eq!(walk(&t.root()).len(), before);
+    let mut c = t.repo.registry.db.conn().unwrap();
+    assert!(
+        valet::registry::collections::find_collection(&mut c, "LSSTCam-imSim/raw/other")
+            .unwrap()
+            .is_none()
+    );
+    drop(c);
+    // put/get: bytes in, the same bytes out.
+    let did: DataId = [
+        ("instrument", Value::from("LSSTCam-imSim")),
+        ("detector", Value::Int(4)),
+        ("visit", Value::Int(2)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let r = t
+        .repo
+        .put(
+            b"{\"calexp\": true}",
+            "calexp",
+            &did,
+            "u/me/DM-1/run",
+            "json",
+        )
+        .unwrap();
+    assert_eq!(
+        std::fs::read(t.repo.get_path(&r).unwrap()).unwrap(),
+        b"{\"calexp\": true}"
+    );
+    assert_eq!(
+        valet::check::check(&t.repo, true, false).unwrap().problems,
+        Vec::<String>::new()
+    );
+    // Table errors name the line.
+    let err = read_ingest_table("file,detector\nx.fits,1,2\n", "t.csv", &fixed, None).unwrap_err();
+    assert!(err.to_string().contains("t.csv:2"), "{err}");
+}
+
 on_both_backends!(
     reference_paths,
     links_and_failures,
     remove_runs_deletes_files,
     check_finds_and_repairs,
+    ingest_and_put,
 );

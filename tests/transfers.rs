@@ -195,6 +195,20 @@ fn export_round_trip(backend: Backend) {
         .import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
         .unwrap();
     let model = build_export(&a.repo, &ExportOptions::default()).unwrap();
+    // Every collection is defined before a chain lists it, as the reference requires.
+    let mut defined = std::collections::HashSet::new();
+    for (_, e) in &model.entries {
+        if let valet::transfers::Entry::Collection(c) = e {
+            for k in &c.children {
+                assert!(
+                    defined.contains(k),
+                    "chain {} lists {k} before it is defined",
+                    c.name
+                );
+            }
+            defined.insert(c.name.clone());
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("export.yaml");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());

@@ -42,6 +42,10 @@ enum Command {
     Import(transfers::ImportArgs),
     /// Export collections and their datasets as a Butler export file.
     Export(transfers::ExportArgs),
+    /// Ingest files listed in a table as new datasets.
+    IngestFiles(transfers::IngestArgs),
+    /// Copy the files of datasets out of the repository.
+    RetrieveArtifacts(transfers::RetrieveArgs),
     /// List collections.
     QueryCollections(collections::QueryArgs),
     /// Define or edit a CHAINED collection.
@@ -86,6 +90,8 @@ fn run(cli: &Cli) -> CliResult {
         Command::QueryDimensionRecords(a) => dimensions::query_records(a),
         Command::Import(a) => transfers::import(a),
         Command::Export(a) => transfers::export(a),
+        Command::IngestFiles(a) => transfers::ingest(a),
+        Command::RetrieveArtifacts(a) => transfers::retrieve(a),
         Command::QueryCollections(a) => collections::query(a),
         Command::CollectionChain(a) => collections::chain(a),
         Command::ChainHistory(a) => collections::history(a),

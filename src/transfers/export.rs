@@ -123,21 +123,48 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
             children: vec![],
         }));
     }
-    // Chains after their children: the tree order lists parents first, so reverse it.
-    for c in collections
+    // Chains after their children (the reference's importer requires it): a
+    // depth-first post-order over the chains, starting from them sorted by name.
+    let mut chains: Vec<&CollectionRecord> = collections
         .iter()
-        .rev()
         .filter(|c| c.kind == CollectionType::Chained)
-    {
-        let children = children_of(&mut conn, c.id)?
-            .into_iter()
-            .map(|k| k.name)
-            .collect();
+        .collect();
+    chains.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut children: BTreeMap<String, Vec<CollectionRecord>> = BTreeMap::new();
+    for c in &chains {
+        children.insert(c.name.clone(), children_of(&mut conn, c.id)?);
+    }
+    fn post_order(
+        name: &str,
+        children: &BTreeMap<String, Vec<CollectionRecord>>,
+        done: &mut HashSet<String>,
+        out: &mut Vec<String>,
+    ) {
+        if !done.insert(name.to_owned()) {
+            return;
+        }
+        for k in children.get(name).into_iter().flatten() {
+            if children.contains_key(&k.name) {
+                post_order(&k.name, children, done, out);
+            }
+        }
+        out.push(name.to_owned());
+    }
+    let mut order = Vec::new();
+    let mut done = HashSet::new();
+    for c in &chains {
+        post_order(&c.name, &children, &mut done, &mut order);
+    }
+    for name in order {
+        let c = chains
+            .iter()
+            .find(|c| c.name == name)
+            .expect("every chain is listed");
         entries.push(Entry::Collection(CollectionEntry {
             name: c.name.clone(),
             kind: c.kind,
             doc: c.doc.clone(),
-            children,
+            children: children[&name].iter().map(|k| k.name.clone()).collect(),
         }));
     }
     for t in &types {

@@ -35,7 +35,10 @@ pub struct SearchArgs {
 }
 
 /// Dataset types matching names or globs (all if none given).
-fn matching_types(repo: &Repo, patterns: &[String]) -> Result<Vec<String>, RegistryError> {
+pub(crate) fn matching_types(
+    repo: &Repo,
+    patterns: &[String],
+) -> Result<Vec<String>, RegistryError> {
     let mut conn = repo.registry.db.conn()?;
     let all = dataset_types::all_dataset_types(&mut conn)?;
     if patterns.is_empty() {
@@ -60,7 +63,7 @@ fn matching_types(repo: &Repo, patterns: &[String]) -> Result<Vec<String>, Regis
 }
 
 /// Run a dataset search for each type, streaming results to `f`.
-fn search(
+pub(crate) fn search(
     repo: &Repo,
     types: &[String],
     s: &SearchArgs,

@@ -152,3 +152,112 @@ pub fn export(args: &ExportArgs) -> CliResult {
     }
     Ok(())
 }
+
+/// Ingest files listed in a table as new datasets.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Dataset type of the new datasets.
+    pub dataset_type: String,
+    /// RUN to put them in (registered if missing).
+    pub run: String,
+    /// CSV or ECSV table: the file, then dimension columns.
+    pub table_file: PathBuf,
+    /// Dimension values shared by every row, as DIMENSION=VALUE.
+    #[arg(long)]
+    pub data_id: Vec<String>,
+    /// Directory that relative file names are under (default: the table's).
+    #[arg(long)]
+    pub prefix: Option<PathBuf>,
+    /// Transfer mode.
+    #[arg(long, short = 't', default_value = "auto")]
+    pub transfer: String,
+    /// How dataset ids are made.
+    #[arg(long, default_value = "UNIQUE", value_parser = ["UNIQUE", "DATAID_TYPE", "DATAID_TYPE_RUN"])]
+    pub id_generation_mode: String,
+}
+
+/// Run `valet ingest-files`.
+pub fn ingest(args: &IngestArgs) -> CliResult {
+    let repo = Repo::open(&args.repo)?;
+    let text = std::fs::read_to_string(&args.table_file)
+        .map_err(|e| format!("{}: {e}", args.table_file.display()))?;
+    let fixed = crate::args::parse_data_id(&args.data_id)?;
+    let prefix = args
+        .prefix
+        .clone()
+        .or_else(|| args.table_file.parent().map(|p| p.to_path_buf()));
+    let files = valet::ingest::read_ingest_table(
+        &text,
+        &args.table_file.display().to_string(),
+        &fixed,
+        prefix.as_deref(),
+    )?;
+    let mode: valet::datastore_crate::TransferMode = args.transfer.parse()?;
+    let id_mode: valet::registry::IdGenerationMode = args.id_generation_mode.parse()?;
+    let refs = repo.ingest_files(&args.dataset_type, &args.run, &files, mode, id_mode)?;
+    eprintln!("ingested {} file(s) into {}", refs.len(), args.run);
+    Ok(())
+}
+
+/// Copy the files of datasets out of the repository.
+#[derive(Debug, Args)]
+pub struct RetrieveArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Destination directory.
+    pub destination: PathBuf,
+    /// Dataset types or globs (default: all).
+    #[arg(long, short = 'd')]
+    pub dataset_type: Vec<String>,
+    #[command(flatten)]
+    pub search: crate::commands::datasets::SearchArgs,
+    /// Keep the datastore's directory layout (default: file names only).
+    #[arg(long)]
+    pub preserve_path: bool,
+    /// Overwrite files already at the destination.
+    #[arg(long)]
+    pub clobber: bool,
+}
+
+/// Run `valet retrieve-artifacts`.
+pub fn retrieve(args: &RetrieveArgs) -> CliResult {
+    let repo = Repo::open(&args.repo)?;
+    let types =
+        crate::commands::datasets::matching_types(&repo, &split_commas(&args.dataset_type))?;
+    let mut found = Vec::new();
+    crate::commands::datasets::search(&repo, &types, &args.search, false, None, &mut |f| {
+        found.push(f.dataset);
+        Ok(true)
+    })?;
+    std::fs::create_dir_all(&args.destination)
+        .map_err(|e| format!("{}: {e}", args.destination.display()))?;
+    let mut n = 0;
+    for d in &found {
+        let Ok(source) = repo.get_path(d) else {
+            continue;
+        };
+        let store = valet::datastore::Datastore::of(&repo)?;
+        let relative = source
+            .strip_prefix(&store.root)
+            .unwrap_or(&source)
+            .to_path_buf();
+        let target = if args.preserve_path && relative.is_relative() {
+            args.destination.join(&relative)
+        } else {
+            args.destination
+                .join(source.file_name().unwrap_or_default())
+        };
+        if target.exists() && !args.clobber {
+            return Err(format!("{} exists; use --clobber to overwrite", target.display()).into());
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::copy(&source, &target).map_err(|e| format!("{}: {e}", source.display()))?;
+        n += 1;
+    }
+    eprintln!("retrieved {n} file(s) into {}", args.destination.display());
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Ingesting files (the reference's `ingest-files`) and the put/get API: new datasets
+//! with their files, in one transaction; a failure leaves neither rows nor files.
+
+use std::path::{Path, PathBuf};
+
+use valet_datastore::TransferMode;
+use valet_registry::artifacts::{get_artifact, insert_artifacts};
+use valet_registry::collections::{find_collection, register_collection};
+use valet_registry::datasets::insert_datasets;
+use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDataset, Value};
+
+use crate::datastore::{Datastore, FileLog};
+use crate::expand::RecordCache;
+use crate::{Repo, RepoError};
+
+/// One file to ingest and the data ID of the dataset it holds.
+#[derive(Debug, Clone)]
+pub struct FileToIngest {
+    /// The file.
+    pub path: PathBuf,
+    /// Its data ID.
+    pub data_id: DataId,
+}
+
+impl Repo {
+    /// Ingest files as new datasets of one type in one RUN (registered if missing).
+    pub fn ingest_files(
+        &self,
+        dataset_type: &str,
+        run: &str,
+        files: &[FileToIngest],
+        mode: TransferMode,
+        id_mode: IdGenerationMode,
+    ) -> Result<Vec<DatasetRef>, RepoError> {
+        let store = Datastore::of(self)?;
+        let mut log = FileLog::default();
+        let result = self.registry.db.transaction(|conn| {
+            let universe = self.registry.universe.clone();
+            let t = valet_registry::dataset_types::get_dataset_type(conn, dataset_type)?;
+            if find_collection(conn, run)?.is_none() {
+                register_collection(conn, run, CollectionType::Run, None)?;
+            }
+            let items: Vec<NewDataset> = files
+                .iter()
+                .map(|f| NewDataset {
+                    id: None,
+                    data_id: f.data_id.clone(),
+                })
+                .collect();
+            let refs = insert_datasets(conn, &universe, &t, run, &items, id_mode)?;
+            let mut cache = RecordCache::new(&universe);
+            let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
+            cache.load_for(conn, &dims)?;
+            let mut artifacts = Vec::with_capacity(refs.len());
+            for (f, r) in files.iter().zip(refs.iter()) {
+                let expanded = cache.expand(&t.dimensions.required, &r.data_id)?;
+                artifacts.extend(store.store_file(
+                    self,
+                    &t,
+                    run,
+                    &[r.id],
+                    &expanded,
+                    &f.path,
+                    mode,
+                    None,
+                    &mut log,
+                )?);
+            }
+            insert_artifacts(conn, &artifacts)?;
+            Ok::<_, RepoError>(refs)
+        });
+        if result.is_err() {
+            log.undo();
+        }
+        result
+    }
+
+    /// Store bytes as a new dataset (the reference's `put`); `extension` names the
+    /// file type (`json`, `fits`, …).
+    pub fn put(
+        &self,
+        bytes: &[u8],
+        dataset_type: &str,
+        data_id: &DataId,
+        run: &str,
+        extension: &str,
+    ) -> Result<DatasetRef, RepoError> {
+        let staging = tempfile::Builder::new()
+            .suffix(&format!(".{extension}"))
+            .tempfile_in(&self.root)
+            .map_err(|e| RepoError::Invalid(format!("{}: {e}", self.root.display())))?;
+        std::fs::write(staging.path(), bytes)
+            .map_err(|e| RepoError::Invalid(format!("{}: {e}", staging.path().display())))?;
+        let file = FileToIngest {
+            path: staging.path().to_path_buf(),
+            data_id: data_id.clone(),
+        };
+        let refs = self.ingest_files(
+            dataset_type,
+            run,
+            &[file],
+            TransferMode::Copy,
+            IdGenerationMode::Unique,
+        )?;
+        refs.into_iter()
+            .next()
+            .ok_or_else(|| RepoError::Invalid("put stored nothing".into()))
+    }
+
+    /// The file of a stored dataset.
+    pub fn get_path(&self, dataset: &DatasetRef) -> Result<PathBuf, RepoError> {
+        let store = Datastore::of(self)?;
+        let mut conn = self.registry.db.conn()?;
+        let a = get_artifact(&mut conn, dataset.id)?.ok_or_else(|| {
+            RepoError::Invalid(format!(
+                "dataset {} has no file in the datastore",
+                dataset.id
+            ))
+        })?;
+        Ok(store.location(&a.path))
+    }
+}
+
+/// Read an ingest table: CSV (or ECSV, whose `#` header lines are skipped) with a
+/// header row; the first column is the file, the others dimension values. `fixed`
+/// values apply to every row; relative files are taken under `prefix`.
+pub fn read_ingest_table(
+    text: &str,
+    source: &str,
+    fixed: &DataId,
+    prefix: Option<&Path>,
+) -> Result<Vec<FileToIngest>, RepoError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let (_, header) = lines
+        .next()
+        .ok_or_else(|| RepoError::Invalid(format!("{source}: the table is empty")))?;
+    let split = |l: &str| -> Vec<String> {
+        if l.contains(',') {
+            l.split(',')
+                .map(|s| s.trim().trim_matches('"').to_owned())
+                .collect()
+        } else {
+            l.split_whitespace()
+                .map(|s| s.trim_matches('"').to_owned())
+                .collect()
+        }
+    };
+    let columns = split(header);
+    if columns.is_empty() {
+        return Err(RepoError::Invalid(format!("{source}:1: no columns")));
+    }
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        let cells = split(line);
+        if cells.len() != columns.len() {
+            return Err(RepoError::Invalid(format!(
+                "{source}:{}: {} values for {} columns",
+                i + 1,
+                cells.len(),
+                columns.len()
+            )));
+        }
+        let mut data_id = fixed.clone();
+        for (c, v) in columns.iter().zip(cells.iter()).skip(1) {
+            let value = match v.parse::<i64>() {
+                Ok(n) => Value::Int(n),
+                Err(_) => Value::Text(v.clone()),
+            };
+            data_id.insert(c.clone(), value);
+        }
+        let file = cells[0].trim_start_matches("file://");
+        let path = match prefix {
+            Some(p) if !Path::new(file).is_absolute() => p.join(file),
+            _ => PathBuf::from(file),
+        };
+        out.push(FileToIngest { path, data_id });
+    }
+    Ok(out)
+}
