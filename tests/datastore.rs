@@ -292,10 +292,167 @@ fn ingest_and_put(backend: Backend) {
     assert!(err.to_string().contains("t.csv:2"), "{err}");
 }
 
+fn prune_rules(backend: Backend) {
+    use valet::prune::{prune, PruneOptions};
+    use valet::transfers::{DatasetFile, Entry, ExportFile};
+    let Some(t) = new_repo(backend) else { return };
+    import_with(&t, TransferMode::Copy);
+    // Two new biases stored in one shared file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("shared.json"), b"{}").unwrap();
+    let ids = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];
+    let did = |d: i64| -> valet::registry::DataId {
+        [
+            (
+                "instrument".to_string(),
+                valet::registry::Value::from("LSSTCam-imSim"),
+            ),
+            ("detector".to_string(), valet::registry::Value::Int(d)),
+        ]
+        .into_iter()
+        .collect()
+    };
+    let model = ExportFile {
+        version: "1.0.2".into(),
+        universe_version: 8,
+        universe_namespace: "daf_butler".into(),
+        entries: vec![
+            (
+                0,
+                Entry::Collection(valet::transfers::CollectionEntry {
+                    name: "u/me/DM-1/biases".into(),
+                    kind: valet::registry::CollectionType::Run,
+                    doc: None,
+                    children: vec![],
+                }),
+            ),
+            (
+                0,
+                Entry::Datasets {
+                    dataset_type: "bias".into(),
+                    run: "u/me/DM-1/biases".into(),
+                    files: vec![DatasetFile {
+                        ids: ids.to_vec(),
+                        data_ids: vec![did(0), did(1)],
+                        path: Some("shared.json".into()),
+                        formatter: None,
+                    }],
+                },
+            ),
+        ],
+    };
+    valet::transfers::import_export(
+        &t.repo,
+        &[(model, dir.path().join("x.yaml").display().to_string())],
+        &ImportOptions {
+            transfer: Some(TransferMode::Copy),
+            directory: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let shared = t
+        .repo
+        .get_path(&valet::registry::DatasetRef {
+            id: ids[0],
+            dataset_type: "bias".into(),
+            run: "u/me/DM-1/biases".into(),
+            data_id: did(0),
+        })
+        .unwrap();
+    assert!(shared.exists());
+    // Wrong run: refused, nothing changes.
+    let err = prune(
+        &t.repo,
+        &ids[..1],
+        &PruneOptions {
+            purge: Some("elsewhere".into()),
+            unstore: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("not \"elsewhere\""), "{err}");
+    assert!(prune(&t.repo, &ids[..1], &PruneOptions::default()).is_err());
+    assert!(prune(
+        &t.repo,
+        &ids[..1],
+        &PruneOptions {
+            purge: Some("x".into()),
+            disassociate: vec!["t".into()],
+            ..Default::default()
+        }
+    )
+    .is_err());
+    // Purging one of the two keeps the shared file; purging the other deletes it.
+    let r = prune(
+        &t.repo,
+        &ids[..1],
+        &PruneOptions {
+            purge: Some("u/me/DM-1/biases".into()),
+            unstore: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!((r.purged, r.files_deleted), (1, 0));
+    assert!(shared.exists());
+    let r = prune(
+        &t.repo,
+        &ids[1..],
+        &PruneOptions {
+            purge: Some("u/me/DM-1/biases".into()),
+            unstore: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!((r.purged, r.files_deleted), (1, 1));
+    assert!(!shared.exists());
+    // Unstore keeps the dataset registered; disassociate leaves it in its RUN.
+    let mut c = t.repo.registry.db.conn().unwrap();
+    let raws = all_artifacts(&mut c).unwrap();
+    drop(c);
+    let raw = raws
+        .iter()
+        .find(|a| a.path.starts_with("LSSTCam-imSim/raw/all"))
+        .unwrap();
+    let r = prune(
+        &t.repo,
+        &[raw.dataset_id],
+        &PruneOptions {
+            unstore: true,
+            disassociate: vec!["LSSTCam-imSim/raw/DM-12345".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(r.files_deleted, 1);
+    assert!(!t.root().join(&raw.path).exists());
+    let mut c = t.repo.registry.db.conn().unwrap();
+    assert!(
+        valet::registry::artifacts::get_artifact(&mut c, raw.dataset_id)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        valet::registry::datasets::get_datasets(&mut c, &[raw.dataset_id])
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(c);
+    assert_eq!(
+        valet::check::check(&t.repo, true, false).unwrap().problems,
+        Vec::<String>::new()
+    );
+}
+
 on_both_backends!(
     reference_paths,
     links_and_failures,
     remove_runs_deletes_files,
     check_finds_and_repairs,
     ingest_and_put,
+    prune_rules,
 );

@@ -70,6 +70,8 @@ enum Command {
     Associate(datasets::AssociateArgs),
     /// Certify calibrations into a CALIBRATION collection.
     CertifyCalibrations(datasets::CertifyArgs),
+    /// Remove datasets from TAGGED collections, unstore them, or purge them.
+    PruneDatasets(datasets::PruneArgs),
     /// Remove a time range from calibration validity ranges.
     DecertifyCalibrations(datasets::DecertifyArgs),
     /// Write a DP0.2-shaped sample export to try valet on.
@@ -105,6 +107,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::Associate(a) => datasets::associate_cmd(a),
         Command::CertifyCalibrations(a) => datasets::certify_cmd(a),
         Command::DecertifyCalibrations(a) => datasets::decertify_cmd(a),
+        Command::PruneDatasets(a) => datasets::prune(a),
         Command::GenerateSample(a) => sample::generate_sample(a),
         Command::Obscore(c) => obscore::run(c),
         Command::Check(a) => check::check(a),

@@ -551,3 +551,89 @@ pub fn decertify_cmd(args: &DecertifyArgs) -> CliResult {
     println!("{n} validity range(s) changed");
     Ok(())
 }
+
+/// Remove datasets from TAGGED collections, unstore them, or purge them.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Collections to search for the datasets.
+    pub collections: Vec<String>,
+    /// Dataset types or globs (default: all).
+    #[arg(long)]
+    pub datasets: Vec<String>,
+    /// Filter expression.
+    #[arg(long = "where", default_value = "")]
+    pub where_: String,
+    /// Every matching dataset, not only the first per data ID.
+    #[arg(long)]
+    pub find_all: bool,
+    /// Remove them from this TAGGED collection (repeatable).
+    #[arg(long)]
+    pub disassociate: Vec<String>,
+    /// Delete them (and their files); they must be in this RUN.
+    #[arg(long)]
+    pub purge: Option<String>,
+    /// Delete their files, keep them registered.
+    #[arg(long)]
+    pub unstore: bool,
+    /// Show what would be pruned and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before pruning.
+    #[arg(long)]
+    pub no_confirm: bool,
+}
+
+/// Run `valet prune-datasets`.
+pub fn prune(args: &PruneArgs) -> CliResult {
+    let repo = Repo::open(&args.repo)?;
+    let types = matching_types(&repo, &split_commas(&args.datasets))?;
+    let s = SearchArgs {
+        collections: split_commas(&args.collections),
+        where_: args.where_.clone(),
+        bind: vec![],
+        as_of: None,
+    };
+    let mut found = Vec::new();
+    search(&repo, &types, &s, !args.find_all, None, &mut |f| {
+        found.push(f.dataset);
+        Ok(true)
+    })?;
+    let mut table = Table::new(["type", "run", "id"]);
+    for d in &found {
+        table.rows.push(vec![
+            json!(d.dataset_type),
+            json!(d.run),
+            json!(d.id.to_string()),
+        ]);
+    }
+    if args.dry_run || !args.no_confirm {
+        table.print(Format::Table)?;
+    }
+    if args.dry_run {
+        eprintln!("dry run: {} dataset(s) would be pruned", found.len());
+        return Ok(());
+    }
+    if !args.no_confirm {
+        return Err("refusing to prune without confirmation; pass --no-confirm to proceed".into());
+    }
+    let ids: Vec<_> = found.iter().map(|d| d.id).collect();
+    let report = valet::prune::prune(
+        &repo,
+        &ids,
+        &valet::prune::PruneOptions {
+            purge: args.purge.clone(),
+            unstore: args.unstore || args.purge.is_some(),
+            disassociate: split_commas(&args.disassociate),
+        },
+    )?;
+    println!(
+        "pruned {} dataset(s): {} purged, {} membership(s) removed, {} file(s) deleted",
+        ids.len(),
+        report.purged,
+        report.disassociated,
+        report.files_deleted
+    );
+    Ok(())
+}
