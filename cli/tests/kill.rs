@@ -1,0 +1,223 @@
+//! Crash safety: `valet import`, `ingest-files` and `remove-runs` killed with SIGKILL
+//! at many moments; afterwards `check --repair` must leave a repository in which
+//! nothing is lost or orphaned, and every write is either wholly there or wholly not.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fresh_pg_database, Backend};
+
+fn valet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_valet"))
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = valet().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "valet {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn data(path: &str) -> String {
+    format!(
+        "{}/../tests/data/conformance/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Run a command, kill it after `delay` (if it has not finished), and say whether it
+/// finished on its own.
+fn run_and_kill(args: &[&str], delay: Duration) -> bool {
+    let mut child = valet()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < delay {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    status.success()
+}
+
+fn datasets(repo: &str) -> usize {
+    run_ok(&[
+        "query-datasets",
+        repo,
+        "--collections",
+        "*",
+        "--format",
+        "csv",
+    ])
+    .lines()
+    .count()
+    .saturating_sub(1)
+}
+
+fn repaired_and_clean(repo: &str) {
+    let _ = valet().args(["check", repo, "--repair"]).output().unwrap();
+    let out = valet().args(["check", repo, "--deep"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "after repair: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn new_repo(backend: Backend, dir: &Path, name: &str) -> Option<String> {
+    let repo = dir.join(name).display().to_string();
+    match backend {
+        Backend::Sqlite => run_ok(&["create", &repo]),
+        Backend::Postgres => run_ok(&["create", &repo, "--db", &fresh_pg_database()?]),
+    };
+    Some(repo)
+}
+
+/// Deterministic pseudo-random delays spread over `0..max`.
+fn delays(max: Duration, n: u32, seed: u64) -> Vec<Duration> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            max.mul_f64((x % 1000) as f64 / 1000.0)
+        })
+        .collect()
+}
+
+fn killed_imports_and_removals(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = data("dp02-mini/files");
+    let import = |repo: &str| -> Vec<String> {
+        vec![
+            "import".into(),
+            repo.into(),
+            files.clone(),
+            "--export-file".into(),
+            "../export.yaml".into(),
+            "-t".into(),
+            "copy".into(),
+        ]
+    };
+    // How long a whole import takes, to spread the kills over it.
+    let Some(probe) = new_repo(backend, dir.path(), "probe") else {
+        return;
+    };
+    let start = Instant::now();
+    let args = import(&probe);
+    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let full = start.elapsed();
+    let total = datasets(&probe);
+    assert_eq!(total, 799);
+
+    let mut killed = 0;
+    for (i, delay) in delays(full, 6, 7).into_iter().enumerate() {
+        let Some(repo) = new_repo(backend, dir.path(), &format!("import{i}")) else {
+            return;
+        };
+        let args = import(&repo);
+        if !run_and_kill(&args.iter().map(String::as_str).collect::<Vec<_>>(), delay) {
+            killed += 1;
+        }
+        repaired_and_clean(&repo);
+        let n = datasets(&repo);
+        assert!(
+            n == 0 || n == total,
+            "import killed after {delay:?} left {n} datasets"
+        );
+        if n == 0 {
+            // Nothing half-done blocks a retry.
+            run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(datasets(&repo), total);
+        }
+    }
+
+    assert!(
+        killed > 0,
+        "no import was interrupted: the test would prove nothing"
+    );
+
+    // remove-runs killed at random moments: the runs are wholly there or wholly gone,
+    // and no file is left without its dataset.
+    let glob = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/*";
+    let start = Instant::now();
+    run_ok(&["remove-runs", &probe, glob, "--no-confirm", "--force"]);
+    let removal = start.elapsed();
+    let after = datasets(&probe);
+    for (i, delay) in delays(removal, 6, 11).into_iter().enumerate() {
+        let Some(repo) = new_repo(backend, dir.path(), &format!("remove{i}")) else {
+            return;
+        };
+        let args = import(&repo);
+        run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        run_and_kill(
+            &["remove-runs", &repo, glob, "--no-confirm", "--force"],
+            delay,
+        );
+        repaired_and_clean(&repo);
+        let n = datasets(&repo);
+        assert!(
+            n == total || n == after,
+            "remove-runs killed after {delay:?} left {n} datasets"
+        );
+    }
+
+    // ingest-files killed at random moments.
+    let table = dir.path().join("table.csv");
+    let mut rows = String::from("file,detector,exposure\n");
+    for k in 0..40 {
+        let f = dir.path().join(format!("in{k}.fits"));
+        std::fs::write(&f, format!("{k}")).unwrap();
+        rows.push_str(&format!("{},{},{}\n", f.display(), k % 12, k / 12));
+    }
+    std::fs::write(&table, rows).unwrap();
+    let t = table.display().to_string();
+    let ingest = |repo: &str| -> Vec<String> {
+        vec![
+            "ingest-files".into(),
+            repo.into(),
+            "raw".into(),
+            "u/me/DM-1/ingest".into(),
+            t.clone(),
+            "--data-id".into(),
+            "instrument=LSSTCam-imSim".into(),
+            "-t".into(),
+            "copy".into(),
+        ]
+    };
+    for (i, delay) in delays(Duration::from_millis(150), 4, 5)
+        .into_iter()
+        .enumerate()
+    {
+        let Some(repo) = new_repo(backend, dir.path(), &format!("ingest{i}")) else {
+            return;
+        };
+        run_ok(&["import", &repo, &data("dp02-mini"), "--registry-only"]);
+        let before = datasets(&repo);
+        let args = ingest(&repo);
+        run_and_kill(&args.iter().map(String::as_str).collect::<Vec<_>>(), delay);
+        repaired_and_clean(&repo);
+        let n = datasets(&repo);
+        assert!(
+            n == before || n == before + 40,
+            "ingest killed after {delay:?} left {} new datasets",
+            n - before
+        );
+    }
+}
+
+on_both_backends!(killed_imports_and_removals);
