@@ -44,6 +44,7 @@ impl Datastore {
                 &t.name,
                 &t.dimensions,
                 &t.storage_class,
+                expanded.data_id.get("instrument").and_then(|v| v.as_str()),
             )
             .ok_or_else(|| {
                 RepoError::Invalid(format!(

@@ -27,9 +27,20 @@ pub struct RepoConfig {
     /// in the database).
     pub universe: UniverseRef,
     /// File templates overriding the reference's defaults, keyed by dataset type,
-    /// dimension group (`a+b+c`), storage class or `default`.
+    /// dimension group (`a+b+c`), storage class or `default`; an `instrument<NAME>`
+    /// key holds overrides for that instrument only, as in the reference.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub templates: std::collections::BTreeMap<String, String>,
+    pub templates: std::collections::BTreeMap<String, TemplateSpec>,
+}
+
+/// One entry of the `templates` section.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum TemplateSpec {
+    /// A template.
+    Template(String),
+    /// `instrument<NAME>`: overrides for one instrument.
+    PerInstrument(std::collections::BTreeMap<String, String>),
 }
 
 /// Names a dimension universe.
@@ -111,5 +122,23 @@ mod tests {
         let text = serde_yaml_ng::to_string(&c).unwrap();
         let back: RepoConfig = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn templates_with_instrument_sections() {
+        let text = "db: sqlite:r.sqlite3\nuniverse: {namespace: daf_butler, version: 8}\ntemplates:\n  calexp: '{run:/}/{visit}'\n  instrument<HSC>:\n    calexp: '{run:/}/hsc/{visit}'\n";
+        let c: RepoConfig = serde_yaml_ng::from_str(text).unwrap();
+        assert_eq!(
+            c.templates["calexp"],
+            TemplateSpec::Template("{run:/}/{visit}".into())
+        );
+        let TemplateSpec::PerInstrument(hsc) = &c.templates["instrument<HSC>"] else {
+            panic!("not a section")
+        };
+        assert_eq!(hsc["calexp"], "{run:/}/hsc/{visit}");
+        assert!(serde_yaml_ng::from_str::<RepoConfig>(
+            "db: x\nuniverse: {namespace: a, version: 1}\nbogus: 1\n"
+        )
+        .is_err());
     }
 }

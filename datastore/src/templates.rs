@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
+use valet_config::repo_config::TemplateSpec;
 use valet_config::{DimensionGroup, Universe};
 use valet_registry::{DataId, Record, Value};
 
@@ -236,12 +237,13 @@ pub const EXPOSURE_TEMPLATE: &str = "{run:/}/{datasetType}.{component:?}/{day_ob
 #[derive(Debug, Clone)]
 pub struct Templates {
     entries: Vec<(String, FileTemplate)>,
+    per_instrument: BTreeMap<String, Vec<(String, FileTemplate)>>,
 }
 
 impl Templates {
-    /// The reference's defaults plus `overrides` (key → template text).
+    /// The reference's defaults plus `overrides` from the repository configuration.
     pub fn with_overrides(
-        overrides: &BTreeMap<String, String>,
+        overrides: &BTreeMap<String, TemplateSpec>,
     ) -> Result<Templates, TemplateError> {
         let mut entries = vec![
             ("default".to_owned(), FileTemplate::parse(DEFAULT_TEMPLATE)?),
@@ -250,40 +252,78 @@ impl Templates {
                 FileTemplate::parse(EXPOSURE_TEMPLATE)?,
             ),
         ];
+        let mut per_instrument = BTreeMap::new();
         for (k, v) in overrides {
-            entries.retain(|(e, _)| e != k);
-            entries.push((k.clone(), FileTemplate::parse(v)?));
+            match v {
+                TemplateSpec::Template(text) => {
+                    entries.retain(|(e, _)| e != k);
+                    entries.push((k.clone(), FileTemplate::parse(text)?));
+                }
+                TemplateSpec::PerInstrument(map) => {
+                    let name = k
+                        .strip_prefix("instrument<")
+                        .and_then(|r| r.strip_suffix('>'))
+                        .ok_or_else(|| TemplateError {
+                            template: k.clone(),
+                            message: "a section of templates must be named instrument<NAME>".into(),
+                        })?;
+                    let parsed = map
+                        .iter()
+                        .map(|(key, text)| Ok((key.clone(), FileTemplate::parse(text)?)))
+                        .collect::<Result<Vec<_>, TemplateError>>()?;
+                    per_instrument.insert(name.to_owned(), parsed);
+                }
+            }
         }
-        Ok(Templates { entries })
+        Ok(Templates {
+            entries,
+            per_instrument,
+        })
     }
 
-    /// The template for a dataset type.
+    /// The template for a dataset type: the instrument's overrides first (when the
+    /// data ID has one), then the general ones, each in the reference's order.
     pub fn lookup(
         &self,
         universe: &Universe,
         dataset_type: &str,
         dimensions: &DimensionGroup,
         storage_class: &str,
+        instrument: Option<&str>,
     ) -> Option<&FileTemplate> {
-        let find = |k: &str| self.entries.iter().find(|(e, _)| e == k).map(|(_, t)| t);
-        if let Some(t) = find(dataset_type) {
-            return Some(t);
-        }
-        let mine: std::collections::BTreeSet<&str> = dimensions.names().collect();
-        for (key, t) in &self.entries {
-            if !key.contains('+') && universe.element(key).is_none() {
-                continue;
-            }
-            let names: Vec<&str> = key.split('+').collect();
-            if let Ok(g) = universe.group(&names) {
-                let theirs: std::collections::BTreeSet<&str> = g.names().collect();
-                if theirs == mine {
-                    return Some(t);
-                }
-            }
-        }
-        find(storage_class).or_else(|| find("default"))
+        let key = (universe, dataset_type, dimensions, storage_class);
+        instrument
+            .and_then(|i| self.per_instrument.get(i))
+            .and_then(|entries| find_in(entries, key, false))
+            .or_else(|| find_in(&self.entries, key, true))
     }
+}
+
+/// Look a template up in one list: type name, dimension group, storage class, then
+/// (with `fallback`) `default`.
+fn find_in<'a>(
+    entries: &'a [(String, FileTemplate)],
+    (universe, dataset_type, dimensions, storage_class): (&Universe, &str, &DimensionGroup, &str),
+    fallback: bool,
+) -> Option<&'a FileTemplate> {
+    let find = |k: &str| entries.iter().find(|(e, _)| e == k).map(|(_, t)| t);
+    if let Some(t) = find(dataset_type) {
+        return Some(t);
+    }
+    let mine: std::collections::BTreeSet<&str> = dimensions.names().collect();
+    for (key, t) in entries {
+        if !key.contains('+') && universe.element(key).is_none() {
+            continue;
+        }
+        let names: Vec<&str> = key.split('+').collect();
+        if let Ok(g) = universe.group(&names) {
+            let theirs: std::collections::BTreeSet<&str> = g.names().collect();
+            if theirs == mine {
+                return Some(t);
+            }
+        }
+    }
+    find(storage_class).or_else(|| if fallback { find("default") } else { None })
 }
 
 #[cfg(test)]
@@ -335,6 +375,58 @@ mod tests {
             default.format(&ctx).unwrap(),
             "HSC/raw/all/raw/20130617/r/HSC-R/HSCA90333400/raw_HSC_r_HSC-R_HSCA90333400_1_53_HSC_raw_all"
         );
+    }
+
+    #[test]
+    fn per_instrument_overrides() {
+        let u = Universe::default_universe();
+        let overrides: BTreeMap<String, TemplateSpec> = [
+            (
+                "calexp".to_owned(),
+                TemplateSpec::Template("{run:/}/c/{visit}_{detector}".into()),
+            ),
+            (
+                "instrument<HSC>".to_owned(),
+                TemplateSpec::PerInstrument(
+                    [(
+                        "calexp".to_owned(),
+                        "{run:/}/hsc/{visit}_{detector}".to_owned(),
+                    )]
+                    .into(),
+                ),
+            ),
+        ]
+        .into();
+        let t = Templates::with_overrides(&overrides).unwrap();
+        let g = u.group(&["instrument", "visit", "detector"]).unwrap();
+        assert!(t
+            .lookup(&u, "calexp", &g, "ExposureF", Some("HSC"))
+            .unwrap()
+            .text()
+            .contains("/hsc/"));
+        assert!(t
+            .lookup(&u, "calexp", &g, "ExposureF", Some("LSSTCam"))
+            .unwrap()
+            .text()
+            .contains("/c/"));
+        // Types the instrument does not override fall back to the general list.
+        assert_eq!(
+            t.lookup(&u, "bias", &g, "ExposureF", Some("HSC"))
+                .unwrap()
+                .text(),
+            DEFAULT_TEMPLATE
+        );
+        let raw = u.group(&["instrument", "exposure", "detector"]).unwrap();
+        assert_eq!(
+            t.lookup(&u, "raw", &raw, "Exposure", None).unwrap().text(),
+            EXPOSURE_TEMPLATE
+        );
+        let bad: BTreeMap<String, TemplateSpec> = [(
+            "HSC".to_owned(),
+            TemplateSpec::PerInstrument(BTreeMap::new()),
+        )]
+        .into();
+        assert!(Templates::with_overrides(&bad).is_err());
     }
 
     #[test]
