@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
-use valet_datastore::{transfer_file, TemplateContext, Templates, TransferMode};
+use valet_datastore::{TemplateContext, Templates, Transfer, TransferMode};
 use valet_registry::artifacts::{clear_trash, trash_contents, ArtifactRecord};
 use valet_registry::DatasetType;
 
@@ -75,11 +75,13 @@ impl Datastore {
     }
 }
 
-/// Files a write has put into the datastore, so a failed write can take them back.
+/// Files a write has put into the datastore, so a failed write can take them back;
+/// it also carries the write's transfer state (created lazily, for the first file).
 #[derive(Default)]
 pub(crate) struct FileLog {
     /// (destination, source it was moved from).
     written: Vec<(PathBuf, Option<PathBuf>)>,
+    transfer: Option<Transfer>,
 }
 
 impl FileLog {
@@ -123,17 +125,15 @@ impl Datastore {
             relative.push('.');
             relative.push_str(&ext.to_string_lossy());
         }
-        let original = std::fs::canonicalize(source).ok();
-        let stored = transfer_file(source, &self.root, &relative, mode, true)
+        if log.transfer.is_none() {
+            log.transfer =
+                Some(Transfer::new(&self.root).map_err(|e| RepoError::Invalid(e.to_string()))?);
+        }
+        let transfer = log.transfer.as_mut().expect("set above");
+        let stored = transfer
+            .file(source, &relative, mode, true)
             .map_err(|e| RepoError::Invalid(e.to_string()))?;
-        let dest = self.root.join(&stored.path);
-        // A file ingested in place was not written by us; undoing must not delete it.
-        let is_link = std::fs::symlink_metadata(&dest).is_ok_and(|m| m.file_type().is_symlink());
-        let in_place = !is_link
-            && mode != TransferMode::Move
-            && original.is_some()
-            && std::fs::canonicalize(&dest).ok() == original;
-        if !Path::new(&stored.path).is_absolute() && !in_place {
+        if stored.written {
             let moved = (mode == TransferMode::Move).then(|| source.to_path_buf());
             log.written.push((self.root.join(&stored.path), moved));
         }

@@ -448,6 +448,44 @@ fn prune_rules(backend: Backend) {
     );
 }
 
+fn traversal_refused(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    t.repo
+        .import_files(
+            &[data("butler-fixtures/base.yaml")],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("export");
+    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::write(dir.path().join("secret.txt"), b"outside").unwrap();
+    let text = "version: 1.0.2\nuniverse_version: 8\nuniverse_namespace: daf_butler\ndata:\n\
+- type: collection\n  collection_type: RUN\n  name: r\n\
+- type: dataset\n  dataset_type: bias\n  run: r\n  records:\n  - dataset_id: [!uuid '01a203b0-c267-7733-8854-d5f0208e32f8']\n    data_id: [{instrument: Cam1, detector: 1}]\n    path: ../secret.txt\n";
+    std::fs::write(inner.join("export.yaml"), text).unwrap();
+    let before = walk(&t.root()).len();
+    let err = t
+        .repo
+        .import_files(
+            &[inner.join("export.yaml")],
+            &ImportOptions {
+                transfer: Some(TransferMode::Copy),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("'..'"), "{err}");
+    assert_eq!(walk(&t.root()).len(), before);
+    // A RUN name cannot climb either: names with '..' segments are refused.
+    let err = t
+        .repo
+        .registry
+        .register_collection("a/../../b", valet::registry::CollectionType::Run, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("'..'"), "{err}");
+}
+
 on_both_backends!(
     reference_paths,
     links_and_failures,
@@ -455,4 +493,5 @@ on_both_backends!(
     check_finds_and_repairs,
     ingest_and_put,
     prune_rules,
+    traversal_refused,
 );

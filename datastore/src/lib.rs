@@ -7,4 +7,4 @@ pub mod transfer;
 
 pub use paths::{safe_relative_path, PathError};
 pub use templates::{FileTemplate, TemplateContext, TemplateError, Templates};
-pub use transfer::{checksum, transfer_file, Stored, TransferError, TransferMode};
+pub use transfer::{checksum, transfer_file, Stored, Transfer, TransferError, TransferMode};

@@ -3,6 +3,7 @@
 //! and renames it into place, so a crash never leaves a half-written artifact under
 //! its final name (`check --repair` removes stale staging files).
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -92,6 +93,9 @@ pub struct Stored {
     pub size: i64,
     /// blake2b-512 hex digest, as the reference's datastore computes it.
     pub checksum: Option<String>,
+    /// True if a file (or link) was written under the root; false for `direct` and
+    /// in-place transfers.
+    pub written: bool,
 }
 
 /// The reference's checksum: blake2b (512-bit) of the content, hex.
@@ -136,82 +140,130 @@ pub fn transfer_file(
     mode: TransferMode,
     with_checksum: bool,
 ) -> Result<Stored, TransferError> {
-    let source_abs = fs::canonicalize(source).map_err(|e| io(source, e))?;
-    let root_abs = fs::canonicalize(root).map_err(|e| io(root, e))?;
-    let inside = source_abs.starts_with(&root_abs);
-    let mode = match mode {
-        TransferMode::Auto if inside => TransferMode::InPlace,
-        TransferMode::Auto => TransferMode::Link,
-        m => m,
-    };
-    let meta = fs::metadata(&source_abs).map_err(|e| io(source, e))?;
-    let sum = |p: &Path| {
-        if with_checksum {
-            checksum(p).map(Some)
+    Transfer::new(root)?.file(source, relative, mode, with_checksum)
+}
+
+/// Transfers into one datastore root. It remembers the canonical root and the
+/// directories it has made, and names staging files uniquely, so many files cost few
+/// system calls.
+pub struct Transfer {
+    root: PathBuf,
+    made: HashSet<PathBuf>,
+    counter: u64,
+    pid: u32,
+}
+
+impl Transfer {
+    /// Transfers into `root`.
+    pub fn new(root: &Path) -> Result<Transfer, TransferError> {
+        Ok(Transfer {
+            root: fs::canonicalize(root).map_err(|e| io(root, e))?,
+            made: HashSet::new(),
+            counter: 0,
+            pid: std::process::id(),
+        })
+    }
+
+    /// Transfer one file (see [`transfer_file`]).
+    pub fn file(
+        &mut self,
+        source: &Path,
+        relative: &str,
+        mode: TransferMode,
+        with_checksum: bool,
+    ) -> Result<Stored, TransferError> {
+        // An absolute path is taken as given (resolving every component costs a
+        // system call each, per file); relative ones are resolved.
+        let source_abs = if source.is_absolute() {
+            source.to_path_buf()
         } else {
-            Ok(None)
+            fs::canonicalize(source).map_err(|e| io(source, e))?
+        };
+        let inside = source_abs.starts_with(&self.root)
+            || (mode == TransferMode::Auto
+                && fs::canonicalize(&source_abs).is_ok_and(|c| c.starts_with(&self.root)));
+        let mode = match mode {
+            TransferMode::Auto if inside => TransferMode::InPlace,
+            TransferMode::Auto => TransferMode::Link,
+            m => m,
+        };
+        let meta = fs::metadata(&source_abs).map_err(|e| io(source, e))?;
+        let sum = |p: &Path| {
+            if with_checksum {
+                checksum(p).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        match mode {
+            TransferMode::Direct => {
+                return Ok(Stored {
+                    path: source_abs.display().to_string(),
+                    size: meta.len() as i64,
+                    checksum: sum(&source_abs)?,
+                    written: false,
+                })
+            }
+            TransferMode::InPlace => {
+                let resolved = fs::canonicalize(&source_abs).map_err(|e| io(source, e))?;
+                let rel = resolved.strip_prefix(&self.root).map_err(|_| {
+                    io(
+                        source,
+                        "an in-place transfer needs the file under the datastore root",
+                    )
+                })?;
+                return Ok(Stored {
+                    path: rel.display().to_string(),
+                    size: meta.len() as i64,
+                    checksum: sum(&source_abs)?,
+                    written: false,
+                });
+            }
+            _ => {}
         }
-    };
-    match mode {
-        TransferMode::Direct => {
-            return Ok(Stored {
-                path: source_abs.display().to_string(),
-                size: meta.len() as i64,
-                checksum: sum(&source_abs)?,
-            })
+        let rel = safe_relative_path(relative)?;
+        let dest = self.root.join(&rel);
+        if fs::symlink_metadata(&dest).is_ok() {
+            return Err(io(&dest, "already exists; refusing to overwrite"));
         }
-        TransferMode::InPlace => {
-            let rel = source_abs.strip_prefix(&root_abs).map_err(|_| {
-                io(
-                    source,
-                    "an in-place transfer needs the file under the datastore root",
-                )
-            })?;
-            return Ok(Stored {
-                path: rel.display().to_string(),
-                size: meta.len() as i64,
-                checksum: sum(&source_abs)?,
-            });
+        let dir = dest.parent().unwrap_or(&self.root).to_path_buf();
+        if !self.made.contains(&dir) {
+            fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+            self.made.insert(dir.clone());
         }
-        _ => {}
+        self.counter += 1;
+        let staging = dir.join(format!("{STAGING_PREFIX}{}-{}", self.pid, self.counter));
+        let place = |staging: &Path| match mode {
+            TransferMode::Copy => fs::copy(&source_abs, staging).map(|_| ()),
+            TransferMode::Move => fs::rename(&source_abs, staging).or_else(|_| {
+                fs::copy(&source_abs, staging).and_then(|_| fs::remove_file(&source_abs))
+            }),
+            TransferMode::Hardlink => fs::hard_link(&source_abs, staging),
+            TransferMode::Link => fs::hard_link(&source_abs, staging)
+                .or_else(|_| std::os::unix::fs::symlink(&source_abs, staging)),
+            TransferMode::Symlink => std::os::unix::fs::symlink(&source_abs, staging),
+            TransferMode::Relsymlink => {
+                std::os::unix::fs::symlink(relative_target(&dir, &source_abs), staging)
+            }
+            _ => unreachable!("handled above"),
+        };
+        match place(&staging) {
+            // A staging file left by an earlier crash of a process with our pid.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = fs::remove_file(&staging);
+                place(&staging).map_err(|e| io(source, e))?;
+            }
+            other => other.map_err(|e| io(source, e))?,
+        }
+        let stored = Stored {
+            path: rel.display().to_string(),
+            size: meta.len() as i64,
+            checksum: sum(&staging)?,
+            written: true,
+        };
+        fs::rename(&staging, &dest).map_err(|e| io(&dest, e))?;
+        Ok(stored)
     }
-    let rel = safe_relative_path(relative)?;
-    let dest = root_abs.join(&rel);
-    if fs::symlink_metadata(&dest).is_ok() {
-        return Err(io(&dest, "already exists; refusing to overwrite"));
-    }
-    let dir = dest.parent().unwrap_or(&root_abs).to_path_buf();
-    fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    let staging = dir.join(format!(
-        "{STAGING_PREFIX}{}-{}",
-        std::process::id(),
-        rel.file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let _ = fs::remove_file(&staging);
-    let result = match mode {
-        TransferMode::Copy => fs::copy(&source_abs, &staging).map(|_| ()),
-        TransferMode::Move => fs::rename(&source_abs, &staging).or_else(|_| {
-            fs::copy(&source_abs, &staging).and_then(|_| fs::remove_file(&source_abs))
-        }),
-        TransferMode::Hardlink => fs::hard_link(&source_abs, &staging),
-        TransferMode::Link => fs::hard_link(&source_abs, &staging)
-            .or_else(|_| std::os::unix::fs::symlink(&source_abs, &staging)),
-        TransferMode::Symlink => std::os::unix::fs::symlink(&source_abs, &staging),
-        TransferMode::Relsymlink => {
-            std::os::unix::fs::symlink(relative_target(&dir, &source_abs), &staging)
-        }
-        _ => unreachable!("handled above"),
-    };
-    result.map_err(|e| io(source, e))?;
-    let stored = Stored {
-        path: rel.display().to_string(),
-        size: meta.len() as i64,
-        checksum: sum(&staging)?,
-    };
-    fs::rename(&staging, &dest).map_err(|e| io(&dest, e))?;
-    Ok(stored)
 }
 
 #[cfg(test)]

@@ -306,6 +306,8 @@ pub fn export_files(
     let store = crate::datastore::Datastore::of(repo)?;
     std::fs::create_dir_all(directory)
         .map_err(|e| RepoError::Invalid(format!("{}: {e}", directory.display())))?;
+    let mut transfer =
+        valet_datastore::Transfer::new(directory).map_err(|e| RepoError::Invalid(e.to_string()))?;
     let mut n = 0;
     for (_, e) in &model.entries {
         let Entry::Datasets { files, .. } = e else {
@@ -316,7 +318,8 @@ pub fn export_files(
             if std::path::Path::new(path).is_absolute() {
                 continue;
             }
-            valet_datastore::transfer_file(&store.location(path), directory, path, mode, false)
+            transfer
+                .file(&store.location(path), path, mode, false)
                 .map_err(|e| RepoError::Invalid(e.to_string()))?;
             n += 1;
         }
