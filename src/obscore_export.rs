@@ -7,7 +7,7 @@ use std::io::Write;
 
 use valet_collections::DatasetQuery;
 use valet_obscore::record::csv_line;
-use valet_obscore::{build_row, columns, DatasetContext, ObsCoreConfig};
+use valet_obscore::{build_row, columns, DatasetContext, ObsCoreConfig, ObsValue};
 use valet_registry::{Record, RegistryError, Timespan, Value};
 
 use crate::expand::RecordCache;
@@ -24,6 +24,10 @@ pub struct ObsCoreExportOptions {
     pub where_: String,
 }
 
+fn io(e: std::io::Error) -> RepoError {
+    RepoError::Invalid(format!("writing ObsCore output: {e}"))
+}
+
 /// Write the ObsCore rows of a search as CSV (header, then one line per dataset).
 /// Returns the number of rows.
 pub fn export_obscore_csv(
@@ -32,11 +36,39 @@ pub fn export_obscore_csv(
     options: &ObsCoreExportOptions,
     out: &mut dyn Write,
 ) -> Result<u64, RepoError> {
-    let universe = repo.registry.universe.clone();
-    let mut conn = repo.registry.db.conn()?;
-    let io = |e: std::io::Error| RepoError::Invalid(format!("writing ObsCore output: {e}"));
     let header: Vec<String> = columns(config).iter().map(|c| format!("\"{c}\"")).collect();
     writeln!(out, "{}", header.join(",")).map_err(io)?;
+    export_obscore(repo, config, options, &mut |row| {
+        writeln!(out, "{}", csv_line(&row)).map_err(io)
+    })
+}
+
+/// Write the ObsCore rows of a search as Parquet. Returns the number of rows.
+pub fn export_obscore_parquet<W: Write + Send>(
+    repo: &Repo,
+    config: &ObsCoreConfig,
+    options: &ObsCoreExportOptions,
+    out: W,
+) -> Result<u64, RepoError> {
+    let invalid = |e: valet_obscore::ObsCoreError| RepoError::Invalid(e.to_string());
+    let mut sink = valet_obscore::parquet_out::ParquetSink::new(config, out).map_err(invalid)?;
+    let n = export_obscore(repo, config, options, &mut |row| {
+        sink.push(row).map_err(invalid)
+    })?;
+    sink.finish().map_err(invalid)?;
+    Ok(n)
+}
+
+/// Build the ObsCore rows of a search and hand each to `sink`, in column order.
+/// Returns the number of rows.
+pub fn export_obscore(
+    repo: &Repo,
+    config: &ObsCoreConfig,
+    options: &ObsCoreExportOptions,
+    sink: &mut dyn FnMut(Vec<ObsValue>) -> Result<(), RepoError>,
+) -> Result<u64, RepoError> {
+    let universe = repo.registry.universe.clone();
+    let mut conn = repo.registry.db.conn()?;
     let mut cache = RecordCache::new(&universe);
     let mut n = 0;
     for (type_name, _) in &config.types {
@@ -75,8 +107,8 @@ pub fn export_obscore_csv(
             };
             match build_row(config, &ctx) {
                 Ok(row) => {
-                    if let Err(e) = writeln!(out, "{}", csv_line(&row)) {
-                        failure = Some(io(e));
+                    if let Err(e) = sink(row) {
+                        failure = Some(e);
                         return Ok(false);
                     }
                     n += 1;

@@ -86,4 +86,66 @@ fn dp02_mini_csv(backend: Backend) {
     }
 }
 
-on_both_backends!(dp02_mini_csv);
+fn parquet_round_trip(backend: Backend) {
+    use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use valet::obscore_export::export_obscore_parquet;
+    let Some(t) = new_repo(backend) else { return };
+    t.repo
+        .import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let config =
+        ObsCoreConfig::from_yaml(&std::fs::read_to_string(data("dp02-mini/obscore.yaml")).unwrap())
+            .unwrap();
+    let options = ObsCoreExportOptions {
+        collections: vec!["2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905".into()],
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("obscore.parquet");
+    let n = export_obscore_parquet(
+        &t.repo,
+        &config,
+        &options,
+        std::fs::File::create(&path).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(n, 720);
+    let want = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
+    let want: Vec<Vec<String>> = want.lines().map(fields).collect();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut row = 1;
+    for batch in reader {
+        let batch = batch.unwrap();
+        let schema = batch.schema();
+        for i in 0..batch.num_rows() {
+            for (k, col) in batch.columns().iter().enumerate() {
+                let name = schema.field(k).name();
+                assert_eq!(name, &want[0][k]);
+                let got = if col.is_null(i) {
+                    "\\N".to_owned()
+                } else if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
+                    a.value(i).to_owned()
+                } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+                    a.value(i).to_string()
+                } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                    a.value(i).to_string()
+                } else {
+                    panic!("unexpected column type for {name}")
+                };
+                assert!(
+                    same(&got, &want[row][k]),
+                    "row {row} column {name}: got {got:?}, want {:?}",
+                    want[row][k]
+                );
+            }
+            row += 1;
+        }
+    }
+    assert_eq!(row, want.len());
+}
+
+on_both_backends!(dp02_mini_csv, parquet_round_trip);

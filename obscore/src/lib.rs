@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod format;
+pub mod parquet_out;
 pub mod record;
 pub mod sky;
 pub mod time;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use valet::obscore::ObsCoreConfig;
-use valet::obscore_export::{export_obscore_csv, ObsCoreExportOptions};
+use valet::obscore_export::{export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions};
 use valet::Repo;
 
 use crate::args::split_commas;
@@ -23,6 +23,8 @@ pub enum ObsCoreCommand {
 pub enum ExportFormat {
     /// Comma-separated values, NULL as `\N`.
     Csv,
+    /// Apache Parquet (snappy-compressed).
+    Parquet,
 }
 
 /// Export ObsCore rows.
@@ -67,16 +69,15 @@ fn export(args: &ExportArgs) -> CliResult {
     let file =
         std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     let mut out = BufWriter::new(file);
-    let result = export_obscore_csv(
-        &repo,
-        &config,
-        &ObsCoreExportOptions {
-            collections: split_commas(&args.collections),
-            dataset_types: split_commas(&args.dataset_type),
-            where_: args.where_.clone(),
-        },
-        &mut out,
-    )
+    let options = ObsCoreExportOptions {
+        collections: split_commas(&args.collections),
+        dataset_types: split_commas(&args.dataset_type),
+        where_: args.where_.clone(),
+    };
+    let result = match args.format {
+        ExportFormat::Csv => export_obscore_csv(&repo, &config, &options, &mut out),
+        ExportFormat::Parquet => export_obscore_parquet(&repo, &config, &options, &mut out),
+    }
     .map_err(|e| e.to_string())
     .and_then(|n| out.flush().map(|_| n).map_err(|e| e.to_string()));
     match result {
