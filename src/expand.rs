@@ -14,13 +14,14 @@ fn key(values: impl Iterator<Item = String>) -> String {
     values.collect::<Vec<_>>().join("\u{1f}")
 }
 
-/// An expanded data ID.
+/// An expanded data ID; its records are borrowed from the cache, so expanding a
+/// million data IDs copies no record.
 #[derive(Debug, Clone, Default)]
-pub struct Expanded {
+pub struct Expanded<'c> {
     /// Required and implied dimension values.
     pub data_id: DataId,
     /// Records by element.
-    pub records: BTreeMap<String, Record>,
+    pub records: BTreeMap<String, &'c Record>,
 }
 
 /// Dimension records loaded once per element.
@@ -121,14 +122,18 @@ impl<'u> RecordCache<'u> {
     }
 
     /// Expand a data ID of the given required dimensions.
-    pub fn expand(&self, required: &[String], data_id: &DataId) -> Result<Expanded, RegistryError> {
+    pub fn expand(
+        &self,
+        required: &[String],
+        data_id: &DataId,
+    ) -> Result<Expanded<'_>, RegistryError> {
         let mut out = Expanded {
             data_id: data_id.clone(),
             records: BTreeMap::new(),
         };
         for d in required {
             if let Some(r) = self.get(d, &out.data_id) {
-                out.records.insert(d.clone(), r.clone());
+                out.records.insert(d.clone(), r);
             }
         }
         // Implied values, then their own records (physical_filter → band).
@@ -143,7 +148,7 @@ impl<'u> RecordCache<'u> {
                         }
                         if !out.records.contains_key(implied) {
                             if let Some(r) = self.get(implied, &out.data_id) {
-                                out.records.insert(implied.clone(), r.clone());
+                                out.records.insert(implied.clone(), r);
                                 added = true;
                             }
                         }
@@ -159,7 +164,7 @@ impl<'u> RecordCache<'u> {
 
     /// The region of a data ID: its detector's region in its visit (through
     /// `visit_definition` for exposures), else the visit's.
-    pub fn region(&self, expanded: &Expanded) -> Option<Vec<u8>> {
+    pub fn region<'c>(&'c self, expanded: &Expanded<'c>) -> Option<&'c [u8]> {
         let mut id = expanded.data_id.clone();
         if !id.contains_key("visit") {
             if let (Some(i), Some(e), Some(map)) = (
@@ -181,7 +186,7 @@ impl<'u> RecordCache<'u> {
             None
         };
         match region {
-            Some(Value::Bytes(b)) => Some(b.clone()),
+            Some(Value::Bytes(b)) => Some(b.as_slice()),
             _ => None,
         }
     }

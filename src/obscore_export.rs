@@ -92,9 +92,9 @@ pub fn export_obscore(
                 (b.is_some() || e.is_some()).then(|| Timespan::new(b, e))
             };
             let records = &expanded.records;
-            let timespan = span(records.get("exposure"))
-                .or_else(|| span(records.get("visit")))
-                .or_else(|| span(records.get("day_obs")));
+            let timespan = span(records.get("exposure").copied())
+                .or_else(|| span(records.get("visit").copied()))
+                .or_else(|| span(records.get("day_obs").copied()));
             let region = cache.region(&expanded);
             let ctx = DatasetContext {
                 dataset_type: &t.name,
@@ -103,7 +103,7 @@ pub fn export_obscore(
                 data_id: &expanded.data_id,
                 records,
                 timespan,
-                region: region.as_deref(),
+                region,
             };
             match build_row(config, &ctx) {
                 Ok(row) => {

@@ -51,7 +51,7 @@ pub struct TemplateContext<'a> {
     /// Required and implied dimension values.
     pub data_id: &'a DataId,
     /// Dimension records by element.
-    pub records: &'a BTreeMap<String, Record>,
+    pub records: &'a BTreeMap<String, &'a Record>,
 }
 
 const SPECIAL: [&str; 4] = ["run", "id", "datasetType", "component"];
@@ -363,7 +363,7 @@ mod tests {
             id: Uuid::nil(),
             component: None,
             data_id: &data_id,
-            records: &records,
+            records: &records.iter().map(|(k, v)| (k.clone(), v)).collect(),
         };
         let raw = FileTemplate::parse(EXPOSURE_TEMPLATE).unwrap();
         assert_eq!(
@@ -448,7 +448,7 @@ mod tests {
             id: Uuid::nil(),
             component: None,
             data_id: &data_id,
-            records: &records,
+            records: &records.iter().map(|(k, v)| (k.clone(), v)).collect(),
         };
         assert!(FileTemplate::parse("{run:/}/{datasetType}")
             .unwrap()

@@ -40,7 +40,7 @@ pub struct DatasetContext<'a> {
     /// Required and implied dimension values.
     pub data_id: &'a BTreeMap<String, Value>,
     /// Dimension records by element.
-    pub records: &'a BTreeMap<String, Record>,
+    pub records: &'a BTreeMap<String, &'a Record>,
     /// The data ID's timespan (TAI).
     pub timespan: Option<Timespan>,
     /// The data ID's region, in the reference's encoding.
