@@ -49,6 +49,12 @@ pub fn prune(repo: &Repo, ids: &[Uuid], options: &PruneOptions) -> Result<PruneR
     }
     let mut report = PruneReport::default();
     repo.registry.transaction(|conn, _| {
+        // Deleting a dataset or its file writes its RUN.
+        if options.purge.is_some() || options.unstore {
+            for (_, r) in get_datasets(conn, ids)? {
+                valet_registry::access::check_write(conn, &r.run)?;
+            }
+        }
         if let Some(run) = &options.purge {
             for (_, r) in get_datasets(conn, ids)? {
                 if &r.run != run {

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    check, collections, dataset_types, datasets, dimensions, obscore, repo, sample, transfers,
+    admin, check, collections, dataset_types, datasets, dimensions, obscore, repo, sample,
+    transfers,
 };
 
 /// What every command returns; errors are printed as one line by `main`.
@@ -76,6 +77,9 @@ enum Command {
     DecertifyCalibrations(datasets::DecertifyArgs),
     /// Write a DP0.2-shaped sample export to try valet on.
     GenerateSample(sample::SampleArgs),
+    /// Repository admins: add, remove, list.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Compare the registry with the datastore's files; --repair fixes what is safe.
     Check(check::CheckArgs),
     /// ObsCore: export the table of a search.
@@ -111,6 +115,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::GenerateSample(a) => sample::generate_sample(a),
         Command::Obscore(c) => obscore::run(c),
         Command::Check(a) => check::check(a),
+        Command::Admin(c) => admin::run(c),
     }
 }
 

@@ -360,6 +360,18 @@ fn main_job(backend: Backend) {
             "--mode",
             "extend",
         ],
+        "rule: shared-lists-personal",
+    );
+    ok(&["collection-chain", &repo, "u/me/DM-1/outer", "u/me/DM-1"]);
+    fails(
+        &[
+            "collection-chain",
+            &repo,
+            "u/me/DM-1",
+            "u/me/DM-1/outer",
+            "--mode",
+            "extend",
+        ],
         "cycle",
     );
     assert_eq!(
@@ -369,6 +381,12 @@ fn main_job(backend: Backend) {
     let hist = ok(&["chain-history", &repo, "u/me/DM-1", "--format", "json"]);
     let hist: serde_json::Value = serde_json::from_str(&hist).unwrap();
     assert_eq!(hist.as_array().unwrap().len(), 2);
+    ok(&[
+        "remove-collections",
+        &repo,
+        "u/me/DM-1/outer",
+        "--no-confirm",
+    ]);
     let tree = ok(&[
         "query-collections",
         &repo,
@@ -384,16 +402,36 @@ fn main_job(backend: Backend) {
         tree.contains("u/me/DM-1,CHAINED,0") && !tree.contains(chain),
         "{tree}"
     );
-    // A shared chain listing a personal collection breaks the conventions.
+    // A shared chain may not list a personal collection, even for an admin; a name
+    // outside the conventions is what the lint reports.
+    fails(
+        &[
+            "collection-chain",
+            &repo,
+            "LSSTCam-imSim/defaults",
+            "u/me/DM-1/run",
+            "--mode",
+            "extend",
+        ],
+        "rule: shared-lists-personal",
+    );
+    ok(&["lint-collections", &repo]);
+    ok(&[
+        "register-collection",
+        &repo,
+        "scratch",
+        "--collection-type",
+        "TAGGED",
+    ]);
+    fails(&["lint-collections", &repo], "naming problem");
     ok(&[
         "collection-chain",
         &repo,
-        "LSSTCam-imSim/defaults",
+        "u/me/DM-1",
         "u/me/DM-1/run",
         "--mode",
-        "extend",
+        "prepend",
     ]);
-    fails(&["lint-collections", &repo], "naming problem");
     fails(&["remove-runs", &repo, "u/me/DM-1/run"], "--no-confirm");
     fails(
         &["remove-runs", &repo, "u/me/DM-1/run", "--no-confirm"],

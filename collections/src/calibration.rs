@@ -59,6 +59,7 @@ pub fn certify(
         )));
     }
     let collection_id = require_calibration(conn, collection)?;
+    valet_registry::access::check_write(conn, collection)?;
     let refs = get_datasets(conn, ids)?;
     let mut n = 0;
     for (_, (t, refs)) in by_type(refs) {
@@ -172,6 +173,7 @@ pub fn decertify(
     data_ids: Option<&[DataId]>,
 ) -> Result<usize> {
     let collection_id = require_calibration(conn, collection)?;
+    valet_registry::access::check_write(conn, collection)?;
     let t = get_dataset_type(conn, dataset_type)?;
     let table = calibs_table(&t)?.to_owned();
     let required = t.dimensions.required.clone();

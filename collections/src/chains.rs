@@ -237,6 +237,9 @@ fn write_chain(
     let mut seen = HashSet::new();
     let children: Vec<CollectionRecord> =
         children.into_iter().filter(|c| seen.insert(c.id)).collect();
+    valet_registry::access::check_write(conn, &parent.name)?;
+    let names: Vec<String> = children.iter().map(|c| c.name.clone()).collect();
+    valet_registry::access::check_chain_children(&parent.name, &names)?;
     check_cycles(conn, parent, &children)?;
     bump_generation(conn)?;
     conn.execute(

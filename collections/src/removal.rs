@@ -44,6 +44,7 @@ pub fn remove_collections(
 ) -> Result<()> {
     for name in names {
         let c = get_collection(conn, name)?;
+        valet_registry::access::check_write(conn, name)?;
         if c.kind == CollectionType::Run {
             return Err(RegistryError::Invalid(format!(
                 "{name:?} is a RUN collection; remove it with remove-runs"
@@ -65,6 +66,7 @@ pub fn remove_runs(conn: &mut Conn, names: &[String], unlink_from_parents: bool)
     let mut removed = 0;
     for name in names {
         let c = get_collection(conn, name)?;
+        valet_registry::access::check_write(conn, name)?;
         if c.kind != CollectionType::Run {
             return Err(RegistryError::Invalid(format!(
                 "{name:?} is {}, not a RUN; remove it with remove-collections",

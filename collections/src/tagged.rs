@@ -12,6 +12,7 @@ use valet_registry::{CollectionType, Conn, DatasetRef, DatasetType, RegistryErro
 
 fn require_tagged(conn: &mut Conn, name: &str) -> Result<i64> {
     let c = get_collection(conn, name)?;
+    valet_registry::access::check_write(conn, name)?;
     if c.kind != CollectionType::Tagged {
         return Err(RegistryError::Invalid(format!(
             "collection {name:?} is {}; datasets can only be associated with TAGGED collections",

@@ -192,6 +192,7 @@ pub fn register_collection(
         }
         return Ok((existing, false));
     }
+    crate::access::check_write(conn, name)?;
     conn.execute(
         "INSERT INTO collection (name, type, doc) VALUES (?, ?, ?)",
         &[

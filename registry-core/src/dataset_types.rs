@@ -181,6 +181,7 @@ pub fn register_dataset_type(
             if is_calibration { ", calibration" } else { "" },
         )));
     }
+    crate::access::check_admin(conn, &format!("register dataset type {name:?}"))?;
     let group_id = ensure_group(conn, universe, &group)?;
     let calibs_table = if is_calibration {
         let table = calibs_table_name(group_id);
@@ -214,6 +215,7 @@ pub fn register_dataset_type(
 /// Remove a dataset type; refused while any dataset of it exists.
 pub fn remove_dataset_type(conn: &mut Conn, name: &str) -> Result<()> {
     let t = get_dataset_type(conn, name)?;
+    crate::access::check_admin(conn, &format!("remove dataset type {name:?}"))?;
     // Every dataset has a row in its type's tags table (its RUN membership), keyed by
     // type first: existence is one probe; the count is only for the message.
     let any = conn

@@ -188,6 +188,7 @@ pub fn insert_datasets(
             run_record.kind
         )));
     }
+    crate::access::check_write(conn, run)?;
     let required = &dataset_type.dimensions.required;
     let values = datasets
         .iter()

@@ -226,6 +226,22 @@ pub fn insert_records(
                 .collect::<Vec<_>>(),
         );
     }
+    // Records are shared by everyone: only admins add them. Others may re-import
+    // records that already exist (a personal export carries them), which changes nothing.
+    let user = crate::identity::current_user();
+    if !crate::access::is_admin(conn, &user)? {
+        let cond: Vec<String> = keys.iter().map(|c| format!("{} = ?", q(c))).collect();
+        let sql = format!("SELECT 1 FROM {} WHERE {}", q(element), cond.join(" AND "));
+        for row in &rows {
+            let key: Vec<Value> = keys
+                .iter()
+                .map(|k| row[columns.iter().position(|c| c == k).unwrap_or(0)].clone())
+                .collect();
+            if conn.query_opt(&sql, &key)?.is_none() {
+                crate::access::check_admin(conn, &format!("add {element} records"))?;
+            }
+        }
+    }
     let quoted: Vec<String> = columns.iter().map(|c| q(c)).collect();
     let quoted_refs: Vec<&str> = quoted.iter().map(String::as_str).collect();
     let conflict = skip_existing.then(|| {

@@ -21,6 +21,9 @@ pub enum RegistryError {
     /// The request itself is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// The acting user may not do this.
+    #[error("{0}")]
+    Denied(String),
     /// The database schema is not one this build of valet understands.
     #[error("{0}")]
     Schema(String),

@@ -1,8 +1,23 @@
-//! Who is acting: recorded in chain history (and, later, checked by access rules).
+//! Who is acting: recorded in chain history and checked by the access rules.
 
-/// The acting user: `VALET_USER`, else the login name (`USER`, `LOGNAME`), else
-/// `unknown`. Command-line `--user` overrides all of these by setting `VALET_USER`.
+use std::cell::RefCell;
+
+thread_local! {
+    static THREAD_USER: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Act as `user` on this thread (`None` restores the default). For services that
+/// handle several users, and for tests.
+pub fn set_thread_user(user: Option<&str>) {
+    THREAD_USER.with(|u| *u.borrow_mut() = user.map(str::to_owned));
+}
+
+/// The acting user: this thread's user if set, else `VALET_USER`, else the login name
+/// (`USER`, `LOGNAME`), else `unknown`. The command line's `--user` sets `VALET_USER`.
 pub fn current_user() -> String {
+    if let Some(u) = THREAD_USER.with(|u| u.borrow().clone()) {
+        return u;
+    }
     ["VALET_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))

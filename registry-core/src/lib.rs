@@ -5,6 +5,7 @@
 //! of them in one transaction; [`Registry`] holds the connection pool and the universe
 //! and offers the common single-transaction entry points.
 
+pub mod access;
 pub mod artifacts;
 pub mod collections;
 pub mod dataset_types;
@@ -54,7 +55,11 @@ impl Registry {
                 ));
             }
         }
-        db.transaction(|c| schema::initialize(c, &universe))?;
+        db.transaction(|c| {
+            schema::initialize(c, &universe)?;
+            // Whoever creates a repository is its first admin.
+            access::add_admin(c, &identity::current_user())
+        })?;
         Ok(Registry {
             db,
             universe: Arc::new(universe),

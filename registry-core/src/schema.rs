@@ -84,6 +84,9 @@ CREATE TABLE cache_generation (
     value BIGINT NOT NULL
 );
 INSERT INTO cache_generation (name, value) VALUES ('collections', 0);
+CREATE TABLE valet_admin (
+    user_name VARCHAR(128) PRIMARY KEY
+);
 CREATE TABLE collection (
     collection_id {autoinc},
     name VARCHAR(64) NOT NULL UNIQUE,

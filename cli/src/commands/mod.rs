@@ -1,6 +1,7 @@
 //! One module per group of commands; each turns parsed arguments into calls on the
 //! `valet` library and prints the answer.
 
+pub mod admin;
 pub mod check;
 pub mod collections;
 pub mod dataset_types;
