@@ -53,6 +53,7 @@ pub fn prune(repo: &Repo, ids: &[Uuid], options: &PruneOptions) -> Result<PruneR
         if options.purge.is_some() || options.unstore {
             for (_, r) in get_datasets(conn, ids)? {
                 valet_registry::access::check_write(conn, &r.run)?;
+                valet_registry::access::check_not_production(conn, &r.run, "delete datasets or files of")?;
             }
         }
         if let Some(run) = &options.purge {

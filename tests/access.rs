@@ -226,4 +226,116 @@ fn rules(backend: Backend) {
     set_thread_user(None);
 }
 
-on_both_backends!(rules);
+fn production_is_immutable(backend: Backend) {
+    use valet::prune::{prune, PruneOptions};
+    use valet::registry::collections::register_owned_collection;
+    set_thread_user(Some("alice"));
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let prod = "LSSTCam-imSim/runs/DP0.2/v1/DM-7";
+    let (record, _) = repo
+        .registry
+        .transaction(|c, _| {
+            register_owned_collection(c, prod, CollectionType::Run, None, Some("production"))
+        })
+        .unwrap();
+    assert_eq!(record.owner_type, "production");
+    assert_eq!(record.owner.as_deref(), Some("alice"));
+    let refs = repo
+        .registry
+        .insert_datasets(
+            "calexp",
+            prod,
+            &[NewDataset {
+                id: None,
+                data_id: calexp_id(1, 1),
+            }],
+            IdGenerationMode::Unique,
+        )
+        .unwrap();
+    let tag = "LSSTCam-imSim/runs/DP0.2/v1/DM-7/tagged";
+    repo.registry
+        .transaction(|c, _| {
+            register_owned_collection(c, tag, CollectionType::Tagged, None, Some("production"))
+        })
+        .unwrap();
+    repo.registry
+        .transaction(|c, u| associate(c, u, tag, &[refs[0].id]))
+        .unwrap();
+    let before = counts(repo);
+    // Not even an admin removes production datasets, by any path.
+    denied(
+        repo.registry
+            .transaction(|c, _| remove_runs(c, &[prod.to_owned()], true)),
+        "production-is-immutable",
+    );
+    denied(
+        repo.registry.transaction(|c, _| {
+            valet::collections::removal::remove_collections(c, &[tag.to_owned()], true)
+        }),
+        "production-is-immutable",
+    );
+    denied(
+        repo.registry
+            .transaction(|c, _| valet::collections::tagged::disassociate(c, tag, &[refs[0].id])),
+        "production-is-immutable",
+    );
+    for options in [
+        PruneOptions {
+            purge: Some(prod.into()),
+            unstore: true,
+            ..Default::default()
+        },
+        PruneOptions {
+            unstore: true,
+            ..Default::default()
+        },
+    ] {
+        let err = prune(repo, &[refs[0].id], &options).unwrap_err();
+        assert!(
+            err.to_string().contains("rule: production-is-immutable"),
+            "{err}"
+        );
+    }
+    // Re-inserting the same data ID (a replacement) is refused too.
+    let err = repo
+        .registry
+        .insert_datasets(
+            "calexp",
+            prod,
+            &[NewDataset {
+                id: None,
+                data_id: calexp_id(1, 1),
+            }],
+            IdGenerationMode::Unique,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("already holds"), "{err}");
+    assert_eq!(counts(repo), before);
+    // Production collections are shared: only admins write them.
+    set_thread_user(Some("bob"));
+    denied(
+        repo.registry.insert_datasets(
+            "calexp",
+            prod,
+            &[NewDataset {
+                id: None,
+                data_id: calexp_id(2, 1),
+            }],
+            IdGenerationMode::Unique,
+        ),
+        "shared-needs-admin",
+    );
+    let bad = repo.registry.transaction(|c, _| {
+        register_owned_collection(c, "u/bob/x", CollectionType::Run, None, Some("production"))
+    });
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("cannot be owned by production"));
+    set_thread_user(None);
+}
+
+on_both_backends!(rules, production_is_immutable);

@@ -173,6 +173,7 @@ pub fn decertify(
     data_ids: Option<&[DataId]>,
 ) -> Result<usize> {
     let collection_id = require_calibration(conn, collection)?;
+    valet_registry::access::check_not_production(conn, collection, "decertify in")?;
     valet_registry::access::check_write(conn, collection)?;
     let t = get_dataset_type(conn, dataset_type)?;
     let table = calibs_table(&t)?.to_owned();

@@ -67,7 +67,7 @@ fn require_chain(record: &CollectionRecord) -> Result<()> {
 /// The current children of a chain, by id.
 pub fn children_of(conn: &mut Conn, parent_id: i64) -> Result<Vec<CollectionRecord>> {
     let rows = conn.query(
-        "SELECT c.collection_id, c.name, c.type, c.doc FROM collection_chain h \
+        "SELECT c.collection_id, c.name, c.type, c.doc, c.owner, c.owner_type FROM collection_chain h \
          JOIN collection c ON c.collection_id = h.child WHERE h.parent = ? ORDER BY h.position",
         &[parent_id.into()],
     )?;

@@ -45,6 +45,7 @@ pub fn remove_collections(
     for name in names {
         let c = get_collection(conn, name)?;
         valet_registry::access::check_write(conn, name)?;
+        valet_registry::access::check_not_production(conn, name, "remove")?;
         if c.kind == CollectionType::Run {
             return Err(RegistryError::Invalid(format!(
                 "{name:?} is a RUN collection; remove it with remove-runs"
@@ -67,6 +68,7 @@ pub fn remove_runs(conn: &mut Conn, names: &[String], unlink_from_parents: bool)
     for name in names {
         let c = get_collection(conn, name)?;
         valet_registry::access::check_write(conn, name)?;
+        valet_registry::access::check_not_production(conn, name, "remove")?;
         if c.kind != CollectionType::Run {
             return Err(RegistryError::Invalid(format!(
                 "{name:?} is {}, not a RUN; remove it with remove-collections",

@@ -133,6 +133,7 @@ fn explain_conflict(
 
 /// Remove datasets from a TAGGED collection; ids that are not members are ignored.
 pub fn disassociate(conn: &mut Conn, collection: &str, ids: &[Uuid]) -> Result<usize> {
+    valet_registry::access::check_not_production(conn, collection, "remove datasets from")?;
     let collection_id = require_tagged(conn, collection)?;
     let refs = get_datasets(conn, ids)?;
     let mut n = 0;

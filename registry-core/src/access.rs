@@ -124,6 +124,26 @@ pub fn remove_admin(conn: &mut Conn, user: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuse `action` on a collection owned by production: once registered, production
+/// datasets and their memberships are never removed, replaced or overwritten, by
+/// anyone, whatever the flags.
+pub fn check_not_production(conn: &mut Conn, collection: &str, action: &str) -> Result<()> {
+    let owner_type = conn
+        .query_opt(
+            "SELECT owner_type FROM collection WHERE name = ?",
+            &[Value::from(collection)],
+        )?
+        .and_then(|r| r.into_iter().next())
+        .and_then(|v| v.as_str().map(str::to_owned));
+    if owner_type.as_deref() == Some("production") {
+        return Err(denied(
+            "production-is-immutable",
+            format!("cannot {action} {collection:?}: it is owned by production"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,7 +87,17 @@ pub struct CollectionRecord {
     pub kind: CollectionType,
     /// Documentation, if any.
     pub doc: Option<String>,
+    /// Who owns it (the user who registered it).
+    pub owner: Option<String>,
+    /// `user`, `group`, `project` or `production`, as in DESC's registry.
+    pub owner_type: String,
 }
+
+/// The owner types of DESC's registry.
+pub const OWNER_TYPES: [&str; 4] = ["user", "group", "project", "production"];
+
+/// The columns [`record_from_row`] reads, in order.
+pub const RECORD_COLUMNS: &str = "collection_id, name, type, doc, owner, owner_type";
 
 /// Refuse names that are too long, empty, absolute, contain `..` segments or control
 /// characters, or would be read as globs.
@@ -123,7 +133,7 @@ pub fn validate_collection_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Build a record from `collection_id, name, type, doc` columns.
+/// Build a record from the [`RECORD_COLUMNS`] columns.
 pub fn record_from_row(row: &[Value]) -> Result<CollectionRecord> {
     let kind = row[2]
         .as_i64()
@@ -134,13 +144,15 @@ pub fn record_from_row(row: &[Value]) -> Result<CollectionRecord> {
         name: row[1].as_str().unwrap_or_default().to_owned(),
         kind,
         doc: row[3].as_str().map(str::to_owned),
+        owner: row[4].as_str().map(str::to_owned),
+        owner_type: row[5].as_str().unwrap_or("project").to_owned(),
     })
 }
 
 /// Look a collection up by name.
 pub fn find_collection(conn: &mut Conn, name: &str) -> Result<Option<CollectionRecord>> {
     conn.query_opt(
-        "SELECT collection_id, name, type, doc FROM collection WHERE name = ?",
+        &format!("SELECT {RECORD_COLUMNS} FROM collection WHERE name = ?"),
         &[name.into()],
     )?
     .map(|r| record_from_row(&r))
@@ -156,7 +168,7 @@ pub fn get_collection(conn: &mut Conn, name: &str) -> Result<CollectionRecord> {
 /// Look a collection up by id.
 pub fn collection_by_id(conn: &mut Conn, id: i64) -> Result<CollectionRecord> {
     conn.query_opt(
-        "SELECT collection_id, name, type, doc FROM collection WHERE collection_id = ?",
+        &format!("SELECT {RECORD_COLUMNS} FROM collection WHERE collection_id = ?"),
         &[id.into()],
     )?
     .map(|r| record_from_row(&r))
@@ -167,7 +179,7 @@ pub fn collection_by_id(conn: &mut Conn, id: i64) -> Result<CollectionRecord> {
 /// Every collection, ordered by id (creation order).
 pub fn all_collections(conn: &mut Conn) -> Result<Vec<CollectionRecord>> {
     let rows = conn.query(
-        "SELECT collection_id, name, type, doc FROM collection ORDER BY collection_id",
+        &format!("SELECT {RECORD_COLUMNS} FROM collection ORDER BY collection_id"),
         &[],
     )?;
     rows.iter().map(|r| record_from_row(r)).collect()
@@ -182,7 +194,32 @@ pub fn register_collection(
     kind: CollectionType,
     doc: Option<&str>,
 ) -> Result<(CollectionRecord, bool)> {
+    register_owned_collection(conn, name, kind, doc, None)
+}
+
+/// Register a collection with an owner type (`None`: `user` for `u/…` names,
+/// `project` otherwise). The owner is the acting user. `production` collections are
+/// shared and, once registered, their datasets are never removed.
+pub fn register_owned_collection(
+    conn: &mut Conn,
+    name: &str,
+    kind: CollectionType,
+    doc: Option<&str>,
+    owner_type: Option<&str>,
+) -> Result<(CollectionRecord, bool)> {
     validate_collection_name(name)?;
+    let personal = crate::access::is_personal(name);
+    let owner_type = owner_type.unwrap_or(if personal { "user" } else { "project" });
+    if !OWNER_TYPES.contains(&owner_type) {
+        return Err(RegistryError::Invalid(format!(
+            "unknown owner type {owner_type:?}: use user, group, project or production"
+        )));
+    }
+    if personal && owner_type == "production" {
+        return Err(RegistryError::Invalid(format!(
+            "personal collection {name:?} cannot be owned by production"
+        )));
+    }
     if let Some(existing) = find_collection(conn, name)? {
         if existing.kind != kind {
             return Err(RegistryError::Conflict(format!(
@@ -194,11 +231,13 @@ pub fn register_collection(
     }
     crate::access::check_write(conn, name)?;
     conn.execute(
-        "INSERT INTO collection (name, type, doc) VALUES (?, ?, ?)",
+        "INSERT INTO collection (name, type, doc, owner, owner_type) VALUES (?, ?, ?, ?, ?)",
         &[
             name.into(),
             (kind as i64).into(),
             doc.map(str::to_owned).into(),
+            crate::identity::current_user().into(),
+            owner_type.into(),
         ],
     )?;
     let record = get_collection(conn, name)?;

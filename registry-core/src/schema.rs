@@ -91,7 +91,9 @@ CREATE TABLE collection (
     collection_id {autoinc},
     name VARCHAR(64) NOT NULL UNIQUE,
     type SMALLINT NOT NULL,
-    doc TEXT
+    doc TEXT,
+    owner VARCHAR(128),
+    owner_type VARCHAR(16) NOT NULL DEFAULT 'project'
 );
 CREATE TABLE run (
     collection_id BIGINT PRIMARY KEY REFERENCES collection (collection_id) ON DELETE CASCADE,

@@ -12,7 +12,6 @@ use valet::collections::chains::{
 use valet::collections::naming::{lint, Severity};
 use valet::collections::removal::{remove_collections, remove_runs};
 use valet::collections::{query_collections, CollectionQuery};
-use valet::registry::collections::register_collection;
 use valet::registry::timespan::format_tai_iso;
 use valet::registry::{CollectionRecord, CollectionType, Conn, RegistryError};
 use valet::Repo;
@@ -274,13 +273,23 @@ pub struct RegisterArgs {
     /// Documentation.
     #[arg(long)]
     pub doc: Option<String>,
+    /// Owner type: user, group, project or production (default: user for u/…
+    /// names, project otherwise).
+    #[arg(long, value_parser = ["user", "group", "project", "production"])]
+    pub owner_type: Option<String>,
 }
 
 /// Run `valet register-collection`.
 pub fn register(args: &RegisterArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let (_, created) = repo.registry.transaction(|conn, _| {
-        register_collection(conn, &args.name, args.collection_type, args.doc.as_deref())
+        valet::registry::collections::register_owned_collection(
+            conn,
+            &args.name,
+            args.collection_type,
+            args.doc.as_deref(),
+            args.owner_type.as_deref(),
+        )
     })?;
     if !created {
         eprintln!("collection {} already exists", args.name);

@@ -126,6 +126,9 @@ pub struct QueryArgs {
     /// Add a column with the URI of each dataset's file.
     #[arg(long)]
     pub show_uri: bool,
+    /// Only datasets whose RUN has this owner type (user, group, project, production).
+    #[arg(long, value_parser = ["user", "group", "project", "production"])]
+    pub owner_type: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -193,6 +196,16 @@ pub fn query(args: &QueryArgs) -> CliResult {
         .transpose()?;
     let mut rows: Vec<Found> = Vec::new();
     let limit = args.limit.unwrap_or(usize::MAX);
+    let owner_of_run: std::collections::HashMap<String, String> = match &args.owner_type {
+        Some(_) => {
+            let mut conn = repo.registry.db.conn()?;
+            valet::registry::collections::all_collections(&mut conn)?
+                .into_iter()
+                .map(|c| (c.name, c.owner_type))
+                .collect()
+        }
+        None => Default::default(),
+    };
     search(
         &repo,
         &types,
@@ -200,6 +213,11 @@ pub fn query(args: &QueryArgs) -> CliResult {
         args.find_first && !args.no_find_first,
         at,
         &mut |f| {
+            if let Some(want) = &args.owner_type {
+                if owner_of_run.get(&f.dataset.run) != Some(want) {
+                    return Ok(true);
+                }
+            }
             rows.push(f);
             Ok(rows.len() < limit)
         },
