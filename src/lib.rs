@@ -8,6 +8,7 @@ pub mod datastore;
 pub mod expand;
 pub mod ingest;
 pub mod obscore_export;
+pub mod provenance;
 pub mod prune;
 pub mod repo;
 pub mod transfers;

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    admin, check, collections, dataset_types, datasets, dimensions, obscore, repo, sample,
-    transfers,
+    admin, check, collections, dataset_types, datasets, dimensions, obscore, provenance, repo,
+    sample, transfers,
 };
 
 /// What every command returns; errors are printed as one line by `main`.
@@ -77,6 +77,10 @@ enum Command {
     DecertifyCalibrations(datasets::DecertifyArgs),
     /// Write a DP0.2-shaped sample export to try valet on.
     GenerateSample(sample::SampleArgs),
+    /// Record a pipeline stage: its inputs and the RUNs holding its outputs.
+    RegisterExecution(provenance::RegisterArgs),
+    /// Show what produced a dataset, or what was built from it.
+    Lineage(provenance::LineageArgs),
     /// Repository admins: add, remove, list.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -116,6 +120,8 @@ fn run(cli: &Cli) -> CliResult {
         Command::Obscore(c) => obscore::run(c),
         Command::Check(a) => check::check(a),
         Command::Admin(c) => admin::run(c),
+        Command::RegisterExecution(a) => provenance::register(a),
+        Command::Lineage(a) => provenance::show(a),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod calibration;
 pub mod chains;
 pub mod naming;
+pub mod provenance;
 pub mod query;
 pub mod removal;
 pub mod search;

@@ -152,6 +152,27 @@ CREATE TABLE datastore_trash (
     dataset_id {uuid} PRIMARY KEY,
     path TEXT NOT NULL
 );
+CREATE TABLE execution (
+    execution_id {autoinc},
+    name VARCHAR(128) NOT NULL,
+    description TEXT,
+    site VARCHAR(128),
+    configuration TEXT,
+    started_at BIGINT NOT NULL,
+    registered_by VARCHAR(128) NOT NULL
+);
+CREATE TABLE execution_input (
+    execution_id BIGINT NOT NULL REFERENCES execution (execution_id) ON DELETE CASCADE,
+    dataset_id {uuid} NOT NULL REFERENCES dataset (id) ON DELETE CASCADE,
+    PRIMARY KEY (execution_id, dataset_id)
+);
+CREATE INDEX execution_input_dataset ON execution_input (dataset_id);
+CREATE TABLE execution_run (
+    execution_id BIGINT NOT NULL REFERENCES execution (execution_id) ON DELETE CASCADE,
+    run_id BIGINT NOT NULL REFERENCES run (collection_id) ON DELETE CASCADE,
+    PRIMARY KEY (execution_id, run_id)
+);
+CREATE INDEX execution_run_run ON execution_run (run_id);
 CREATE TABLE collection_summary_dataset_type (
     collection_id BIGINT NOT NULL REFERENCES collection (collection_id) ON DELETE CASCADE,
     dataset_type_id BIGINT NOT NULL REFERENCES dataset_type (id) ON DELETE CASCADE,

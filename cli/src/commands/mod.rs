@@ -8,6 +8,7 @@ pub mod dataset_types;
 pub mod datasets;
 pub mod dimensions;
 pub mod obscore;
+pub mod provenance;
 pub mod repo;
 pub mod sample;
 pub mod transfers;

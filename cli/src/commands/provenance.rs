@@ -1,0 +1,113 @@
+//! `valet register-execution` and `valet lineage`.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use valet::collections::provenance::{lineage, register_execution, ExecutionSpec};
+use valet::Repo;
+
+use crate::args::split_commas;
+use crate::CliResult;
+
+/// Record a pipeline stage: what it read and the RUNs it wrote.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Stage name.
+    pub name: String,
+    /// Ids of the datasets it read.
+    #[arg(long, num_args = 1..)]
+    pub input_datasets: Vec<String>,
+    /// RUN(s) holding its outputs.
+    #[arg(long)]
+    pub run: Vec<String>,
+    /// Description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Where it ran.
+    #[arg(long)]
+    pub site: Option<String>,
+    /// A configuration file, whose text is stored.
+    #[arg(long)]
+    pub configuration: Option<PathBuf>,
+}
+
+/// Run `valet register-execution`; prints the new execution's id.
+pub fn register(args: &RegisterArgs) -> CliResult {
+    let repo = Repo::open(&args.repo)?;
+    let inputs = split_commas(&args.input_datasets)
+        .iter()
+        .map(|s| uuid::Uuid::parse_str(s).map_err(|e| format!("--input-datasets {s:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let configuration = args
+        .configuration
+        .as_ref()
+        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
+        .transpose()?;
+    let spec = ExecutionSpec {
+        name: args.name.clone(),
+        description: args.description.clone(),
+        site: args.site.clone(),
+        configuration,
+        started_at: None,
+        inputs,
+        runs: split_commas(&args.run),
+    };
+    let id = repo
+        .registry
+        .transaction(|c, _| register_execution(c, &spec))?;
+    println!("{id}");
+    Ok(())
+}
+
+/// Output formats of `lineage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LineageFormat {
+    /// Nodes and edges as JSON.
+    #[default]
+    Json,
+    /// Graphviz dot.
+    Dot,
+}
+
+/// Show what produced a dataset (`--up`) or what was built from it (`--down`).
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// The dataset's id.
+    pub dataset_id: String,
+    /// Walk towards inputs.
+    #[arg(long, conflicts_with = "down")]
+    pub up: bool,
+    /// Walk towards outputs.
+    #[arg(long)]
+    pub down: bool,
+    /// At most this many dataset-to-dataset steps.
+    #[arg(long, default_value_t = 100)]
+    pub depth: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: LineageFormat,
+}
+
+/// Run `valet lineage`.
+pub fn show(args: &LineageArgs) -> CliResult {
+    if !args.up && !args.down {
+        return Err("give --up or --down".into());
+    }
+    let repo = Repo::open(&args.repo)?;
+    let id = uuid::Uuid::parse_str(&args.dataset_id)
+        .map_err(|e| format!("dataset id {:?}: {e}", args.dataset_id))?;
+    let mut conn = repo.registry.db.conn()?;
+    let graph = lineage(&mut conn, id, args.up, args.depth)?;
+    match args.format {
+        LineageFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&valet::provenance::lineage_json(&graph))?
+        ),
+        LineageFormat::Dot => print!("{}", valet::provenance::lineage_dot(&graph)),
+    }
+    Ok(())
+}
