@@ -22,6 +22,7 @@ fn repo_with(shape: Shape, db: Option<String>) -> (tempfile::TempDir, Repo) {
         &CreateOptions {
             db,
             dimension_config: None,
+            identity: None,
         },
     )
     .expect("create");

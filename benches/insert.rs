@@ -24,6 +24,7 @@ fn setup(db: Option<String>) -> (tempfile::TempDir, Repo, Vec<NewDataset>) {
         &CreateOptions {
             db,
             dimension_config: None,
+            identity: None,
         },
     )
     .expect("create");

@@ -45,6 +45,21 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
     }
 }
 
+/// Make PostgreSQL's role the acting user of this thread: the database's own
+/// authentication then decides who is acting.
+fn adopt_database_role(url: &str) -> Result<(), RepoError> {
+    let db = valet_registry::Db::connect(url)?;
+    let role = db
+        .conn()?
+        .query_opt("SELECT CAST(current_user AS TEXT)", &[])?
+        .and_then(|r| r[0].as_str().map(str::to_owned))
+        .ok_or_else(|| {
+            RepoError::Invalid("the database did not say who the current role is".into())
+        })?;
+    valet_registry::identity::set_thread_user(Some(&role));
+    Ok(())
+}
+
 /// Options for [`Repo::create`].
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -52,6 +67,8 @@ pub struct CreateOptions {
     pub db: Option<String>,
     /// A dimension universe file in the reference's format; `None` uses the default.
     pub dimension_config: Option<PathBuf>,
+    /// `database-role` makes PostgreSQL's role the acting user (see `valet.yaml`).
+    pub identity: Option<String>,
 }
 
 /// An open repository.
@@ -98,7 +115,19 @@ impl Repo {
                 version: universe.version,
             },
             templates: Default::default(),
+            identity: options.identity.clone(),
         };
+        if let Some(i) = &config.identity {
+            let postgres = config.db.starts_with("postgres");
+            if i != "login" && !(i == "database-role" && postgres) {
+                return Err(RepoError::Invalid(format!(
+                    "identity {i:?} is not supported here: use login, or database-role with PostgreSQL"
+                )));
+            }
+        }
+        if config.identity.as_deref() == Some("database-role") {
+            adopt_database_role(&config.resolved_db_url(root))?;
+        }
         let sqlite_file = root.join(DEFAULT_SQLITE_FILE);
         let sqlite_existed = sqlite_file.exists();
         let result = Registry::create(&config.resolved_db_url(root), universe)
@@ -138,6 +167,9 @@ impl Repo {
             )));
         }
         let config = RepoConfig::read(root)?;
+        if config.identity.as_deref() == Some("database-role") {
+            adopt_database_role(&config.resolved_db_url(root))?;
+        }
         let registry = Registry::open(&config.resolved_db_url(root))?;
         if registry.universe.namespace != config.universe.namespace
             || registry.universe.version != config.universe.version

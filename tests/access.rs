@@ -338,4 +338,46 @@ fn production_is_immutable(backend: Backend) {
     set_thread_user(None);
 }
 
-on_both_backends!(rules, production_is_immutable);
+fn database_role_identity(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let db = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => match common::fresh_pg_database() {
+            Some(url) => Some(url),
+            None => return,
+        },
+    };
+    let options = valet::CreateOptions {
+        db: db.clone(),
+        dimension_config: None,
+        identity: Some("database-role".into()),
+    };
+    set_thread_user(Some("mallory"));
+    if backend == Backend::Sqlite {
+        let err = Repo::create(&root, &options)
+            .err()
+            .expect("SQLite has no roles");
+        assert!(
+            err.to_string().contains("database-role with PostgreSQL"),
+            "{err}"
+        );
+        set_thread_user(None);
+        return;
+    }
+    // The database role (the test server's `postgres`) is the acting user, whatever
+    // the login name says: it becomes the first admin and writes as such.
+    let repo = Repo::create(&root, &options).unwrap();
+    let mut c = repo.registry.db.conn().unwrap();
+    assert_eq!(admins(&mut c).unwrap(), vec!["postgres"]);
+    drop(c);
+    set_thread_user(Some("mallory"));
+    let reopened = Repo::open(&root).unwrap();
+    reopened
+        .registry
+        .register_collection("HSC/raw/all", CollectionType::Run, None)
+        .unwrap();
+    set_thread_user(None);
+}
+
+on_both_backends!(rules, production_is_immutable, database_role_identity);

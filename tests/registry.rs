@@ -134,6 +134,7 @@ fn create_and_open(backend: Backend) {
         &CreateOptions {
             db: t.db_url.clone(),
             dimension_config: None,
+            identity: None,
         },
     );
     let msg = again.err().expect("second create must fail").to_string();

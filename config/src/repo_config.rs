@@ -31,6 +31,11 @@ pub struct RepoConfig {
     /// key holds overrides for that instrument only, as in the reference.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub templates: std::collections::BTreeMap<String, TemplateSpec>,
+    /// Who the acting user is: `login` (the default: `--user`, `VALET_USER`, the
+    /// login name) or `database-role` (PostgreSQL's `current_user`, so the database's
+    /// own authentication decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
 }
 
 /// One entry of the `templates` section.
@@ -114,6 +119,7 @@ mod tests {
                 version: 8,
             },
             templates: Default::default(),
+            identity: None,
         };
         assert_eq!(
             c.resolved_db_url(Path::new("/data/repo")),

@@ -77,6 +77,7 @@ pub fn new_repo(backend: Backend) -> Option<TestRepo> {
         &CreateOptions {
             db: db_url.clone(),
             dimension_config: None,
+            identity: None,
         },
     )
     .expect("create repository");

@@ -18,6 +18,9 @@ pub struct CreateArgs {
     /// Dimension universe file in the reference Butler's format; default: universe 8.
     #[arg(long)]
     pub dimension_config: Option<PathBuf>,
+    /// Who the acting user is: login (default) or database-role (PostgreSQL only).
+    #[arg(long, value_parser = ["login", "database-role"])]
+    pub identity: Option<String>,
 }
 
 /// Run `valet create`.
@@ -27,6 +30,7 @@ pub fn create(args: &CreateArgs) -> CliResult {
         &CreateOptions {
             db: args.db.clone(),
             dimension_config: args.dimension_config.clone(),
+            identity: args.identity.clone(),
         },
     )?;
     eprintln!(
