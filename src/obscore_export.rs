@@ -59,6 +59,36 @@ pub fn export_obscore_parquet<W: Write + Send>(
     Ok(n)
 }
 
+/// The ObsCore row of one dataset, from records in `cache` (loaded for the type).
+pub fn obscore_row(
+    config: &ObsCoreConfig,
+    cache: &RecordCache<'_>,
+    t: &valet_registry::DatasetType,
+    dataset: &valet_registry::DatasetRef,
+) -> Result<Vec<ObsValue>, RepoError> {
+    let expanded = cache.expand(&t.dimensions.required, &dataset.data_id)?;
+    let span = |r: Option<&Record>| -> Option<Timespan> {
+        let r = r?;
+        let b = r.get("timespan_begin").and_then(Value::as_i64);
+        let e = r.get("timespan_end").and_then(Value::as_i64);
+        (b.is_some() || e.is_some()).then(|| Timespan::new(b, e))
+    };
+    let records = &expanded.records;
+    let timespan = span(records.get("exposure").copied())
+        .or_else(|| span(records.get("visit").copied()))
+        .or_else(|| span(records.get("day_obs").copied()));
+    let ctx = DatasetContext {
+        dataset_type: &t.name,
+        id: dataset.id,
+        run: &dataset.run,
+        data_id: &expanded.data_id,
+        records,
+        timespan,
+        region: cache.region(&expanded),
+    };
+    build_row(config, &ctx).map_err(|e| RepoError::Invalid(e.to_string()))
+}
+
 /// Build the ObsCore rows of a search and hand each to `sink`, in column order.
 /// Returns the number of rows.
 pub fn export_obscore(
@@ -84,28 +114,13 @@ pub fn export_obscore(
         cache.load_for(&mut conn, &dims)?;
         let mut failure: Option<RepoError> = None;
         let mut write = |found: valet_collections::Found| -> Result<bool, RegistryError> {
-            let expanded = cache.expand(&t.dimensions.required, &found.dataset.data_id)?;
-            let span = |r: Option<&Record>| -> Option<Timespan> {
-                let r = r?;
-                let b = r.get("timespan_begin").and_then(Value::as_i64);
-                let e = r.get("timespan_end").and_then(Value::as_i64);
-                (b.is_some() || e.is_some()).then(|| Timespan::new(b, e))
-            };
-            let records = &expanded.records;
-            let timespan = span(records.get("exposure").copied())
-                .or_else(|| span(records.get("visit").copied()))
-                .or_else(|| span(records.get("day_obs").copied()));
-            let region = cache.region(&expanded);
-            let ctx = DatasetContext {
-                dataset_type: &t.name,
-                id: found.dataset.id,
-                run: &found.dataset.run,
-                data_id: &expanded.data_id,
-                records,
-                timespan,
-                region,
-            };
-            match build_row(config, &ctx) {
+            let built = obscore_row(config, &cache, &t, &found.dataset);
+            match built {
+                Err(RepoError::Registry(e)) => Err(e),
+                Err(e) => {
+                    failure = Some(e);
+                    Ok(false)
+                }
                 Ok(row) => {
                     if let Err(e) = sink(row) {
                         failure = Some(e);
@@ -114,13 +129,8 @@ pub fn export_obscore(
                     n += 1;
                     Ok(true)
                 }
-                Err(e) => {
-                    failure = Some(RepoError::Invalid(e.to_string()));
-                    Ok(false)
-                }
             }
-        };
-        repo.resolver.query_datasets(
+        };        repo.resolver.query_datasets(
             &mut conn,
             &universe,
             &DatasetQuery {
