@@ -11,6 +11,7 @@ use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDa
 
 use crate::datastore::{Datastore, FileLog};
 use crate::expand::RecordCache;
+use crate::obscore_live::ObsCoreMaintainer;
 use crate::{Repo, RepoError};
 
 /// One file to ingest and the data ID of the dataset it holds.
@@ -48,6 +49,7 @@ impl Repo {
                 })
                 .collect();
             let refs = insert_datasets(conn, &universe, &t, run, &items, id_mode)?;
+            ObsCoreMaintainer::new(conn, &universe)?.inserted(conn, &t, run, &refs)?;
             let mut cache = RecordCache::new(&universe);
             let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
             cache.load_for(conn, &dims)?;

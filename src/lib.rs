@@ -8,6 +8,7 @@ pub mod datastore;
 pub mod expand;
 pub mod ingest;
 pub mod obscore_export;
+pub mod obscore_live;
 pub mod provenance;
 pub mod prune;
 pub mod repo;

@@ -130,7 +130,8 @@ pub fn export_obscore(
                     Ok(true)
                 }
             }
-        };        repo.resolver.query_datasets(
+        };
+        repo.resolver.query_datasets(
             &mut conn,
             &universe,
             &DatasetQuery {

@@ -75,6 +75,9 @@ pub fn prune(repo: &Repo, ids: &[Uuid], options: &PruneOptions) -> Result<PruneR
             }
             for tag in &options.disassociate {
                 report.disassociated += disassociate(conn, tag, ids)? as u64;
+                crate::obscore_live::ObsCoreMaintainer::new(conn, &repo.registry.universe)
+                    .and_then(|mut m| m.disassociated(conn, tag, ids))
+                    .map_err(|e| RegistryError::Invalid(e.to_string()))?;
             }
         }
         Ok(())

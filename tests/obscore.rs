@@ -148,4 +148,149 @@ fn parquet_round_trip(backend: Backend) {
     assert_eq!(row, want.len());
 }
 
-on_both_backends!(dp02_mini_csv, parquet_round_trip);
+fn table_rows(repo: &valet::Repo) -> Vec<Vec<valet::registry::Value>> {
+    let mut c = repo.registry.db.conn().unwrap();
+    c.query("SELECT * FROM obscore ORDER BY obs_publisher_did", &[])
+        .unwrap()
+}
+
+fn live_table(backend: Backend) {
+    use valet::obscore_live::{enable, update_table, ObsCoreMaintainer};
+    use valet::registry::{DataId, Value};
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let text = std::fs::read_to_string(data("dp02-mini/obscore.yaml")).unwrap();
+    let n = enable(repo, &text).unwrap();
+    // RUN mode with no patterns: every raw and calexp of every RUN.
+    let mut c = repo.registry.db.conn().unwrap();
+    let want = c
+        .query_opt(
+            "SELECT COUNT(*) FROM dataset d JOIN dataset_type t ON t.id = d.dataset_type_id WHERE t.name IN ('raw', 'calexp')",
+            &[],
+        )
+        .unwrap()
+        .unwrap()[0]
+        .as_i64()
+        .unwrap();
+    drop(c);
+    assert_eq!(n as i64, want);
+    // The rows of the chain's find-first datasets equal the reference exporter's.
+    let expected = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
+    let expected: Vec<Vec<String>> = expected.lines().map(fields).collect();
+    let header = &expected[0];
+    let did = header
+        .iter()
+        .position(|c| c == "obs_publisher_did")
+        .unwrap();
+    let rows = table_rows(repo);
+    let by_did: std::collections::HashMap<String, &Vec<Value>> = rows
+        .iter()
+        .map(|r| (r[did + 1].as_str().unwrap().to_owned(), r))
+        .collect();
+    for w in &expected[1..] {
+        let got = by_did[&w[did]];
+        for (k, cell) in w.iter().enumerate() {
+            let g = match &got[k + 1] {
+                Value::Null => "\\N".to_owned(),
+                Value::Text(s) => s.clone(),
+                Value::Int(i) => i.to_string(),
+                Value::Float(f) => f.to_string(),
+                other => other.to_string(),
+            };
+            assert!(same(&g, cell), "{}: got {g:?}, want {cell:?}", header[k]);
+        }
+    }
+    // Inserts keep it current, in the same transaction.
+    let calexp: DataId = [
+        ("instrument", Value::from("LSSTCam-imSim")),
+        ("detector", Value::Int(3)),
+        ("visit", Value::Int(4)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let r = repo
+        .put(b"{}", "calexp", &calexp, "u/someone/DM-99999/extra", "json")
+        .unwrap();
+    assert_eq!(table_rows(repo).len() as i64, want + 1);
+    let mut c = repo.registry.db.conn().unwrap();
+    let row = c
+        .query_opt(
+            "SELECT lsst_run, obs_id FROM obscore WHERE registry_dataset_id = ?",
+            &[Value::Uuid(r.id)],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(row[0].as_str(), Some("u/someone/DM-99999/extra"));
+    assert_eq!(row[1].as_str(), Some("v4-R00_S03"));
+    drop(c);
+    // Removing a run removes its rows.
+    repo.registry
+        .transaction(|c, _| {
+            valet::collections::removal::remove_runs(
+                c,
+                &["u/someone/DM-99999/extra".to_owned()],
+                true,
+            )
+        })
+        .unwrap();
+    assert_eq!(table_rows(repo).len() as i64, want);
+    assert_eq!(update_table(repo).unwrap() as i64, want);
+
+    // TAGGED mode: the curated raws only, following associations and removal.
+    let tagged = text
+        .replace("collection_type: RUN", "collection_type: TAGGED")
+        .replace(
+            "collections: []",
+            "collections: [\"LSSTCam-imSim/raw/DM-12345\"]",
+        );
+    let n = enable(repo, &tagged).unwrap();
+    assert_eq!(n, 287);
+    let raws: Vec<uuid::Uuid> = {
+        let mut c = repo.registry.db.conn().unwrap();
+        c.query("SELECT registry_dataset_id FROM obscore", &[])
+            .unwrap()
+            .iter()
+            .filter_map(|r| r[0].as_uuid())
+            .take(2)
+            .collect()
+    };
+    let universe = repo.registry.universe.clone();
+    repo.registry
+        .db
+        .transaction(|c| {
+            valet::collections::tagged::disassociate(c, "LSSTCam-imSim/raw/DM-12345", &raws)?;
+            ObsCoreMaintainer::new(c, &universe)?.disassociated(
+                c,
+                "LSSTCam-imSim/raw/DM-12345",
+                &raws,
+            )
+        })
+        .unwrap();
+    assert_eq!(table_rows(repo).len(), 285);
+    repo.registry
+        .db
+        .transaction(|c| {
+            valet::collections::tagged::associate(
+                c,
+                &universe,
+                "LSSTCam-imSim/raw/DM-12345",
+                &raws,
+            )?;
+            ObsCoreMaintainer::new(c, &universe)?.associated(c, "LSSTCam-imSim/raw/DM-12345", &raws)
+        })
+        .unwrap();
+    assert_eq!(table_rows(repo).len(), 287);
+    repo.registry
+        .db
+        .transaction(|c| {
+            ObsCoreMaintainer::new(c, &universe)?
+                .collection_removed(c, "LSSTCam-imSim/raw/DM-12345")
+        })
+        .unwrap();
+    assert!(table_rows(repo).is_empty());
+}
+
+on_both_backends!(dp02_mini_csv, parquet_round_trip, live_table);

@@ -22,6 +22,7 @@ use valet_registry::{
 use super::model::{Association, CollectionEntry, Entry, ExportFile};
 use crate::datastore::{Datastore, FileLog};
 use crate::expand::RecordCache;
+use crate::obscore_live::ObsCoreMaintainer;
 use crate::{Repo, RepoError};
 
 /// Called as an import advances: (items done, items in all the files), where items
@@ -247,6 +248,7 @@ fn import_file(
     transfer: Option<&FileImport<'_>>,
     log: &mut FileLog,
     progress: &mut Progress,
+    obscore: &mut ObsCoreMaintainer<'_>,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
     let origin = |line: usize, e: &Entry| Origin {
@@ -389,10 +391,10 @@ fn import_file(
                         })
                 })
                 .collect();
-            summary.datasets +=
-                insert_datasets(conn, universe, &t, run, &items, IdGenerationMode::Unique)
-                    .map_err(|x| at(&o, x))?
-                    .len();
+            let refs = insert_datasets(conn, universe, &t, run, &items, IdGenerationMode::Unique)
+                .map_err(|x| at(&o, x))?;
+            summary.datasets += refs.len();
+            obscore.inserted(conn, &t, run, &refs)?;
             progress.advance(items.len() as u64);
             if let Some(fi) = transfer {
                 if cache.is_none() {
@@ -446,6 +448,7 @@ fn import_file(
         {
             summary.associations +=
                 associate(conn, universe, collection, ids).map_err(|x| at(&origin(*line, e), x))?;
+            obscore.associated(conn, collection, ids)?;
         }
     }
     for (line, e) in &file.entries {
@@ -496,6 +499,7 @@ pub fn import_export(
     };
     let result = repo.registry.db.transaction(|conn| {
         let mut summary = ImportSummary::default();
+        let mut obscore = ObsCoreMaintainer::new(conn, &universe)?;
         for (f, source) in files {
             let transfer = match (&store, options.transfer) {
                 (Some(store), Some(mode)) => Some(FileImport {
@@ -520,6 +524,7 @@ pub fn import_export(
                 transfer.as_ref(),
                 &mut log,
                 &mut progress,
+                &mut obscore,
                 &mut summary,
             )?;
         }

@@ -382,8 +382,15 @@ pub fn remove_non_runs(args: &RemoveCollectionsArgs) -> CliResult {
         eprintln!("nothing removed");
         return Ok(());
     }
-    repo.registry
-        .transaction(|conn, _| remove_collections(conn, &names, args.remove_from_parents))?;
+    let universe = repo.registry.universe.clone();
+    repo.registry.db.transaction(|conn| {
+        let mut obscore = valet::obscore_live::ObsCoreMaintainer::new(conn, &universe)?;
+        for n in &names {
+            obscore.collection_removed(conn, n)?;
+        }
+        remove_collections(conn, &names, args.remove_from_parents)?;
+        Ok::<_, valet::RepoError>(())
+    })?;
     println!("removed {} collection(s)", names.len());
     Ok(())
 }

@@ -448,11 +448,18 @@ pub fn associate_cmd(args: &AssociateArgs) -> CliResult {
             Ok(true)
         },
     )?;
-    let n = repo.registry.transaction(|conn, u| {
+    let universe = repo.registry.universe.clone();
+    let n = repo.registry.db.transaction(|conn| {
         if find_collection(conn, &args.collection)?.is_none() {
             register_collection(conn, &args.collection, CollectionType::Tagged, None)?;
         }
-        associate(conn, u, &args.collection, &ids)
+        let n = associate(conn, &universe, &args.collection, &ids)?;
+        valet::obscore_live::ObsCoreMaintainer::new(conn, &universe)?.associated(
+            conn,
+            &args.collection,
+            &ids,
+        )?;
+        Ok::<_, valet::RepoError>(n)
     })?;
     println!("associated {n} dataset(s) with {}", args.collection);
     Ok(())

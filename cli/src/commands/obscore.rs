@@ -16,6 +16,18 @@ use crate::CliResult;
 pub enum ObsCoreCommand {
     /// Export ObsCore rows of a find-first search to a file.
     Export(ExportArgs),
+    /// Keep a live ObsCore table in the repository, maintained on every write.
+    Enable {
+        /// Repository.
+        repo: PathBuf,
+        /// ObsCore configuration (the reference's format).
+        config: PathBuf,
+    },
+    /// Refill the live table from the registry.
+    UpdateTable {
+        /// Repository.
+        repo: PathBuf,
+    },
 }
 
 /// File formats of `obscore export`.
@@ -55,6 +67,20 @@ pub struct ExportArgs {
 pub fn run(cmd: &ObsCoreCommand) -> CliResult {
     match cmd {
         ObsCoreCommand::Export(args) => export(args),
+        ObsCoreCommand::Enable { repo, config } => {
+            let text = std::fs::read_to_string(config)
+                .map_err(|e| format!("{}: {e}", config.display()))?;
+            let repo = Repo::open(repo)?;
+            let n = valet::obscore_live::enable(&repo, &text)?;
+            eprintln!("ObsCore table enabled with {n} row(s)");
+            Ok(())
+        }
+        ObsCoreCommand::UpdateTable { repo } => {
+            let repo = Repo::open(repo)?;
+            let n = valet::obscore_live::update_table(&repo)?;
+            eprintln!("ObsCore table refilled with {n} row(s)");
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,323 @@
+//! The live ObsCore table: enabled per repository with the reference's configuration
+//! (stored in the registry), filled from what exists, and kept current in the same
+//! transaction as the writes that change it — dataset inserts (import, ingest, put,
+//! pipeline stages) in RUN mode; associations and disassociations of the configured
+//! collection, and its removal, in TAGGED mode. Rows of removed datasets go with them
+//! (the table's key is a foreign key to the dataset, with cascade).
+
+use std::collections::HashMap;
+
+use arrow_schema::DataType;
+use regex::Regex;
+use uuid::Uuid;
+use valet_collections::{query_collections, CollectionQuery, DatasetQuery};
+use valet_obscore::config::CollectionKind;
+use valet_obscore::parquet_out::column_types;
+use valet_obscore::{columns, ObsCoreConfig, ObsValue};
+use valet_registry::db::{quote_ident as q, Backend, Value};
+use valet_registry::{Conn, DatasetRef, DatasetType, RegistryError};
+
+use crate::expand::RecordCache;
+use crate::obscore_export::obscore_row;
+use crate::{Repo, RepoError};
+
+/// Where the configuration is kept.
+pub const CONFIG_ATTRIBUTE: &str = "obscore_config";
+
+/// The configuration of the live table, if it is enabled.
+pub fn enabled_config(conn: &mut Conn) -> Result<Option<ObsCoreConfig>, RepoError> {
+    match valet_registry::schema::get_attribute(conn, CONFIG_ATTRIBUTE)? {
+        Some(text) => Ok(Some(
+            ObsCoreConfig::from_yaml(&text).map_err(|e| RepoError::Invalid(e.to_string()))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+fn sql_type(backend: Backend, ty: &DataType) -> &'static str {
+    match (backend, ty) {
+        (_, DataType::Int64) => "BIGINT",
+        (Backend::Sqlite, DataType::Float64) => "REAL",
+        (Backend::Postgres, DataType::Float64) => "DOUBLE PRECISION",
+        (Backend::Sqlite, DataType::Boolean) => "INTEGER",
+        (Backend::Postgres, DataType::Boolean) => "BOOLEAN",
+        _ => "TEXT",
+    }
+}
+
+fn table(config: &ObsCoreConfig) -> String {
+    q(&config.table_name)
+}
+
+/// Enable the live table (admins only): store the configuration, (re)create the
+/// table and fill it. Changing the configuration later is the same call.
+pub fn enable(repo: &Repo, config_text: &str) -> Result<u64, RepoError> {
+    let config =
+        ObsCoreConfig::from_yaml(config_text).map_err(|e| RepoError::Invalid(e.to_string()))?;
+    repo.registry.transaction(|conn, _| {
+        valet_registry::access::check_admin(conn, "enable ObsCore")?;
+        if let Some(old) =
+            enabled_config(conn).map_err(|e| RegistryError::Invalid(e.to_string()))?
+        {
+            conn.batch(&format!("DROP TABLE IF EXISTS {}", table(&old)))?;
+        }
+        conn.execute(
+            "DELETE FROM valet_attributes WHERE name = ?",
+            &[CONFIG_ATTRIBUTE.into()],
+        )?;
+        conn.execute(
+            "INSERT INTO valet_attributes (name, value) VALUES (?, ?)",
+            &[CONFIG_ATTRIBUTE.into(), config_text.into()],
+        )?;
+        let backend = conn.backend();
+        let uuid = if backend == Backend::Sqlite {
+            "BLOB"
+        } else {
+            "UUID"
+        };
+        let mut defs = vec![format!(
+            "registry_dataset_id {uuid} PRIMARY KEY REFERENCES dataset (id) ON DELETE CASCADE"
+        )];
+        for (c, ty) in columns(&config).iter().zip(column_types(&config)) {
+            defs.push(format!("{} {}", q(c), sql_type(backend, &ty)));
+        }
+        let t = table(&config);
+        let mut ddl = format!("CREATE TABLE {t} (\n    {}\n);\n", defs.join(",\n    "));
+        // Positions are indexed so a cone or box search reads a declination band only.
+        ddl.push_str(&format!(
+            "CREATE INDEX {} ON {t} (s_dec, s_ra);\n",
+            q(&format!("{}_position", config.table_name))
+        ));
+        for (name, cols) in &config.indices {
+            let cols: Vec<String> = match cols {
+                serde_yaml_ng::Value::String(s) => vec![q(s)],
+                serde_yaml_ng::Value::Sequence(v) => {
+                    v.iter().filter_map(|c| c.as_str()).map(q).collect()
+                }
+                _ => continue,
+            };
+            ddl.push_str(&format!(
+                "CREATE INDEX {} ON {t} ({});\n",
+                q(name),
+                cols.join(", ")
+            ));
+        }
+        conn.batch(&ddl)?;
+        Ok(())
+    })?;
+    update_table(repo)
+}
+
+/// Refill the live table from the registry (after enabling, or to repair it).
+pub fn update_table(repo: &Repo) -> Result<u64, RepoError> {
+    repo.registry.db.transaction(|conn| {
+        let Some(config) = enabled_config(conn)? else {
+            return Err(RepoError::Invalid(
+                "ObsCore is not enabled in this repository".into(),
+            ));
+        };
+        conn.execute(&format!("DELETE FROM {}", table(&config)), &[])?;
+        let universe = repo.registry.universe.clone();
+        let mut cache = RecordCache::new(&universe);
+        let collections: Vec<String> = match config.collection_type {
+            CollectionKind::Tagged => config.collections.clone().unwrap_or_default(),
+            CollectionKind::Run => {
+                let patterns = run_patterns(&config)?;
+                query_collections(
+                    conn,
+                    &CollectionQuery {
+                        types: vec![valet_registry::CollectionType::Run],
+                        ..Default::default()
+                    },
+                )?
+                .into_iter()
+                .map(|c| c.name)
+                .filter(|n| patterns.is_empty() || patterns.iter().any(|p| p.is_match(n)))
+                .collect()
+            }
+        };
+        let mut n = 0;
+        if collections.is_empty() {
+            return Ok(0);
+        }
+        for (type_name, _) in &config.types {
+            let Ok(t) = repo.resolver.dataset_type(conn, type_name) else {
+                continue;
+            };
+            let mut refs = Vec::new();
+            repo.resolver.query_datasets(
+                conn,
+                &universe,
+                &DatasetQuery {
+                    dataset_type: type_name.clone(),
+                    collections: collections.clone(),
+                    find_first: false,
+                    ..Default::default()
+                },
+                &mut |f| {
+                    refs.push(f.dataset);
+                    Ok(true)
+                },
+            )?;
+            n += add_rows(conn, &config, &mut cache, &t, &refs)?;
+        }
+        Ok(n)
+    })
+}
+
+fn run_patterns(config: &ObsCoreConfig) -> Result<Vec<Regex>, RepoError> {
+    config
+        .collections
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| valet_registry::glob::full_regex(p).map_err(RepoError::from))
+        .collect()
+}
+
+fn to_value(v: ObsValue) -> Value {
+    match v {
+        ObsValue::Null => Value::Null,
+        ObsValue::Int(i) => Value::Int(i),
+        ObsValue::Float(f) => Value::Float(f),
+        ObsValue::Text(s) => Value::Text(s),
+        ObsValue::Bool(b) => Value::Bool(b),
+    }
+}
+
+/// Insert the rows of these datasets (existing rows are left alone).
+fn add_rows(
+    conn: &mut Conn,
+    config: &ObsCoreConfig,
+    cache: &mut RecordCache<'_>,
+    t: &DatasetType,
+    refs: &[DatasetRef],
+) -> Result<u64, RepoError> {
+    if refs.is_empty() || config.dataset_type(&t.name).is_none() {
+        return Ok(0);
+    }
+    let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
+    cache.load_for(conn, &dims)?;
+    let mut rows = Vec::with_capacity(refs.len());
+    for r in refs {
+        let mut row = vec![Value::Uuid(r.id)];
+        row.extend(obscore_row(config, cache, t, r)?.into_iter().map(to_value));
+        rows.push(row);
+    }
+    let mut cols = vec!["registry_dataset_id".to_owned()];
+    cols.extend(columns(config).iter().map(|c| q(c)));
+    let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
+    Ok(conn.insert_rows(
+        &table(config),
+        &cols,
+        &rows,
+        Some("ON CONFLICT (registry_dataset_id) DO NOTHING"),
+    )?)
+}
+
+/// Keeps the live table current during one write (one transaction).
+pub struct ObsCoreMaintainer<'u> {
+    config: Option<ObsCoreConfig>,
+    patterns: Vec<Regex>,
+    cache: RecordCache<'u>,
+}
+
+impl<'u> ObsCoreMaintainer<'u> {
+    /// Read the configuration (if the table is enabled) in the write's transaction.
+    pub fn new(
+        conn: &mut Conn,
+        universe: &'u valet_config::Universe,
+    ) -> Result<ObsCoreMaintainer<'u>, RepoError> {
+        let config = enabled_config(conn)?;
+        let patterns = match &config {
+            Some(c) if c.collection_type == CollectionKind::Run => run_patterns(c)?,
+            _ => vec![],
+        };
+        Ok(ObsCoreMaintainer {
+            config,
+            patterns,
+            cache: RecordCache::new(universe),
+        })
+    }
+
+    /// Datasets were inserted into `run`.
+    pub fn inserted(
+        &mut self,
+        conn: &mut Conn,
+        t: &DatasetType,
+        run: &str,
+        refs: &[DatasetRef],
+    ) -> Result<(), RepoError> {
+        let Some(config) = &self.config else {
+            return Ok(());
+        };
+        if config.collection_type != CollectionKind::Run
+            || !(self.patterns.is_empty() || self.patterns.iter().any(|p| p.is_match(run)))
+        {
+            return Ok(());
+        }
+        add_rows(conn, config, &mut self.cache, t, refs).map(|_| ())
+    }
+
+    fn is_tagged_target(&self, collection: &str) -> Option<&ObsCoreConfig> {
+        self.config.as_ref().filter(|c| {
+            c.collection_type == CollectionKind::Tagged
+                && c.collections
+                    .as_ref()
+                    .is_some_and(|v| v.iter().any(|x| x == collection))
+        })
+    }
+
+    /// Datasets were associated with `collection`.
+    pub fn associated(
+        &mut self,
+        conn: &mut Conn,
+        collection: &str,
+        ids: &[Uuid],
+    ) -> Result<(), RepoError> {
+        let Some(config) = self.is_tagged_target(collection).cloned() else {
+            return Ok(());
+        };
+        let mut by_type: HashMap<i64, (DatasetType, Vec<DatasetRef>)> = HashMap::new();
+        for (t, r) in valet_registry::datasets::get_datasets(conn, ids)? {
+            by_type.entry(t.id).or_insert_with(|| (t, vec![])).1.push(r);
+        }
+        for (_, (t, refs)) in by_type {
+            add_rows(conn, &config, &mut self.cache, &t, &refs)?;
+        }
+        Ok(())
+    }
+
+    /// Datasets were removed from `collection`.
+    pub fn disassociated(
+        &mut self,
+        conn: &mut Conn,
+        collection: &str,
+        ids: &[Uuid],
+    ) -> Result<(), RepoError> {
+        let Some(config) = self.is_tagged_target(collection) else {
+            return Ok(());
+        };
+        let sql = format!(
+            "DELETE FROM {} WHERE registry_dataset_id = ?",
+            table(config)
+        );
+        for id in ids {
+            conn.execute(&sql, &[Value::Uuid(*id)])?;
+        }
+        Ok(())
+    }
+
+    /// `collection` was removed; unlike the reference, its rows go with it.
+    pub fn collection_removed(
+        &mut self,
+        conn: &mut Conn,
+        collection: &str,
+    ) -> Result<(), RepoError> {
+        let Some(config) = self.is_tagged_target(collection) else {
+            return Ok(());
+        };
+        conn.execute(&format!("DELETE FROM {}", table(config)), &[])?;
+        Ok(())
+    }
+}
