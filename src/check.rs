@@ -108,6 +108,21 @@ pub fn check(repo: &Repo, deep: bool, repair: bool) -> Result<CheckReport, RepoE
             }
         }
     }
+    // The live ObsCore table must say what the registry says.
+    let obscore = crate::obscore_live::check_table(repo)?;
+    if !obscore.is_empty() {
+        if repair {
+            let n = crate::obscore_live::update_table(repo)?;
+            report
+                .repaired
+                .push(format!("refilled the ObsCore table ({n} rows)"));
+            report
+                .problems
+                .extend(crate::obscore_live::check_table(repo)?);
+        } else {
+            report.problems.extend(obscore);
+        }
+    }
     let mut files = Vec::new();
     if store.root.exists() {
         walk(&store.root, &mut files)

@@ -119,50 +119,125 @@ pub fn update_table(repo: &Repo) -> Result<u64, RepoError> {
         conn.execute(&format!("DELETE FROM {}", table(&config)), &[])?;
         let universe = repo.registry.universe.clone();
         let mut cache = RecordCache::new(&universe);
-        let collections: Vec<String> = match config.collection_type {
-            CollectionKind::Tagged => config.collections.clone().unwrap_or_default(),
-            CollectionKind::Run => {
-                let patterns = run_patterns(&config)?;
-                query_collections(
-                    conn,
-                    &CollectionQuery {
-                        types: vec![valet_registry::CollectionType::Run],
-                        ..Default::default()
-                    },
-                )?
-                .into_iter()
-                .map(|c| c.name)
-                .filter(|n| patterns.is_empty() || patterns.iter().any(|p| p.is_match(n)))
-                .collect()
-            }
-        };
         let mut n = 0;
-        if collections.is_empty() {
-            return Ok(0);
-        }
-        for (type_name, _) in &config.types {
-            let Ok(t) = repo.resolver.dataset_type(conn, type_name) else {
-                continue;
-            };
-            let mut refs = Vec::new();
-            repo.resolver.query_datasets(
-                conn,
-                &universe,
-                &DatasetQuery {
-                    dataset_type: type_name.clone(),
-                    collections: collections.clone(),
-                    find_first: false,
-                    ..Default::default()
-                },
-                &mut |f| {
-                    refs.push(f.dataset);
-                    Ok(true)
-                },
-            )?;
+        for (t, refs) in expected_datasets(conn, repo, &config)? {
             n += add_rows(conn, &config, &mut cache, &t, &refs)?;
         }
         Ok(n)
     })
+}
+
+/// The datasets the live table should hold, by type.
+pub fn expected_datasets(
+    conn: &mut Conn,
+    repo: &Repo,
+    config: &ObsCoreConfig,
+) -> Result<Vec<(DatasetType, Vec<DatasetRef>)>, RepoError> {
+    let universe = repo.registry.universe.clone();
+    let collections: Vec<String> = match config.collection_type {
+        CollectionKind::Tagged => config.collections.clone().unwrap_or_default(),
+        CollectionKind::Run => {
+            let patterns = run_patterns(config)?;
+            query_collections(
+                conn,
+                &CollectionQuery {
+                    types: vec![valet_registry::CollectionType::Run],
+                    ..Default::default()
+                },
+            )?
+            .into_iter()
+            .map(|c| c.name)
+            .filter(|n| patterns.is_empty() || patterns.iter().any(|p| p.is_match(n)))
+            .collect()
+        }
+    };
+    let mut out = Vec::new();
+    if collections.is_empty() {
+        return Ok(out);
+    }
+    for (type_name, _) in &config.types {
+        let Ok(t) = repo.resolver.dataset_type(conn, type_name) else {
+            continue;
+        };
+        let mut refs = Vec::new();
+        repo.resolver.query_datasets(
+            conn,
+            &universe,
+            &DatasetQuery {
+                dataset_type: type_name.clone(),
+                collections: collections.clone(),
+                find_first: false,
+                ..Default::default()
+            },
+            &mut |f| {
+                refs.push(f.dataset);
+                Ok(true)
+            },
+        )?;
+        out.push((t, refs));
+    }
+    Ok(out)
+}
+
+/// Compare the live table with what the registry says it should hold: missing rows,
+/// rows that should not be there, and rows whose content differs.
+pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
+    let mut conn = repo.registry.db.conn()?;
+    let Some(config) = enabled_config(&mut conn)? else {
+        return Ok(vec![]);
+    };
+    let universe = repo.registry.universe.clone();
+    let mut cache = RecordCache::new(&universe);
+    let cols = columns(&config);
+    let select = format!(
+        "SELECT registry_dataset_id, {} FROM {}",
+        cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+        table(&config)
+    );
+    let mut actual: HashMap<Uuid, Vec<Value>> = HashMap::new();
+    conn.query_each(&select, &[], &mut |r| {
+        if let Some(id) = r[0].as_uuid() {
+            actual.insert(id, r[1..].to_vec());
+        }
+        Ok(())
+    })?;
+    let mut problems = Vec::new();
+    for (t, refs) in expected_datasets(&mut conn, repo, &config)? {
+        let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
+        cache.load_for(&mut conn, &dims)?;
+        for r in refs {
+            let Some(row) = actual.remove(&r.id) else {
+                problems.push(format!("ObsCore: no row for {} dataset {}", t.name, r.id));
+                continue;
+            };
+            let want: Vec<Value> = obscore_row(&config, &cache, &t, &r)?
+                .into_iter()
+                .map(to_value)
+                .collect();
+            if let Some(k) = (0..cols.len()).find(|&k| !same_value(&row[k], &want[k])) {
+                problems.push(format!(
+                    "ObsCore: row of dataset {} disagrees with the registry in {} ({} vs {})",
+                    r.id, cols[k], row[k], want[k]
+                ));
+            }
+        }
+    }
+    for id in actual.keys() {
+        problems.push(format!(
+            "ObsCore: row for dataset {id}, which the table should not hold"
+        ));
+    }
+    Ok(problems)
+}
+
+/// Equal, allowing for floats written and read back (and SQLite's integer booleans).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+        (Value::Int(i), Value::Bool(v)) | (Value::Bool(v), Value::Int(i)) => (*i != 0) == *v,
+        (Value::Int(i), Value::Float(f)) | (Value::Float(f), Value::Int(i)) => *i as f64 == *f,
+        _ => a == b,
+    }
 }
 
 fn run_patterns(config: &ObsCoreConfig) -> Result<Vec<Regex>, RepoError> {

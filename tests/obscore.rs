@@ -236,8 +236,31 @@ fn live_table(backend: Backend) {
             )
         })
         .unwrap();
+    valet::datastore::empty_trash(repo).unwrap();
     assert_eq!(table_rows(repo).len() as i64, want);
     assert_eq!(update_table(repo).unwrap() as i64, want);
+    // check sees a row that disagrees with the registry, a missing one and a stray
+    // one, and --repair refills the table.
+    assert_eq!(
+        valet::check::check(repo, false, false).unwrap().problems,
+        Vec::<String>::new()
+    );
+    {
+        let mut c = repo.registry.db.conn().unwrap();
+        c.execute("UPDATE obscore SET t_exptime = 1.5 WHERE lsst_visit = 3 AND lsst_detector = 2 AND lsst_dataset_type = 'raw'", &[]).unwrap();
+        c.execute("DELETE FROM obscore WHERE lsst_visit = 4 AND lsst_detector = 1 AND lsst_dataset_type = 'raw'", &[]).unwrap();
+    }
+    let problems = valet::check::check(repo, false, false).unwrap().problems;
+    assert_eq!(problems.len(), 2, "{problems:#?}");
+    assert!(problems
+        .iter()
+        .any(|p| p.contains("disagrees with the registry in t_exptime")));
+    assert!(problems
+        .iter()
+        .any(|p| p.contains("no row for raw dataset")));
+    let repaired = valet::check::check(repo, false, true).unwrap();
+    assert!(repaired.problems.is_empty(), "{repaired:#?}");
+    assert_eq!(table_rows(repo).len() as i64, want);
 
     // TAGGED mode: the curated raws only, following associations and removal.
     let tagged = text
