@@ -135,7 +135,9 @@ pub fn expected_datasets(
 ) -> Result<Vec<(DatasetType, Vec<DatasetRef>)>, RepoError> {
     let universe = repo.registry.universe.clone();
     let collections: Vec<String> = match config.collection_type {
-        CollectionKind::Tagged => config.collections.clone().unwrap_or_default(),
+        CollectionKind::Tagged | CollectionKind::Chained => {
+            config.collections.clone().unwrap_or_default()
+        }
         CollectionKind::Run => {
             let patterns = run_patterns(config)?;
             query_collections(
@@ -166,7 +168,8 @@ pub fn expected_datasets(
             &DatasetQuery {
                 dataset_type: type_name.clone(),
                 collections: collections.clone(),
-                find_first: false,
+                // A CHAINED table holds the chain's find-first resolution.
+                find_first: config.collection_type == CollectionKind::Chained,
                 ..Default::default()
             },
             &mut |f| {
@@ -295,6 +298,8 @@ pub struct ObsCoreMaintainer<'u> {
     config: Option<ObsCoreConfig>,
     patterns: Vec<Regex>,
     cache: RecordCache<'u>,
+    universe: &'u valet_config::Universe,
+    resolver: valet_collections::Resolver,
 }
 
 impl<'u> ObsCoreMaintainer<'u> {
@@ -312,7 +317,157 @@ impl<'u> ObsCoreMaintainer<'u> {
             config,
             patterns,
             cache: RecordCache::new(universe),
+            universe,
+            resolver: valet_collections::Resolver::new(),
         })
+    }
+
+    /// The chain of a CHAINED table.
+    fn chain(&self) -> Option<(ObsCoreConfig, String)> {
+        let c = self.config.as_ref()?;
+        if c.collection_type != CollectionKind::Chained {
+            return None;
+        }
+        let name = c.collections.as_ref()?.first()?.clone();
+        Some((c.clone(), name))
+    }
+
+    /// The flattened search path of a CHAINED table's chain (empty otherwise), for
+    /// [`Self::chain_changed`].
+    pub fn chain_path(&self, conn: &mut Conn) -> Result<Vec<String>, RepoError> {
+        match self.chain() {
+            // A chain that does not exist yet has an empty path.
+            Some((_, chain))
+                if valet_registry::collections::find_collection(conn, &chain)?.is_some() =>
+            {
+                Ok(valet_collections::flatten(conn, &[chain], None)?
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect())
+            }
+            _ => Ok(vec![]),
+        }
+    }
+
+    /// Make the rows of one data ID match the chain's find-first answer: the winner's
+    /// row in, every other dataset of that type and data ID out.
+    fn resolve_data_id(
+        &mut self,
+        conn: &mut Conn,
+        config: &ObsCoreConfig,
+        chain: &str,
+        t: &DatasetType,
+        data_id: &valet_registry::DataId,
+    ) -> Result<(), RepoError> {
+        let found = self.resolver.find_dataset(
+            conn,
+            self.universe,
+            &valet_collections::FindRequest {
+                dataset_type: &t.name,
+                data_id,
+                collections: &[chain.to_owned()],
+                timespan: None,
+                as_of: None,
+            },
+        )?;
+        let dims = &t.dimensions.required;
+        let mut cond = vec!["dataset_type_id = ?".to_owned()];
+        cond.extend(dims.iter().map(|d| format!("{} = ?", q(d))));
+        let mut params = vec![Value::Int(t.id)];
+        params.extend(
+            dims.iter()
+                .map(|d| data_id.get(d).cloned().unwrap_or(Value::Null)),
+        );
+        let all = conn.query(
+            &format!(
+                "SELECT DISTINCT dataset_id FROM {} WHERE {}",
+                t.tags_table,
+                cond.join(" AND ")
+            ),
+            &params,
+        )?;
+        let winner = found.as_ref().map(|f| f.dataset.id);
+        let delete = format!(
+            "DELETE FROM {} WHERE registry_dataset_id = ?",
+            table(config)
+        );
+        for r in all {
+            if let Some(id) = r[0].as_uuid().filter(|id| Some(*id) != winner) {
+                conn.execute(&delete, &[Value::Uuid(id)])?;
+            }
+        }
+        if let Some(f) = found {
+            add_rows(
+                conn,
+                config,
+                &mut self.cache,
+                t,
+                std::slice::from_ref(&f.dataset),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A chain edit changed the CHAINED table's search path from `old` to `new`.
+    /// Collections added or removed only affect the data IDs they hold, which are
+    /// re-resolved one by one; a reordering of existing members rebuilds the table.
+    pub fn chain_changed(
+        &mut self,
+        conn: &mut Conn,
+        repo: &Repo,
+        old: &[String],
+        new: &[String],
+    ) -> Result<(), RepoError> {
+        let Some((config, chain)) = self.chain() else {
+            return Ok(());
+        };
+        if old == new {
+            return Ok(());
+        }
+        let old_set: std::collections::HashSet<&String> = old.iter().collect();
+        let new_set: std::collections::HashSet<&String> = new.iter().collect();
+        let kept_old: Vec<&String> = old.iter().filter(|c| new_set.contains(c)).collect();
+        let kept_new: Vec<&String> = new.iter().filter(|c| old_set.contains(c)).collect();
+        if kept_old != kept_new {
+            conn.execute(&format!("DELETE FROM {}", table(&config)), &[])?;
+            for (t, refs) in expected_datasets(conn, repo, &config)? {
+                add_rows(conn, &config, &mut self.cache, &t, &refs)?;
+            }
+            return Ok(());
+        }
+        let affected: Vec<String> = old
+            .iter()
+            .filter(|c| !new_set.contains(c))
+            .chain(new.iter().filter(|c| !old_set.contains(c)))
+            .cloned()
+            .collect();
+        for (type_name, _) in &config.types {
+            let Ok(t) = valet_registry::dataset_types::get_dataset_type(conn, type_name) else {
+                continue;
+            };
+            let mut ids: Vec<valet_registry::DataId> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            self.resolver.query_datasets(
+                conn,
+                self.universe,
+                &DatasetQuery {
+                    dataset_type: type_name.clone(),
+                    collections: affected.clone(),
+                    find_first: false,
+                    ..Default::default()
+                },
+                &mut |f| {
+                    if seen.insert(format!("{:?}", f.dataset.data_id)) {
+                        ids.push(f.dataset.data_id);
+                    }
+                    Ok(true)
+                },
+            )?;
+            for d in ids {
+                self.resolve_data_id(conn, &config, &chain, &t, &d)?;
+            }
+        }
+        Ok(())
     }
 
     /// Datasets were inserted into `run`.
@@ -323,6 +478,17 @@ impl<'u> ObsCoreMaintainer<'u> {
         run: &str,
         refs: &[DatasetRef],
     ) -> Result<(), RepoError> {
+        if let Some((config, chain)) = self.chain() {
+            if config.dataset_type(&t.name).is_none()
+                || !self.chain_path(conn)?.iter().any(|c| c == run)
+            {
+                return Ok(());
+            }
+            for r in refs {
+                self.resolve_data_id(conn, &config, &chain, t, &r.data_id)?;
+            }
+            return Ok(());
+        }
         let Some(config) = &self.config else {
             return Ok(());
         };

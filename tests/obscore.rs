@@ -316,4 +316,106 @@ fn live_table(backend: Backend) {
     assert!(table_rows(repo).is_empty());
 }
 
-on_both_backends!(dp02_mini_csv, parquet_round_trip, live_table);
+/// The live table's dataset ids, sorted.
+fn table_ids(repo: &valet::Repo) -> Vec<uuid::Uuid> {
+    let mut c = repo.registry.db.conn().unwrap();
+    let mut v: Vec<uuid::Uuid> = c
+        .query("SELECT registry_dataset_id FROM obscore", &[])
+        .unwrap()
+        .iter()
+        .filter_map(|r| r[0].as_uuid())
+        .collect();
+    v.sort();
+    v
+}
+
+fn chained_table(backend: Backend) {
+    use valet::collections::chains::{collection_chain, ChainMode};
+    use valet::obscore_live::{enable, ObsCoreMaintainer};
+    use valet::registry::{DataId, Value};
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let text = std::fs::read_to_string(data("dp02-mini/obscore.yaml"))
+        .unwrap()
+        .replace("collection_type: RUN", "collection_type: CHAINED")
+        .replace("collections: []", &format!("collections: [\"{chain}\"]"));
+    // The table is the chain's find-first resolution: exactly the reference's rows.
+    assert_eq!(enable(repo, &text).unwrap(), 720);
+    let expected = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
+    let did_col = fields(expected.lines().next().unwrap())
+        .iter()
+        .position(|c| c == "obs_publisher_did")
+        .unwrap();
+    let mut want: Vec<uuid::Uuid> = expected
+        .lines()
+        .skip(1)
+        .map(|l| uuid::Uuid::parse_str(fields(l)[did_col].rsplit('=').next().unwrap()).unwrap())
+        .collect();
+    want.sort();
+    assert_eq!(table_ids(repo), want);
+
+    // A new RUN prepended to the chain: its datasets replace the ones they shadow,
+    // incrementally, in the edit's transaction.
+    let universe = repo.registry.universe.clone();
+    let new_run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211299T000000Z";
+    let calexp = |v: i64, d: i64| -> DataId {
+        [
+            ("instrument", Value::from("LSSTCam-imSim")),
+            ("detector", Value::Int(d)),
+            ("visit", Value::Int(v)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    };
+    let first = repo
+        .put(b"{}", "calexp", &calexp(5, 8), new_run, "json")
+        .unwrap();
+    assert_eq!(
+        table_ids(repo),
+        want,
+        "a RUN outside the chain changes nothing"
+    );
+    let edit = |mode: ChainMode, kids: &[&str]| {
+        let kids: Vec<String> = kids.iter().map(|s| s.to_string()).collect();
+        repo.registry
+            .db
+            .transaction(|c| {
+                let mut m = ObsCoreMaintainer::new(c, &universe)?;
+                let before = m.chain_path(c)?;
+                collection_chain(c, chain, mode, &kids, false, None)?;
+                let after = m.chain_path(c)?;
+                m.chain_changed(c, repo, &before, &after)
+            })
+            .unwrap();
+    };
+    edit(ChainMode::Prepend, &[new_run]);
+    let ids = table_ids(repo);
+    assert_eq!(ids.len(), 720);
+    assert!(ids.contains(&first.id));
+    assert_eq!(ids.iter().filter(|i| !want.contains(i)).count(), 1);
+    // Inserting into a member RUN re-resolves the data ID at once.
+    let second = repo
+        .put(b"{}", "calexp", &calexp(6, 8), new_run, "json")
+        .unwrap();
+    let ids = table_ids(repo);
+    assert_eq!(ids.len(), 720);
+    assert!(ids.contains(&second.id));
+    // Taking the RUN out restores the reference's answer exactly.
+    edit(ChainMode::Remove, &[new_run]);
+    assert_eq!(table_ids(repo), want);
+    // A reordering rebuilds, and still agrees with a fresh find-first.
+    edit(
+        ChainMode::Prepend,
+        &["2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T000000Z"],
+    );
+    assert_eq!(
+        valet::check::check(repo, false, false).unwrap().problems,
+        Vec::<String>::new()
+    );
+}
+
+on_both_backends!(dp02_mini_csv, parquet_round_trip, live_table, chained_table);

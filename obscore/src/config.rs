@@ -14,6 +14,9 @@ pub enum CollectionKind {
     Run,
     /// Exactly one TAGGED collection.
     Tagged,
+    /// Exactly one CHAINED collection: the table holds its find-first resolution
+    /// (beyond the reference).
+    Chained,
 }
 
 /// An extra column: a literal, or a template with a type.
@@ -136,11 +139,11 @@ impl ObsCoreConfig {
                 .map_err(|e| ObsCoreError::Config(format!("dataset_types.{name}: {e}")))?;
             c.types.push((name.to_owned(), t));
         }
-        if c.collection_type == CollectionKind::Tagged
+        if c.collection_type != CollectionKind::Run
             && c.collections.as_ref().is_none_or(|v| v.len() != 1)
         {
             return Err(ObsCoreError::Config(
-                "collection_type TAGGED needs exactly one collection".into(),
+                "collection_type TAGGED or CHAINED needs exactly one collection".into(),
             ));
         }
         // Extra columns keep the order the file gives them.

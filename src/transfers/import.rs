@@ -500,6 +500,7 @@ pub fn import_export(
     let result = repo.registry.db.transaction(|conn| {
         let mut summary = ImportSummary::default();
         let mut obscore = ObsCoreMaintainer::new(conn, &universe)?;
+        let path_before = obscore.chain_path(conn)?;
         for (f, source) in files {
             let transfer = match (&store, options.transfer) {
                 (Some(store), Some(mode)) => Some(FileImport {
@@ -528,6 +529,8 @@ pub fn import_export(
                 &mut summary,
             )?;
         }
+        let path_after = obscore.chain_path(conn)?;
+        obscore.chain_changed(conn, repo, &path_before, &path_after)?;
         Ok(summary)
     });
     if result.is_err() {

@@ -208,15 +208,22 @@ pub fn chain(args: &ChainArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let mode: ChainMode = args.mode.parse()?;
     let children = split_commas(&args.children);
-    let result = repo.registry.transaction(|conn, _| {
-        collection_chain(
+    let universe = repo.registry.universe.clone();
+    let result = repo.registry.db.transaction(|conn| {
+        // A CHAINED ObsCore table follows its chain's edits in the same transaction.
+        let mut obscore = valet::obscore_live::ObsCoreMaintainer::new(conn, &universe)?;
+        let before = obscore.chain_path(conn)?;
+        let result = collection_chain(
             conn,
             &args.parent,
             mode,
             &children,
             args.flatten,
             args.doc.as_deref(),
-        )
+        )?;
+        let after = obscore.chain_path(conn)?;
+        obscore.chain_changed(conn, &repo, &before, &after)?;
+        Ok::<_, valet::RepoError>(result)
     })?;
     let names: Vec<&str> = result.iter().map(|c| c.name.as_str()).collect();
     println!("[{}]", names.join(", "));
