@@ -10,8 +10,29 @@ use valet_registry::dimensions::query_records;
 use valet_registry::schema::element_key_columns;
 use valet_registry::{Conn, DataId, Record, RegistryError, Value};
 
-fn key(values: impl Iterator<Item = String>) -> String {
-    values.collect::<Vec<_>>().join("\u{1f}")
+/// A compact byte key for a tuple of values, built without formatting: integers as
+/// their eight bytes, text as its bytes, each part tagged and terminated.
+fn key<'a>(values: impl Iterator<Item = &'a Value>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32);
+    for v in values {
+        match v {
+            Value::Int(i) => {
+                k.push(b'i');
+                k.extend_from_slice(&i.to_le_bytes());
+            }
+            Value::Text(s) => {
+                k.push(b's');
+                k.extend_from_slice(s.as_bytes());
+                k.push(0);
+            }
+            other => {
+                k.push(b'o');
+                k.extend_from_slice(other.to_string().as_bytes());
+                k.push(0);
+            }
+        }
+    }
+    k
 }
 
 /// An expanded data ID; its records are borrowed from the cache, so expanding a
@@ -27,8 +48,8 @@ pub struct Expanded<'c> {
 /// Dimension records loaded once per element.
 pub struct RecordCache<'u> {
     universe: &'u Universe,
-    tables: HashMap<String, (Vec<String>, HashMap<String, Record>)>,
-    visit_of_exposure: Option<HashMap<String, Value>>,
+    tables: HashMap<String, (Vec<String>, HashMap<Vec<u8>, Record>)>,
+    visit_of_exposure: Option<HashMap<Vec<u8>, Value>>,
 }
 
 impl<'u> RecordCache<'u> {
@@ -54,9 +75,7 @@ impl<'u> RecordCache<'u> {
         let (_, records) = query_records(conn, self.universe, element, None)?;
         let mut index = HashMap::with_capacity(records.len());
         for r in records {
-            let k = key(keys
-                .iter()
-                .map(|c| r.get(c).map(|v| v.to_string()).unwrap_or_default()));
+            let k = key(keys.iter().map(|c| r.get(c).unwrap_or(&Value::Null)));
             index.insert(k, r);
         }
         self.tables.insert(element.to_owned(), (keys, index));
@@ -81,13 +100,13 @@ impl<'u> RecordCache<'u> {
             }
         }
         if self.visit_of_exposure.is_none() {
-            let mut map: HashMap<String, Value> = HashMap::new();
+            let mut map: HashMap<Vec<u8>, Value> = HashMap::new();
             if let Some((_, defs)) = self.tables.get("visit_definition") {
                 for r in defs.values() {
                     if let (Some(i), Some(e), Some(v)) =
                         (r.get("instrument"), r.get("exposure"), r.get("visit"))
                     {
-                        map.entry(key([i.to_string(), e.to_string()].into_iter()))
+                        map.entry(key([i, e].into_iter()))
                             .and_modify(|old| {
                                 if v.as_i64() < old.as_i64() {
                                     *old = v.clone();
@@ -116,7 +135,7 @@ impl<'u> RecordCache<'u> {
             } else {
                 c.as_str()
             };
-            data_id.get(name).map(|v| v.to_string()).unwrap_or_default()
+            data_id.get(name).unwrap_or(&Value::Null)
         }));
         index.get(&k)
     }
@@ -172,7 +191,7 @@ impl<'u> RecordCache<'u> {
                 id.get("exposure"),
                 &self.visit_of_exposure,
             ) {
-                if let Some(v) = map.get(&key([i.to_string(), e.to_string()].into_iter())) {
+                if let Some(v) = map.get(&key([i, e].into_iter())) {
                     id.insert("visit".into(), v.clone());
                 }
             }
