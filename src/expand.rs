@@ -45,10 +45,13 @@ pub struct Expanded<'c> {
     pub records: BTreeMap<String, &'c Record>,
 }
 
+/// One element's records: its key columns and the records by key.
+type Table = (Vec<String>, HashMap<Vec<u8>, Record>);
+
 /// Dimension records loaded once per element.
 pub struct RecordCache<'u> {
     universe: &'u Universe,
-    tables: HashMap<String, (Vec<String>, HashMap<Vec<u8>, Record>)>,
+    tables: HashMap<String, Table>,
     visit_of_exposure: Option<HashMap<Vec<u8>, Value>>,
 }
 
