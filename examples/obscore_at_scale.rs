@@ -8,29 +8,12 @@ use std::time::Instant;
 
 use valet::obscore::ObsCoreConfig;
 use valet::obscore_export::{export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions};
-use valet::registry::region::Region;
 use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Record, Value};
-use valet::workload::INSTRUMENT;
+use valet::workload::{square, INSTRUMENT};
 use valet::{CreateOptions, Repo};
 
 fn rec(pairs: Vec<(&str, Value)>) -> Record {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-fn square(ra: f64, dec: f64, half: f64) -> Value {
-    let corner = |dra: f64, ddec: f64| {
-        let (lon, lat) = ((ra + dra).to_radians(), (dec + ddec).to_radians());
-        [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
-    };
-    Value::Bytes(
-        Region::ConvexPolygon(vec![
-            corner(-half, -half),
-            corner(half, -half),
-            corner(half, half),
-            corner(-half, half),
-        ])
-        .encode(),
-    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -73,8 +73,8 @@ fn sample_id(kind: &str, a: i64, b: i64, c: i64) -> Uuid {
     )
 }
 
-/// A small square on the sky, as a sphgeom ConvexPolygon.
-fn square(ra: f64, dec: f64, half: f64) -> Value {
+/// A small square on the sky (degrees), as an encoded sphgeom ConvexPolygon.
+pub fn square(ra: f64, dec: f64, half: f64) -> Value {
     let corner = |dra: f64, ddec: f64| {
         let (lon, lat) = ((ra + dra).to_radians(), (dec + ddec).to_radians());
         [lat.cos() * lon.cos(), lat.cos() * lon.sin(), lat.sin()]
