@@ -121,13 +121,7 @@ pub fn flatten(
     names: &[String],
     as_of: Option<i64>,
 ) -> Result<Vec<CollectionRecord>> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for name in names {
-        let record = get_collection(conn, name)?;
-        visit(conn, record, as_of, true, &mut seen, &mut out)?;
-    }
-    Ok(out)
+    walk(conn, names, as_of, true)
 }
 
 /// Expand names depth-first, chains included before their children (the reference's
@@ -137,11 +131,22 @@ pub fn expand_tree(
     names: &[String],
     as_of: Option<i64>,
 ) -> Result<Vec<CollectionRecord>> {
+    walk(conn, names, as_of, false)
+}
+
+/// Depth-first over the named collections, each visited once; chains themselves are
+/// listed unless `leaves_only`.
+fn walk(
+    conn: &mut Conn,
+    names: &[String],
+    as_of: Option<i64>,
+    leaves_only: bool,
+) -> Result<Vec<CollectionRecord>> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for name in names {
         let record = get_collection(conn, name)?;
-        visit(conn, record, as_of, false, &mut seen, &mut out)?;
+        visit(conn, record, as_of, leaves_only, &mut seen, &mut out)?;
     }
     Ok(out)
 }
