@@ -4,18 +4,12 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Record, Value};
+use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Value};
+use valet::workload::{insert_dimension_records, Shape};
 use valet::{CreateOptions, Repo};
 
 const DETECTORS: i64 = 189;
 const EXPOSURES: i64 = 530;
-
-fn rec(pairs: &[(&str, Value)]) -> Record {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
 
 fn setup(db: Option<String>) -> (tempfile::TempDir, Repo, Vec<NewDataset>) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -29,45 +23,13 @@ fn setup(db: Option<String>) -> (tempfile::TempDir, Repo, Vec<NewDataset>) {
     )
     .expect("create");
     let r = &repo.registry;
-    r.insert_dimension_records(
-        "instrument",
-        &[rec(&[("name", "LSSTCam-imSim".into())])],
-        false,
-    )
-    .unwrap();
-    r.insert_dimension_records(
-        "physical_filter",
-        &[rec(&[
-            ("instrument", "LSSTCam-imSim".into()),
-            ("name", "i_sim_1.4".into()),
-            ("band", "i".into()),
-        ])],
-        false,
-    )
-    .unwrap();
-    let detectors: Vec<Record> = (0..DETECTORS)
-        .map(|d| {
-            rec(&[
-                ("instrument", "LSSTCam-imSim".into()),
-                ("id", d.into()),
-                ("full_name", format!("D{d}").into()),
-            ])
-        })
-        .collect();
-    r.insert_dimension_records("detector", &detectors, false)
-        .unwrap();
-    let exposures: Vec<Record> = (0..EXPOSURES)
-        .map(|e| {
-            rec(&[
-                ("instrument", "LSSTCam-imSim".into()),
-                ("id", e.into()),
-                ("obs_id", format!("e{e}").into()),
-                ("physical_filter", "i_sim_1.4".into()),
-            ])
-        })
-        .collect();
-    r.insert_dimension_records("exposure", &exposures, false)
-        .unwrap();
+    let shape = Shape {
+        detectors: DETECTORS,
+        visits: EXPOSURES,
+        runs: 1,
+        reprocessed_percent: 0,
+    };
+    insert_dimension_records(&repo, &shape, false).unwrap();
     r.register_dataset_type(
         "raw",
         "Exposure",

@@ -8,13 +8,9 @@ use std::time::Instant;
 
 use valet::collections::chains::{collection_chain, ChainMode};
 use valet::collections::DatasetQuery;
-use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Record, Value};
-use valet::workload::{run_name, CHAIN, INSTRUMENT};
+use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Value};
+use valet::workload::{insert_dimension_records, run_name, Shape, CHAIN, INSTRUMENT};
 use valet::{CreateOptions, Repo};
-
-fn rec(pairs: Vec<(&str, Value)>) -> Record {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
 
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -33,41 +29,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let repo = Repo::create(&dir.path().join("repo"), &CreateOptions::default())?;
     let r = &repo.registry;
-    r.insert_dimension_records(
-        "instrument",
-        &[rec(vec![("name", INSTRUMENT.into())])],
+    insert_dimension_records(
+        &repo,
+        &Shape {
+            detectors,
+            visits,
+            runs,
+            reprocessed_percent: 0,
+        },
         false,
     )?;
-    r.insert_dimension_records(
-        "physical_filter",
-        &[rec(vec![
-            ("instrument", INSTRUMENT.into()),
-            ("name", "r_sim_1.4".into()),
-            ("band", "r".into()),
-        ])],
-        false,
-    )?;
-    let dets: Vec<Record> = (0..detectors)
-        .map(|d| {
-            rec(vec![
-                ("instrument", INSTRUMENT.into()),
-                ("id", d.into()),
-                ("full_name", format!("D{d}").into()),
-            ])
-        })
-        .collect();
-    r.insert_dimension_records("detector", &dets, false)?;
-    let vs: Vec<Record> = (0..visits)
-        .map(|v| {
-            rec(vec![
-                ("instrument", INSTRUMENT.into()),
-                ("id", v.into()),
-                ("name", format!("v{v}").into()),
-                ("physical_filter", "r_sim_1.4".into()),
-            ])
-        })
-        .collect();
-    r.insert_dimension_records("visit", &vs, false)?;
     r.register_dataset_type(
         "calexp",
         "ExposureF",

@@ -7,13 +7,9 @@ use std::time::Instant;
 
 use valet::datastore_crate::TransferMode;
 use valet::ingest::FileToIngest;
-use valet::registry::{IdGenerationMode, Record, Value};
-use valet::workload::INSTRUMENT;
+use valet::registry::{IdGenerationMode, Value};
+use valet::workload::{insert_dimension_records, Shape, INSTRUMENT};
 use valet::{CreateOptions, Repo};
-
-fn rec(pairs: Vec<(&str, Value)>) -> Record {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
 
 fn repo_with_records(
     dir: &std::path::Path,
@@ -21,51 +17,14 @@ fn repo_with_records(
     detectors: i64,
 ) -> Result<Repo, Box<dyn std::error::Error>> {
     let repo = Repo::create(dir, &CreateOptions::default())?;
-    let r = &repo.registry;
-    let i = || Value::from(INSTRUMENT);
-    r.insert_dimension_records("instrument", &[rec(vec![("name", i())])], false)?;
-    r.insert_dimension_records(
-        "physical_filter",
-        &[rec(vec![
-            ("instrument", i()),
-            ("name", "r_sim_1.4".into()),
-            ("band", "r".into()),
-        ])],
-        false,
-    )?;
-    r.insert_dimension_records(
-        "day_obs",
-        &[rec(vec![("instrument", i()), ("id", 20220101.into())])],
-        false,
-    )?;
-    let groups: Vec<Record> = (0..exposures)
-        .map(|e| rec(vec![("instrument", i()), ("name", e.to_string().into())]))
-        .collect();
-    r.insert_dimension_records("group", &groups, false)?;
-    let dets: Vec<Record> = (0..detectors)
-        .map(|d| {
-            rec(vec![
-                ("instrument", i()),
-                ("id", d.into()),
-                ("full_name", format!("R{:02}_S{:02}", d / 9, d % 9).into()),
-            ])
-        })
-        .collect();
-    r.insert_dimension_records("detector", &dets, false)?;
-    let exps: Vec<Record> = (0..exposures)
-        .map(|e| {
-            rec(vec![
-                ("instrument", i()),
-                ("id", e.into()),
-                ("obs_id", format!("e{e}").into()),
-                ("physical_filter", "r_sim_1.4".into()),
-                ("day_obs", 20220101.into()),
-                ("group", e.to_string().into()),
-            ])
-        })
-        .collect();
-    r.insert_dimension_records("exposure", &exps, false)?;
-    r.register_dataset_type(
+    let shape = Shape {
+        detectors,
+        visits: exposures,
+        runs: 1,
+        reprocessed_percent: 0,
+    };
+    insert_dimension_records(&repo, &shape, false)?;
+    repo.registry.register_dataset_type(
         "raw",
         "Exposure",
         &["instrument".into(), "exposure".into(), "detector".into()],

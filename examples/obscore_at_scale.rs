@@ -8,13 +8,9 @@ use std::time::Instant;
 
 use valet::obscore::ObsCoreConfig;
 use valet::obscore_export::{export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions};
-use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Record, Value};
-use valet::workload::{square, INSTRUMENT};
+use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Value};
+use valet::workload::{insert_dimension_records, Shape, INSTRUMENT};
 use valet::{CreateOptions, Repo};
-
-fn rec(pairs: Vec<(&str, Value)>) -> Record {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let visits: i64 = std::env::args()
@@ -26,75 +22,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let repo = Repo::create(&dir.path().join("repo"), &CreateOptions::default())?;
     let r = &repo.registry;
-    let i = || Value::from(INSTRUMENT);
-    r.insert_dimension_records("instrument", &[rec(vec![("name", i())])], false)?;
-    r.insert_dimension_records(
-        "physical_filter",
-        &[rec(vec![
-            ("instrument", i()),
-            ("name", "r_sim_1.4".into()),
-            ("band", "r".into()),
-        ])],
-        false,
+    insert_dimension_records(
+        &repo,
+        &Shape {
+            detectors,
+            visits,
+            runs: 1,
+            reprocessed_percent: 0,
+        },
+        true,
     )?;
-    r.insert_dimension_records(
-        "day_obs",
-        &[rec(vec![("instrument", i()), ("id", 20220101.into())])],
-        false,
-    )?;
-    let dets: Vec<Record> = (0..detectors)
-        .map(|d| {
-            rec(vec![
-                ("instrument", i()),
-                ("id", d.into()),
-                ("full_name", format!("R{:02}_S{:02}", d / 9, d % 9).into()),
-            ])
-        })
-        .collect();
-    r.insert_dimension_records("detector", &dets, false)?;
-    let start_ns = 1_640_995_200_000_000_000i64;
-    let vs: Vec<Record> = (0..visits)
-        .map(|v| {
-            rec(vec![
-                ("instrument", i()),
-                ("id", v.into()),
-                ("name", format!("v{v}").into()),
-                ("physical_filter", "r_sim_1.4".into()),
-                ("day_obs", 20220101.into()),
-                ("exposure_time", 30.0.into()),
-                ("target_name", "DC2".into()),
-                ("timespan_begin", (start_ns + v * 60_000_000_000).into()),
-                (
-                    "timespan_end",
-                    (start_ns + v * 60_000_000_000 + 30_000_000_000).into(),
-                ),
-            ])
-        })
-        .collect();
-    r.insert_dimension_records("visit", &vs, false)?;
-    for chunk in (0..visits).collect::<Vec<_>>().chunks(500) {
-        let regions: Vec<Record> = chunk
-            .iter()
-            .flat_map(|&v| {
-                (0..detectors).map(move |d| {
-                    rec(vec![
-                        ("instrument", Value::from(INSTRUMENT)),
-                        ("visit", v.into()),
-                        ("detector", d.into()),
-                        (
-                            "region",
-                            square(
-                                50.0 + (v % 40) as f64 * 0.5 + (d % 14) as f64 * 0.14,
-                                -30.0 + (d / 14) as f64 * 0.14,
-                                0.07,
-                            ),
-                        ),
-                    ])
-                })
-            })
-            .collect();
-        r.insert_dimension_records("visit_detector_region", &regions, false)?;
-    }
     r.register_dataset_type(
         "calexp",
         "ExposureF",

@@ -416,6 +416,31 @@ pub fn generate(shape: &Shape) -> ExportFile {
     }
 }
 
+/// Insert the sample's dimension records (one exposure and one visit per visit
+/// number, with timespans, regions and `visit_definition`) straight into a
+/// repository, without datasets: the set-up of benchmarks and examples that add
+/// their own datasets. `detector_regions` adds a region per visit and detector.
+pub fn insert_dimension_records(
+    repo: &crate::Repo,
+    shape: &Shape,
+    detector_regions: bool,
+) -> Result<(), crate::RepoError> {
+    for entry in dimension_entries(shape) {
+        let Entry::Dimension { element, records } = entry else {
+            continue;
+        };
+        if element == "visit_detector_region" && !detector_regions {
+            continue;
+        }
+        // Large elements go in slices to keep each transaction's memory modest.
+        for chunk in records.chunks(100_000) {
+            repo.registry
+                .insert_dimension_records(&element, chunk, false)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
