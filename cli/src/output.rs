@@ -143,17 +143,9 @@ pub fn to_json(column: &str, value: &Value) -> Json {
 }
 
 fn region_text(bytes: &[u8]) -> String {
-    let region = Region::decode(bytes);
-    match region.lon_lat_degrees() {
-        Some(points) => {
-            let coords: Vec<String> = points
-                .iter()
-                .map(|(lon, lat)| format!("{lon:.6} {lat:.6}"))
-                .collect();
-            format!("POLYGON ICRS {}", coords.join(" "))
-        }
-        None => bytes.iter().map(|x| format!("{x:02x}")).collect(),
-    }
+    Region::decode(bytes)
+        .adql_polygon()
+        .unwrap_or_else(|| bytes.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 #[cfg(test)]

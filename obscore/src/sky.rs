@@ -1,7 +1,7 @@
 //! Sky geometry for ObsCore: the bounding circle of a convex polygon as sphgeom
 //! computes it (centroid and the farthest vertex), and the ADQL polygon text.
 
-use valet_registry::region::Region;
+use valet_registry::region::{lon_lat_degrees, Region};
 
 /// sphgeom pads a bounding circle's squared chord length by twice its maximum
 /// squared-chord-length error, so the circle reliably contains the polygon.
@@ -56,12 +56,6 @@ fn centroid(vs: &[V3]) -> Option<V3> {
     Some(u)
 }
 
-fn lon_lat(u: V3) -> (f64, f64) {
-    let lon = u[1].atan2(u[0]).to_degrees().rem_euclid(360.0);
-    let lat = u[2].atan2((u[0] * u[0] + u[1] * u[1]).sqrt()).to_degrees();
-    (lon, lat)
-}
-
 /// `s_ra`, `s_dec` and `s_fov` (degrees) and `s_region` for a region; `None` for
 /// regions that are not convex polygons.
 pub fn spatial_columns(region: &Region) -> Option<(f64, f64, f64, String)> {
@@ -81,18 +75,6 @@ pub fn spatial_columns(region: &Region) -> Option<(f64, f64, f64, String)> {
         .fold(0.0, f64::max)
         + 2.0 * MAX_SCL_ERROR;
     let opening = 2.0 * (0.5 * cl2.sqrt()).asin();
-    let (ra, dec) = lon_lat(c);
-    let coords: Vec<String> = vs
-        .iter()
-        .map(|&v| {
-            let (lon, lat) = lon_lat(v);
-            format!("{lon:.6} {lat:.6}")
-        })
-        .collect();
-    Some((
-        ra,
-        dec,
-        2.0 * opening.to_degrees(),
-        format!("POLYGON ICRS {}", coords.join(" ")),
-    ))
+    let (ra, dec) = lon_lat_degrees(c);
+    Some((ra, dec, 2.0 * opening.to_degrees(), region.adql_polygon()?))
 }

@@ -382,17 +382,6 @@ pub fn find_in_collection(
     Ok(conn.query_opt(&sql, &params)?.and_then(|r| r[0].as_uuid()))
 }
 
-/// Count the datasets of a type (all runs).
-pub fn count_datasets(conn: &mut Conn, dataset_type: &DatasetType) -> Result<i64> {
-    Ok(conn
-        .query_opt(
-            "SELECT COUNT(*) FROM dataset WHERE dataset_type_id = ?",
-            &[dataset_type.id.into()],
-        )?
-        .and_then(|r| r[0].as_i64())
-        .unwrap_or(0))
-}
-
 /// Read datasets back by id, with their type, RUN and data ID. Unknown ids are an
 /// error naming the first one.
 pub fn get_datasets(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<(DatasetType, DatasetRef)>> {

@@ -55,19 +55,30 @@ impl Region {
     /// Vertices as (longitude, latitude) in degrees, longitude in [0, 360).
     pub fn lon_lat_degrees(&self) -> Option<Vec<(f64, f64)>> {
         match self {
-            Region::ConvexPolygon(vs) => Some(
-                vs.iter()
-                    .map(|[x, y, z]| {
-                        let lon = y.atan2(*x).to_degrees().rem_euclid(360.0);
-                        let lat = z.atan2((x * x + y * y).sqrt()).to_degrees();
-                        (lon, lat)
-                    })
-                    .collect(),
-            ),
+            Region::ConvexPolygon(vs) => Some(vs.iter().map(|v| lon_lat_degrees(*v)).collect()),
             Region::Opaque(_) => None,
         }
     }
+
+    /// The ADQL form ObsCore uses: `POLYGON ICRS lon lat …`, six decimals.
+    pub fn adql_polygon(&self) -> Option<String> {
+        let coords: Vec<String> = self
+            .lon_lat_degrees()?
+            .iter()
+            .map(|(lon, lat)| format!("{lon:.6} {lat:.6}"))
+            .collect();
+        Some(format!("POLYGON ICRS {}", coords.join(" ")))
+    }
 }
+
+/// A unit vector as (longitude, latitude) in degrees, longitude in [0, 360).
+pub fn lon_lat_degrees([x, y, z]: [f64; 3]) -> (f64, f64) {
+    let lon = y.atan2(x).to_degrees().rem_euclid(360.0);
+    let lat = z.atan2((x * x + y * y).sqrt()).to_degrees();
+    (lon, lat)
+}
+
+impl Region {}
 
 #[cfg(test)]
 mod tests {
