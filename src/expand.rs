@@ -45,14 +45,32 @@ pub struct Expanded<'c> {
     pub records: BTreeMap<String, &'c Record>,
 }
 
-/// One element's records: its key columns and the records by key.
-type Table = (Vec<String>, HashMap<Vec<u8>, Record>);
+/// What a record implies, worked out once when its table is loaded: the implied
+/// dimension values it carries and the records they point at (`visit` →
+/// `physical_filter` → `band`), as (element, index in that element's table).
+#[derive(Debug, Clone, Default)]
+struct Implied {
+    values: Vec<(String, Value)>,
+    records: Vec<(String, usize)>,
+}
 
-/// Dimension records loaded once per element.
+/// One element's records, indexed by primary key.
+struct Table {
+    /// Data ID names of the key columns (the primary key under the element's name).
+    key_names: Vec<String>,
+    records: Vec<Record>,
+    index: HashMap<Vec<u8>, usize>,
+    implied: Vec<Implied>,
+}
+
+/// Dimension records loaded once per element, with what each implies worked out at
+/// load time, and on request the detector regions and the exposure → visit link.
 pub struct RecordCache<'u> {
     universe: &'u Universe,
     tables: HashMap<String, Table>,
     visit_of_exposure: Option<HashMap<Vec<u8>, Value>>,
+    /// Region bytes keyed by (instrument, visit, detector).
+    detector_regions: Option<HashMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl<'u> RecordCache<'u> {
@@ -62,85 +80,203 @@ impl<'u> RecordCache<'u> {
             universe,
             tables: HashMap::new(),
             visit_of_exposure: None,
+            detector_regions: None,
         }
     }
 
     /// Load every record of `element` (once).
-    pub fn load(&mut self, conn: &mut Conn, element: &str) -> Result<(), RegistryError> {
+    fn load(&mut self, conn: &mut Conn, element: &str) -> Result<bool, RegistryError> {
         if self.tables.contains_key(element) {
-            return Ok(());
+            return Ok(false);
         }
         let e = self.universe.get(element)?;
         if !e.has_table() {
-            return Ok(());
+            return Ok(false);
         }
         let keys = element_key_columns(self.universe, e)?;
+        let pk = e.primary_key().map(|k| k.name.clone());
+        let key_names: Vec<String> = keys
+            .iter()
+            .map(|c| {
+                if Some(c) == pk.as_ref() {
+                    element.to_owned()
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
         let (_, records) = query_records(conn, self.universe, element, None)?;
         let mut index = HashMap::with_capacity(records.len());
-        for r in records {
-            let k = key(keys.iter().map(|c| r.get(c).unwrap_or(&Value::Null)));
-            index.insert(k, r);
+        for (i, r) in records.iter().enumerate() {
+            index.insert(
+                key(keys.iter().map(|c| r.get(c).unwrap_or(&Value::Null))),
+                i,
+            );
         }
-        self.tables.insert(element.to_owned(), (keys, index));
-        Ok(())
+        self.tables.insert(
+            element.to_owned(),
+            Table {
+                key_names,
+                records,
+                index,
+                implied: Vec::new(),
+            },
+        );
+        Ok(true)
     }
 
-    /// Load what expanding data IDs of these dimensions needs, including the
-    /// exposure → visit link and detector regions.
+    /// Load what expanding data IDs of these dimensions needs.
     pub fn load_for(
         &mut self,
         conn: &mut Conn,
         dimensions: &[String],
     ) -> Result<(), RegistryError> {
-        let mut elements: Vec<String> = dimensions.to_vec();
-        elements.extend([
-            "visit_definition".to_owned(),
-            "visit_detector_region".to_owned(),
-        ]);
-        for e in &elements {
-            if self.universe.element(e).is_some() {
-                self.load(conn, e)?;
+        let mut loaded = false;
+        for d in dimensions {
+            if self.universe.element(d).is_some() {
+                loaded |= self.load(conn, d)?;
             }
         }
-        if self.visit_of_exposure.is_none() {
-            let mut map: HashMap<Vec<u8>, Value> = HashMap::new();
-            if let Some((_, defs)) = self.tables.get("visit_definition") {
-                for r in defs.values() {
-                    if let (Some(i), Some(e), Some(v)) =
-                        (r.get("instrument"), r.get("exposure"), r.get("visit"))
-                    {
-                        map.entry(key([i, e].into_iter()))
-                            .and_modify(|old| {
-                                if v.as_i64() < old.as_i64() {
-                                    *old = v.clone();
-                                }
-                            })
-                            .or_insert_with(|| v.clone());
-                    }
-                }
-            }
-            self.visit_of_exposure = Some(map);
+        if loaded {
+            self.work_out_implied()?;
         }
         Ok(())
     }
 
+    /// Also load what [`Self::region`] needs for data IDs of these dimensions: the
+    /// detector regions of visits and the exposure → visit link.
+    pub fn load_regions_for(
+        &mut self,
+        conn: &mut Conn,
+        dimensions: &[String],
+    ) -> Result<(), RegistryError> {
+        self.load_for(conn, dimensions)?;
+        let has = |d: &str| dimensions.iter().any(|x| x == d);
+        if !has("detector") || !(has("visit") || has("exposure")) {
+            return Ok(());
+        }
+        if self.visit_of_exposure.is_none() && self.universe.element("visit_definition").is_some() {
+            // An exposure in several visits takes the smallest visit id.
+            let mut map: HashMap<Vec<u8>, Value> = HashMap::new();
+            conn.query_each(
+                "SELECT instrument, exposure, visit FROM visit_definition",
+                &[],
+                &mut |r| {
+                    let v = &r[2];
+                    map.entry(key(r[..2].iter()))
+                        .and_modify(|old| {
+                            if v.as_i64() < old.as_i64() {
+                                *old = v.clone();
+                            }
+                        })
+                        .or_insert_with(|| v.clone());
+                    Ok(())
+                },
+            )?;
+            self.visit_of_exposure = Some(map);
+        }
+        if self.detector_regions.is_none()
+            && self.universe.element("visit_detector_region").is_some()
+        {
+            let mut map = HashMap::new();
+            conn.query_each(
+                "SELECT instrument, visit, detector, region FROM visit_detector_region",
+                &[],
+                &mut |r| {
+                    if let Value::Bytes(b) = &r[3] {
+                        map.insert(key(r[..3].iter()), b.clone());
+                    }
+                    Ok(())
+                },
+            )?;
+            self.detector_regions = Some(map);
+        }
+        Ok(())
+    }
+
+    /// Work out, for every loaded record, the implied values and records it leads
+    /// to, following implied records' own implications.
+    fn work_out_implied(&mut self) -> Result<(), RegistryError> {
+        let mut all = HashMap::new();
+        for (element, table) in &self.tables {
+            let mut per_record = Vec::with_capacity(table.records.len());
+            for (i, r) in table.records.iter().enumerate() {
+                per_record.push(self.implied_by(element, i, r)?);
+            }
+            all.insert(element.clone(), per_record);
+        }
+        for (element, implied) in all {
+            if let Some(t) = self.tables.get_mut(&element) {
+                t.implied = implied;
+            }
+        }
+        Ok(())
+    }
+
+    fn implied_by(
+        &self,
+        element: &str,
+        index: usize,
+        record: &Record,
+    ) -> Result<Implied, RegistryError> {
+        let mut out = Implied::default();
+        // What is known so far: the record's own columns, its key under the
+        // element's name, then each implied value found.
+        let mut known: DataId = record.clone();
+        if let Some(t) = self.tables.get(element) {
+            for (name, v) in t.key_names.iter().zip(self.key_values(element, record)) {
+                known.insert(name.clone(), v);
+            }
+        }
+        let mut stack = vec![(element.to_owned(), index)];
+        while let Some((el, i)) = stack.pop() {
+            let Some(r) = self.tables.get(&el).and_then(|t| t.records.get(i)) else {
+                continue;
+            };
+            for implied in &self.universe.get(&el)?.implies {
+                let Some(v) = r.get(implied).filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                if out.values.iter().any(|(n, _)| n == implied) {
+                    continue;
+                }
+                out.values.push((implied.clone(), v.clone()));
+                known.insert(implied.clone(), v.clone());
+                if let Some(j) = self.find(implied, &known) {
+                    out.records.push((implied.clone(), j));
+                    stack.push((implied.clone(), j));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A record's key values, in its table's key order.
+    fn key_values(&self, element: &str, record: &Record) -> Vec<Value> {
+        let Some(e) = self.universe.element(element) else {
+            return vec![];
+        };
+        element_key_columns(self.universe, e)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| record.get(c).cloned().unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The index of the record of `element` a data ID points at.
+    fn find(&self, element: &str, data_id: &DataId) -> Option<usize> {
+        let t = self.tables.get(element)?;
+        let k = key(t
+            .key_names
+            .iter()
+            .map(|n| data_id.get(n).unwrap_or(&Value::Null)));
+        t.index.get(&k).copied()
+    }
+
     /// The record of `element` a data ID points at.
     pub fn get(&self, element: &str, data_id: &DataId) -> Option<&Record> {
-        let (keys, index) = self.tables.get(element)?;
-        let pk = self
-            .universe
-            .element(element)?
-            .primary_key()
-            .map(|k| k.name.clone());
-        let k = key(keys.iter().map(|c| {
-            let name = if Some(c) == pk.as_ref() {
-                element
-            } else {
-                c.as_str()
-            };
-            data_id.get(name).unwrap_or(&Value::Null)
-        }));
-        index.get(&k)
+        let i = self.find(element, data_id)?;
+        self.tables.get(element)?.records.get(i)
     }
 
     /// Expand a data ID of the given required dimensions.
@@ -154,62 +290,61 @@ impl<'u> RecordCache<'u> {
             records: BTreeMap::new(),
         };
         for d in required {
-            if let Some(r) = self.get(d, &out.data_id) {
-                out.records.insert(d.clone(), r);
-            }
-        }
-        // Implied values, then their own records (physical_filter → band).
-        for _ in 0..3 {
-            let mut added = false;
-            for (element, record) in out.records.clone() {
-                for implied in &self.universe.get(&element)?.implies {
-                    if let Some(v) = record.get(implied).filter(|v| !v.is_null()) {
-                        if !out.data_id.contains_key(implied) {
-                            out.data_id.insert(implied.clone(), v.clone());
-                            added = true;
-                        }
-                        if !out.records.contains_key(implied) {
-                            if let Some(r) = self.get(implied, &out.data_id) {
-                                out.records.insert(implied.clone(), r);
-                                added = true;
-                            }
-                        }
-                    }
+            let Some(t) = self.tables.get(d.as_str()) else {
+                continue;
+            };
+            let Some(i) = self.find(d, data_id) else {
+                continue;
+            };
+            out.records.insert(d.clone(), &t.records[i]);
+            let Some(implied) = t.implied.get(i) else {
+                continue;
+            };
+            for (name, v) in &implied.values {
+                if !out.data_id.contains_key(name) {
+                    out.data_id.insert(name.clone(), v.clone());
                 }
             }
-            if !added {
-                break;
+            for (name, j) in &implied.records {
+                if !out.records.contains_key(name) {
+                    if let Some(r) = self.tables.get(name).and_then(|t| t.records.get(*j)) {
+                        out.records.insert(name.clone(), r);
+                    }
+                }
             }
         }
         Ok(out)
     }
 
     /// The region of a data ID: its detector's region in its visit (through
-    /// `visit_definition` for exposures), else the visit's.
+    /// `visit_definition` for exposures), else the visit's. Detector regions need
+    /// [`Self::load_regions_for`].
     pub fn region<'c>(&'c self, expanded: &Expanded<'c>) -> Option<&'c [u8]> {
-        let mut id = expanded.data_id.clone();
-        if !id.contains_key("visit") {
-            if let (Some(i), Some(e), Some(map)) = (
-                id.get("instrument"),
-                id.get("exposure"),
-                &self.visit_of_exposure,
-            ) {
-                if let Some(v) = map.get(&key([i, e].into_iter())) {
-                    id.insert("visit".into(), v.clone());
-                }
+        let id = &expanded.data_id;
+        if let (Some(instrument), Some(detector), Some(regions)) = (
+            id.get("instrument"),
+            id.get("detector"),
+            &self.detector_regions,
+        ) {
+            let visit = id.get("visit").or_else(|| {
+                let exposure = id.get("exposure")?;
+                self.visit_of_exposure
+                    .as_ref()?
+                    .get(&key([instrument, exposure].into_iter()))
+            });
+            if let Some(visit) = visit {
+                return regions
+                    .get(&key([instrument, visit, detector].into_iter()))
+                    .map(Vec::as_slice);
             }
         }
-        let region = if id.contains_key("detector") && id.contains_key("visit") {
-            self.get("visit_detector_region", &id)
-                .and_then(|r| r.get("region"))
-        } else if expanded.data_id.contains_key("visit") {
-            expanded.records.get("visit").and_then(|r| r.get("region"))
-        } else {
-            None
-        };
-        match region {
-            Some(Value::Bytes(b)) => Some(b.as_slice()),
-            _ => None,
+        if id.contains_key("visit") {
+            if let Some(Value::Bytes(b)) =
+                expanded.records.get("visit").and_then(|r| r.get("region"))
+            {
+                return Some(b.as_slice());
+            }
         }
+        None
     }
 }

@@ -2,13 +2,21 @@
 //! type, resolved through the collections, each data ID expanded to its dimension
 //! records (exposure-based datasets take the region of the matching
 //! `visit_detector_region` through `visit_definition`).
+//!
+//! The search runs on the calling thread (it holds the connection) and hands chunks of
+//! found datasets to worker threads, which build each chunk's output — CSV text or an
+//! Arrow batch — straight from the records; a writer thread puts the outputs in the
+//! file in search order, so the file is the same whatever the number of workers.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::{mpsc, Arc, Mutex};
 
-use valet_collections::DatasetQuery;
-use valet_obscore::record::csv_line;
-use valet_obscore::{build_row, columns, DatasetContext, ObsCoreConfig, ObsValue};
-use valet_registry::{Record, RegistryError, Timespan, Value};
+use valet_collections::{DatasetQuery, Found};
+use valet_obscore::parquet_out::{schema, BatchBuilder, ParquetSink};
+use valet_obscore::{build_row_into, columns, CellSink, CsvLine, DatasetContext, ObsCoreConfig};
+use valet_obscore::{ObsCoreError, ObsValue};
+use valet_registry::{DatasetRef, DatasetType, Record, RegistryError, Timespan, Value};
 
 use crate::expand::RecordCache;
 use crate::{Repo, RepoError};
@@ -24,8 +32,15 @@ pub struct ObsCoreExportOptions {
     pub where_: String,
 }
 
+/// Found datasets per unit of work handed to a worker.
+const CHUNK_ROWS: usize = 8_192;
+
 fn io(e: std::io::Error) -> RepoError {
     RepoError::Invalid(format!("writing ObsCore output: {e}"))
+}
+
+fn invalid(e: ObsCoreError) -> RepoError {
+    RepoError::Invalid(e.to_string())
 }
 
 /// Write the ObsCore rows of a search as CSV (header, then one line per dataset).
@@ -34,12 +49,22 @@ pub fn export_obscore_csv(
     repo: &Repo,
     config: &ObsCoreConfig,
     options: &ObsCoreExportOptions,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<u64, RepoError> {
     let header: Vec<String> = columns(config).iter().map(|c| format!("\"{c}\"")).collect();
     writeln!(out, "{}", header.join(",")).map_err(io)?;
-    export_obscore(repo, config, options, &mut |row| {
-        writeln!(out, "{}", csv_line(&row)).map_err(io)
+    let encode = |cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
+        let mut text = String::with_capacity(chunk.len() * 640);
+        let mut scratch = String::new();
+        for found in chunk {
+            let mut line = CsvLine::new(&mut text);
+            obscore_row_into(config, cache, t, &found.dataset, &mut line, &mut scratch)?;
+            line.finish();
+        }
+        Ok(text)
+    };
+    export_chunks(repo, config, options, &encode, &mut |text: String| {
+        out.write_all(text.as_bytes()).map_err(io)
     })
 }
 
@@ -50,22 +75,47 @@ pub fn export_obscore_parquet<W: Write + Send>(
     options: &ObsCoreExportOptions,
     out: W,
 ) -> Result<u64, RepoError> {
-    let invalid = |e: valet_obscore::ObsCoreError| RepoError::Invalid(e.to_string());
-    let mut sink = valet_obscore::parquet_out::ParquetSink::new(config, out).map_err(invalid)?;
-    let n = export_obscore(repo, config, options, &mut |row| {
-        sink.push(row).map_err(invalid)
+    let schema = schema(config);
+    let mut sink = ParquetSink::new(schema.clone(), out).map_err(invalid)?;
+    let encode = |cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
+        let mut batch = BatchBuilder::new(schema.clone(), chunk.len());
+        let mut scratch = String::new();
+        for found in chunk {
+            obscore_row_into(config, cache, t, &found.dataset, &mut batch, &mut scratch)?;
+            batch.end_row().map_err(invalid)?;
+        }
+        batch.finish().map_err(invalid)
+    };
+    let n = export_chunks(repo, config, options, &encode, &mut |batch| {
+        sink.write(&batch).map_err(invalid)
     })?;
     sink.finish().map_err(invalid)?;
     Ok(n)
 }
 
-/// The ObsCore row of one dataset, from records in `cache` (loaded for the type).
+/// The ObsCore row of one dataset as values, from records in `cache` (loaded for the
+/// type with [`RecordCache::load_regions_for`]).
 pub fn obscore_row(
     config: &ObsCoreConfig,
     cache: &RecordCache<'_>,
-    t: &valet_registry::DatasetType,
-    dataset: &valet_registry::DatasetRef,
+    t: &DatasetType,
+    dataset: &DatasetRef,
 ) -> Result<Vec<ObsValue>, RepoError> {
+    let mut row = Vec::new();
+    obscore_row_into(config, cache, t, dataset, &mut row, &mut String::new())?;
+    Ok(row)
+}
+
+/// The ObsCore row of one dataset, cell by cell into `sink`; `scratch` is a reusable
+/// text buffer.
+pub fn obscore_row_into(
+    config: &ObsCoreConfig,
+    cache: &RecordCache<'_>,
+    t: &DatasetType,
+    dataset: &DatasetRef,
+    sink: &mut dyn CellSink,
+    scratch: &mut String,
+) -> Result<(), RepoError> {
     let expanded = cache.expand(&t.dimensions.required, &dataset.data_id)?;
     let span = |r: Option<&Record>| -> Option<Timespan> {
         let r = r?;
@@ -86,16 +136,22 @@ pub fn obscore_row(
         timespan,
         region: cache.region(&expanded),
     };
-    build_row(config, &ctx).map_err(|e| RepoError::Invalid(e.to_string()))
+    build_row_into(config, &ctx, sink, scratch).map_err(invalid)
 }
 
-/// Build the ObsCore rows of a search and hand each to `sink`, in column order.
-/// Returns the number of rows.
-pub fn export_obscore(
+/// Builds one chunk's output from the records of its dataset type.
+type Encode<'a, O> =
+    dyn Fn(&RecordCache<'_>, &DatasetType, &[Found]) -> Result<O, RepoError> + Sync + 'a;
+
+/// Run the find-first search of every configured type, encode chunks of what it finds
+/// on worker threads, and hand the outputs to `write` in search order. Returns the
+/// number of rows.
+fn export_chunks<O: Send>(
     repo: &Repo,
     config: &ObsCoreConfig,
     options: &ObsCoreExportOptions,
-    sink: &mut dyn FnMut(Vec<ObsValue>) -> Result<(), RepoError>,
+    encode: &Encode<'_, O>,
+    write: &mut (dyn FnMut(O) -> Result<(), RepoError> + Send),
 ) -> Result<u64, RepoError> {
     let universe = repo.registry.universe.clone();
     let mut conn = repo.registry.db.conn()?;
@@ -111,41 +167,194 @@ pub fn export_obscore(
             Err(e) => return Err(e.into()),
         };
         let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
-        cache.load_for(&mut conn, &dims)?;
-        let mut failure: Option<RepoError> = None;
-        let mut write = |found: valet_collections::Found| -> Result<bool, RegistryError> {
-            let built = obscore_row(config, &cache, &t, &found.dataset);
-            match built {
-                Err(RepoError::Registry(e)) => Err(e),
-                Err(e) => {
-                    failure = Some(e);
-                    Ok(false)
-                }
-                Ok(row) => {
-                    if let Err(e) = sink(row) {
-                        failure = Some(e);
-                        return Ok(false);
-                    }
-                    n += 1;
-                    Ok(true)
-                }
-            }
+        cache.load_regions_for(&mut conn, &dims)?;
+        let query = DatasetQuery {
+            dataset_type: type_name.clone(),
+            collections: options.collections.clone(),
+            find_first: true,
+            where_: options.where_.clone(),
+            ..Default::default()
         };
-        repo.resolver.query_datasets(
-            &mut conn,
-            &universe,
-            &DatasetQuery {
-                dataset_type: type_name.clone(),
-                collections: options.collections.clone(),
-                find_first: true,
-                where_: options.where_.clone(),
-                ..Default::default()
-            },
-            &mut write,
-        )?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
+        let search = |sink: &mut dyn FnMut(Found) -> Result<bool, RegistryError>| {
+            repo.resolver
+                .query_datasets(&mut conn, &universe, &query, sink)
+        };
+        let encode_chunk = |chunk: &[Found]| encode(&cache, &t, chunk);
+        n += in_parallel(search, &encode_chunk, &mut *write)?;
     }
     Ok(n)
+}
+
+/// Feed what `search` finds, in chunks, to workers running `encode`, and their
+/// outputs, reordered, to `write`. The first failure stops the search and is returned.
+fn in_parallel<O: Send>(
+    search: impl FnOnce(
+        &mut dyn FnMut(Found) -> Result<bool, RegistryError>,
+    ) -> Result<(), RegistryError>,
+    encode: &(dyn Fn(&[Found]) -> Result<O, RepoError> + Sync),
+    write: &mut (dyn FnMut(O) -> Result<(), RepoError> + Send),
+) -> Result<u64, RepoError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    std::thread::scope(|scope| {
+        let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(usize, Vec<Found>)>(workers * 2);
+        // Shared by the workers and dropped with the last of them, so that the search
+        // stops (its sends fail) once no worker is left to take chunks.
+        let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+        let (out_tx, out_rx) = mpsc::sync_channel::<(usize, Result<O, RepoError>)>(workers * 2);
+        for _ in 0..workers {
+            let rx = Arc::clone(&chunk_rx);
+            let tx = out_tx.clone();
+            scope.spawn(move || loop {
+                let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok((seq, chunk)) = next else { break };
+                let failed = {
+                    let out = encode(&chunk);
+                    let failed = out.is_err();
+                    if tx.send((seq, out)).is_err() {
+                        break;
+                    }
+                    failed
+                };
+                if failed {
+                    break;
+                }
+            });
+        }
+        drop((chunk_rx, out_tx));
+        let writer = scope.spawn(move || -> Result<(), RepoError> {
+            let mut waiting = BTreeMap::new();
+            let mut next = 0;
+            for (seq, out) in out_rx {
+                waiting.insert(seq, out);
+                while let Some(out) = waiting.remove(&next) {
+                    write(out?)?;
+                    next += 1;
+                }
+            }
+            Ok(())
+        });
+
+        let mut rows = 0u64;
+        let mut seq = 0;
+        let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+        let send = |chunk: Vec<Found>, seq: &mut usize| -> bool {
+            let sent = chunk_tx.send((*seq, chunk)).is_ok();
+            *seq += 1;
+            sent
+        };
+        let searched = search(&mut |found| {
+            chunk.push(found);
+            if chunk.len() < CHUNK_ROWS {
+                return Ok(true);
+            }
+            rows += chunk.len() as u64;
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
+            Ok(send(full, &mut seq))
+        });
+        if searched.is_ok() && !chunk.is_empty() {
+            rows += chunk.len() as u64;
+            send(chunk, &mut seq);
+        }
+        drop(chunk_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(RepoError::Invalid("ObsCore writer thread failed".into())));
+        written?;
+        searched?;
+        Ok(rows)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn found(i: u128) -> Found {
+        Found {
+            dataset: DatasetRef {
+                id: Uuid::from_u128(i),
+                dataset_type: "calexp".into(),
+                run: "run".into(),
+                data_id: Default::default(),
+            },
+            collection: "run".into(),
+        }
+    }
+
+    /// Search results numbered from 0 until the sink says stop or `total` is reached;
+    /// returns how many were offered.
+    fn numbered(
+        total: u128,
+        offered: &mut u128,
+    ) -> impl FnOnce(&mut dyn FnMut(Found) -> Result<bool, RegistryError>) -> Result<(), RegistryError>
+           + '_ {
+        move |sink| {
+            while *offered < total {
+                *offered += 1;
+                if !sink(found(*offered - 1))? {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn outputs_arrive_in_search_order() {
+        let total = (CHUNK_ROWS * 9 + 17) as u128;
+        let encode = |chunk: &[Found]| -> Result<Vec<u128>, RepoError> {
+            // Uneven work, so that workers finish out of order.
+            if (chunk[0].dataset.id.as_u128() / CHUNK_ROWS as u128).is_multiple_of(3) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(chunk.iter().map(|f| f.dataset.id.as_u128()).collect())
+        };
+        let mut got = Vec::new();
+        let mut offered = 0;
+        let rows = in_parallel(numbered(total, &mut offered), &encode, &mut |ids| {
+            got.extend(ids);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(rows, total as u64);
+        assert_eq!(got, (0..total).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failing_chunk_stops_the_search() {
+        let total = (CHUNK_ROWS * 1000) as u128;
+        let encode = |chunk: &[Found]| -> Result<usize, RepoError> {
+            if chunk[0].dataset.id.as_u128() == (CHUNK_ROWS * 2) as u128 {
+                return Err(RepoError::Invalid("bad record in chunk 2".into()));
+            }
+            Ok(chunk.len())
+        };
+        let mut written = 0;
+        let mut offered = 0;
+        let result = in_parallel(numbered(total, &mut offered), &encode, &mut |n| {
+            written += n;
+            Ok(())
+        });
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("bad record in chunk 2"), "{err}");
+        assert_eq!(
+            written,
+            CHUNK_ROWS * 2,
+            "chunks before the failure are written"
+        );
+        assert!(offered < total / 10, "the search went on to {offered}");
+    }
+
+    #[test]
+    fn a_failing_write_stops_the_search() {
+        let total = (CHUNK_ROWS * 1000) as u128;
+        let encode = |chunk: &[Found]| -> Result<usize, RepoError> { Ok(chunk.len()) };
+        let mut offered = 0;
+        let result = in_parallel(numbered(total, &mut offered), &encode, &mut |_| {
+            Err(RepoError::Invalid("disk full".into()))
+        });
+        assert!(result.unwrap_err().to_string().contains("disk full"));
+        assert!(offered < total / 10, "the search went on to {offered}");
+    }
 }

@@ -207,7 +207,7 @@ pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
     let mut problems = Vec::new();
     for (t, refs) in expected_datasets(&mut conn, repo, &config)? {
         let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
-        cache.load_for(&mut conn, &dims)?;
+        cache.load_regions_for(&mut conn, &dims)?;
         for r in refs {
             let Some(row) = actual.remove(&r.id) else {
                 problems.push(format!("ObsCore: no row for {} dataset {}", t.name, r.id));
@@ -275,7 +275,7 @@ fn add_rows(
         return Ok(0);
     }
     let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
-    cache.load_for(conn, &dims)?;
+    cache.load_regions_for(conn, &dims)?;
     let mut rows = Vec::with_capacity(refs.len());
     for r in refs {
         let mut row = vec![Value::Uuid(r.id)];

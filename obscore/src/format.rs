@@ -38,30 +38,42 @@ fn parse_field(text: &str) -> Option<Field<'_>> {
 
 /// How Python's `str()` shows a value.
 pub fn python_str(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
-        Value::Float(f) => format!("{f}"),
-        Value::Text(s) => s.clone(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Bytes(b) => format!("{b:?}"),
-        Value::Uuid(u) => u.to_string(),
-    }
+    let mut out = String::new();
+    push_python_str(&mut out, v);
+    out
 }
 
-/// Render a template, looking fields up with `lookup`. A field that cannot be found is
-/// an error naming it.
-pub fn render(
+/// Append [`python_str`] of a value to `out`.
+pub fn push_python_str(out: &mut String, v: &Value) {
+    use std::fmt::Write;
+    let _ = match v {
+        Value::Null => write!(out, "None"),
+        Value::Int(i) => write!(out, "{i}"),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 1e16 => write!(out, "{f:.1}"),
+        Value::Float(f) => write!(out, "{f}"),
+        Value::Text(s) => write!(out, "{s}"),
+        Value::Bool(true) => write!(out, "True"),
+        Value::Bool(false) => write!(out, "False"),
+        Value::Bytes(b) => write!(out, "{b:?}"),
+        Value::Uuid(u) => write!(out, "{u}"),
+    };
+}
+
+/// Looks a field up and appends its text to the buffer; `false` when the field has
+/// no value.
+pub type Lookup<'a> = dyn Fn(&Field<'_>, &mut String) -> bool + 'a;
+
+/// Render a template into `out` (appending), looking fields up with `lookup`. A field
+/// that cannot be found is an error naming it; `out` then holds a partial rendering.
+pub fn render_into(
     template: &str,
-    lookup: &dyn Fn(&Field<'_>) -> Option<Value>,
-) -> Result<String, ObsCoreError> {
+    lookup: &Lookup<'_>,
+    out: &mut String,
+) -> Result<(), ObsCoreError> {
     let err = |message: String| ObsCoreError::Template {
         template: template.to_owned(),
         message,
     };
-    let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
     while let Some(i) = rest.find(['{', '}']) {
         out.push_str(&rest[..i]);
@@ -78,11 +90,19 @@ pub fn render(
         let close = after.find('}').ok_or_else(|| err("unclosed '{'".into()))?;
         let field = parse_field(&after[..close])
             .ok_or_else(|| err(format!("cannot read field {:?}", &after[..close])))?;
-        let v = lookup(&field).ok_or_else(|| err(format!("no value for {:?}", &after[..close])))?;
-        out.push_str(&python_str(&v));
+        if !lookup(&field, out) {
+            return Err(err(format!("no value for {:?}", &after[..close])));
+        }
         rest = &after[close + 1..];
     }
     out.push_str(rest);
+    Ok(())
+}
+
+/// Render a template to a new string.
+pub fn render(template: &str, lookup: &Lookup<'_>) -> Result<String, ObsCoreError> {
+    let mut out = String::with_capacity(template.len() + 32);
+    render_into(template, lookup, &mut out)?;
     Ok(out)
 }
 
@@ -92,13 +112,15 @@ mod tests {
 
     #[test]
     fn fields_and_escapes() {
-        let lookup = |f: &Field<'_>| -> Option<Value> {
-            match (f.name, f.key, f.attr) {
-                ("records", Some("exposure"), Some("obs_id")) => Some("e0".into()),
-                ("id", None, None) => Some("abc".into()),
-                ("x", None, None) => Some(Value::Float(30.0)),
-                _ => None,
-            }
+        let lookup = |f: &Field<'_>, out: &mut String| -> bool {
+            let v: Value = match (f.name, f.key, f.attr) {
+                ("records", Some("exposure"), Some("obs_id")) => "e0".into(),
+                ("id", None, None) => "abc".into(),
+                ("x", None, None) => Value::Float(30.0),
+                _ => return false,
+            };
+            push_python_str(out, &v);
+            true
         };
         assert_eq!(
             render("{records[exposure].obs_id}-{id}", &lookup).unwrap(),

@@ -10,12 +10,15 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::config::{ExtraColumn, ObsCoreConfig};
-use crate::record::{columns, ObsValue};
+use crate::record::{columns, CellSink};
 use crate::ObsCoreError;
 
-const ROWS_PER_GROUP: usize = 65_536;
+/// Rows per Parquet row group: large enough for good compression, small enough that
+/// readers can skip through the file.
+const ROWS_PER_GROUP: usize = 131_072;
 
 /// The Arrow type of each column.
 pub fn column_types(config: &ObsCoreConfig) -> Vec<DataType> {
@@ -76,112 +79,168 @@ pub fn column_types(config: &ObsCoreConfig) -> Vec<DataType> {
         .collect()
 }
 
-/// Streams rows into a Parquet file.
+/// The Arrow schema of the table: [`columns`] with [`column_types`], all nullable.
+pub fn schema(config: &ObsCoreConfig) -> Arc<Schema> {
+    let fields: Vec<Field> = columns(config)
+        .into_iter()
+        .zip(column_types(config))
+        .map(|(name, ty)| Field::new(name, ty, true))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// One column being built.
+enum Column {
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Text(StringBuilder),
+}
+
+/// Builds one Arrow record batch row by row: a [`CellSink`] whose cells fill the
+/// columns in order, so rows never exist as values in between.
+pub struct BatchBuilder {
+    schema: Arc<Schema>,
+    columns: Vec<Column>,
+    next: usize,
+}
+
+impl BatchBuilder {
+    /// An empty batch of `schema`, sized for about `rows` rows.
+    pub fn new(schema: Arc<Schema>, rows: usize) -> BatchBuilder {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Int64 => Column::Int(Int64Builder::with_capacity(rows)),
+                DataType::Float64 => Column::Float(Float64Builder::with_capacity(rows)),
+                DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(rows)),
+                _ => Column::Text(StringBuilder::with_capacity(rows, rows * 32)),
+            })
+            .collect();
+        BatchBuilder {
+            schema,
+            columns,
+            next: 0,
+        }
+    }
+
+    fn column(&mut self) -> Option<&mut Column> {
+        let c = self.columns.get_mut(self.next);
+        self.next += 1;
+        c
+    }
+
+    /// End the current row; it must have had a cell for every column.
+    pub fn end_row(&mut self) -> Result<(), ObsCoreError> {
+        let cells = std::mem::replace(&mut self.next, 0);
+        if cells != self.columns.len() {
+            return Err(ObsCoreError::Config(format!(
+                "ObsCore row has {cells} cells for {} columns",
+                self.columns.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The finished batch.
+    pub fn finish(mut self) -> Result<RecordBatch, ObsCoreError> {
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| -> ArrayRef {
+                match c {
+                    Column::Int(b) => Arc::new(b.finish()),
+                    Column::Float(b) => Arc::new(b.finish()),
+                    Column::Bool(b) => Arc::new(b.finish()),
+                    Column::Text(b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(self.schema, arrays).map_err(err)
+    }
+}
+
+impl CellSink for BatchBuilder {
+    fn null(&mut self) {
+        match self.column() {
+            Some(Column::Int(b)) => b.append_null(),
+            Some(Column::Float(b)) => b.append_null(),
+            Some(Column::Bool(b)) => b.append_null(),
+            Some(Column::Text(b)) => b.append_null(),
+            None => {}
+        }
+    }
+    fn int(&mut self, v: i64) {
+        match self.column() {
+            Some(Column::Int(b)) => b.append_value(v),
+            Some(Column::Float(b)) => b.append_value(v as f64),
+            Some(Column::Bool(b)) => b.append_value(v != 0),
+            Some(Column::Text(b)) => b.append_value(v.to_string()),
+            None => {}
+        }
+    }
+    fn float(&mut self, v: f64) {
+        match self.column() {
+            Some(Column::Int(b)) => b.append_value(v as i64),
+            Some(Column::Float(b)) => b.append_value(v),
+            Some(Column::Bool(b)) => b.append_value(v != 0.0),
+            Some(Column::Text(b)) => b.append_value(v.to_string()),
+            None => {}
+        }
+    }
+    fn text(&mut self, v: &str) {
+        match self.column() {
+            Some(Column::Text(b)) => b.append_value(v),
+            Some(Column::Int(b)) => b.append_option(v.parse().ok()),
+            Some(Column::Float(b)) => b.append_option(v.parse().ok()),
+            Some(Column::Bool(b)) => b.append_option(v.parse().ok()),
+            None => {}
+        }
+    }
+    fn boolean(&mut self, v: bool) {
+        match self.column() {
+            Some(Column::Bool(b)) => b.append_value(v),
+            Some(Column::Int(b)) => b.append_value(v as i64),
+            Some(Column::Float(b)) => b.append_value(v as i64 as f64),
+            Some(Column::Text(b)) => b.append_value(if v { "true" } else { "false" }),
+            None => {}
+        }
+    }
+}
+
+/// Writes record batches into a Parquet file.
 pub struct ParquetSink<W: Write + Send> {
     writer: ArrowWriter<W>,
-    schema: Arc<Schema>,
-    types: Vec<DataType>,
-    pending: Vec<Vec<ObsValue>>,
 }
 
 fn err(e: impl std::fmt::Display) -> ObsCoreError {
     ObsCoreError::Config(format!("writing Parquet: {e}"))
 }
 
+/// Columns whose values are (nearly) all distinct: a dictionary would only cost time.
+const DISTINCT_COLUMNS: [&str; 4] = ["obs_id", "obs_publisher_did", "access_url", "s_region"];
+
 impl<W: Write + Send> ParquetSink<W> {
-    /// A sink writing to `out`.
-    pub fn new(config: &ObsCoreConfig, out: W) -> Result<ParquetSink<W>, ObsCoreError> {
-        let types = column_types(config);
-        let fields: Vec<Field> = columns(config)
-            .into_iter()
-            .zip(types.iter())
-            .map(|(name, ty)| Field::new(name, ty.clone(), true))
-            .collect();
-        let schema = Arc::new(Schema::new(fields));
-        let props = WriterProperties::builder()
+    /// A sink writing batches of `schema` to `out`.
+    pub fn new(schema: Arc<Schema>, out: W) -> Result<ParquetSink<W>, ObsCoreError> {
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .build();
-        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(err)?;
-        Ok(ParquetSink {
-            writer,
-            schema,
-            types,
-            pending: Vec::new(),
-        })
+            .set_max_row_group_row_count(Some(ROWS_PER_GROUP));
+        for c in DISTINCT_COLUMNS {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(c), false);
+        }
+        let writer = ArrowWriter::try_new(out, schema, Some(props.build())).map_err(err)?;
+        Ok(ParquetSink { writer })
     }
 
-    /// Add one row (in `columns` order).
-    pub fn push(&mut self, row: Vec<ObsValue>) -> Result<(), ObsCoreError> {
-        self.pending.push(row);
-        if self.pending.len() >= ROWS_PER_GROUP {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), ObsCoreError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let rows = std::mem::take(&mut self.pending);
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.types.len());
-        for (i, ty) in self.types.iter().enumerate() {
-            let array: ArrayRef = match ty {
-                DataType::Int64 => {
-                    let mut b = Int64Builder::with_capacity(rows.len());
-                    for r in &rows {
-                        match &r[i] {
-                            ObsValue::Int(v) => b.append_value(*v),
-                            ObsValue::Float(f) => b.append_value(*f as i64),
-                            _ => b.append_null(),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-                DataType::Float64 => {
-                    let mut b = Float64Builder::with_capacity(rows.len());
-                    for r in &rows {
-                        match &r[i] {
-                            ObsValue::Float(v) => b.append_value(*v),
-                            ObsValue::Int(v) => b.append_value(*v as f64),
-                            _ => b.append_null(),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-                DataType::Boolean => {
-                    let mut b = BooleanBuilder::with_capacity(rows.len());
-                    for r in &rows {
-                        match &r[i] {
-                            ObsValue::Bool(v) => b.append_value(*v),
-                            _ => b.append_null(),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-                _ => {
-                    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 16);
-                    for r in &rows {
-                        match &r[i] {
-                            ObsValue::Text(s) => b.append_value(s),
-                            ObsValue::Int(v) => b.append_value(v.to_string()),
-                            ObsValue::Float(v) => b.append_value(v.to_string()),
-                            ObsValue::Bool(v) => b.append_value(v.to_string()),
-                            ObsValue::Null => b.append_null(),
-                        }
-                    }
-                    Arc::new(b.finish())
-                }
-            };
-            arrays.push(array);
-        }
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(err)?;
-        self.writer.write(&batch).map_err(err)
+    /// Add a batch (any number of rows; row groups are cut at a fixed size).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ObsCoreError> {
+        self.writer.write(batch).map_err(err)
     }
 
     /// Write what is pending and the file footer.
-    pub fn finish(mut self) -> Result<(), ObsCoreError> {
-        self.flush()?;
+    pub fn finish(self) -> Result<(), ObsCoreError> {
         self.writer.close().map_err(err)?;
         Ok(())
     }

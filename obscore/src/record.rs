@@ -7,7 +7,7 @@ use valet_registry::region::Region;
 use valet_registry::{Record, Timespan, Value};
 
 use crate::config::{ExtraColumn, ObsCoreConfig};
-use crate::format::{python_str, render, Field};
+use crate::format::{push_python_str, render_into, Field};
 use crate::sky::spatial_columns;
 use crate::time::tai_ns_to_mjd_utc;
 use crate::ObsCoreError;
@@ -89,210 +89,341 @@ pub fn columns(config: &ObsCoreConfig) -> Vec<String> {
         .collect()
 }
 
-fn text(v: Option<&String>) -> ObsValue {
-    v.map(|s| ObsValue::Text(s.clone()))
-        .unwrap_or(ObsValue::Null)
+/// Receives a row's cells in column order. Rows go straight into their destination —
+/// a CSV line, Arrow column builders, a vector for the live table — without a
+/// per-cell allocation.
+pub trait CellSink {
+    /// A NULL cell.
+    fn null(&mut self);
+    /// An integer cell.
+    fn int(&mut self, v: i64);
+    /// A floating-point cell.
+    fn float(&mut self, v: f64);
+    /// A text cell.
+    fn text(&mut self, v: &str);
+    /// A boolean cell.
+    fn boolean(&mut self, v: bool);
 }
 
-fn from_value(v: &Value) -> ObsValue {
-    match v {
-        Value::Null => ObsValue::Null,
-        Value::Int(i) => ObsValue::Int(*i),
-        Value::Float(f) => ObsValue::Float(*f),
-        Value::Text(s) => ObsValue::Text(s.clone()),
-        Value::Bool(b) => ObsValue::Bool(*b),
-        other => ObsValue::Text(python_str(other)),
+impl CellSink for Vec<ObsValue> {
+    fn null(&mut self) {
+        self.push(ObsValue::Null);
+    }
+    fn int(&mut self, v: i64) {
+        self.push(ObsValue::Int(v));
+    }
+    fn float(&mut self, v: f64) {
+        self.push(ObsValue::Float(v));
+    }
+    fn text(&mut self, v: &str) {
+        self.push(ObsValue::Text(v.to_owned()));
+    }
+    fn boolean(&mut self, v: bool) {
+        self.push(ObsValue::Bool(v));
     }
 }
 
-fn cast(rendered: &str, ty: &str) -> ObsValue {
+fn text_or_null(sink: &mut dyn CellSink, v: Option<&str>) {
+    match v {
+        Some(s) => sink.text(s),
+        None => sink.null(),
+    }
+}
+
+fn float_or_null(sink: &mut dyn CellSink, v: Option<f64>) {
+    match v {
+        Some(f) => sink.float(f),
+        None => sink.null(),
+    }
+}
+
+/// A record value as a cell, as the reference's factory copies it.
+fn value_cell(sink: &mut dyn CellSink, v: Option<&Value>, scratch: &mut String) {
+    match v {
+        None | Some(Value::Null) => sink.null(),
+        Some(Value::Int(i)) => sink.int(*i),
+        Some(Value::Float(f)) => sink.float(*f),
+        Some(Value::Text(s)) => sink.text(s),
+        Some(Value::Bool(b)) => sink.boolean(*b),
+        Some(other) => {
+            scratch.clear();
+            push_python_str(scratch, other);
+            sink.text(scratch);
+        }
+    }
+}
+
+/// An extra column's rendered text converted to its configured type.
+fn cast_cell(sink: &mut dyn CellSink, rendered: &str, ty: &str) {
     match ty {
-        "int" => rendered
+        "int" => match rendered
             .parse::<i64>()
             .ok()
             .or_else(|| rendered.parse::<f64>().ok().map(|f| f as i64))
-            .map(ObsValue::Int)
-            .unwrap_or(ObsValue::Null),
-        "float" => rendered
-            .parse::<f64>()
-            .map(ObsValue::Float)
-            .unwrap_or(ObsValue::Null),
-        "bool" => ObsValue::Bool(matches!(rendered, "True" | "true" | "1")),
-        _ => ObsValue::Text(rendered.to_owned()),
+        {
+            Some(i) => sink.int(i),
+            None => sink.null(),
+        },
+        "float" => float_or_null(sink, rendered.parse::<f64>().ok()),
+        "bool" => sink.boolean(matches!(rendered, "True" | "true" | "1")),
+        _ => sink.text(rendered),
     }
 }
 
-/// Build one row, in [`columns`] order.
+/// A literal extra column as a cell.
+fn literal_cell(sink: &mut dyn CellSink, v: &serde_yaml_ng::Value) {
+    match v {
+        serde_yaml_ng::Value::Number(n) if n.is_i64() => sink.int(n.as_i64().unwrap_or_default()),
+        serde_yaml_ng::Value::Number(n) => sink.float(n.as_f64().unwrap_or_default()),
+        serde_yaml_ng::Value::Bool(b) => sink.boolean(*b),
+        serde_yaml_ng::Value::String(s) => sink.text(s),
+        _ => sink.null(),
+    }
+}
+
+/// Build one row as values, in [`columns`] order.
 pub fn build_row(
     config: &ObsCoreConfig,
     ctx: &DatasetContext<'_>,
 ) -> Result<Vec<ObsValue>, ObsCoreError> {
+    let mut row = Vec::with_capacity(STATIC.len() + config.extra_order.len() + SPATIAL.len());
+    build_row_into(config, ctx, &mut row, &mut String::new())?;
+    Ok(row)
+}
+
+/// Build one row into `sink`, in [`columns`] order; `scratch` is a reusable buffer
+/// for rendered text. On error, `sink` may have received part of the row.
+pub fn build_row_into(
+    config: &ObsCoreConfig,
+    ctx: &DatasetContext<'_>,
+    sink: &mut dyn CellSink,
+    scratch: &mut String,
+) -> Result<(), ObsCoreError> {
     let t = config.dataset_type(ctx.dataset_type).ok_or_else(|| {
         ObsCoreError::Config(format!(
             "dataset type {:?} is not configured",
             ctx.dataset_type
         ))
     })?;
-    let lookup = |f: &Field<'_>| -> Option<Value> {
-        match (f.name, f.key, f.attr) {
-            ("records", Some(element), Some(attr)) => ctx
-                .records
-                .get(element)
-                .and_then(|r| r.get(attr))
-                .filter(|v| !v.is_null())
-                .cloned(),
-            ("id", None, None) => Some(Value::Text(ctx.id.to_string())),
-            ("run", None, None) => Some(Value::Text(ctx.run.to_owned())),
-            ("dataset_type", None, None) => Some(Value::Text(ctx.dataset_type.to_owned())),
-            (name, None, None) => ctx
+    let lookup = |f: &Field<'_>, out: &mut String| -> bool {
+        let v = match (f.name, f.key, f.attr) {
+            ("records", Some(element), Some(attr)) => {
+                ctx.records.get(element).and_then(|r| r.get(attr))
+            }
+            ("id", None, None) => {
+                let mut buf = Uuid::encode_buffer();
+                out.push_str(ctx.id.hyphenated().encode_lower(&mut buf));
+                return true;
+            }
+            ("run", None, None) => {
+                out.push_str(ctx.run);
+                return true;
+            }
+            ("dataset_type", None, None) => {
+                out.push_str(ctx.dataset_type);
+                return true;
+            }
+            // As the reference: a data ID with an exposure but no visit uses the
+            // exposure for `visit`.
+            ("visit", None, None) => ctx
                 .data_id
-                .get(name)
-                .or_else(|| {
-                    // As the reference: a data ID with an exposure but no visit uses
-                    // the exposure for `visit`.
-                    (name == "visit")
-                        .then(|| ctx.data_id.get("exposure"))
-                        .flatten()
-                })
-                .filter(|v| !v.is_null())
-                .cloned(),
+                .get("visit")
+                .or_else(|| ctx.data_id.get("exposure")),
+            (name, None, None) => ctx.data_id.get(name),
             _ => None,
+        };
+        match v.filter(|v| !v.is_null()) {
+            Some(v) => {
+                push_python_str(out, v);
+                true
+            }
+            None => false,
         }
     };
     let instrument = ctx
         .data_id
         .get("instrument")
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .or_else(|| config.fallback_instrument.clone());
+        .and_then(|v| v.as_str())
+        .or(config.fallback_instrument.as_deref());
     let facility = instrument
-        .as_ref()
         .and_then(|i| config.facility_map.get(i))
-        .cloned()
-        .unwrap_or_else(|| config.facility_name.clone());
+        .unwrap_or(&config.facility_name);
     let observation = ctx
         .records
         .get("exposure")
         .or_else(|| ctx.records.get("visit"));
-    let from_observation = |field: &str| {
-        observation
-            .and_then(|r| r.get(field))
-            .map(from_value)
-            .unwrap_or(ObsValue::Null)
-    };
-    let optional = |fmt: &Option<String>| -> Result<ObsValue, ObsCoreError> {
-        fmt.as_ref()
-            .map(|f| render(f, &lookup).map(ObsValue::Text))
-            .transpose()
-            .map(|v| v.unwrap_or(ObsValue::Null))
-    };
-    let band = ctx
-        .data_id
-        .get("band")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
+    let band = ctx.data_id.get("band").and_then(|v| v.as_str());
     let filter = ctx.data_id.get("physical_filter").and_then(|v| v.as_str());
     let spectral = filter
         .and_then(|f| config.spectral_ranges.get(f))
-        .or_else(|| band.as_ref().and_then(|b| config.spectral_ranges.get(b)));
-    let em = |i: usize| {
-        spectral
-            .and_then(|r| r[i])
-            .map(ObsValue::Float)
-            .unwrap_or(ObsValue::Null)
-    };
-    let mjd = |v: Option<i64>| {
-        v.map(|ns| ObsValue::Float(tai_ns_to_mjd_utc(ns)))
-            .unwrap_or(ObsValue::Null)
-    };
+        .or_else(|| band.and_then(|b| config.spectral_ranges.get(b)));
+    let em = |i: usize| spectral.and_then(|r| r[i]);
+    let mjd = |v: Option<i64>| v.map(tai_ns_to_mjd_utc);
     let (t_min, t_max) = match ctx.timespan {
         Some(ts) => (mjd(ts.begin), mjd(ts.end)),
-        None => (ObsValue::Null, ObsValue::Null),
+        None => (None, None),
     };
-    let xel = |i: usize| {
-        t.s_xel
-            .map(|x| ObsValue::Int(x[i]))
-            .unwrap_or(ObsValue::Null)
+    let optional = |sink: &mut dyn CellSink, fmt: &Option<String>, scratch: &mut String| {
+        match fmt {
+            Some(f) => {
+                scratch.clear();
+                render_into(f, &lookup, scratch)?;
+                sink.text(scratch);
+            }
+            None => sink.null(),
+        }
+        Ok::<(), ObsCoreError>(())
     };
-    let mut row = vec![
-        ObsValue::Text(t.dataproduct_type.clone()),
-        text(t.dataproduct_subtype.as_ref()),
-        ObsValue::Text(facility),
-        ObsValue::Int(t.calib_level),
-        from_observation("target_name"),
-        optional(&t.obs_id_fmt)?,
-        text(t.obs_collection.as_ref().or(config.obs_collection.as_ref())),
-        optional(&config.obs_publisher_did_fmt)?,
-        optional(&t.datalink_url_fmt)?,
-        text(t.access_format.as_ref()),
-        ObsValue::Null,
-        xel(0),
-        xel(1),
-        ObsValue::Null,
-        t_min,
-        t_max,
-        from_observation("exposure_time"),
-        ObsValue::Null,
-        ObsValue::Null,
-        em(0),
-        em(1),
-        ObsValue::Null,
-        text(band.as_ref()),
-        text(t.o_ucd.as_ref()),
-        ObsValue::Null,
-        text(instrument.as_ref()),
-    ];
+    let xel = |sink: &mut dyn CellSink, i: usize| match t.s_xel {
+        Some(x) => sink.int(x[i]),
+        None => sink.null(),
+    };
+
+    sink.text(&t.dataproduct_type);
+    text_or_null(sink, t.dataproduct_subtype.as_deref());
+    sink.text(facility);
+    sink.int(t.calib_level);
+    value_cell(
+        sink,
+        observation.and_then(|r| r.get("target_name")),
+        scratch,
+    );
+    optional(sink, &t.obs_id_fmt, scratch)?;
+    text_or_null(
+        sink,
+        t.obs_collection
+            .as_deref()
+            .or(config.obs_collection.as_deref()),
+    );
+    optional(sink, &config.obs_publisher_did_fmt, scratch)?;
+    optional(sink, &t.datalink_url_fmt, scratch)?;
+    text_or_null(sink, t.access_format.as_deref());
+    sink.null(); // s_resolution
+    xel(sink, 0);
+    xel(sink, 1);
+    sink.null(); // t_xel
+    float_or_null(sink, t_min);
+    float_or_null(sink, t_max);
+    value_cell(
+        sink,
+        observation.and_then(|r| r.get("exposure_time")),
+        scratch,
+    );
+    sink.null(); // t_resolution
+    sink.null(); // em_xel
+    float_or_null(sink, em(0));
+    float_or_null(sink, em(1));
+    sink.null(); // em_res_power
+    text_or_null(sink, band);
+    text_or_null(sink, t.o_ucd.as_deref());
+    sink.null(); // pol_xel
+    text_or_null(sink, instrument);
     for name in &config.extra_order {
         let spec = t
             .extra_columns
             .get(name)
             .or_else(|| config.extra_columns.get(name));
-        row.push(match spec {
-            None => ObsValue::Null,
-            Some(ExtraColumn::Literal(v)) => match v {
-                serde_yaml_ng::Value::Number(n) if n.is_i64() => {
-                    ObsValue::Int(n.as_i64().unwrap_or_default())
-                }
-                serde_yaml_ng::Value::Number(n) => ObsValue::Float(n.as_f64().unwrap_or_default()),
-                serde_yaml_ng::Value::Bool(b) => ObsValue::Bool(*b),
-                serde_yaml_ng::Value::String(s) => ObsValue::Text(s.clone()),
-                _ => ObsValue::Null,
-            },
+        match spec {
+            None => sink.null(),
+            Some(ExtraColumn::Literal(v)) => literal_cell(sink, v),
             // A template whose fields this dataset lacks gives NULL, as the reference.
-            Some(ExtraColumn::Template { template, ty, .. }) => match render(template, &lookup) {
-                Ok(s) => cast(&s, ty),
-                Err(_) => ObsValue::Null,
-            },
-        });
+            Some(ExtraColumn::Template { template, ty, .. }) => {
+                scratch.clear();
+                match render_into(template, &lookup, scratch) {
+                    Ok(()) => cast_cell(sink, scratch, ty),
+                    Err(_) => sink.null(),
+                }
+            }
+        }
     }
+    scratch.clear();
     match ctx
         .region
         .map(Region::decode)
         .as_ref()
-        .and_then(spatial_columns)
+        .and_then(|r| spatial_columns(r, scratch))
     {
-        Some((ra, dec, fov, region)) => row.extend([
-            ObsValue::Float(ra),
-            ObsValue::Float(dec),
-            ObsValue::Float(fov),
-            ObsValue::Text(region),
-        ]),
-        None => row.extend(std::iter::repeat_n(ObsValue::Null, 4)),
+        Some((ra, dec, fov)) => {
+            sink.float(ra);
+            sink.float(dec);
+            sink.float(fov);
+            sink.text(scratch);
+        }
+        None => (0..SPATIAL.len()).for_each(|_| sink.null()),
     }
-    Ok(row)
+    Ok(())
 }
 
-/// Write one CSV line in the reference exporter's style: text quoted, numbers bare,
-/// NULL as `\N`.
+/// Append one CSV line (with its newline) in the reference exporter's style: text
+/// quoted, numbers bare, NULL as `\N`.
+pub struct CsvLine<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> CsvLine<'a> {
+    /// A line appended to `out`.
+    pub fn new(out: &'a mut String) -> CsvLine<'a> {
+        CsvLine { out, first: true }
+    }
+
+    fn separate(&mut self) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+    }
+
+    /// End the line.
+    pub fn finish(self) {
+        self.out.push('\n');
+    }
+}
+
+impl CellSink for CsvLine<'_> {
+    fn null(&mut self) {
+        self.separate();
+        self.out.push_str("\\N");
+    }
+    fn int(&mut self, v: i64) {
+        use std::fmt::Write;
+        self.separate();
+        let _ = write!(self.out, "{v}");
+    }
+    fn float(&mut self, v: f64) {
+        use std::fmt::Write;
+        self.separate();
+        let _ = write!(self.out, "{v:?}");
+    }
+    fn text(&mut self, v: &str) {
+        self.separate();
+        self.out.push('"');
+        for (i, part) in v.split('"').enumerate() {
+            if i > 0 {
+                self.out.push_str("\"\"");
+            }
+            self.out.push_str(part);
+        }
+        self.out.push('"');
+    }
+    fn boolean(&mut self, v: bool) {
+        self.separate();
+        self.out.push_str(if v { "true" } else { "false" });
+    }
+}
+
+/// One CSV line (without its newline) for a row of values.
 pub fn csv_line(values: &[ObsValue]) -> String {
-    values
-        .iter()
-        .map(|v| match v {
-            ObsValue::Null => "\\N".to_owned(),
-            ObsValue::Int(i) => i.to_string(),
-            ObsValue::Float(f) => format!("{f:?}"),
-            ObsValue::Bool(b) => b.to_string(),
-            ObsValue::Text(s) => format!("\"{}\"", s.replace('"', "\"\"")),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let mut out = String::new();
+    let mut line = CsvLine::new(&mut out);
+    for v in values {
+        match v {
+            ObsValue::Null => line.null(),
+            ObsValue::Int(i) => line.int(*i),
+            ObsValue::Float(f) => line.float(*f),
+            ObsValue::Bool(b) => line.boolean(*b),
+            ObsValue::Text(s) => line.text(s),
+        }
+    }
+    out
 }

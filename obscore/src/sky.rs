@@ -56,9 +56,9 @@ fn centroid(vs: &[V3]) -> Option<V3> {
     Some(u)
 }
 
-/// `s_ra`, `s_dec` and `s_fov` (degrees) and `s_region` for a region; `None` for
-/// regions that are not convex polygons.
-pub fn spatial_columns(region: &Region) -> Option<(f64, f64, f64, String)> {
+/// `s_ra`, `s_dec` and `s_fov` (degrees) of a region, with `s_region` appended to
+/// `s_region`; `None` (nothing appended) for regions that are not convex polygons.
+pub fn spatial_columns(region: &Region, s_region: &mut String) -> Option<(f64, f64, f64)> {
     let Region::ConvexPolygon(vs) = region else {
         return None;
     };
@@ -76,5 +76,7 @@ pub fn spatial_columns(region: &Region) -> Option<(f64, f64, f64, String)> {
         + 2.0 * MAX_SCL_ERROR;
     let opening = 2.0 * (0.5 * cl2.sqrt()).asin();
     let (ra, dec) = lon_lat_degrees(c);
-    Some((ra, dec, 2.0 * opening.to_degrees(), region.adql_polygon()?))
+    region
+        .write_adql_polygon(s_region)
+        .then_some((ra, dec, 2.0 * opening.to_degrees()))
 }
