@@ -69,8 +69,7 @@ pub struct RecordCache<'u> {
     universe: &'u Universe,
     tables: HashMap<String, Table>,
     visit_of_exposure: Option<HashMap<Vec<u8>, Value>>,
-    /// Region bytes keyed by (instrument, visit, detector).
-    detector_regions: Option<HashMap<Vec<u8>, Vec<u8>>>,
+    detector_regions: Option<DetectorRegions>,
 }
 
 impl<'u> RecordCache<'u> {
@@ -178,18 +177,20 @@ impl<'u> RecordCache<'u> {
         if self.detector_regions.is_none()
             && self.universe.element("visit_detector_region").is_some()
         {
-            let mut map = HashMap::new();
+            let mut regions = DetectorRegions::default();
             conn.query_each(
                 "SELECT instrument, visit, detector, region FROM visit_detector_region",
                 &[],
                 &mut |r| {
-                    if let Value::Bytes(b) = &r[3] {
-                        map.insert(key(r[..3].iter()), b.clone());
+                    if let (Value::Text(i), Some(v), Some(d), Value::Bytes(b)) =
+                        (&r[0], r[1].as_i64(), r[2].as_i64(), &r[3])
+                    {
+                        regions.insert(i, v, d, b);
                     }
                     Ok(())
                 },
             )?;
-            self.detector_regions = Some(map);
+            self.detector_regions = Some(regions);
         }
         Ok(())
     }
@@ -322,20 +323,18 @@ impl<'u> RecordCache<'u> {
     pub fn region<'c>(&'c self, expanded: &Expanded<'c>) -> Option<&'c [u8]> {
         let id = &expanded.data_id;
         if let (Some(instrument), Some(detector), Some(regions)) = (
-            id.get("instrument"),
-            id.get("detector"),
+            id.get("instrument").and_then(Value::as_str),
+            id.get("detector").and_then(Value::as_i64),
             &self.detector_regions,
         ) {
             let visit = id.get("visit").or_else(|| {
                 let exposure = id.get("exposure")?;
                 self.visit_of_exposure
                     .as_ref()?
-                    .get(&key([instrument, exposure].into_iter()))
+                    .get(&key([&Value::from(instrument), exposure].into_iter()))
             });
-            if let Some(visit) = visit {
-                return regions
-                    .get(&key([instrument, visit, detector].into_iter()))
-                    .map(Vec::as_slice);
+            if let Some(visit) = visit.and_then(Value::as_i64) {
+                return regions.get(instrument, visit, detector);
             }
         }
         if id.contains_key("visit") {
@@ -346,5 +345,38 @@ impl<'u> RecordCache<'u> {
             }
         }
         None
+    }
+}
+
+/// Every detector's region in every visit, kept as one byte arena indexed by
+/// (instrument, visit, detector): millions of regions cost two allocations, not two
+/// per region, and integer keys hash fast.
+#[derive(Default)]
+struct DetectorRegions {
+    instruments: Vec<String>,
+    index: HashMap<(usize, i64, i64), (usize, usize), foldhash::fast::RandomState>,
+    bytes: Vec<u8>,
+}
+
+impl DetectorRegions {
+    fn instrument(&self, name: &str) -> Option<usize> {
+        self.instruments.iter().position(|i| i == name)
+    }
+
+    fn insert(&mut self, instrument: &str, visit: i64, detector: i64, region: &[u8]) {
+        let i = self.instrument(instrument).unwrap_or_else(|| {
+            self.instruments.push(instrument.to_owned());
+            self.instruments.len() - 1
+        });
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(region);
+        self.index
+            .insert((i, visit, detector), (start, region.len()));
+    }
+
+    fn get(&self, instrument: &str, visit: i64, detector: i64) -> Option<&[u8]> {
+        let i = self.instrument(instrument)?;
+        let &(start, len) = self.index.get(&(i, visit, detector))?;
+        self.bytes.get(start..start + len)
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use valet_collections::{DatasetQuery, Found};
 use valet_obscore::parquet_out::{schema, BatchBuilder, ParquetSink};
-use valet_obscore::{build_row_into, columns, CellSink, CsvLine, DatasetContext, ObsCoreConfig};
+use valet_obscore::{columns, CellSink, CsvLine, DatasetContext, ObsCoreConfig, RowPlan};
 use valet_obscore::{ObsCoreError, ObsValue};
 use valet_registry::{DatasetRef, DatasetType, Record, RegistryError, Timespan, Value};
 
@@ -53,12 +53,12 @@ pub fn export_obscore_csv(
 ) -> Result<u64, RepoError> {
     let header: Vec<String> = columns(config).iter().map(|c| format!("\"{c}\"")).collect();
     writeln!(out, "{}", header.join(",")).map_err(io)?;
-    let encode = |cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
+    let encode = |plan: &RowPlan<'_>, cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
         let mut text = String::with_capacity(chunk.len() * 640);
         let mut scratch = String::new();
         for found in chunk {
             let mut line = CsvLine::new(&mut text);
-            obscore_row_into(config, cache, t, &found.dataset, &mut line, &mut scratch)?;
+            obscore_row_into(plan, cache, t, &found.dataset, &mut line, &mut scratch)?;
             line.finish();
         }
         Ok(text)
@@ -77,11 +77,11 @@ pub fn export_obscore_parquet<W: Write + Send>(
 ) -> Result<u64, RepoError> {
     let schema = schema(config);
     let mut sink = ParquetSink::new(schema.clone(), out).map_err(invalid)?;
-    let encode = |cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
+    let encode = |plan: &RowPlan<'_>, cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
         let mut batch = BatchBuilder::new(schema.clone(), chunk.len());
         let mut scratch = String::new();
         for found in chunk {
-            obscore_row_into(config, cache, t, &found.dataset, &mut batch, &mut scratch)?;
+            obscore_row_into(plan, cache, t, &found.dataset, &mut batch, &mut scratch)?;
             batch.end_row().map_err(invalid)?;
         }
         batch.finish().map_err(invalid)
@@ -96,20 +96,20 @@ pub fn export_obscore_parquet<W: Write + Send>(
 /// The ObsCore row of one dataset as values, from records in `cache` (loaded for the
 /// type with [`RecordCache::load_regions_for`]).
 pub fn obscore_row(
-    config: &ObsCoreConfig,
+    plan: &RowPlan<'_>,
     cache: &RecordCache<'_>,
     t: &DatasetType,
     dataset: &DatasetRef,
 ) -> Result<Vec<ObsValue>, RepoError> {
     let mut row = Vec::new();
-    obscore_row_into(config, cache, t, dataset, &mut row, &mut String::new())?;
+    obscore_row_into(plan, cache, t, dataset, &mut row, &mut String::new())?;
     Ok(row)
 }
 
 /// The ObsCore row of one dataset, cell by cell into `sink`; `scratch` is a reusable
 /// text buffer.
 pub fn obscore_row_into(
-    config: &ObsCoreConfig,
+    plan: &RowPlan<'_>,
     cache: &RecordCache<'_>,
     t: &DatasetType,
     dataset: &DatasetRef,
@@ -136,12 +136,13 @@ pub fn obscore_row_into(
         timespan,
         region: cache.region(&expanded),
     };
-    build_row_into(config, &ctx, sink, scratch).map_err(invalid)
+    plan.build(&ctx, sink, scratch).map_err(invalid)
 }
 
 /// Builds one chunk's output from the records of its dataset type.
-type Encode<'a, O> =
-    dyn Fn(&RecordCache<'_>, &DatasetType, &[Found]) -> Result<O, RepoError> + Sync + 'a;
+type Encode<'a, O> = dyn Fn(&RowPlan<'_>, &RecordCache<'_>, &DatasetType, &[Found]) -> Result<O, RepoError>
+    + Sync
+    + 'a;
 
 /// Run the find-first search of every configured type, encode chunks of what it finds
 /// on worker threads, and hand the outputs to `write` in search order. Returns the
@@ -179,7 +180,8 @@ fn export_chunks<O: Send>(
             repo.resolver
                 .query_datasets(&mut conn, &universe, &query, sink)
         };
-        let encode_chunk = |chunk: &[Found]| encode(&cache, &t, chunk);
+        let plan = RowPlan::new(config, type_name).map_err(invalid)?;
+        let encode_chunk = |chunk: &[Found]| encode(&plan, &cache, &t, chunk);
         n += in_parallel(search, &encode_chunk, &mut *write)?;
     }
     Ok(n)

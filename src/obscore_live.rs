@@ -13,7 +13,7 @@ use uuid::Uuid;
 use valet_collections::{query_collections, CollectionQuery, DatasetQuery};
 use valet_obscore::config::CollectionKind;
 use valet_obscore::parquet_out::column_types;
-use valet_obscore::{columns, ObsCoreConfig, ObsValue};
+use valet_obscore::{columns, ObsCoreConfig, ObsValue, RowPlan};
 use valet_registry::db::{quote_ident as q, Backend, Value};
 use valet_registry::{Conn, DatasetRef, DatasetType, RegistryError};
 
@@ -208,12 +208,13 @@ pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
     for (t, refs) in expected_datasets(&mut conn, repo, &config)? {
         let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
         cache.load_regions_for(&mut conn, &dims)?;
+        let plan = RowPlan::new(&config, &t.name).map_err(|e| RepoError::Invalid(e.to_string()))?;
         for r in refs {
             let Some(row) = actual.remove(&r.id) else {
                 problems.push(format!("ObsCore: no row for {} dataset {}", t.name, r.id));
                 continue;
             };
-            let want: Vec<Value> = obscore_row(&config, &cache, &t, &r)?
+            let want: Vec<Value> = obscore_row(&plan, &cache, &t, &r)?
                 .into_iter()
                 .map(to_value)
                 .collect();
@@ -276,10 +277,11 @@ fn add_rows(
     }
     let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
     cache.load_regions_for(conn, &dims)?;
+    let plan = RowPlan::new(config, &t.name).map_err(|e| RepoError::Invalid(e.to_string()))?;
     let mut rows = Vec::with_capacity(refs.len());
     for r in refs {
         let mut row = vec![Value::Uuid(r.id)];
-        row.extend(obscore_row(config, cache, t, r)?.into_iter().map(to_value));
+        row.extend(obscore_row(&plan, cache, t, r)?.into_iter().map(to_value));
         rows.push(row);
     }
     let mut cols = vec!["registry_dataset_id".to_owned()];

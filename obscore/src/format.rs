@@ -14,10 +14,12 @@ pub struct Field<'a> {
     pub key: Option<&'a str>,
     /// `.attr`, if present.
     pub attr: Option<&'a str>,
+    /// The text between the braces.
+    pub source: &'a str,
 }
 
-fn parse_field(text: &str) -> Option<Field<'_>> {
-    let text = text.split([':', '!']).next().unwrap_or(text);
+fn parse_field(source: &str) -> Option<Field<'_>> {
+    let text = source.split([':', '!']).next().unwrap_or(source);
     let end = text.find(['[', '.']).unwrap_or(text.len());
     let name = &text[..end];
     let mut rest = &text[end..];
@@ -33,7 +35,12 @@ fn parse_field(text: &str) -> Option<Field<'_>> {
         None if rest.is_empty() => None,
         None => return None,
     };
-    Some(Field { name, key, attr })
+    Some(Field {
+        name,
+        key,
+        attr,
+        source,
+    })
 }
 
 /// How Python's `str()` shows a value.
@@ -63,40 +70,90 @@ pub fn push_python_str(out: &mut String, v: &Value) {
 /// no value.
 pub type Lookup<'a> = dyn Fn(&Field<'_>, &mut String) -> bool + 'a;
 
-/// Render a template into `out` (appending), looking fields up with `lookup`. A field
-/// that cannot be found is an error naming it; `out` then holds a partial rendering.
+/// One piece of a parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part<'t> {
+    Text(&'t str),
+    Field(Field<'t>),
+}
+
+/// A template parsed once, to be rendered for many datasets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template<'t> {
+    source: &'t str,
+    parts: Vec<Part<'t>>,
+}
+
+impl<'t> Template<'t> {
+    /// Parse a template; malformed braces and unreadable fields are errors.
+    pub fn parse(source: &'t str) -> Result<Template<'t>, ObsCoreError> {
+        let err = |message: String| ObsCoreError::Template {
+            template: source.to_owned(),
+            message,
+        };
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while let Some(i) = rest.find(['{', '}']) {
+            if i > 0 {
+                parts.push(Part::Text(&rest[..i]));
+            }
+            let c = rest.as_bytes()[i];
+            let after = &rest[i + 1..];
+            if after.as_bytes().first() == Some(&c) {
+                parts.push(Part::Text(&rest[i..i + 1]));
+                rest = &after[1..];
+                continue;
+            }
+            if c == b'}' {
+                return Err(err("single '}' in template".into()));
+            }
+            let close = after.find('}').ok_or_else(|| err("unclosed '{'".into()))?;
+            let field = parse_field(&after[..close])
+                .ok_or_else(|| err(format!("cannot read field {:?}", &after[..close])))?;
+            parts.push(Part::Field(field));
+            rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest));
+        }
+        Ok(Template { source, parts })
+    }
+
+    /// The field, when the template is exactly one field and nothing else.
+    pub fn single_field(&self) -> Option<&Field<'t>> {
+        match self.parts.as_slice() {
+            [Part::Field(f)] => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Render into `out` (appending). A field without a value is an error naming it;
+    /// `out` then holds a partial rendering.
+    pub fn render_into(&self, lookup: &Lookup<'_>, out: &mut String) -> Result<(), ObsCoreError> {
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Field(f) => {
+                    if !lookup(f, out) {
+                        return Err(ObsCoreError::Template {
+                            template: self.source.to_owned(),
+                            message: format!("no value for {:?}", f.source),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parse and render a template into `out` (appending).
 pub fn render_into(
     template: &str,
     lookup: &Lookup<'_>,
     out: &mut String,
 ) -> Result<(), ObsCoreError> {
-    let err = |message: String| ObsCoreError::Template {
-        template: template.to_owned(),
-        message,
-    };
-    let mut rest = template;
-    while let Some(i) = rest.find(['{', '}']) {
-        out.push_str(&rest[..i]);
-        let c = rest.as_bytes()[i];
-        let after = &rest[i + 1..];
-        if after.as_bytes().first() == Some(&c) {
-            out.push(c as char);
-            rest = &after[1..];
-            continue;
-        }
-        if c == b'}' {
-            return Err(err("single '}' in template".into()));
-        }
-        let close = after.find('}').ok_or_else(|| err("unclosed '{'".into()))?;
-        let field = parse_field(&after[..close])
-            .ok_or_else(|| err(format!("cannot read field {:?}", &after[..close])))?;
-        if !lookup(&field, out) {
-            return Err(err(format!("no value for {:?}", &after[..close])));
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    Ok(())
+    Template::parse(template)?.render_into(lookup, out)
 }
 
 /// Render a template to a new string.
@@ -131,6 +188,15 @@ mod tests {
             "{literal} 30.0"
         );
         assert!(render("{missing}", &lookup).is_err());
+        assert_eq!(
+            Template::parse("{x}")
+                .unwrap()
+                .single_field()
+                .map(|f| f.name),
+            Some("x")
+        );
+        assert!(Template::parse("{x}-").unwrap().single_field().is_none());
+        assert!(Template::parse("a}").is_err());
         assert!(render("{oops", &lookup).is_err());
     }
 }

@@ -12,6 +12,7 @@ pub mod time;
 pub use config::ObsCoreConfig;
 pub use record::{
     build_row, build_row_into, columns, csv_line, CellSink, CsvLine, DatasetContext, ObsValue,
+    RowPlan,
 };
 pub use time::{tai_minus_utc_seconds, tai_ns_to_mjd_utc};
 
