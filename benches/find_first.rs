@@ -4,36 +4,17 @@
 //! of 10 to 1,000 RUNs (the answer always in the last RUN searched). SQLite always;
 //! PostgreSQL too when `VALET_TEST_PG` names a server.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::{backends, repo_with};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use valet::collections::chains::{collection_chain, ChainMode};
 use valet::collections::{DatasetQuery, FindRequest};
 use valet::registry::{DataId, Timespan, Value};
-use valet::transfers::{import_export, ImportOptions};
-use valet::workload::{generate, run_name, Shape, CHAIN, INSTRUMENT};
-use valet::{CreateOptions, Repo};
-
-fn repo_with(shape: Shape, db: Option<String>) -> (tempfile::TempDir, Repo) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Repo::create(
-        &dir.path().join("repo"),
-        &CreateOptions {
-            db,
-            dimension_config: None,
-            identity: None,
-        },
-    )
-    .expect("create");
-    import_export(
-        &repo,
-        &[(generate(&shape), "sample".into())],
-        &ImportOptions::default(),
-    )
-    .expect("import");
-    (dir, repo)
-}
+use valet::workload::{run_name, Shape, CHAIN, INSTRUMENT};
 
 fn did(pairs: &[(&str, i64)]) -> DataId {
     let mut d: DataId = pairs
@@ -42,31 +23,6 @@ fn did(pairs: &[(&str, i64)]) -> DataId {
         .collect();
     d.insert("instrument".into(), Value::from(INSTRUMENT));
     d
-}
-
-fn pg_database(name: &str) -> Option<String> {
-    let admin = std::env::var("VALET_TEST_PG").ok()?;
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect");
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .unwrap();
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(&admin)
-        .to_owned();
-    Some(format!("{base}/{name}"))
-}
-
-fn backends(name: &str) -> Vec<(&'static str, Option<String>)> {
-    let mut v = vec![("sqlite", None)];
-    if let Some(url) = pg_database(name) {
-        v.push(("postgres", Some(url)));
-    }
-    v
 }
 
 fn dp02(c: &mut Criterion) {

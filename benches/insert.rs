@@ -1,8 +1,11 @@
 //! Bulk dataset insertion: 100k raws (189 detectors × 530 exposures) into a fresh RUN
 //! per iteration, on SQLite and, when `VALET_TEST_PG` names a server, PostgreSQL.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::backends;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Value};
 use valet::workload::{insert_dimension_records, Shape};
@@ -81,21 +84,8 @@ fn bench_backend(c: &mut Criterion, name: &str, db: Option<String>) {
 }
 
 fn insert(c: &mut Criterion) {
-    bench_backend(c, "sqlite", None);
-    if let Ok(admin) = std::env::var("VALET_TEST_PG") {
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect");
-        client
-            .batch_execute("DROP DATABASE IF EXISTS valet_bench_insert")
-            .unwrap();
-        client
-            .batch_execute("CREATE DATABASE valet_bench_insert")
-            .unwrap();
-        let base = admin
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .unwrap_or(&admin)
-            .to_owned();
-        bench_backend(c, "postgres", Some(format!("{base}/valet_bench_insert")));
+    for (backend, db) in backends("valet_bench_insert") {
+        bench_backend(c, backend, db);
     }
 }
 

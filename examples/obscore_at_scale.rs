@@ -2,7 +2,11 @@
 //! detector region), exported to Parquet and CSV from a find-first search; prints
 //! rows per second and extrapolates to DP0.2's 8.5M rows.
 //!
-//!     cargo run --release --example obscore_at_scale [VISITS]
+//!     cargo run --release --example obscore_at_scale [VISITS] [KEEP_REPO_DIR]
+//!
+//! With KEEP_REPO_DIR the repository is created there and kept, so that
+//! `valet obscore export` can be measured on it in a fresh process (this process's
+//! peak memory is mostly the set-up's).
 
 use std::time::Instant;
 
@@ -18,9 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(5_300);
+    let keep = std::env::args().nth(2).map(std::path::PathBuf::from);
     let detectors = 189i64;
     let dir = tempfile::tempdir()?;
-    let repo = Repo::create(&dir.path().join("repo"), &CreateOptions::default())?;
+    let repo_dir = keep.unwrap_or_else(|| dir.path().join("repo"));
+    let repo = Repo::create(&repo_dir, &CreateOptions::default())?;
     let r = &repo.registry;
     insert_dimension_records(
         &repo,
@@ -66,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "Parquet: {n} rows in {secs:.2} s = {:.0} rows/s; 8.5M rows would take ~{:.0} s",
         n as f64 / secs,
-        8.5e6 / (n as f64 / secs)
+        8.5e6 / (n as f64 / secs),
     );
     let start = Instant::now();
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.path().join("obscore.csv"))?);
