@@ -1,9 +1,13 @@
 //! Import with the live ObsCore table enabled against import without it: a
 //! DP0.2-shaped export (189 detectors × VISITS visits, raws and calexps through 286
 //! RUNs, one chain) imported registry-only into two fresh repositories; prints both
-//! times and their ratio.
+//! times and their ratio. SQLite always; PostgreSQL too when `VALET_TEST_PG` names a
+//! server.
 //!
 //!     cargo run --release --example import_obscore_at_scale [VISITS]
+
+#[path = "../benches/common/mod.rs"]
+mod common;
 
 use std::time::Instant;
 
@@ -31,8 +35,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(out);
     let megabytes = std::fs::metadata(&export)?.len() as f64 / 1e6;
 
-    let import = |name: &str, obscore: bool| -> Result<(f64, u64), Box<dyn std::error::Error>> {
-        let repo = Repo::create(&dir.path().join(name), &CreateOptions::default())?;
+    let import = |name: &str,
+                  db: Option<String>,
+                  obscore: bool|
+     -> Result<(f64, u64), Box<dyn std::error::Error>> {
+        let repo = Repo::create(
+            &dir.path().join(name),
+            &CreateOptions {
+                db,
+                ..Default::default()
+            },
+        )?;
         if obscore {
             valet::obscore_live::enable(&repo, include_str!("obscore-dp02.yaml"))?;
         }
@@ -50,12 +63,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         Ok((secs, rows))
     };
-    let (plain, _) = import("plain", false)?;
-    let (live, rows) = import("live", true)?;
-    println!(
-        "import of a {megabytes:.0} MB export: {plain:.2} s without ObsCore, {live:.2} s with \
-         the live table ({rows} rows checked) = {:.2}x",
-        live / plain
-    );
+    for (backend, _) in common::backends("valet_example_plain") {
+        let db = |name: &str| {
+            (backend == "postgres")
+                .then(|| common::pg_database(name))
+                .flatten()
+        };
+        let (plain, _) = import(
+            &format!("{backend}-plain"),
+            db("valet_example_plain"),
+            false,
+        )?;
+        let (live, rows) = import(&format!("{backend}-live"), db("valet_example_live"), true)?;
+        println!(
+            "{backend}: import of a {megabytes:.0} MB export: {plain:.2} s without ObsCore, \
+             {live:.2} s with the live table ({rows} rows checked) = {:.2}x",
+            live / plain
+        );
+    }
     Ok(())
 }
