@@ -93,6 +93,47 @@ fn links_and_failures(backend: Backend) {
     assert!(err.to_string().contains("already exists"), "{err}");
     assert_eq!(count_files(), before);
 
+    // An import whose datasets are all stored, with their files, before a later
+    // entry fails takes the files back out: nothing of it is left.
+    let Some(late) = new_repo(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read_to_string(data("dp02-mini/export.yaml")).unwrap();
+    text.push_str(
+        "- type: associations\n  collection: u/nobody/tagged\n  collection_type: TAGGED\n  \
+         dataset_ids:\n  - !uuid '00000000-0000-4000-8000-000000000001'\n",
+    );
+    let export = dir.path().join("export.yaml");
+    std::fs::write(&export, text).unwrap();
+    let empty = walk(&late.root()).len();
+    let remaining = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let progress = remaining.clone();
+    let err = late
+        .repo
+        .import_files(
+            &[export],
+            &ImportOptions {
+                transfer: Some(TransferMode::Copy),
+                directory: Some(data("dp02-mini/files")),
+                progress: Some(std::sync::Arc::new(move |done, total| {
+                    progress.store(total - done, std::sync::atomic::Ordering::Relaxed)
+                })),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("export.yaml"), "{err}");
+    assert_eq!(
+        remaining.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "the failure came before every dataset was stored"
+    );
+    assert_eq!(walk(&late.root()).len(), empty, "files left behind");
+    let mut c = late.repo.registry.db.conn().unwrap();
+    assert!(all_artifacts(&mut c).unwrap().is_empty());
+    drop(c);
+
     // A direct transfer records absolute paths and copies nothing.
     let Some(d) = new_repo(backend) else { return };
     import_with(&d, TransferMode::Direct);
