@@ -75,6 +75,41 @@ fn query(repo: &Repo, dataset_type: &str, collections: &[&str], find_first: bool
     out
 }
 
+/// One `find_dataset` look-up, answered as (dataset id, run).
+fn find(
+    repo: &Repo,
+    dataset_type: &str,
+    data_id_json: &Json,
+    collection: &str,
+    timespan: Option<Timespan>,
+) -> Option<(String, String)> {
+    let mut conn = repo.registry.db.conn().unwrap();
+    let did = data_id(data_id_json);
+    let collections = vec![collection.to_owned()];
+    let found = repo
+        .resolver
+        .find_dataset(
+            &mut conn,
+            &repo.registry.universe,
+            &FindRequest {
+                dataset_type,
+                data_id: &did,
+                collections: &collections,
+                timespan,
+                as_of: None,
+            },
+        )
+        .unwrap();
+    found.map(|f| (f.dataset.id.to_string(), f.dataset.run))
+}
+
+/// The reference's answer to a look-up: (dataset id, run), or none.
+fn expected(answer: &Json) -> Option<(String, String)> {
+    answer["dataset_id"]
+        .as_str()
+        .map(|id| (id.to_owned(), answer["run"].as_str().unwrap().to_owned()))
+}
+
 fn check(backend: Backend, fixture: &str) {
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
@@ -108,55 +143,16 @@ fn check(backend: Backend, fixture: &str) {
         "union_count"
     );
 
-    let universe = &repo.registry.universe;
-    let mut conn = repo.registry.db.conn().unwrap();
     for l in exp["lookups"].as_array().unwrap() {
-        let collections = vec![l["collection"].as_str().unwrap().to_owned()];
-        let did = data_id(&l["data_id"]);
-        let got = repo
-            .resolver
-            .find_dataset(
-                &mut conn,
-                universe,
-                &FindRequest {
-                    dataset_type: "calexp",
-                    data_id: &did,
-                    collections: &collections,
-                    timespan: None,
-                    as_of: None,
-                },
-            )
-            .unwrap();
-        let got = got.map(|f| (f.dataset.id.to_string(), f.dataset.run));
-        let want = l["dataset_id"]
-            .as_str()
-            .map(|id| (id.to_owned(), l["run"].as_str().unwrap().to_owned()));
-        assert_eq!(got, want, "lookup {l}");
+        let collection = l["collection"].as_str().unwrap();
+        let got = find(repo, "calexp", &l["data_id"], collection, None);
+        assert_eq!(got, expected(l), "lookup {l}");
     }
-
-    let calib = vec!["LSSTCam-imSim/calib".to_owned()];
     for c in exp["calib"].as_array().unwrap() {
         let at = parse_tai_iso(c["tai"].as_str().unwrap()).unwrap();
-        let did = data_id(&c["data_id"]);
-        let got = repo
-            .resolver
-            .find_dataset(
-                &mut conn,
-                universe,
-                &FindRequest {
-                    dataset_type: "bias",
-                    data_id: &did,
-                    collections: &calib,
-                    timespan: Some(Timespan::new(Some(at), Some(at))),
-                    as_of: None,
-                },
-            )
-            .unwrap();
-        let got = got.map(|f| (f.dataset.id.to_string(), f.dataset.run));
-        let want = c["dataset_id"]
-            .as_str()
-            .map(|id| (id.to_owned(), c["run"].as_str().unwrap().to_owned()));
-        assert_eq!(got, want, "calib {c}");
+        let at = Timespan::new(Some(at), Some(at));
+        let got = find(repo, "bias", &c["data_id"], "LSSTCam-imSim/calib", Some(at));
+        assert_eq!(got, expected(c), "calib {c}");
     }
 
     let mut raws: Vec<String> = query(repo, "raw", &["LSSTCam-imSim/defaults"], true)
