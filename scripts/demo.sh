@@ -18,6 +18,6 @@ set -x
 "$valet" query-collections "$work/repo" "$chain" --chains TABLE --format csv | cut -c1-160 | head -3
 "$valet" find-dataset "$work/repo" calexp --collections "$chain" --data-id instrument=LSSTCam-imSim,detector=42,visit=7
 "$valet" query-datasets "$work/repo" calexp --collections "$chain" --find-first --where "visit IN (7..8) AND detector < 3"
-"$valet" obscore export "$work/repo" "$work/obscore.csv" -c examples/obscore-dp02.yaml --collections "$chain"
+"$valet" obscore export "$work/repo" "$work/obscore.csv" -c examples/obscore-dp02.yaml --collections "$chain" --format csv
 set +x
 echo "ObsCore rows: $(($(wc -l < "$work/obscore.csv") - 1)) in $work/obscore.csv"

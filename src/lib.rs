@@ -9,6 +9,7 @@ pub mod expand;
 pub mod ingest;
 pub mod obscore_export;
 pub mod obscore_live;
+pub mod obscore_table_export;
 pub mod provenance;
 pub mod prune;
 pub mod repo;

@@ -24,12 +24,49 @@ use crate::{Repo, RepoError};
 /// What to export.
 #[derive(Debug, Clone, Default)]
 pub struct ObsCoreExportOptions {
-    /// Collections searched find-first, in order.
+    /// Collections searched find-first, in order (default: the configuration's
+    /// `collections`).
     pub collections: Vec<String>,
-    /// Only these configured dataset types (default: all configured).
+    /// Only these dataset types, each of which must be configured (default: all
+    /// configured).
     pub dataset_types: Vec<String>,
-    /// A `--where` expression.
+    /// A `--where` expression (default: the configuration's `where`).
     pub where_: String,
+}
+
+impl ObsCoreExportOptions {
+    /// The options with the configuration's defaults filled in, as the reference
+    /// exporter: collections and `where` from the configuration unless given, and
+    /// every requested dataset type configured.
+    pub fn resolved(&self, config: &ObsCoreConfig) -> Result<ObsCoreExportOptions, RepoError> {
+        let mut out = self.clone();
+        if out.collections.is_empty() {
+            out.collections = config.collections.clone().unwrap_or_default();
+        }
+        if out.collections.is_empty() {
+            return Err(RepoError::Invalid(
+                "no collections to search: give --collections or set `collections` in the \
+                 ObsCore configuration"
+                    .into(),
+            ));
+        }
+        if out.where_.is_empty() {
+            out.where_ = config.where_.clone().unwrap_or_default();
+        }
+        let unknown: Vec<&str> = out
+            .dataset_types
+            .iter()
+            .filter(|d| config.dataset_type(d).is_none())
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(RepoError::Invalid(format!(
+                "dataset types {} are not defined in the ObsCore configuration",
+                unknown.join(", ")
+            )));
+        }
+        Ok(out)
+    }
 }
 
 /// Found datasets per unit of work handed to a worker.
@@ -51,6 +88,7 @@ pub fn export_obscore_csv(
     options: &ObsCoreExportOptions,
     out: &mut (dyn Write + Send),
 ) -> Result<u64, RepoError> {
+    let options = &options.resolved(config)?;
     let header: Vec<String> = columns(config).iter().map(|c| format!("\"{c}\"")).collect();
     writeln!(out, "{}", header.join(",")).map_err(io)?;
     let encode = |plan: &RowPlan<'_>, cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
@@ -75,6 +113,7 @@ pub fn export_obscore_parquet<W: Write + Send>(
     options: &ObsCoreExportOptions,
     out: W,
 ) -> Result<u64, RepoError> {
+    let options = &options.resolved(config)?;
     let schema = schema(config);
     let mut sink = ParquetSink::new(schema.clone(), out).map_err(invalid)?;
     let encode = |plan: &RowPlan<'_>, cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
@@ -144,7 +183,7 @@ type Encode<'a, O> = dyn Fn(&RowPlan<'_>, &RecordCache<'_>, &DatasetType, &[Foun
     + Sync
     + 'a;
 
-/// Run the find-first search of every configured type, encode chunks of what it finds
+/// Run the find-first search of every configured type (options resolved), encode chunks of what it finds
 /// on worker threads, and hand the outputs to `write` in search order. Returns the
 /// number of rows.
 fn export_chunks<O: Send>(

@@ -45,7 +45,8 @@ fn sql_type(backend: Backend, ty: &DataType) -> &'static str {
     }
 }
 
-fn table(config: &ObsCoreConfig) -> String {
+/// The live table's quoted name.
+pub(crate) fn table_name(config: &ObsCoreConfig) -> String {
     q(&config.table_name)
 }
 
@@ -59,7 +60,7 @@ pub fn enable(repo: &Repo, config_text: &str) -> Result<u64, RepoError> {
         if let Some(old) =
             enabled_config(conn).map_err(|e| RegistryError::Invalid(e.to_string()))?
         {
-            conn.batch(&format!("DROP TABLE IF EXISTS {}", table(&old)))?;
+            conn.batch(&format!("DROP TABLE IF EXISTS {}", table_name(&old)))?;
         }
         conn.execute(
             "DELETE FROM valet_attributes WHERE name = ?",
@@ -81,7 +82,7 @@ pub fn enable(repo: &Repo, config_text: &str) -> Result<u64, RepoError> {
         for (c, ty) in columns(&config).iter().zip(column_types(&config)) {
             defs.push(format!("{} {}", q(c), sql_type(backend, &ty)));
         }
-        let t = table(&config);
+        let t = table_name(&config);
         let mut ddl = format!("CREATE TABLE {t} (\n    {}\n);\n", defs.join(",\n    "));
         // Positions are indexed so a cone or box search reads a declination band only.
         ddl.push_str(&format!(
@@ -116,7 +117,7 @@ pub fn update_table(repo: &Repo) -> Result<u64, RepoError> {
                 "ObsCore is not enabled in this repository".into(),
             ));
         };
-        conn.execute(&format!("DELETE FROM {}", table(&config)), &[])?;
+        conn.execute(&format!("DELETE FROM {}", table_name(&config)), &[])?;
         let universe = repo.registry.universe.clone();
         let mut cache = RecordCache::new(&universe);
         let mut n = 0;
@@ -195,7 +196,7 @@ pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
     let select = format!(
         "SELECT registry_dataset_id, {} FROM {}",
         cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
-        table(&config)
+        table_name(&config)
     );
     let mut actual: HashMap<Uuid, Vec<Value>> = HashMap::new();
     conn.query_each(&select, &[], &mut |r| {
@@ -288,7 +289,7 @@ fn add_rows(
     cols.extend(columns(config).iter().map(|c| q(c)));
     let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
     Ok(conn.insert_rows(
-        &table(config),
+        &table_name(config),
         &cols,
         &rows,
         Some("ON CONFLICT (registry_dataset_id) DO NOTHING"),
@@ -391,7 +392,7 @@ impl<'u> ObsCoreMaintainer<'u> {
         let winner = found.as_ref().map(|f| f.dataset.id);
         let delete = format!(
             "DELETE FROM {} WHERE registry_dataset_id = ?",
-            table(config)
+            table_name(config)
         );
         for r in all {
             if let Some(id) = r[0].as_uuid().filter(|id| Some(*id) != winner) {
@@ -431,7 +432,7 @@ impl<'u> ObsCoreMaintainer<'u> {
         let kept_old: Vec<&String> = old.iter().filter(|c| new_set.contains(c)).collect();
         let kept_new: Vec<&String> = new.iter().filter(|c| old_set.contains(c)).collect();
         if kept_old != kept_new {
-            conn.execute(&format!("DELETE FROM {}", table(&config)), &[])?;
+            conn.execute(&format!("DELETE FROM {}", table_name(&config)), &[])?;
             for (t, refs) in expected_datasets(conn, repo, &config)? {
                 add_rows(conn, &config, &mut self.cache, &t, &refs)?;
             }
@@ -543,7 +544,7 @@ impl<'u> ObsCoreMaintainer<'u> {
         };
         let sql = format!(
             "DELETE FROM {} WHERE registry_dataset_id = ?",
-            table(config)
+            table_name(config)
         );
         for id in ids {
             conn.execute(&sql, &[Value::Uuid(*id)])?;
@@ -560,7 +561,7 @@ impl<'u> ObsCoreMaintainer<'u> {
         let Some(config) = self.is_tagged_target(collection) else {
             return Ok(());
         };
-        conn.execute(&format!("DELETE FROM {}", table(config)), &[])?;
+        conn.execute(&format!("DELETE FROM {}", table_name(config)), &[])?;
         Ok(())
     }
 }

@@ -126,7 +126,10 @@ fn run(cli: &Cli) -> CliResult {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     if let Some(user) = &cli.user {
         // The registry reads the acting user from the environment.
         std::env::set_var("VALET_USER", user);
@@ -141,6 +144,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version go out as clap writes them; a usage error is one line naming
+/// what was wrong, with clap's exit code.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    // The message and what it lists (e.g. the missing arguments) come before the
+    // first blank line; the usage text after it is left out.
+    let text = e.render().to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("valet: error: {message} (see --help)");
+    ExitCode::from(e.exit_code().clamp(1, 255) as u8)
 }
 
 /// Output piped into `head` closes early; that is not an error.

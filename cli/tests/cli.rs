@@ -227,22 +227,29 @@ fn data(path: &str) -> String {
     )
 }
 
+/// A DP0.2-shaped sample export of 3 RUNs in `dir/sample`; returns its directory.
+fn generate_sample(dir: &Path, detectors: u32, visits: u32) -> String {
+    let sample = dir.join("sample").display().to_string();
+    let (detectors, visits) = (detectors.to_string(), visits.to_string());
+    ok(&[
+        "generate-sample",
+        &sample,
+        "--detectors",
+        &detectors,
+        "--visits",
+        &visits,
+        "--runs",
+        "3",
+    ]);
+    sample
+}
+
 fn main_job(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(repo) = create(backend, dir.path()) else {
         return;
     };
-    let sample = dir.path().join("sample").display().to_string();
-    ok(&[
-        "generate-sample",
-        &sample,
-        "--detectors",
-        "4",
-        "--visits",
-        "6",
-        "--runs",
-        "3",
-    ]);
+    let sample = generate_sample(dir.path(), 4, 6);
     // The sample holds no files: an import that transfers them fails and changes nothing.
     fails(
         &["import", &repo, &sample, "-t", "copy"],
@@ -315,6 +322,8 @@ fn main_job(backend: Backend) {
         &config,
         "--collections",
         chain,
+        "--format",
+        "csv",
     ]);
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 1 + 2 * 4 * 6);
@@ -498,9 +507,144 @@ fn conformance_import_and_export(backend: Backend) {
     );
 }
 
+/// The example ObsCore configuration with `changes` (top-level `key: value` lines)
+/// replacing its lines of the same keys; written into `dir`.
+fn obscore_config(dir: &Path, name: &str, changes: &[(&str, &str)]) -> String {
+    let example = format!(
+        "{}/../examples/obscore-dp02.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text: Vec<String> = std::fs::read_to_string(example)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            changes
+                .iter()
+                .find(|(k, _)| l.starts_with(&format!("{k}:")))
+                .map_or(l.to_owned(), |(k, v)| format!("{k}: {v}"))
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, text.join("\n")).unwrap();
+    path.display().to_string()
+}
+
+fn obscore_export_commands(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path()) else {
+        return;
+    };
+    let sample = generate_sample(dir.path(), 3, 4);
+    ok(&["import", &repo, &sample, "--registry-only"]);
+    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    let sorted_lines = |path: &str| {
+        let mut lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let example = obscore_config(dir.path(), "run.yaml", &[]);
+    let chained = obscore_config(
+        dir.path(),
+        "chained.yaml",
+        &[
+            ("collection_type", "CHAINED"),
+            ("collections", &format!("[\"{chain}\"]")),
+        ],
+    );
+
+    // Parquet by default, as the reference exporter.
+    let parquet = out("obscore.parquet");
+    ok(&[
+        "obscore",
+        "export",
+        &repo,
+        &parquet,
+        "-c",
+        &example,
+        "--collections",
+        chain,
+    ]);
+    assert_eq!(&std::fs::read(&parquet).unwrap()[..4], b"PAR1");
+
+    // Without --collections the configuration's are searched; none at all is an error.
+    let searched = out("searched.csv");
+    ok(&[
+        "obscore", "export", &repo, &searched, "-c", &chained, "--format", "csv",
+    ]);
+    let csv_of_search = sorted_lines(&searched);
+    assert_eq!(csv_of_search.len(), 1 + 2 * 3 * 4);
+    let explicit = out("explicit.csv");
+    ok(&[
+        "obscore",
+        "export",
+        &repo,
+        &explicit,
+        "-c",
+        &example,
+        "--collections",
+        chain,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(sorted_lines(&explicit), csv_of_search);
+    fails(
+        &["obscore", "export", &repo, &out("none.csv"), "-c", &example],
+        "no collections to search",
+    );
+    fails(
+        &[
+            "obscore",
+            "export",
+            &repo,
+            &out("bad.csv"),
+            "-c",
+            &example,
+            "--collections",
+            chain,
+            "-d",
+            "calexp,deepCoadd",
+        ],
+        "dataset types deepCoadd are not defined in the ObsCore configuration",
+    );
+    assert!(!Path::new(&out("bad.csv")).exists());
+
+    // The live table, written as it stands: the chain's find-first rows.
+    fails(
+        &["obscore", "export", &repo, &out("live.csv"), "--live"],
+        "ObsCore is not enabled",
+    );
+    fails(
+        &[
+            "obscore",
+            "export",
+            &repo,
+            &out("live.csv"),
+            "--live",
+            "-c",
+            &example,
+        ],
+        "cannot be used with",
+    );
+    ok(&["obscore", "enable", &repo, &chained]);
+    let live = out("live.csv");
+    ok(&[
+        "obscore", "export", &repo, &live, "--live", "--format", "csv",
+    ]);
+    assert_eq!(sorted_lines(&live), csv_of_search);
+    let live_parquet = out("live.parquet");
+    ok(&["obscore", "export", &repo, &live_parquet, "--live"]);
+    assert_eq!(&std::fs::read(&live_parquet).unwrap()[..4], b"PAR1");
+}
+
 on_both_backends!(
     dataset_type_commands,
     dimension_record_queries,
     main_job,
     conformance_import_and_export,
+    obscore_export_commands,
 );

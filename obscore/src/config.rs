@@ -101,6 +101,9 @@ pub struct ObsCoreConfig {
     /// Extra columns for every type.
     #[serde(default)]
     pub extra_columns: BTreeMap<String, ExtraColumn>,
+    /// The exporter's default `--where` expression.
+    #[serde(default, rename = "where")]
+    pub where_: Option<String>,
     /// Index definitions.
     #[serde(default)]
     pub indices: BTreeMap<String, serde_yaml_ng::Value>,

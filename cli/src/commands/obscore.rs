@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use valet::obscore::ObsCoreConfig;
 use valet::obscore_export::{export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions};
+use valet::obscore_table_export::{export_table_csv, export_table_parquet};
 use valet::Repo;
 
 use crate::args::split_commas;
@@ -14,7 +15,7 @@ use crate::CliResult;
 /// ObsCore commands.
 #[derive(Debug, Subcommand)]
 pub enum ObsCoreCommand {
-    /// Export ObsCore rows of a find-first search to a file.
+    /// Export ObsCore rows of a find-first search (or the live table) to a file.
     Export(ExportArgs),
     /// Keep a live ObsCore table in the repository, maintained on every write.
     Enable {
@@ -47,20 +48,25 @@ pub struct ExportArgs {
     /// Output file.
     pub destination: PathBuf,
     /// ObsCore configuration (the reference's format).
-    #[arg(long, short = 'c')]
-    pub config: PathBuf,
+    #[arg(long, short = 'c', required_unless_present = "live")]
+    pub config: Option<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "csv")]
+    #[arg(long, value_enum, default_value = "parquet")]
     pub format: ExportFormat,
-    /// Collections searched find-first, in order.
-    #[arg(long, required = true)]
+    /// Collections searched find-first, in order (default: the configuration's
+    /// `collections`).
+    #[arg(long)]
     pub collections: Vec<String>,
-    /// Only these dataset types (default: every configured one).
+    /// Only these dataset types, each defined in the configuration (default: every
+    /// configured one).
     #[arg(long, short = 'd')]
     pub dataset_type: Vec<String>,
-    /// Only datasets matching this expression.
+    /// Only datasets matching this expression (default: the configuration's `where`).
     #[arg(long = "where", default_value = "")]
     pub where_: String,
+    /// Write the repository's live ObsCore table as it stands instead of searching.
+    #[arg(long, conflicts_with_all = ["config", "collections", "dataset_type", "where_"])]
+    pub live: bool,
 }
 
 /// Run a `valet obscore` command.
@@ -85,10 +91,14 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
 }
 
 fn export(args: &ExportArgs) -> CliResult {
-    let text = std::fs::read_to_string(&args.config)
-        .map_err(|e| format!("{}: {e}", args.config.display()))?;
-    let config =
-        ObsCoreConfig::from_yaml(&text).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let config = match &args.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Some(ObsCoreConfig::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        None => None,
+    };
     let repo = Repo::open(&args.repo)?;
     // Write beside the destination and rename, so a failed export leaves no half file.
     let partial = args.destination.with_extension("partial");
@@ -100,9 +110,11 @@ fn export(args: &ExportArgs) -> CliResult {
         dataset_types: split_commas(&args.dataset_type),
         where_: args.where_.clone(),
     };
-    let result = match args.format {
-        ExportFormat::Csv => export_obscore_csv(&repo, &config, &options, &mut out),
-        ExportFormat::Parquet => export_obscore_parquet(&repo, &config, &options, &mut out),
+    let result = match (&config, args.format) {
+        (Some(c), ExportFormat::Csv) => export_obscore_csv(&repo, c, &options, &mut out),
+        (Some(c), ExportFormat::Parquet) => export_obscore_parquet(&repo, c, &options, &mut out),
+        (None, ExportFormat::Csv) => export_table_csv(&repo, &mut out),
+        (None, ExportFormat::Parquet) => export_table_parquet(&repo, &mut out),
     }
     .map_err(|e| e.to_string())
     .and_then(|n| out.flush().map(|_| n).map_err(|e| e.to_string()));
