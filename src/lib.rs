@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod obscore_export;
 pub mod obscore_live;
 pub mod obscore_table_export;
+mod parallel;
 pub mod provenance;
 pub mod prune;
 pub mod repo;

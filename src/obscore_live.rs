@@ -19,6 +19,7 @@ use valet_registry::{Conn, DatasetRef, DatasetType, RegistryError};
 
 use crate::expand::RecordCache;
 use crate::obscore_export::obscore_row;
+use crate::parallel::{in_parallel, CHUNK_ROWS};
 use crate::{Repo, RepoError};
 
 /// Where the configuration is kept.
@@ -121,11 +122,74 @@ pub fn update_table(repo: &Repo) -> Result<u64, RepoError> {
         let universe = repo.registry.universe.clone();
         let mut cache = RecordCache::new(&universe);
         let mut n = 0;
-        for (t, refs) in expected_datasets(conn, repo, &config)? {
-            n += add_rows(conn, &config, &mut cache, &t, &refs)?;
+        for expected in expected_datasets(conn, repo, &config)? {
+            n += add_expected(conn, &config, &mut cache, &expected)?;
         }
         Ok(n)
     })
+}
+
+/// The datasets of one type the live table should hold, kept compact — a data ID as
+/// its required values, a RUN as an index — so that millions of them fit in memory.
+pub struct ExpectedDatasets {
+    /// Their dataset type.
+    pub dataset_type: DatasetType,
+    runs: Vec<String>,
+    run_index: HashMap<String, u32>,
+    items: Vec<(Uuid, u32, Box<[Value]>)>,
+}
+
+impl ExpectedDatasets {
+    fn new(dataset_type: DatasetType) -> ExpectedDatasets {
+        ExpectedDatasets {
+            dataset_type,
+            runs: Vec::new(),
+            run_index: HashMap::new(),
+            items: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, r: DatasetRef) {
+        let run = match self.run_index.get(&r.run) {
+            Some(&i) => i,
+            None => {
+                self.runs.push(r.run.clone());
+                let i = (self.runs.len() - 1) as u32;
+                self.run_index.insert(r.run, i);
+                i
+            }
+        };
+        let values = self
+            .dataset_type
+            .dimensions
+            .required
+            .iter()
+            .map(|d| r.data_id.get(d).cloned().unwrap_or(Value::Null))
+            .collect();
+        self.items.push((r.id, run, values));
+    }
+
+    /// How many datasets.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The `i`-th dataset.
+    pub fn get(&self, i: usize) -> Option<DatasetRef> {
+        let (id, run, values) = self.items.get(i)?;
+        let dims = &self.dataset_type.dimensions.required;
+        Some(DatasetRef {
+            id: *id,
+            dataset_type: self.dataset_type.name.clone(),
+            run: self.runs.get(*run as usize)?.clone(),
+            data_id: dims.iter().cloned().zip(values.iter().cloned()).collect(),
+        })
+    }
 }
 
 /// The datasets the live table should hold, by type.
@@ -133,7 +197,7 @@ pub fn expected_datasets(
     conn: &mut Conn,
     repo: &Repo,
     config: &ObsCoreConfig,
-) -> Result<Vec<(DatasetType, Vec<DatasetRef>)>, RepoError> {
+) -> Result<Vec<ExpectedDatasets>, RepoError> {
     let universe = repo.registry.universe.clone();
     let collections: Vec<String> = match config.collection_type {
         CollectionKind::Tagged | CollectionKind::Chained => {
@@ -162,7 +226,7 @@ pub fn expected_datasets(
         let Ok(t) = repo.resolver.dataset_type(conn, type_name) else {
             continue;
         };
-        let mut refs = Vec::new();
+        let mut expected = ExpectedDatasets::new(t);
         repo.resolver.query_datasets(
             conn,
             &universe,
@@ -174,18 +238,21 @@ pub fn expected_datasets(
                 ..Default::default()
             },
             &mut |f| {
-                refs.push(f.dataset);
+                expected.push(f.dataset);
                 Ok(true)
             },
         )?;
-        out.push((t, refs));
+        out.push(expected);
     }
     Ok(out)
 }
 
 /// Compare the live table with what the registry says it should hold: missing rows,
-/// rows that should not be there, and rows whose content differs.
+/// rows that should not be there, and rows whose content differs. Rows are read a
+/// chunk of datasets at a time, so a table of millions of rows is checked in
+/// bounded memory.
 pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
+    const CHECK_CHUNK: usize = 1_000;
     let mut conn = repo.registry.db.conn()?;
     let Some(config) = enabled_config(&mut conn)? else {
         return Ok(vec![]);
@@ -193,45 +260,62 @@ pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
     let universe = repo.registry.universe.clone();
     let mut cache = RecordCache::new(&universe);
     let cols = columns(&config);
+    let table = table_name(&config);
     let select = format!(
-        "SELECT registry_dataset_id, {} FROM {}",
+        "SELECT registry_dataset_id, {} FROM {table} WHERE registry_dataset_id IN ",
         cols.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
-        table_name(&config)
     );
-    let mut actual: HashMap<Uuid, Vec<Value>> = HashMap::new();
-    conn.query_each(&select, &[], &mut |r| {
-        if let Some(id) = r[0].as_uuid() {
-            actual.insert(id, r[1..].to_vec());
-        }
-        Ok(())
-    })?;
     let mut problems = Vec::new();
-    for (t, refs) in expected_datasets(&mut conn, repo, &config)? {
+    let mut expected_ids = std::collections::HashSet::new();
+    for expected in expected_datasets(&mut conn, repo, &config)? {
+        let t = &expected.dataset_type;
         let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
         cache.load_regions_for(&mut conn, &dims)?;
         let plan = RowPlan::new(&config, &t.name).map_err(|e| RepoError::Invalid(e.to_string()))?;
-        for r in refs {
-            let Some(row) = actual.remove(&r.id) else {
-                problems.push(format!("ObsCore: no row for {} dataset {}", t.name, r.id));
-                continue;
-            };
-            let want: Vec<Value> = obscore_row(&plan, &cache, &t, &r)?
-                .into_iter()
-                .map(to_value)
+        for start in (0..expected.len()).step_by(CHECK_CHUNK) {
+            let refs: Vec<DatasetRef> = (start..(start + CHECK_CHUNK).min(expected.len()))
+                .filter_map(|i| expected.get(i))
                 .collect();
-            if let Some(k) = (0..cols.len()).find(|&k| !same_value(&row[k], &want[k])) {
-                problems.push(format!(
-                    "ObsCore: row of dataset {} disagrees with the registry in {} ({} vs {})",
-                    r.id, cols[k], row[k], want[k]
-                ));
+            let ids: Vec<Value> = refs.iter().map(|r| Value::Uuid(r.id)).collect();
+            let mut actual: HashMap<Uuid, Vec<Value>> = HashMap::new();
+            let sql = format!("{select}({})", vec!["?"; ids.len()].join(", "));
+            conn.query_each(&sql, &ids, &mut |r| {
+                if let Some(id) = r[0].as_uuid() {
+                    actual.insert(id, r[1..].to_vec());
+                }
+                Ok(())
+            })?;
+            for r in refs {
+                expected_ids.insert(r.id);
+                let Some(row) = actual.remove(&r.id) else {
+                    problems.push(format!("ObsCore: no row for {} dataset {}", t.name, r.id));
+                    continue;
+                };
+                let want: Vec<Value> = obscore_row(&plan, &cache, t, &r)?
+                    .into_iter()
+                    .map(to_value)
+                    .collect();
+                if let Some(k) = (0..cols.len()).find(|&k| !same_value(&row[k], &want[k])) {
+                    problems.push(format!(
+                        "ObsCore: row of dataset {} disagrees with the registry in {} ({} vs {})",
+                        r.id, cols[k], row[k], want[k]
+                    ));
+                }
             }
         }
     }
-    for id in actual.keys() {
-        problems.push(format!(
-            "ObsCore: row for dataset {id}, which the table should not hold"
-        ));
-    }
+    conn.query_each(
+        &format!("SELECT registry_dataset_id FROM {table}"),
+        &[],
+        &mut |r| {
+            if let Some(id) = r[0].as_uuid().filter(|id| !expected_ids.contains(id)) {
+                problems.push(format!(
+                    "ObsCore: row for dataset {id}, which the table should not hold"
+                ));
+            }
+            Ok(())
+        },
+    )?;
     Ok(problems)
 }
 
@@ -273,27 +357,82 @@ fn add_rows(
     t: &DatasetType,
     refs: &[DatasetRef],
 ) -> Result<u64, RepoError> {
-    if refs.is_empty() || config.dataset_type(&t.name).is_none() {
+    let mut refs = refs.iter();
+    add_rows_from(conn, config, cache, t, refs.len(), &mut |_| refs.next())
+}
+
+/// Insert the rows of a type's expected datasets.
+fn add_expected(
+    conn: &mut Conn,
+    config: &ObsCoreConfig,
+    cache: &mut RecordCache<'_>,
+    expected: &ExpectedDatasets,
+) -> Result<u64, RepoError> {
+    let t = &expected.dataset_type;
+    add_rows_from(conn, config, cache, t, expected.len(), &mut |i| {
+        expected.get(i)
+    })
+}
+
+/// Insert the rows of `count` datasets, the `i`-th given by `dataset(i)`. Large
+/// batches are built on worker threads while this thread inserts, a chunk at a
+/// time, so refilling a table of millions of rows never holds more than a few
+/// chunks of rows.
+fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
+    conn: &mut Conn,
+    config: &ObsCoreConfig,
+    cache: &mut RecordCache<'_>,
+    t: &DatasetType,
+    count: usize,
+    dataset: &mut dyn FnMut(usize) -> Option<R>,
+) -> Result<u64, RepoError> {
+    if count == 0 || config.dataset_type(&t.name).is_none() {
         return Ok(0);
     }
     let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
     cache.load_regions_for(conn, &dims)?;
     let plan = RowPlan::new(config, &t.name).map_err(|e| RepoError::Invalid(e.to_string()))?;
-    let mut rows = Vec::with_capacity(refs.len());
-    for r in refs {
-        let mut row = vec![Value::Uuid(r.id)];
-        row.extend(obscore_row(&plan, cache, t, r)?.into_iter().map(to_value));
-        rows.push(row);
-    }
+    let cache = &*cache;
     let mut cols = vec!["registry_dataset_id".to_owned()];
     cols.extend(columns(config).iter().map(|c| q(c)));
     let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-    Ok(conn.insert_rows(
-        &table_name(config),
-        &cols,
-        &rows,
-        Some("ON CONFLICT (registry_dataset_id) DO NOTHING"),
-    )?)
+    let table = table_name(config);
+    let build = |chunk: &[R]| -> Result<Vec<Vec<Value>>, RepoError> {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            let r = r.borrow();
+            let mut row = vec![Value::Uuid(r.id)];
+            row.extend(obscore_row(&plan, cache, t, r)?.into_iter().map(to_value));
+            rows.push(row);
+        }
+        Ok(rows)
+    };
+    let mut added = 0;
+    let mut insert = |rows: Vec<Vec<Value>>| -> Result<(), RepoError> {
+        added += conn.insert_rows(
+            &table,
+            &cols,
+            &rows,
+            Some("ON CONFLICT (registry_dataset_id) DO NOTHING"),
+        )?;
+        Ok(())
+    };
+    if count <= CHUNK_ROWS {
+        let chunk: Vec<R> = (0..count).map_while(&mut *dataset).collect();
+        insert(build(&chunk)?)?;
+    } else {
+        let items = |each: &mut dyn FnMut(R) -> Result<bool, RegistryError>| {
+            for i in 0..count {
+                let Some(r) = dataset(i) else { break };
+                if !each(r)? {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        in_parallel(items, &build, &mut insert)?;
+    }
+    Ok(added)
 }
 
 /// Keeps the live table current during one write (one transaction).
@@ -433,8 +572,8 @@ impl<'u> ObsCoreMaintainer<'u> {
         let kept_new: Vec<&String> = new.iter().filter(|c| old_set.contains(c)).collect();
         if kept_old != kept_new {
             conn.execute(&format!("DELETE FROM {}", table_name(&config)), &[])?;
-            for (t, refs) in expected_datasets(conn, repo, &config)? {
-                add_rows(conn, &config, &mut self.cache, &t, &refs)?;
+            for expected in expected_datasets(conn, repo, &config)? {
+                add_expected(conn, &config, &mut self.cache, &expected)?;
             }
             return Ok(());
         }

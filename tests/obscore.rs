@@ -418,4 +418,96 @@ fn chained_table(backend: Backend) {
     );
 }
 
-on_both_backends!(dp02_mini_csv, parquet_round_trip, live_table, chained_table);
+/// Batches larger than a chunk are built on worker threads while rows are inserted:
+/// an import of 10,000 raws in one entry with the live table on, a refill, and
+/// `check` comparing every row with the registry; the search export and the live
+/// table's export agree.
+fn large_batches(backend: Backend) {
+    use valet::obscore_live::{check_table, enable, update_table};
+    use valet::obscore_table_export::export_table_csv;
+    use valet::transfers::import_export;
+    use valet::workload::{generate, Shape};
+    let Some(t) = new_repo(backend) else { return };
+    let config_text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/obscore-dp02.yaml"),
+    )
+    .unwrap();
+    enable(&t.repo, &config_text).unwrap();
+    let shape = Shape {
+        detectors: 50,
+        visits: 200,
+        runs: 3,
+        reprocessed_percent: 0,
+    };
+    let summary = import_export(
+        &t.repo,
+        &[(generate(&shape), "sample".into())],
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    // Raws and calexps get rows; the sample's calibrations do not.
+    let rows = (2 * shape.detectors * shape.visits) as usize;
+    assert!(summary.datasets > rows, "{}", summary.datasets);
+    let count = |repo: &valet::Repo| {
+        let mut c = repo.registry.db.conn().unwrap();
+        c.query("SELECT COUNT(*) FROM obscore", &[]).unwrap()[0][0].as_i64()
+    };
+    assert_eq!(count(&t.repo), Some(rows as i64));
+    assert_eq!(check_table(&t.repo).unwrap(), Vec::<String>::new());
+
+    // Spoil one row: check names it; a refill puts every row right again.
+    {
+        let mut c = t.repo.registry.db.conn().unwrap();
+        c.execute(
+            "UPDATE obscore SET s_ra = s_ra + 1 WHERE registry_dataset_id IN \
+             (SELECT registry_dataset_id FROM obscore ORDER BY registry_dataset_id LIMIT 1)",
+            &[],
+        )
+        .unwrap();
+    }
+    let problems = check_table(&t.repo).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("in s_ra"), "{problems:?}");
+    assert_eq!(update_table(&t.repo).unwrap(), rows as u64);
+    assert_eq!(check_table(&t.repo).unwrap(), Vec::<String>::new());
+
+    // The live table (every RUN) holds the rows a search of every RUN exports.
+    let config = ObsCoreConfig::from_yaml(&config_text).unwrap();
+    let runs: Vec<String> = (0..shape.runs)
+        .map(valet::workload::run_name)
+        .chain([valet::workload::RAW_RUN.to_owned()])
+        .collect();
+    let mut searched = Vec::new();
+    export_obscore_csv(
+        &t.repo,
+        &config,
+        &ObsCoreExportOptions {
+            collections: runs,
+            ..Default::default()
+        },
+        &mut searched,
+    )
+    .unwrap();
+    let mut live = Vec::new();
+    export_table_csv(&t.repo, &mut live).unwrap();
+    let sorted = |bytes: Vec<u8>| {
+        let mut lines: Vec<String> = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let live = sorted(live);
+    assert_eq!(live.len(), 1 + rows);
+    assert_eq!(sorted(searched), live);
+}
+
+on_both_backends!(
+    dp02_mini_csv,
+    parquet_round_trip,
+    live_table,
+    chained_table,
+    large_batches
+);
