@@ -630,7 +630,13 @@ fn obscore_export_commands(backend: Backend) {
         ],
         "cannot be used with",
     );
+    fails(
+        &["obscore", "update-table", &repo, "--dry-run"],
+        "ObsCore is not enabled",
+    );
     ok(&["obscore", "enable", &repo, &chained]);
+    // A table kept current has nothing for a refill to put right.
+    assert_eq!(ok(&["obscore", "update-table", &repo, "--dry-run"]), "");
     let live = out("live.csv");
     ok(&[
         "obscore", "export", &repo, &live, "--live", "--format", "csv",

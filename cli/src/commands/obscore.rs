@@ -28,6 +28,10 @@ pub enum ObsCoreCommand {
     UpdateTable {
         /// Repository.
         repo: PathBuf,
+        /// List what the refill would put right (missing, stray and differing rows)
+        /// and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -81,8 +85,22 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
             eprintln!("ObsCore table enabled with {n} row(s)");
             Ok(())
         }
-        ObsCoreCommand::UpdateTable { repo } => {
+        ObsCoreCommand::UpdateTable { repo, dry_run } => {
             let repo = Repo::open(repo)?;
+            if *dry_run {
+                if valet::obscore_live::enabled_config(&mut repo.registry.db.conn()?)?.is_none() {
+                    return Err("ObsCore is not enabled in this repository".into());
+                }
+                let problems = valet::obscore_live::check_table(&repo)?;
+                for p in &problems {
+                    println!("{p}");
+                }
+                eprintln!(
+                    "dry run: the refill would put {} row(s) right; nothing changed",
+                    problems.len()
+                );
+                return Ok(());
+            }
             let n = valet::obscore_live::update_table(&repo)?;
             eprintln!("ObsCore table refilled with {n} row(s)");
             Ok(())
