@@ -20,8 +20,11 @@ use crate::expand::RecordCache;
 use crate::parallel::in_parallel;
 use crate::{Repo, RepoError};
 
+/// Called with the number of rows written so far, as an export advances.
+pub type RowsProgress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
 /// What to export.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ObsCoreExportOptions {
     /// Collections searched find-first, in order (default: the configuration's
     /// `collections`).
@@ -31,6 +34,8 @@ pub struct ObsCoreExportOptions {
     pub dataset_types: Vec<String>,
     /// A `--where` expression (default: the configuration's `where`).
     pub where_: String,
+    /// Progress reports, for a progress display.
+    pub progress: Option<RowsProgress>,
 }
 
 impl ObsCoreExportOptions {
@@ -217,7 +222,18 @@ fn export_chunks<O: Send>(
         };
         let plan = RowPlan::new(config, type_name).map_err(invalid)?;
         let encode_chunk = |chunk: &[Found]| encode(&plan, &cache, &t, chunk);
-        n += in_parallel(search, &encode_chunk, &mut *write)?;
+        let before = n;
+        let mut written = 0;
+        let mut write_and_report = |(rows, out): (u64, O)| {
+            write(out)?;
+            written += rows;
+            if let Some(report) = &options.progress {
+                report(before + written);
+            }
+            Ok(())
+        };
+        let encode_counted = |chunk: &[Found]| Ok((chunk.len() as u64, encode_chunk(chunk)?));
+        n += in_parallel(search, &encode_counted, &mut write_and_report)?;
     }
     Ok(n)
 }

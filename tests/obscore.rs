@@ -478,16 +478,24 @@ fn large_batches(backend: Backend) {
         .chain([valet::workload::RAW_RUN.to_owned()])
         .collect();
     let mut searched = Vec::new();
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = reports.clone();
     export_obscore_csv(
         &t.repo,
         &config,
         &ObsCoreExportOptions {
             collections: runs,
+            progress: Some(std::sync::Arc::new(move |n| sink.lock().unwrap().push(n))),
             ..Default::default()
         },
         &mut searched,
     )
     .unwrap();
+    // Progress comes a chunk at a time, rising to the number of rows.
+    let reports = reports.lock().unwrap().clone();
+    assert!(reports.len() > 2, "{reports:?}");
+    assert!(reports.windows(2).all(|w| w[0] < w[1]), "{reports:?}");
+    assert_eq!(reports.last().copied(), Some(rows as u64));
     let mut live = Vec::new();
     export_table_csv(&t.repo, &mut live).unwrap();
     let sorted = |bytes: Vec<u8>| {

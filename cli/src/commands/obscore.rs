@@ -123,10 +123,27 @@ fn export(args: &ExportArgs) -> CliResult {
     let file =
         std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     let mut out = BufWriter::new(file);
+    // A running count on stderr, only when a person is watching.
+    let counter = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "exporting ObsCore rows {spinner} {human_pos} ({elapsed})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    });
     let options = ObsCoreExportOptions {
         collections: split_commas(&args.collections),
         dataset_types: split_commas(&args.dataset_type),
         where_: args.where_.clone(),
+        progress: counter.as_ref().map(|b| {
+            let b = b.clone();
+            let report: valet::obscore_export::RowsProgress =
+                std::sync::Arc::new(move |rows| b.set_position(rows));
+            report
+        }),
     };
     let result = match (&config, args.format) {
         (Some(c), ExportFormat::Csv) => export_obscore_csv(&repo, c, &options, &mut out),
@@ -136,6 +153,9 @@ fn export(args: &ExportArgs) -> CliResult {
     }
     .map_err(|e| e.to_string())
     .and_then(|n| out.flush().map(|_| n).map_err(|e| e.to_string()));
+    if let Some(b) = &counter {
+        b.finish_and_clear();
+    }
     match result {
         Ok(n) => {
             std::fs::rename(&partial, &args.destination)
