@@ -18,7 +18,7 @@ use valet_registry::db::{quote_ident as q, Backend, Value};
 use valet_registry::{Conn, DatasetRef, DatasetType, RegistryError};
 
 use crate::expand::RecordCache;
-use crate::obscore_export::obscore_row;
+use crate::obscore_export::{obscore_row, RowsProgress};
 use crate::parallel::{in_parallel, CHUNK_ROWS};
 use crate::{Repo, RepoError};
 
@@ -54,6 +54,15 @@ pub(crate) fn table_name(config: &ObsCoreConfig) -> String {
 /// Enable the live table (admins only): store the configuration, (re)create the
 /// table and fill it. Changing the configuration later is the same call.
 pub fn enable(repo: &Repo, config_text: &str) -> Result<u64, RepoError> {
+    enable_reporting(repo, config_text, None)
+}
+
+/// [`enable`], reporting the rows filled so far to `progress`.
+pub fn enable_reporting(
+    repo: &Repo,
+    config_text: &str,
+    progress: Option<&RowsProgress>,
+) -> Result<u64, RepoError> {
     let config =
         ObsCoreConfig::from_yaml(config_text).map_err(|e| RepoError::Invalid(e.to_string()))?;
     repo.registry.transaction(|conn, _| {
@@ -107,11 +116,19 @@ pub fn enable(repo: &Repo, config_text: &str) -> Result<u64, RepoError> {
         conn.batch(&ddl)?;
         Ok(())
     })?;
-    update_table(repo)
+    update_table_reporting(repo, progress)
 }
 
 /// Refill the live table from the registry (after enabling, or to repair it).
 pub fn update_table(repo: &Repo) -> Result<u64, RepoError> {
+    update_table_reporting(repo, None)
+}
+
+/// [`update_table`], reporting the rows filled so far to `progress`.
+pub fn update_table_reporting(
+    repo: &Repo,
+    progress: Option<&RowsProgress>,
+) -> Result<u64, RepoError> {
     repo.registry.db.transaction(|conn| {
         let Some(config) = enabled_config(conn)? else {
             return Err(RepoError::Invalid(
@@ -123,7 +140,13 @@ pub fn update_table(repo: &Repo) -> Result<u64, RepoError> {
         let mut cache = RecordCache::new(&universe);
         let mut n = 0;
         for expected in expected_datasets(conn, repo, &config)? {
-            n += add_expected(conn, &config, &mut cache, &expected)?;
+            let done = n;
+            let report = |k: u64| {
+                if let Some(p) = progress {
+                    p(done + k);
+                }
+            };
+            n += add_expected(conn, &config, &mut cache, &expected, &report)?;
         }
         Ok(n)
     })
@@ -358,7 +381,15 @@ fn add_rows(
     refs: &[DatasetRef],
 ) -> Result<u64, RepoError> {
     let mut refs = refs.iter();
-    add_rows_from(conn, config, cache, t, refs.len(), &mut |_| refs.next())
+    add_rows_from(
+        conn,
+        config,
+        cache,
+        t,
+        refs.len(),
+        &mut |_| refs.next(),
+        &|_| {},
+    )
 }
 
 /// Insert the rows of a type's expected datasets.
@@ -367,14 +398,15 @@ fn add_expected(
     config: &ObsCoreConfig,
     cache: &mut RecordCache<'_>,
     expected: &ExpectedDatasets,
+    report: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, RepoError> {
     let t = &expected.dataset_type;
-    add_rows_from(conn, config, cache, t, expected.len(), &mut |i| {
-        expected.get(i)
-    })
+    let mut dataset = |i| expected.get(i);
+    add_rows_from(conn, config, cache, t, expected.len(), &mut dataset, report)
 }
 
-/// Insert the rows of `count` datasets, the `i`-th given by `dataset(i)`. Large
+/// Insert the rows of `count` datasets, the `i`-th given by `dataset(i)`, calling
+/// `report` with the rows inserted so far after each chunk. Large
 /// batches are built on worker threads while this thread inserts, a chunk at a
 /// time, so refilling a table of millions of rows never holds more than a few
 /// chunks of rows.
@@ -385,6 +417,7 @@ fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
     t: &DatasetType,
     count: usize,
     dataset: &mut dyn FnMut(usize) -> Option<R>,
+    report: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, RepoError> {
     if count == 0 || config.dataset_type(&t.name).is_none() {
         return Ok(0);
@@ -415,6 +448,7 @@ fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
             &rows,
             Some("ON CONFLICT (registry_dataset_id) DO NOTHING"),
         )?;
+        report(added);
         Ok(())
     };
     if count <= CHUNK_ROWS {
@@ -573,7 +607,7 @@ impl<'u> ObsCoreMaintainer<'u> {
         if kept_old != kept_new {
             conn.execute(&format!("DELETE FROM {}", table_name(&config)), &[])?;
             for expected in expected_datasets(conn, repo, &config)? {
-                add_expected(conn, &config, &mut self.cache, &expected)?;
+                add_expected(conn, &config, &mut self.cache, &expected, &|_| {})?;
             }
             return Ok(());
         }

@@ -423,7 +423,7 @@ fn chained_table(backend: Backend) {
 /// `check` comparing every row with the registry; the search export and the live
 /// table's export agree.
 fn large_batches(backend: Backend) {
-    use valet::obscore_live::{check_table, enable, update_table};
+    use valet::obscore_live::{check_table, enable, update_table_reporting};
     use valet::obscore_table_export::export_table_csv;
     use valet::transfers::import_export;
     use valet::workload::{generate, Shape};
@@ -468,7 +468,18 @@ fn large_batches(backend: Backend) {
     let problems = check_table(&t.repo).unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("in s_ra"), "{problems:?}");
-    assert_eq!(update_table(&t.repo).unwrap(), rows as u64);
+    let refill_reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = refill_reports.clone();
+    let progress: valet::obscore_export::RowsProgress =
+        std::sync::Arc::new(move |n| sink.lock().unwrap().push(n));
+    assert_eq!(
+        update_table_reporting(&t.repo, Some(&progress)).unwrap(),
+        rows as u64
+    );
+    let refill_reports = refill_reports.lock().unwrap().clone();
+    assert!(refill_reports.len() > 2, "{refill_reports:?}");
+    assert!(refill_reports.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(refill_reports.last().copied(), Some(rows as u64));
     assert_eq!(check_table(&t.repo).unwrap(), Vec::<String>::new());
 
     // The live table (every RUN) holds the rows a search of every RUN exports.

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use valet::obscore::ObsCoreConfig;
-use valet::obscore_export::{export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions};
+use valet::obscore_export::{
+    export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions, RowsProgress,
+};
 use valet::obscore_table_export::{export_table_csv, export_table_parquet};
 use valet::Repo;
 
@@ -73,6 +75,29 @@ pub struct ExportArgs {
     pub live: bool,
 }
 
+/// A running count of ObsCore rows on stderr, only when a person is watching.
+fn row_counter(doing: &str) -> Option<indicatif::ProgressBar> {
+    std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{doing} ObsCore rows {{spinner}} {{human_pos}} ({{elapsed}})"
+            ))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    })
+}
+
+/// Progress reports that move `counter`.
+fn reporter(counter: &Option<indicatif::ProgressBar>) -> Option<RowsProgress> {
+    counter.as_ref().map(|b| {
+        let b = b.clone();
+        let report: RowsProgress = std::sync::Arc::new(move |rows| b.set_position(rows));
+        report
+    })
+}
+
 /// Run a `valet obscore` command.
 pub fn run(cmd: &ObsCoreCommand) -> CliResult {
     match cmd {
@@ -81,7 +106,13 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
             let text = std::fs::read_to_string(config)
                 .map_err(|e| format!("{}: {e}", config.display()))?;
             let repo = Repo::open(repo)?;
-            let n = valet::obscore_live::enable(&repo, &text)?;
+            let counter = row_counter("filling");
+            let n =
+                valet::obscore_live::enable_reporting(&repo, &text, reporter(&counter).as_ref());
+            if let Some(b) = &counter {
+                b.finish_and_clear();
+            }
+            let n = n?;
             eprintln!("ObsCore table enabled with {n} row(s)");
             Ok(())
         }
@@ -101,7 +132,12 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
                 );
                 return Ok(());
             }
-            let n = valet::obscore_live::update_table(&repo)?;
+            let counter = row_counter("refilling");
+            let n = valet::obscore_live::update_table_reporting(&repo, reporter(&counter).as_ref());
+            if let Some(b) = &counter {
+                b.finish_and_clear();
+            }
+            let n = n?;
             eprintln!("ObsCore table refilled with {n} row(s)");
             Ok(())
         }
@@ -123,27 +159,12 @@ fn export(args: &ExportArgs) -> CliResult {
     let file =
         std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
     let mut out = BufWriter::new(file);
-    // A running count on stderr, only when a person is watching.
-    let counter = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "exporting ObsCore rows {spinner} {human_pos} ({elapsed})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        b
-    });
+    let counter = row_counter("exporting");
     let options = ObsCoreExportOptions {
         collections: split_commas(&args.collections),
         dataset_types: split_commas(&args.dataset_type),
         where_: args.where_.clone(),
-        progress: counter.as_ref().map(|b| {
-            let b = b.clone();
-            let report: valet::obscore_export::RowsProgress =
-                std::sync::Arc::new(move |rows| b.set_position(rows));
-            report
-        }),
+        progress: reporter(&counter),
     };
     let result = match (&config, args.format) {
         (Some(c), ExportFormat::Csv) => export_obscore_csv(&repo, c, &options, &mut out),
