@@ -1,7 +1,7 @@
 //! Dimension records: insertion with foreign-key checks that name the record, and
 //! listing.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use valet_config::{ColumnType, Element, Universe};
 
@@ -91,53 +91,112 @@ pub fn coerce(value: &Value, ty: &ColumnType) -> std::result::Result<Value, Stri
     })
 }
 
-/// Standardize a record for insertion: accept export aliases, coerce types, refuse
-/// unknown fields and missing keys.
-fn standardize(universe: &Universe, e: &Element, record: &Record) -> Result<Record> {
-    let types = column_types(universe, e)?;
-    let mut out = Record::new();
-    for (k, v) in record {
-        let name = match k.as_str() {
-            "datetime_begin" => "timespan_begin",
-            "datetime_end" => "timespan_end",
-            other => other,
-        };
-        let v = match v {
-            Value::Text(s) if name.starts_with("timespan_") => Value::Int(parse_tai_iso(s)?),
-            _ => v.clone(),
-        };
-        let ty = types.get(name).ok_or_else(|| {
-            RegistryError::Invalid(format!(
-                "{} record has unknown field {k:?} (fields: {})",
-                e.name,
-                types.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        let v = coerce(&v, ty)
-            .map_err(|m| RegistryError::Invalid(format!("{} record field {k:?}: {m}", e.name)))?;
-        out.insert(name.to_owned(), v);
+/// What standardizing records of one element needs, worked out once per batch.
+struct Standardizer<'a> {
+    e: &'a Element,
+    types: BTreeMap<String, ColumnType>,
+    /// Key columns every record must have: the element's key, then its alternate keys.
+    required: Vec<String>,
+    /// The element's key columns, to name a record in messages.
+    keys: Vec<String>,
+}
+
+impl<'a> Standardizer<'a> {
+    fn new(universe: &Universe, e: &'a Element) -> Result<Standardizer<'a>> {
+        let keys = element_key_columns(universe, e)?;
+        let required = keys
+            .iter()
+            .cloned()
+            .chain(e.keys.iter().skip(1).map(|k| k.name.clone()))
+            .collect();
+        Ok(Standardizer {
+            e,
+            types: column_types(universe, e)?,
+            required,
+            keys,
+        })
     }
-    for key in element_key_columns(universe, e)?
-        .iter()
-        .chain(e.keys.iter().skip(1).map(|k| &k.name))
-    {
-        if out.get(key).is_none_or(Value::is_null) {
-            return Err(RegistryError::Invalid(format!(
-                "{} record {} is missing key field {key:?}",
-                e.name,
-                describe(&out, &element_key_columns(universe, e)?)
-            )));
+
+    /// Standardize a record for insertion: accept export aliases, coerce types,
+    /// refuse unknown fields and missing keys.
+    fn standardize(&self, record: &Record) -> Result<Record> {
+        let e = self.e;
+        let mut out = Record::new();
+        for (k, v) in record {
+            let name = match k.as_str() {
+                "datetime_begin" => "timespan_begin",
+                "datetime_end" => "timespan_end",
+                other => other,
+            };
+            let v = match v {
+                Value::Text(s) if name.starts_with("timespan_") => Value::Int(parse_tai_iso(s)?),
+                _ => v.clone(),
+            };
+            let ty = self.types.get(name).ok_or_else(|| {
+                RegistryError::Invalid(format!(
+                    "{} record has unknown field {k:?} (fields: {})",
+                    e.name,
+                    self.types.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            let v = coerce(&v, ty).map_err(|m| {
+                RegistryError::Invalid(format!("{} record field {k:?}: {m}", e.name))
+            })?;
+            out.insert(name.to_owned(), v);
         }
+        for key in &self.required {
+            if out.get(key).is_none_or(Value::is_null) {
+                return Err(RegistryError::Invalid(format!(
+                    "{} record {} is missing key field {key:?}",
+                    e.name,
+                    describe(&out, &self.keys)
+                )));
+            }
+        }
+        Ok(out)
     }
-    Ok(out)
+}
+
+/// How to look up the record a dependency column points at.
+struct Lookup {
+    /// Columns of the referring record, in key order.
+    source: Vec<String>,
+    /// Key columns of the referenced table.
+    target: Vec<String>,
+    sql: String,
 }
 
 /// Checks that referenced records exist, remembering what it has already seen.
+#[derive(Default)]
 struct ReferenceChecker {
+    lookups: HashMap<String, Lookup>,
     seen: HashSet<(String, Vec<String>)>,
 }
 
 impl ReferenceChecker {
+    fn lookup(&mut self, universe: &Universe, dep: &str) -> Result<&Lookup> {
+        if !self.lookups.contains_key(dep) {
+            let (source, target) = dimension_reference(universe, dep)?;
+            let cond: Vec<String> = target.iter().map(|c| format!("{} = ?", q(c))).collect();
+            let sql = format!(
+                "SELECT 1 FROM {} WHERE {} LIMIT 1",
+                q(dep),
+                cond.join(" AND ")
+            );
+            self.lookups.insert(
+                dep.to_owned(),
+                Lookup {
+                    source,
+                    target,
+                    sql,
+                },
+            );
+        }
+        self.lookups
+            .get(dep)
+            .ok_or_else(|| RegistryError::Invalid(format!("no reference to {dep}")))
+    }
+
     fn check(
         &mut self,
         conn: &mut Conn,
@@ -149,8 +208,9 @@ impl ReferenceChecker {
         if !de.has_table() || record.get(dep).is_none_or(Value::is_null) {
             return Ok(None);
         }
-        let (source, target) = dimension_reference(universe, dep)?;
-        let values: Vec<Value> = source
+        let lookup = self.lookup(universe, dep)?;
+        let values: Vec<Value> = lookup
+            .source
             .iter()
             .map(|c| record.get(c).cloned().unwrap_or(Value::Null))
             .collect();
@@ -161,17 +221,13 @@ impl ReferenceChecker {
         if self.seen.contains(&key) {
             return Ok(None);
         }
-        let cond: Vec<String> = target.iter().map(|c| format!("{} = ?", q(c))).collect();
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE {} LIMIT 1",
-            q(dep),
-            cond.join(" AND ")
-        );
-        if conn.query_opt(&sql, &values)?.is_some() {
+        let lookup = self.lookup(universe, dep)?;
+        if conn.query_opt(&lookup.sql, &values)?.is_some() {
             self.seen.insert(key);
             return Ok(None);
         }
-        let shown: Vec<String> = target
+        let shown: Vec<String> = lookup
+            .target
             .iter()
             .zip(values.iter())
             .map(|(c, v)| format!("{c}: {v}"))
@@ -205,12 +261,11 @@ pub fn insert_records(
     }
     let columns = element_columns(universe, e)?;
     let keys = element_key_columns(universe, e)?;
-    let mut checker = ReferenceChecker {
-        seen: HashSet::new(),
-    };
+    let mut checker = ReferenceChecker::default();
+    let standardizer = Standardizer::new(universe, e)?;
     let mut rows = Vec::with_capacity(records.len());
     for record in records {
-        let r = standardize(universe, e, record)?;
+        let r = standardizer.standardize(record)?;
         for dep in e.requires.iter().chain(e.implies.iter()) {
             if let Some(problem) = checker.check(conn, universe, dep, &r)? {
                 return Err(RegistryError::NotFound(format!(
