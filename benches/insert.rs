@@ -5,26 +5,17 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::backends;
+use common::{backends, empty_repo};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Value};
 use valet::workload::{insert_dimension_records, Shape};
-use valet::{CreateOptions, Repo};
+use valet::Repo;
 
 const DETECTORS: i64 = 189;
 const EXPOSURES: i64 = 530;
 
 fn setup(db: Option<String>) -> (tempfile::TempDir, Repo, Vec<NewDataset>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let repo = Repo::create(
-        &dir.path().join("repo"),
-        &CreateOptions {
-            db,
-            dimension_config: None,
-            identity: None,
-        },
-    )
-    .expect("create");
+    let (dir, repo) = empty_repo(db);
     let r = &repo.registry;
     let shape = Shape {
         detectors: DETECTORS,

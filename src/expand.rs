@@ -56,6 +56,8 @@ struct Implied {
 
 /// One element's records, indexed by primary key.
 struct Table {
+    /// The key columns of the element's table.
+    key_columns: Vec<String>,
     /// Data ID names of the key columns (the primary key under the element's name).
     key_names: Vec<String>,
     records: Vec<Record>,
@@ -115,6 +117,7 @@ impl<'u> RecordCache<'u> {
         self.tables.insert(
             element.to_owned(),
             Table {
+                key_columns: keys,
                 key_names,
                 records,
                 index,
@@ -225,8 +228,11 @@ impl<'u> RecordCache<'u> {
         // element's name, then each implied value found.
         let mut known: DataId = record.clone();
         if let Some(t) = self.tables.get(element) {
-            for (name, v) in t.key_names.iter().zip(self.key_values(element, record)) {
-                known.insert(name.clone(), v);
+            for (name, column) in t.key_names.iter().zip(&t.key_columns) {
+                known.insert(
+                    name.clone(),
+                    record.get(column).cloned().unwrap_or(Value::Null),
+                );
             }
         }
         let mut stack = vec![(element.to_owned(), index)];
@@ -250,18 +256,6 @@ impl<'u> RecordCache<'u> {
             }
         }
         Ok(out)
-    }
-
-    /// A record's key values, in its table's key order.
-    fn key_values(&self, element: &str, record: &Record) -> Vec<Value> {
-        let Some(e) = self.universe.element(element) else {
-            return vec![];
-        };
-        element_key_columns(self.universe, e)
-            .unwrap_or_default()
-            .iter()
-            .map(|c| record.get(c).cloned().unwrap_or(Value::Null))
-            .collect()
     }
 
     /// The index of the record of `element` a data ID points at.

@@ -73,12 +73,23 @@ impl ObsCoreExportOptions {
     }
 }
 
-fn io(e: std::io::Error) -> RepoError {
+/// A failure writing the output, as the error users see.
+pub(crate) fn io(e: std::io::Error) -> RepoError {
     RepoError::Invalid(format!("writing ObsCore output: {e}"))
 }
 
-fn invalid(e: ObsCoreError) -> RepoError {
+/// An ObsCore configuration or row failure, as the error users see.
+pub(crate) fn invalid(e: ObsCoreError) -> RepoError {
     RepoError::Invalid(e.to_string())
+}
+
+/// Write the CSV header line: the column names, quoted.
+pub(crate) fn write_csv_header(
+    config: &ObsCoreConfig,
+    out: &mut dyn Write,
+) -> Result<(), RepoError> {
+    let header: Vec<String> = columns(config).iter().map(|c| format!("\"{c}\"")).collect();
+    writeln!(out, "{}", header.join(",")).map_err(io)
 }
 
 /// Write the ObsCore rows of a search as CSV (header, then one line per dataset).
@@ -90,8 +101,7 @@ pub fn export_obscore_csv(
     out: &mut (dyn Write + Send),
 ) -> Result<u64, RepoError> {
     let options = &options.resolved(config)?;
-    let header: Vec<String> = columns(config).iter().map(|c| format!("\"{c}\"")).collect();
-    writeln!(out, "{}", header.join(",")).map_err(io)?;
+    write_csv_header(config, out)?;
     let encode = |plan: &RowPlan<'_>, cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
         let mut text = String::with_capacity(chunk.len() * 640);
         let mut scratch = String::new();

@@ -18,7 +18,7 @@ use valet_registry::db::{quote_ident as q, Backend, Value};
 use valet_registry::{Conn, DatasetRef, DatasetType, RegistryError};
 
 use crate::expand::RecordCache;
-use crate::obscore_export::{obscore_row, RowsProgress};
+use crate::obscore_export::{invalid, obscore_row, RowsProgress};
 use crate::parallel::{in_parallel, CHUNK_ROWS};
 use crate::{Repo, RepoError};
 
@@ -28,9 +28,7 @@ pub const CONFIG_ATTRIBUTE: &str = "obscore_config";
 /// The configuration of the live table, if it is enabled.
 pub fn enabled_config(conn: &mut Conn) -> Result<Option<ObsCoreConfig>, RepoError> {
     match valet_registry::schema::get_attribute(conn, CONFIG_ATTRIBUTE)? {
-        Some(text) => Ok(Some(
-            ObsCoreConfig::from_yaml(&text).map_err(|e| RepoError::Invalid(e.to_string()))?,
-        )),
+        Some(text) => Ok(Some(ObsCoreConfig::from_yaml(&text).map_err(invalid)?)),
         None => Ok(None),
     }
 }
@@ -63,8 +61,7 @@ pub fn enable_reporting(
     config_text: &str,
     progress: Option<&RowsProgress>,
 ) -> Result<u64, RepoError> {
-    let config =
-        ObsCoreConfig::from_yaml(config_text).map_err(|e| RepoError::Invalid(e.to_string()))?;
+    let config = ObsCoreConfig::from_yaml(config_text).map_err(invalid)?;
     repo.registry.transaction(|conn, _| {
         valet_registry::access::check_admin(conn, "enable ObsCore")?;
         if let Some(old) =
@@ -294,7 +291,7 @@ pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
         let t = &expected.dataset_type;
         let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
         cache.load_regions_for(&mut conn, &dims)?;
-        let plan = RowPlan::new(&config, &t.name).map_err(|e| RepoError::Invalid(e.to_string()))?;
+        let plan = RowPlan::new(&config, &t.name).map_err(invalid)?;
         for start in (0..expected.len()).step_by(CHECK_CHUNK) {
             let refs: Vec<DatasetRef> = (start..(start + CHECK_CHUNK).min(expected.len()))
                 .filter_map(|i| expected.get(i))
@@ -424,7 +421,7 @@ fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
     }
     let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
     cache.load_regions_for(conn, &dims)?;
-    let plan = RowPlan::new(config, &t.name).map_err(|e| RepoError::Invalid(e.to_string()))?;
+    let plan = RowPlan::new(config, &t.name).map_err(invalid)?;
     let cache = &*cache;
     let mut cols = vec!["registry_dataset_id".to_owned()];
     cols.extend(columns(config).iter().map(|c| q(c)));

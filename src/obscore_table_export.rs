@@ -10,22 +10,16 @@ use valet_obscore::{columns, CellSink, CsvLine, ObsCoreConfig};
 use valet_registry::db::{quote_ident as q, DbError, DbErrorKind, Value};
 use valet_registry::Conn;
 
+use crate::obscore_export::{invalid, io, write_csv_header};
 use crate::obscore_live::{enabled_config, table_name};
+use crate::parallel::CHUNK_ROWS;
 use crate::{Repo, RepoError};
-
-/// Rows per Arrow batch handed to the Parquet writer.
-const BATCH_ROWS: usize = 8_192;
 
 /// Write the live table as CSV (header, then one line per row). Returns the number
 /// of rows.
 pub fn export_table_csv(repo: &Repo, out: &mut dyn Write) -> Result<u64, RepoError> {
-    let io = |e: std::io::Error| RepoError::Invalid(format!("writing ObsCore output: {e}"));
     let (mut conn, config) = open(repo)?;
-    let header: Vec<String> = columns(&config)
-        .iter()
-        .map(|c| format!("\"{c}\""))
-        .collect();
-    writeln!(out, "{}", header.join(",")).map_err(io)?;
+    write_csv_header(&config, out)?;
     let types = column_types(&config);
     let mut text = String::new();
     scan(&mut conn, &config, &mut |row| {
@@ -39,19 +33,18 @@ pub fn export_table_csv(repo: &Repo, out: &mut dyn Write) -> Result<u64, RepoErr
 
 /// Write the live table as Parquet. Returns the number of rows.
 pub fn export_table_parquet<W: Write + Send>(repo: &Repo, out: W) -> Result<u64, RepoError> {
-    let invalid = |e: valet_obscore::ObsCoreError| RepoError::Invalid(e.to_string());
     let (mut conn, config) = open(repo)?;
     let schema = schema(&config);
     let types = column_types(&config);
     let mut sink = ParquetSink::new(schema.clone(), out).map_err(invalid)?;
-    let mut batch = BatchBuilder::new(schema.clone(), BATCH_ROWS);
+    let mut batch = BatchBuilder::new(schema.clone(), CHUNK_ROWS);
     let mut rows = 0;
     let n = scan(&mut conn, &config, &mut |row| {
         cells(row, &types, &mut batch);
         batch.end_row().map_err(invalid)?;
         rows += 1;
-        if rows == BATCH_ROWS {
-            let full = std::mem::replace(&mut batch, BatchBuilder::new(schema.clone(), BATCH_ROWS));
+        if rows == CHUNK_ROWS {
+            let full = std::mem::replace(&mut batch, BatchBuilder::new(schema.clone(), CHUNK_ROWS));
             sink.write(&full.finish().map_err(invalid)?)
                 .map_err(invalid)?;
             rows = 0;

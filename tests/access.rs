@@ -35,6 +35,24 @@ fn counts(repo: &Repo) -> (i64, i64, i64) {
     )
 }
 
+/// Insert one calexp (as the thread's user).
+fn insert_calexp(
+    repo: &valet::Repo,
+    run: &str,
+    visit: i64,
+    detector: i64,
+) -> Result<Vec<valet::registry::DatasetRef>, valet::registry::RegistryError> {
+    repo.registry.insert_datasets(
+        "calexp",
+        run,
+        &[NewDataset {
+            id: None,
+            data_id: calexp_id(visit, detector),
+        }],
+        IdGenerationMode::Unique,
+    )
+}
+
 fn calexp_id(visit: i64, detector: i64) -> DataId {
     [
         ("instrument", Value::from("LSSTCam-imSim")),
@@ -69,17 +87,7 @@ fn rules(backend: Backend) {
     repo.registry
         .register_collection("u/bob/DM-1/run", CollectionType::Run, None)
         .unwrap();
-    repo.registry
-        .insert_datasets(
-            "calexp",
-            "u/bob/DM-1/run",
-            &[NewDataset {
-                id: None,
-                data_id: calexp_id(3, 4),
-            }],
-            IdGenerationMode::Unique,
-        )
-        .unwrap();
+    insert_calexp(repo, "u/bob/DM-1/run", 3, 4).unwrap();
     let kids = vec!["u/bob/DM-1/run".to_owned(), chain.to_owned()];
     repo.registry
         .transaction(|c, _| {
@@ -100,14 +108,11 @@ fn rules(backend: Backend) {
         "personal-collections-are-their-owners",
     );
     denied(
-        repo.registry.insert_datasets(
-            "calexp",
+        insert_calexp(
+            repo,
             "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T000000Z",
-            &[NewDataset {
-                id: None,
-                data_id: calexp_id(30, 4),
-            }],
-            IdGenerationMode::Unique,
+            30,
+            4,
         ),
         "shared-needs-admin",
     );
@@ -243,18 +248,7 @@ fn production_is_immutable(backend: Backend) {
         .unwrap();
     assert_eq!(record.owner_type, "production");
     assert_eq!(record.owner.as_deref(), Some("alice"));
-    let refs = repo
-        .registry
-        .insert_datasets(
-            "calexp",
-            prod,
-            &[NewDataset {
-                id: None,
-                data_id: calexp_id(1, 1),
-            }],
-            IdGenerationMode::Unique,
-        )
-        .unwrap();
+    let refs = insert_calexp(repo, prod, 1, 1).unwrap();
     let tag = "LSSTCam-imSim/runs/DP0.2/v1/DM-7/tagged";
     repo.registry
         .transaction(|c, _| {
@@ -300,34 +294,12 @@ fn production_is_immutable(backend: Backend) {
         );
     }
     // Re-inserting the same data ID (a replacement) is refused too.
-    let err = repo
-        .registry
-        .insert_datasets(
-            "calexp",
-            prod,
-            &[NewDataset {
-                id: None,
-                data_id: calexp_id(1, 1),
-            }],
-            IdGenerationMode::Unique,
-        )
-        .unwrap_err();
+    let err = insert_calexp(repo, prod, 1, 1).unwrap_err();
     assert!(err.to_string().contains("already holds"), "{err}");
     assert_eq!(counts(repo), before);
     // Production collections are shared: only admins write them.
     set_thread_user(Some("bob"));
-    denied(
-        repo.registry.insert_datasets(
-            "calexp",
-            prod,
-            &[NewDataset {
-                id: None,
-                data_id: calexp_id(2, 1),
-            }],
-            IdGenerationMode::Unique,
-        ),
-        "shared-needs-admin",
-    );
+    denied(insert_calexp(repo, prod, 2, 1), "shared-needs-admin");
     let bad = repo.registry.transaction(|c, _| {
         register_owned_collection(c, "u/bob/x", CollectionType::Run, None, Some("production"))
     });

@@ -87,8 +87,6 @@ fn dp02_mini_csv(backend: Backend) {
 }
 
 fn parquet_round_trip(backend: Backend) {
-    use arrow_array::{Array, Float64Array, Int64Array, StringArray};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use valet::obscore_export::export_obscore_parquet;
     let Some(t) = new_repo(backend) else { return };
     t.repo
@@ -113,39 +111,79 @@ fn parquet_round_trip(backend: Backend) {
     assert_eq!(n, 720);
     let want = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
     let want: Vec<Vec<String>> = want.lines().map(fields).collect();
-    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+    let got = parquet_rows(&path);
+    assert_eq!(got[0], want[0], "header");
+    assert_eq!(got.len(), want.len());
+    for (row, (g, w)) in got.iter().zip(&want).enumerate().skip(1) {
+        for (k, name) in want[0].iter().enumerate() {
+            assert!(
+                same(&g[k], &w[k]),
+                "row {row} column {name}: got {:?}, want {:?}",
+                g[k],
+                w[k]
+            );
+        }
+    }
+
+    // The live table of the same chain, written as it stands, holds the same rows.
+    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let chained = std::fs::read_to_string(data("dp02-mini/obscore.yaml"))
+        .unwrap()
+        .replace("collection_type: RUN", "collection_type: CHAINED")
+        .replace("collections: []", &format!("collections: [\"{chain}\"]"));
+    valet::obscore_live::enable(&t.repo, &chained).unwrap();
+    let live_path = dir.path().join("live.parquet");
+    let live_n = valet::obscore_table_export::export_table_parquet(
+        &t.repo,
+        std::fs::File::create(&live_path).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(live_n, n);
+    let mut live = parquet_rows(&live_path);
+    let mut searched = got;
+    live.sort();
+    searched.sort();
+    assert_eq!(live, searched);
+}
+
+/// A Parquet file's header and rows, each cell as text (`\N` for NULL).
+fn parquet_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    use arrow_array::{Array, Float64Array, Int64Array, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
         .unwrap()
         .build()
         .unwrap();
-    let mut row = 1;
+    let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.unwrap();
         let schema = batch.schema();
+        if rows.is_empty() {
+            rows.push(schema.fields().iter().map(|f| f.name().clone()).collect());
+        }
         for i in 0..batch.num_rows() {
-            for (k, col) in batch.columns().iter().enumerate() {
-                let name = schema.field(k).name();
-                assert_eq!(name, &want[0][k]);
-                let got = if col.is_null(i) {
-                    "\\N".to_owned()
-                } else if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
-                    a.value(i).to_owned()
-                } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
-                    a.value(i).to_string()
-                } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-                    a.value(i).to_string()
-                } else {
-                    panic!("unexpected column type for {name}")
-                };
-                assert!(
-                    same(&got, &want[row][k]),
-                    "row {row} column {name}: got {got:?}, want {:?}",
-                    want[row][k]
-                );
-            }
-            row += 1;
+            let row = batch
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(k, col)| {
+                    if col.is_null(i) {
+                        "\\N".to_owned()
+                    } else if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
+                        a.value(i).to_owned()
+                    } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+                        a.value(i).to_string()
+                    } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+                        a.value(i).to_string()
+                    } else {
+                        panic!("unexpected column type for {}", schema.field(k).name())
+                    }
+                })
+                .collect();
+            rows.push(row);
         }
     }
-    assert_eq!(row, want.len());
+    rows
 }
 
 fn table_rows(repo: &valet::Repo) -> Vec<Vec<valet::registry::Value>> {

@@ -8,19 +8,24 @@ use valet::transfers::{import_export, ImportOptions};
 use valet::workload::{generate, Shape};
 use valet::{CreateOptions, Repo};
 
-/// A fresh repository (SQLite, or the given database URL) holding the sample of
-/// `shape`.
-pub fn repo_with(shape: Shape, db: Option<String>) -> (tempfile::TempDir, Repo) {
+/// A fresh, empty repository (SQLite, or the given database URL).
+pub fn empty_repo(db: Option<String>) -> (tempfile::TempDir, Repo) {
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = Repo::create(
         &dir.path().join("repo"),
         &CreateOptions {
             db,
-            dimension_config: None,
-            identity: None,
+            ..Default::default()
         },
     )
     .expect("create");
+    (dir, repo)
+}
+
+/// A fresh repository (SQLite, or the given database URL) holding the sample of
+/// `shape`.
+pub fn repo_with(shape: Shape, db: Option<String>) -> (tempfile::TempDir, Repo) {
+    let (dir, repo) = empty_repo(db);
     import_export(
         &repo,
         &[(generate(&shape), "sample".into())],

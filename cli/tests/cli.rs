@@ -635,7 +635,28 @@ fn obscore_export_commands(backend: Backend) {
         "ObsCore is not enabled",
     );
     ok(&["obscore", "enable", &repo, &chained]);
-    // A table kept current has nothing for a refill to put right.
+    // A table kept current has nothing for a refill to put right; a spoiled row is
+    // listed, and stays spoiled until the refill.
+    assert_eq!(ok(&["obscore", "update-table", &repo, "--dry-run"]), "");
+    {
+        let opened = valet::Repo::open(Path::new(&repo)).unwrap();
+        let mut c = opened.registry.db.conn().unwrap();
+        c.execute(
+            "UPDATE obscore SET s_ra = s_ra + 1 WHERE registry_dataset_id IN \
+             (SELECT registry_dataset_id FROM obscore ORDER BY registry_dataset_id LIMIT 1)",
+            &[],
+        )
+        .unwrap();
+    }
+    for _ in 0..2 {
+        let listed = ok(&["obscore", "update-table", &repo, "--dry-run"]);
+        assert_eq!(listed.lines().count(), 1, "{listed}");
+        assert!(
+            listed.contains("disagrees with the registry in s_ra"),
+            "{listed}"
+        );
+    }
+    ok(&["obscore", "update-table", &repo]);
     assert_eq!(ok(&["obscore", "update-table", &repo, "--dry-run"]), "");
     let live = out("live.csv");
     ok(&[

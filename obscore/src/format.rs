@@ -43,14 +43,7 @@ fn parse_field(source: &str) -> Option<Field<'_>> {
     })
 }
 
-/// How Python's `str()` shows a value.
-pub fn python_str(v: &Value) -> String {
-    let mut out = String::new();
-    push_python_str(&mut out, v);
-    out
-}
-
-/// Append [`python_str`] of a value to `out`.
+/// Append a value to `out` as Python's `str()` shows it.
 pub fn push_python_str(out: &mut String, v: &Value) {
     use std::fmt::Write;
     let _ = match v {
@@ -147,25 +140,15 @@ impl<'t> Template<'t> {
     }
 }
 
-/// Parse and render a template into `out` (appending).
-pub fn render_into(
-    template: &str,
-    lookup: &Lookup<'_>,
-    out: &mut String,
-) -> Result<(), ObsCoreError> {
-    Template::parse(template)?.render_into(lookup, out)
-}
-
-/// Render a template to a new string.
-pub fn render(template: &str, lookup: &Lookup<'_>) -> Result<String, ObsCoreError> {
-    let mut out = String::with_capacity(template.len() + 32);
-    render_into(template, lookup, &mut out)?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn render(template: &str, lookup: &Lookup<'_>) -> Result<String, ObsCoreError> {
+        let mut out = String::new();
+        Template::parse(template)?.render_into(lookup, &mut out)?;
+        Ok(out)
+    }
 
     #[test]
     fn fields_and_escapes() {

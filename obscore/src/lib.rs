@@ -10,10 +10,7 @@ pub mod sky;
 pub mod time;
 
 pub use config::ObsCoreConfig;
-pub use record::{
-    build_row, build_row_into, columns, csv_line, CellSink, CsvLine, DatasetContext, ObsValue,
-    RowPlan,
-};
+pub use record::{columns, CellSink, CsvLine, DatasetContext, ObsValue, RowPlan};
 pub use time::{tai_minus_utc_seconds, tai_ns_to_mjd_utc};
 
 /// Errors from ObsCore configuration or record building.

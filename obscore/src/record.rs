@@ -181,28 +181,6 @@ fn literal_cell(sink: &mut dyn CellSink, v: &serde_yaml_ng::Value) {
     }
 }
 
-/// Build one row as values, in [`columns`] order.
-pub fn build_row(
-    config: &ObsCoreConfig,
-    ctx: &DatasetContext<'_>,
-) -> Result<Vec<ObsValue>, ObsCoreError> {
-    let mut row = Vec::with_capacity(STATIC.len() + config.extra_order.len() + SPATIAL.len());
-    build_row_into(config, ctx, &mut row, &mut String::new())?;
-    Ok(row)
-}
-
-/// Build one row into `sink`, in [`columns`] order; `scratch` is a reusable buffer
-/// for rendered text. On error, `sink` may have received part of the row. Building
-/// many rows of one type is faster through a [`RowPlan`].
-pub fn build_row_into(
-    config: &ObsCoreConfig,
-    ctx: &DatasetContext<'_>,
-    sink: &mut dyn CellSink,
-    scratch: &mut String,
-) -> Result<(), ObsCoreError> {
-    RowPlan::new(config, ctx.dataset_type)?.build(ctx, sink, scratch)
-}
-
 /// What an extra column is for one dataset type.
 enum Extra<'c> {
     /// Not configured for this type.
@@ -496,20 +474,4 @@ impl CellSink for CsvLine<'_> {
         self.separate();
         self.out.push_str(if v { "true" } else { "false" });
     }
-}
-
-/// One CSV line (without its newline) for a row of values.
-pub fn csv_line(values: &[ObsValue]) -> String {
-    let mut out = String::new();
-    let mut line = CsvLine::new(&mut out);
-    for v in values {
-        match v {
-            ObsValue::Null => line.null(),
-            ObsValue::Int(i) => line.int(*i),
-            ObsValue::Float(f) => line.float(*f),
-            ObsValue::Bool(b) => line.boolean(*b),
-            ObsValue::Text(s) => line.text(s),
-        }
-    }
-    out
 }

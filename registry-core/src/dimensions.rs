@@ -174,29 +174,6 @@ struct ReferenceChecker {
 }
 
 impl ReferenceChecker {
-    fn lookup(&mut self, universe: &Universe, dep: &str) -> Result<&Lookup> {
-        if !self.lookups.contains_key(dep) {
-            let (source, target) = dimension_reference(universe, dep)?;
-            let cond: Vec<String> = target.iter().map(|c| format!("{} = ?", q(c))).collect();
-            let sql = format!(
-                "SELECT 1 FROM {} WHERE {} LIMIT 1",
-                q(dep),
-                cond.join(" AND ")
-            );
-            self.lookups.insert(
-                dep.to_owned(),
-                Lookup {
-                    source,
-                    target,
-                    sql,
-                },
-            );
-        }
-        self.lookups
-            .get(dep)
-            .ok_or_else(|| RegistryError::Invalid(format!("no reference to {dep}")))
-    }
-
     fn check(
         &mut self,
         conn: &mut Conn,
@@ -208,7 +185,23 @@ impl ReferenceChecker {
         if !de.has_table() || record.get(dep).is_none_or(Value::is_null) {
             return Ok(None);
         }
-        let lookup = self.lookup(universe, dep)?;
+        let lookup = match self.lookups.entry(dep.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let (source, target) = dimension_reference(universe, dep)?;
+                let cond: Vec<String> = target.iter().map(|c| format!("{} = ?", q(c))).collect();
+                let sql = format!(
+                    "SELECT 1 FROM {} WHERE {} LIMIT 1",
+                    q(dep),
+                    cond.join(" AND ")
+                );
+                v.insert(Lookup {
+                    source,
+                    target,
+                    sql,
+                })
+            }
+        };
         let values: Vec<Value> = lookup
             .source
             .iter()
@@ -221,7 +214,6 @@ impl ReferenceChecker {
         if self.seen.contains(&key) {
             return Ok(None);
         }
-        let lookup = self.lookup(universe, dep)?;
         if conn.query_opt(&lookup.sql, &values)?.is_some() {
             self.seen.insert(key);
             return Ok(None);
