@@ -47,6 +47,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         )?;
         if obscore {
+            // The live table's types are registered first, as enabling requires.
+            let types = (model.dataset_types_only(), "types".to_string());
+            valet::transfers::import_export(&repo, &[types], &ImportOptions::default())?;
             valet::obscore_live::enable(&repo, include_str!("obscore-dp02.yaml"))?;
         }
         let start = Instant::now();

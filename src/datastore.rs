@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
-use valet_datastore::{TemplateContext, Templates, Transfer, TransferMode};
+use valet_datastore::{SourceRule, TemplateContext, Templates, Transfer, TransferMode};
 use valet_registry::artifacts::{clear_trash, trash_contents, ArtifactRecord};
 use valet_registry::DatasetType;
 
@@ -75,26 +75,40 @@ impl Datastore {
     }
 }
 
-/// Files a write has put into the datastore, so a failed write can take them back;
-/// it also carries the write's transfer state (created lazily, for the first file).
+/// The file side of one registry write: a [`Transfer`] into the datastore, taken
+/// (with its write lease) before the transaction begins, undone if the transaction
+/// fails and finished once it commits. A write that stores no file holds no lease.
 #[derive(Default)]
 pub(crate) struct FileLog {
-    /// (destination, source it was moved from).
-    written: Vec<(PathBuf, Option<PathBuf>)>,
     transfer: Option<Transfer>,
 }
 
 impl FileLog {
-    /// Remove what was written (moving moved files back), newest first.
-    pub(crate) fn undo(&mut self) {
-        for (dest, moved_from) in self.written.drain(..).rev() {
-            match moved_from {
-                Some(src) => {
-                    let _ = std::fs::rename(&dest, &src);
-                }
-                None => {
-                    let _ = std::fs::remove_file(&dest);
-                }
+    /// A log for a write that will store files in `store` (taking the lease now), or
+    /// for one that stores none (`store` is `None`).
+    pub(crate) fn begin(
+        store: Option<&Datastore>,
+        sources: Option<&SourceRule>,
+    ) -> Result<FileLog, RepoError> {
+        let Some(store) = store else {
+            return Ok(FileLog::default());
+        };
+        let mut transfer = Transfer::into_datastore(&store.root).map_err(RepoError::from)?;
+        if let Some(rule) = sources {
+            transfer = transfer.with_sources(rule).map_err(RepoError::from)?;
+        }
+        Ok(FileLog {
+            transfer: Some(transfer),
+        })
+    }
+
+    /// Close the write: undo its files when `failed`, else keep them.
+    pub(crate) fn end(self, failed: bool) {
+        if let Some(t) = self.transfer {
+            if failed {
+                t.undo();
+            } else {
+                t.finish();
             }
         }
     }
@@ -125,18 +139,12 @@ impl Datastore {
             relative.push('.');
             relative.push_str(&ext.to_string_lossy());
         }
-        if log.transfer.is_none() {
-            log.transfer =
-                Some(Transfer::new(&self.root).map_err(|e| RepoError::Invalid(e.to_string()))?);
-        }
-        let transfer = log.transfer.as_mut().expect("set above");
+        let transfer = log.transfer.as_mut().ok_or_else(|| {
+            RepoError::Invalid("a file was stored by a write that began without a datastore".into())
+        })?;
         let stored = transfer
             .file(source, &relative, mode, true)
-            .map_err(|e| RepoError::Invalid(e.to_string()))?;
-        if stored.written {
-            let moved = (mode == TransferMode::Move).then(|| source.to_path_buf());
-            log.written.push((self.root.join(&stored.path), moved));
-        }
+            .map_err(RepoError::from)?;
         Ok(ids
             .iter()
             .map(|id| ArtifactRecord {

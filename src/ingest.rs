@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use valet_datastore::TransferMode;
+use valet_datastore::{SourceCheck, SourceRule, TransferMode};
 use valet_registry::artifacts::{get_artifact, insert_artifacts};
 use valet_registry::collections::{find_collection, register_collection};
 use valet_registry::datasets::insert_datasets;
@@ -34,7 +34,7 @@ impl Repo {
         id_mode: IdGenerationMode,
     ) -> Result<Vec<DatasetRef>, RepoError> {
         let store = Datastore::of(self)?;
-        let mut log = FileLog::default();
+        let mut log = FileLog::begin(Some(&store), None)?;
         let result = self.registry.db.transaction(|conn| {
             let universe = self.registry.universe.clone();
             let t = valet_registry::dataset_types::get_dataset_type(conn, dataset_type)?;
@@ -71,9 +71,7 @@ impl Repo {
             insert_artifacts(conn, &artifacts)?;
             Ok::<_, RepoError>(refs)
         });
-        if result.is_err() {
-            log.undo();
-        }
+        log.end(result.is_err());
         result
     }
 
@@ -87,10 +85,16 @@ impl Repo {
         run: &str,
         extension: &str,
     ) -> Result<DatasetRef, RepoError> {
+        // Staged among valet's control files, which `check` never takes for orphans.
+        let control = Datastore::of(self)?.root.join(valet_datastore::CONTROL_DIR);
+        std::fs::create_dir_all(&control).map_err(|e| RepoError::Io {
+            path: control.display().to_string(),
+            source: e,
+        })?;
         let staging = tempfile::Builder::new()
             .suffix(&format!(".{extension}"))
-            .tempfile_in(&self.root)
-            .map_err(|e| RepoError::Invalid(format!("{}: {e}", self.root.display())))?;
+            .tempfile_in(&control)
+            .map_err(|e| RepoError::Invalid(format!("{}: {e}", control.display())))?;
         std::fs::write(staging.path(), bytes)
             .map_err(|e| RepoError::Invalid(format!("{}: {e}", staging.path().display())))?;
         let file = FileToIngest {
@@ -125,13 +129,25 @@ impl Repo {
 
 /// Read an ingest table: CSV (or ECSV, whose `#` header lines are skipped) with a
 /// header row; the first column is the file, the others dimension values. `fixed`
-/// values apply to every row; relative files are taken under `prefix`.
+/// values apply to every row; relative files are taken under `prefix` and must stay
+/// there (no `..` or symlink leading out) unless `allow_outside`. Absolute paths are
+/// taken as the table names them.
 pub fn read_ingest_table(
     text: &str,
     source: &str,
     fixed: &DataId,
     prefix: Option<&Path>,
+    allow_outside: bool,
 ) -> Result<Vec<FileToIngest>, RepoError> {
+    let base = prefix.unwrap_or(Path::new("."));
+    let mut inside = (!allow_outside)
+        .then(|| {
+            SourceCheck::new(&SourceRule {
+                base: base.to_path_buf(),
+                allow_absolute: false,
+            })
+        })
+        .transpose()?;
     let mut lines = text
         .lines()
         .enumerate()
@@ -174,9 +190,16 @@ pub fn read_ingest_table(
             data_id.insert(c.clone(), value);
         }
         let file = cells[0].trim_start_matches("file://");
-        let path = match prefix {
-            Some(p) if !Path::new(file).is_absolute() => p.join(file),
-            _ => PathBuf::from(file),
+        let path = if Path::new(file).is_absolute() {
+            PathBuf::from(file)
+        } else {
+            let joined = base.join(file);
+            match &mut inside {
+                Some(check) => check
+                    .resolve(&joined)
+                    .map_err(|e| RepoError::Invalid(format!("{source}:{}: {e}", i + 1)))?,
+                None => joined,
+            }
         };
         out.push(FileToIngest { path, data_id });
     }

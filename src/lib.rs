@@ -14,6 +14,7 @@ mod parallel;
 pub mod provenance;
 pub mod prune;
 pub mod repo;
+pub mod retrieve;
 pub mod transfers;
 pub mod workload;
 

@@ -64,6 +64,14 @@ pub fn enable_reporting(
     let config = ObsCoreConfig::from_yaml(config_text).map_err(invalid)?;
     repo.registry.transaction(|conn, _| {
         valet_registry::access::check_admin(conn, "enable ObsCore")?;
+        for name in config.dataset_types.keys() {
+            let name = name.as_str().unwrap_or_default();
+            if valet_registry::dataset_types::find_dataset_type(conn, name)?.is_none() {
+                return Err(RegistryError::NotFound(format!(
+                    "the ObsCore configuration names dataset type {name:?}, which this repository does not have"
+                )));
+            }
+        }
         if let Some(old) =
             enabled_config(conn).map_err(|e| RegistryError::Invalid(e.to_string()))?
         {

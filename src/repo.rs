@@ -19,6 +19,9 @@ pub enum RepoError {
     /// The configuration is unreadable or invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A datastore transfer failed (the message names the file).
+    #[error(transparent)]
+    Datastore(#[from] valet_datastore::TransferError),
     /// A filesystem operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -167,6 +170,15 @@ impl Repo {
             )));
         }
         let config = RepoConfig::read(root)?;
+        if let Some(file) = config.resolved_db_url(root).strip_prefix("sqlite:") {
+            // Opening would create an empty database in its place.
+            if !Path::new(file).exists() {
+                return Err(RepoError::Invalid(format!(
+                    "{}: the registry database {file} is missing (restore it; valet creates nothing here while {CONFIG_FILE} exists)",
+                    root.display()
+                )));
+            }
+        }
         if config.identity.as_deref() == Some("database-role") {
             adopt_database_role(&config.resolved_db_url(root))?;
         }
@@ -207,5 +219,33 @@ impl Repo {
             files.push((crate::transfers::read_export(&text, &source)?, source));
         }
         crate::transfers::import_export(self, &files, options)
+    }
+}
+
+impl Repo {
+    /// Make `user` an admin (admins only, except for the first).
+    pub fn add_admin(&self, user: &str) -> Result<(), RepoError> {
+        Ok(self
+            .registry
+            .transaction(|c, _| valet_registry::access::add_admin(c, user))?)
+    }
+
+    /// Remove an admin (admins only; never the last one).
+    pub fn remove_admin(&self, user: &str) -> Result<(), RepoError> {
+        Ok(self
+            .registry
+            .transaction(|c, _| valet_registry::access::remove_admin(c, user))?)
+    }
+
+    /// The admins, by name.
+    pub fn admins(&self) -> Result<Vec<String>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        Ok(valet_registry::access::admins(&mut conn)?)
+    }
+
+    /// Refuse unless the acting user is an admin; `what` names the operation.
+    pub fn require_admin(&self, what: &str) -> Result<(), RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        Ok(valet_registry::access::check_admin(&mut conn, what)?)
     }
 }

@@ -145,11 +145,15 @@ fn links_and_failures(backend: Backend) {
     assert!(walk(&d.root()).iter().all(|p| !p.ends_with(".json")));
 }
 
+/// Every file under `dir`, leaving out valet's control files (`.valet/`).
 fn walk(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         let p = e.path();
+        if e.file_name() == valet::datastore_crate::CONTROL_DIR {
+            continue;
+        }
         if e.file_type().unwrap().is_dir() {
             out.extend(walk(&p));
         } else {
@@ -223,12 +227,34 @@ fn check_finds_and_repairs(backend: Backend) {
     assert!(deep.iter().any(|p| p.contains("staging file")));
     assert!(deep.iter().any(|p| p.contains("stray.json")));
     assert!(deep.iter().any(|p| p.contains("trashed artifact")));
-    // Repair finishes the removal and removes the leftovers; what it cannot fix (a
-    // lost or damaged file) stays reported.
+    // Repair finishes the removal and removes valet's own leftovers; what it cannot
+    // fix (a lost or damaged file) stays reported, and so does a file valet did not
+    // write, which stays where it is.
     let repaired = check(&t.repo, true, true).unwrap();
-    assert_eq!(repaired.repaired.len(), 3, "{repaired:#?}");
-    assert_eq!(repaired.problems.len(), 2, "{repaired:#?}");
+    assert_eq!(repaired.repaired.len(), 2, "{repaired:#?}");
+    assert_eq!(repaired.problems.len(), 3, "{repaired:#?}");
+    assert!(repaired
+        .problems
+        .iter()
+        .any(|p| p.contains("stray.json") && p.contains("--remove-orphans")));
+    assert!(t.root().join("LSSTCam-imSim/stray.json").exists());
     assert!(!t.root().join(run).exists() || walk(&t.root().join(run)).is_empty());
+    // A dry run of --remove-orphans lists it and changes nothing; then it goes.
+    let orphans = |dry_run| valet::check::CheckOptions {
+        deep: true,
+        remove_orphans: true,
+        dry_run,
+        ..Default::default()
+    };
+    let listed = t.repo.check(orphans(true)).unwrap();
+    assert_eq!(
+        listed.repaired,
+        vec!["would remove file no dataset knows LSSTCam-imSim/stray.json".to_string()]
+    );
+    assert!(t.root().join("LSSTCam-imSim/stray.json").exists());
+    let removed = t.repo.check(orphans(false)).unwrap();
+    assert_eq!(removed.repaired.len(), 1, "{removed:#?}");
+    assert!(!t.root().join("LSSTCam-imSim/stray.json").exists());
     assert_eq!(check(&t.repo, true, false).unwrap().problems.len(), 2);
 }
 
@@ -249,7 +275,7 @@ fn ingest_and_put(backend: Backend) {
     let fixed: DataId = [("instrument".to_string(), Value::from("LSSTCam-imSim"))]
         .into_iter()
         .collect();
-    let files = read_ingest_table(&rows, "t.csv", &fixed, Some(dir.path())).unwrap();
+    let files = read_ingest_table(&rows, "t.csv", &fixed, Some(dir.path()), false).unwrap();
     let refs = t
         .repo
         .ingest_files(
@@ -329,7 +355,8 @@ fn ingest_and_put(backend: Backend) {
         Vec::<String>::new()
     );
     // Table errors name the line.
-    let err = read_ingest_table("file,detector\nx.fits,1,2\n", "t.csv", &fixed, None).unwrap_err();
+    let err =
+        read_ingest_table("file,detector\nx.fits,1,2\n", "t.csv", &fixed, None, false).unwrap_err();
     assert!(err.to_string().contains("t.csv:2"), "{err}");
 }
 

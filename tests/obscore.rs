@@ -470,16 +470,22 @@ fn large_batches(backend: Backend) {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/obscore-dp02.yaml"),
     )
     .unwrap();
-    enable(&t.repo, &config_text).unwrap();
     let shape = Shape {
         detectors: 50,
         visits: 200,
         runs: 3,
         reprocessed_percent: 0,
     };
+    let model = generate(&shape);
+    // The configuration names types the repository must know before it is enabled.
+    let err = enable(&t.repo, &config_text).unwrap_err();
+    assert!(err.to_string().contains("dataset type \"raw\""), "{err}");
+    let types = (model.dataset_types_only(), "types".to_string());
+    import_export(&t.repo, &[types], &ImportOptions::default()).unwrap();
+    enable(&t.repo, &config_text).unwrap();
     let summary = import_export(
         &t.repo,
-        &[(generate(&shape), "sample".into())],
+        &[(model, "sample".into())],
         &ImportOptions::default(),
     )
     .unwrap();

@@ -21,7 +21,7 @@ pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 #[command(name = "valet", version, about, propagate_version = true)]
 struct Cli {
     /// Act as this user (default: $VALET_USER, else the login name).
-    #[arg(long, global = true)]
+    #[arg(long = "user", id = "acting_user", value_name = "USER", global = true)]
     user: Option<String>,
     #[command(subcommand)]
     command: Command,

@@ -8,6 +8,27 @@ use valet_registry::region::Region;
 use valet_registry::timespan::format_tai_iso;
 use valet_registry::Value;
 
+/// Write text to stdout. A closed pipe (`valet … | head -1`) comes back as an error,
+/// which `main` takes for a normal end, instead of the panic `print!` gives.
+pub fn stdout_text(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Write one line to stdout (see [`stdout_text`]).
+pub fn stdout_line(line: &str) -> std::io::Result<()> {
+    stdout_text(&format!("{line}\n"))
+}
+
+/// `println!` that returns a closed pipe as an error (see [`stdout_text`]).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::stdout_line(&format!($($arg)*))?
+    };
+}
+
 /// Output format of every query command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {

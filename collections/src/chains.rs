@@ -271,7 +271,7 @@ fn write_chain(
         &[
             parent.name.clone().into(),
             now_utc_ns().into(),
-            current_user().into(),
+            current_user()?.into(),
             names(old).into(),
             names(&children).into(),
         ],

@@ -90,7 +90,7 @@ pub fn register_execution(conn: &mut Conn, spec: &ExecutionSpec) -> Result<i64> 
                 spec.site.clone().into(),
                 spec.configuration.clone().into(),
                 spec.started_at.unwrap_or_else(now_utc_ns).into(),
-                current_user().into(),
+                current_user()?.into(),
             ],
         )?
         .and_then(|r| r[0].as_i64())

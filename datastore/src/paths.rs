@@ -44,6 +44,49 @@ pub fn safe_relative_path(path: &str) -> Result<PathBuf, PathError> {
     Ok(out)
 }
 
+/// Where `path` is, resolved as far as it exists (symlinks included) and taken
+/// literally beyond: for comparing a destination that may not exist yet with a
+/// directory that does.
+pub fn resolved_destination(path: &Path) -> std::io::Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match std::fs::canonicalize(existing) {
+            Ok(c) => {
+                let mut out = c;
+                for part in rest.iter().rev() {
+                    out.push(part);
+                }
+                return Ok(out);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+                    return Err(e);
+                };
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Refuse a destination at or inside `protected` (a datastore root): a copy out of
+/// the datastore must never land on, and so truncate or replace, its own sources.
+pub fn refuse_inside(destination: &Path, protected: &Path, what: &str) -> std::io::Result<()> {
+    let dest = resolved_destination(destination)?;
+    let root = std::fs::canonicalize(protected)?;
+    if dest.starts_with(&root) {
+        return Err(std::io::Error::other(format!(
+            "{what} destination {} is inside the repository's datastore {}; choose a directory outside it",
+            destination.display(),
+            protected.display()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +104,33 @@ mod tests {
         for bad in ["../x", "a/../../x", "/etc/passwd", "", ".", "a\0b"] {
             assert!(safe_relative_path(bad).is_err(), "{bad:?} accepted");
         }
+    }
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use super::*;
+
+    #[test]
+    fn destinations_inside_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::os::unix::fs::symlink(&root, dir.path().join("alias")).unwrap();
+        for inside in [
+            root.clone(),
+            root.join("a/new/deeper"),
+            dir.path().join("alias/x"),
+        ] {
+            assert!(
+                refuse_inside(&inside, &root, "retrieve").is_err(),
+                "{inside:?}"
+            );
+        }
+        assert!(refuse_inside(&dir.path().join("out/x"), &root, "retrieve").is_ok());
+        assert_eq!(
+            resolved_destination(&dir.path().join("alias/n/m")).unwrap(),
+            std::fs::canonicalize(&root).unwrap().join("n/m")
+        );
     }
 }

@@ -48,7 +48,7 @@ fn denied(rule: &str, message: String) -> RegistryError {
 
 /// Refuse unless the acting user may write `collection`.
 pub fn check_write(conn: &mut Conn, collection: &str) -> Result<()> {
-    let user = current_user();
+    let user = current_user()?;
     if is_personal_of(collection, &user) || is_admin(conn, &user)? {
         return Ok(());
     }
@@ -67,7 +67,7 @@ pub fn check_write(conn: &mut Conn, collection: &str) -> Result<()> {
 /// Refuse unless the acting user is an admin (for repository-wide changes such as
 /// dataset types and dimension records).
 pub fn check_admin(conn: &mut Conn, what: &str) -> Result<()> {
-    let user = current_user();
+    let user = current_user()?;
     if is_admin(conn, &user)? {
         return Ok(());
     }
@@ -95,6 +95,7 @@ pub fn check_chain_children(parent: &str, children: &[String]) -> Result<()> {
 
 /// Make `user` an admin (admins only, except for the repository's first admin).
 pub fn add_admin(conn: &mut Conn, user: &str) -> Result<()> {
+    crate::identity::validate_user_name(user).map_err(RegistryError::Invalid)?;
     if !admins(conn)?.is_empty() {
         check_admin(conn, "add admins")?;
     }

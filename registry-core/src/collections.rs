@@ -236,7 +236,7 @@ pub fn register_owned_collection(
             name.into(),
             (kind as i64).into(),
             doc.map(str::to_owned).into(),
-            crate::identity::current_user().into(),
+            crate::identity::current_user()?.into(),
             owner_type.into(),
         ],
     )?;

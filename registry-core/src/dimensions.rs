@@ -275,7 +275,7 @@ pub fn insert_records(
     }
     // Records are shared by everyone: only admins add them. Others may re-import
     // records that already exist (a personal export carries them), which changes nothing.
-    let user = crate::identity::current_user();
+    let user = crate::identity::current_user()?;
     if !crate::access::is_admin(conn, &user)? {
         let cond: Vec<String> = keys.iter().map(|c| format!("{} = ?", q(c))).collect();
         let sql = format!("SELECT 1 FROM {} WHERE {}", q(element), cond.join(" AND "));

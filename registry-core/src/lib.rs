@@ -19,6 +19,7 @@ pub mod identity;
 pub mod ids;
 pub mod region;
 pub mod schema;
+pub mod text;
 pub mod timespan;
 
 use std::sync::Arc;
@@ -58,7 +59,7 @@ impl Registry {
         db.transaction(|c| {
             schema::initialize(c, &universe)?;
             // Whoever creates a repository is its first admin.
-            access::add_admin(c, &identity::current_user())
+            access::add_admin(c, &identity::current_user()?)
         })?;
         Ok(Registry {
             db,

@@ -3,6 +3,7 @@
 //! TAGGED memberships and CALIBRATION ranges of the exported datasets.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 use valet_collections::calibration::validity_ranges;
@@ -290,24 +291,16 @@ fn regex_escape_glob(name: &str) -> String {
 }
 
 /// Copy (or link) the files an export lists from the repository's datastore into the
-/// export directory, at the same relative paths. Files recorded with absolute paths
-/// (`direct` transfers) are left where they are. Returns the number transferred.
-pub fn export_files(
+/// export directory, at the same relative paths, through `transfer` (so a failure can
+/// take them back). Files recorded with absolute paths (`direct` transfers) are left
+/// where they are. Returns the number transferred.
+fn transfer_export_files(
     repo: &Repo,
     model: &ExportFile,
-    directory: &std::path::Path,
+    transfer: &mut valet_datastore::Transfer,
     mode: valet_datastore::TransferMode,
 ) -> Result<usize, RepoError> {
-    if mode == valet_datastore::TransferMode::Move {
-        return Err(RepoError::Invalid(
-            "an export cannot move files out of the repository".into(),
-        ));
-    }
     let store = crate::datastore::Datastore::of(repo)?;
-    std::fs::create_dir_all(directory)
-        .map_err(|e| RepoError::Invalid(format!("{}: {e}", directory.display())))?;
-    let mut transfer =
-        valet_datastore::Transfer::new(directory).map_err(|e| RepoError::Invalid(e.to_string()))?;
     let mut n = 0;
     for (_, e) in &model.entries {
         let Entry::Datasets { files, .. } = e else {
@@ -318,11 +311,122 @@ pub fn export_files(
             if std::path::Path::new(path).is_absolute() {
                 continue;
             }
-            transfer
-                .file(&store.location(path), path, mode, false)
-                .map_err(|e| RepoError::Invalid(e.to_string()))?;
+            transfer.file(&store.location(path), path, mode, false)?;
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Copy (or link) the files an export lists into `directory` (see
+/// [`Repo::export`]); on failure nothing it copied is left.
+pub fn export_files(
+    repo: &Repo,
+    model: &ExportFile,
+    directory: &Path,
+    mode: valet_datastore::TransferMode,
+) -> Result<usize, RepoError> {
+    refuse_export_mode(mode)?;
+    let mut transfer = valet_datastore::Transfer::creating(directory)?;
+    match transfer_export_files(repo, model, &mut transfer, mode) {
+        Ok(n) => {
+            transfer.finish();
+            Ok(n)
+        }
+        Err(e) => {
+            transfer.undo();
+            Err(e)
+        }
+    }
+}
+
+fn refuse_export_mode(mode: valet_datastore::TransferMode) -> Result<(), RepoError> {
+    if mode == valet_datastore::TransferMode::Move {
+        return Err(RepoError::Invalid(
+            "an export cannot move files out of the repository".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What [`Repo::export`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// The export file.
+    pub export_file: PathBuf,
+    /// Files transferred beside it.
+    pub files: usize,
+}
+
+impl Repo {
+    /// Write `export.yaml` for the collections and datasets `options` select into
+    /// `directory` (created if missing), with their files when `transfer` is given.
+    /// The destination must lie outside the repository; a failure leaves it as it was.
+    pub fn export(
+        &self,
+        directory: &Path,
+        options: &ExportOptions,
+        transfer: Option<valet_datastore::TransferMode>,
+    ) -> Result<ExportSummary, RepoError> {
+        let dest_err = |e: std::io::Error| RepoError::Io {
+            path: directory.display().to_string(),
+            source: e,
+        };
+        let datastore_root = self.config.datastore_path(&self.root);
+        for protected in [&self.root, &datastore_root] {
+            valet_datastore::refuse_inside(directory, protected, "export").map_err(dest_err)?;
+        }
+        if let Some(mode) = transfer {
+            refuse_export_mode(mode)?;
+        }
+        let model = build_export(self, options)?;
+        let mut files = valet_datastore::Transfer::creating(directory)?;
+        let written = (|| {
+            let n = match transfer {
+                Some(mode) => transfer_export_files(self, &model, &mut files, mode)?,
+                None => 0,
+            };
+            let export_file = write_export_file(&model, files.root())?;
+            Ok(ExportSummary {
+                export_file,
+                files: n,
+            })
+        })();
+        match written {
+            Ok(summary) => {
+                files.finish();
+                Ok(summary)
+            }
+            Err(e) => {
+                files.undo();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Write `export.yaml` in `directory` under a staging name, then rename it into place,
+/// so a failure leaves no partial file.
+fn write_export_file(model: &ExportFile, directory: &Path) -> Result<PathBuf, RepoError> {
+    let path = directory.join("export.yaml");
+    let staging = directory.join(format!(
+        "{}{}-export.yaml",
+        valet_datastore::transfer::STAGING_PREFIX,
+        std::process::id()
+    ));
+    let io_err = |p: &Path| {
+        let p = p.display().to_string();
+        move |e: std::io::Error| RepoError::Io { path: p, source: e }
+    };
+    let result = (|| {
+        let file = std::fs::File::create(&staging).map_err(io_err(&staging))?;
+        let mut out = std::io::BufWriter::new(file);
+        crate::transfers::write_export(model, &mut out).map_err(io_err(&path))?;
+        std::io::Write::flush(&mut out).map_err(io_err(&path))?;
+        std::fs::rename(&staging, &path).map_err(io_err(&path))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    result.map(|()| path)
 }

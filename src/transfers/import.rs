@@ -9,7 +9,7 @@ use valet_collections::calibration::certify;
 use valet_collections::chains::{collection_chain, ChainMode};
 use valet_collections::tagged::associate;
 use valet_config::{ColumnType, Universe};
-use valet_datastore::TransferMode;
+use valet_datastore::{SourceRule, TransferMode};
 use valet_registry::artifacts::insert_artifacts;
 use valet_registry::collections::register_collection;
 use valet_registry::dataset_types::{get_dataset_type, register_dataset_type};
@@ -40,6 +40,10 @@ pub struct ImportOptions {
     pub directory: Option<PathBuf>,
     /// Progress reports, for a progress bar.
     pub progress: Option<ProgressFn>,
+    /// Read files the export lists outside `directory` (absolute paths, symlinks
+    /// leading out); by default they are refused, except with `direct` transfers,
+    /// which copy nothing.
+    pub allow_outside: bool,
 }
 
 impl std::fmt::Debug for ImportOptions {
@@ -49,6 +53,7 @@ impl std::fmt::Debug for ImportOptions {
             .field("transfer", &self.transfer)
             .field("directory", &self.directory)
             .field("progress", &self.progress.is_some())
+            .field("allow_outside", &self.allow_outside)
             .finish()
     }
 }
@@ -491,7 +496,8 @@ pub fn import_export(
         Some(_) => Some(Datastore::of(repo)?),
         None => None,
     };
-    let mut log = FileLog::default();
+    let sources = source_rule(files, options);
+    let mut log = FileLog::begin(store.as_ref(), sources.as_ref())?;
     let mut progress = Progress {
         report: options.progress.clone(),
         done: 0,
@@ -533,9 +539,29 @@ pub fn import_export(
         obscore.chain_changed(conn, repo, &path_before, &path_after)?;
         Ok(summary)
     });
-    if result.is_err() {
-        // The registry rolled back; take the files back too.
-        log.undo();
-    }
+    // When the registry rolled back, the files go back too.
+    log.end(result.is_err());
     result
+}
+
+/// Where an import may read files: under its directory (or the first export file's),
+/// unless the caller allows more or the transfer copies nothing.
+fn source_rule(files: &[(ExportFile, String)], options: &ImportOptions) -> Option<SourceRule> {
+    let copies = options.transfer.is_some_and(|m| m != TransferMode::Direct);
+    if options.allow_outside || !copies {
+        return None;
+    }
+    let base = options.directory.clone().or_else(|| {
+        files
+            .first()
+            .and_then(|(_, source)| Path::new(source).parent().map(Path::to_path_buf))
+    })?;
+    Some(SourceRule {
+        base: if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        },
+        allow_absolute: false,
+    })
 }

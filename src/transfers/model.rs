@@ -16,6 +16,31 @@ pub struct ExportFile {
     pub entries: Vec<(usize, Entry)>,
 }
 
+impl ExportFile {
+    /// The same file with only its dataset type definitions: importing it registers
+    /// the types (for example before enabling an ObsCore table that names them).
+    pub fn dataset_types_only(&self) -> ExportFile {
+        ExportFile {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(_, e)| matches!(e, Entry::DatasetType { .. }))
+                .cloned()
+                .collect(),
+            ..self.clone_header()
+        }
+    }
+
+    fn clone_header(&self) -> ExportFile {
+        ExportFile {
+            version: self.version.clone(),
+            universe_version: self.universe_version,
+            universe_namespace: self.universe_namespace.clone(),
+            entries: Vec::new(),
+        }
+    }
+}
+
 /// One collection definition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CollectionEntry {

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use valet::registry::access;
 use valet::Repo;
 
+use crate::output::stdout_line;
 use crate::CliResult;
 
 /// Repository admins.
@@ -15,15 +15,17 @@ pub enum AdminCommand {
     Add {
         /// Repository.
         repo: PathBuf,
-        /// User name.
-        user: String,
+        /// The user to make an admin (who acts is `--user`, not this).
+        #[arg(value_name = "USER")]
+        name: String,
     },
     /// Remove an admin (admins only; never the last one).
     Remove {
         /// Repository.
         repo: PathBuf,
-        /// User name.
-        user: String,
+        /// The admin to remove.
+        #[arg(value_name = "USER")]
+        name: String,
     },
     /// List the admins.
     List {
@@ -35,21 +37,11 @@ pub enum AdminCommand {
 /// Run a `valet admin` command.
 pub fn run(cmd: &AdminCommand) -> CliResult {
     match cmd {
-        AdminCommand::Add { repo, user } => {
-            let repo = Repo::open(repo)?;
-            repo.registry
-                .transaction(|c, _| access::add_admin(c, user))?;
-        }
-        AdminCommand::Remove { repo, user } => {
-            let repo = Repo::open(repo)?;
-            repo.registry
-                .transaction(|c, _| access::remove_admin(c, user))?;
-        }
+        AdminCommand::Add { repo, name } => Repo::open(repo)?.add_admin(name)?,
+        AdminCommand::Remove { repo, name } => Repo::open(repo)?.remove_admin(name)?,
         AdminCommand::List { repo } => {
-            let repo = Repo::open(repo)?;
-            let mut conn = repo.registry.db.conn()?;
-            for a in access::admins(&mut conn)? {
-                println!("{a}");
+            for a in Repo::open(repo)?.admins()? {
+                stdout_line(&a)?;
             }
         }
     }

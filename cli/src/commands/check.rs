@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use valet::check::CheckOptions;
 use valet::Repo;
 
 use crate::CliResult;
@@ -15,23 +16,43 @@ pub struct CheckArgs {
     /// Also compare checksums (reads every file).
     #[arg(long)]
     pub deep: bool,
-    /// Finish interrupted removals and remove staging and orphaned files.
+    /// Finish interrupted removals and remove what interrupted writes left (admins
+    /// only; waits for writes in progress).
     #[arg(long)]
     pub repair: bool,
+    /// With --repair: also remove files under the root that no dataset knows and
+    /// valet did not write (see them first with --dry-run).
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Say what --repair (and --remove-orphans) would do; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Run `valet check`: prints every discrepancy; fails while any remain.
 pub fn check(args: &CheckArgs) -> CliResult {
+    if (args.remove_orphans || args.dry_run) && !args.repair {
+        return Err("--remove-orphans and --dry-run go with --repair".into());
+    }
     let repo = Repo::open(&args.repo)?;
-    let report = valet::check::check(&repo, args.deep, args.repair)?;
+    let report = repo.check(CheckOptions {
+        deep: args.deep,
+        repair: args.repair,
+        remove_orphans: args.remove_orphans,
+        dry_run: args.dry_run,
+        waiting: Some(Box::new(|| {
+            eprintln!("valet: waiting for the writes in progress to finish before repairing")
+        })),
+    })?;
+    let done = if args.dry_run { "dry run" } else { "repaired" };
     for r in &report.repaired {
-        println!("repaired: {r}");
+        crate::out!("{done}: {r}");
     }
     for p in &report.problems {
-        println!("problem: {p}");
+        crate::out!("problem: {p}");
     }
     if report.problems.is_empty() {
-        println!("ok");
+        crate::out!("ok");
         Ok(())
     } else {
         Err(format!("{} problem(s) remain", report.problems.len()).into())

@@ -226,7 +226,7 @@ pub fn chain(args: &ChainArgs) -> CliResult {
         Ok::<_, valet::RepoError>(result)
     })?;
     let names: Vec<&str> = result.iter().map(|c| c.name.as_str()).collect();
-    println!("[{}]", names.join(", "));
+    crate::out!("[{}]", names.join(", "));
     Ok(())
 }
 
@@ -398,7 +398,7 @@ pub fn remove_non_runs(args: &RemoveCollectionsArgs) -> CliResult {
         remove_collections(conn, &names, args.remove_from_parents)?;
         Ok::<_, valet::RepoError>(())
     })?;
-    println!("removed {} collection(s)", names.len());
+    crate::out!("removed {} collection(s)", names.len());
     Ok(())
 }
 
@@ -445,7 +445,7 @@ pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
     // The registry change is committed; now the files go (what fails stays in the
     // trash for `valet check --repair`).
     let report = valet::datastore::empty_trash(&repo)?;
-    println!(
+    crate::out!(
         "removed {} run(s), {n} dataset(s) and {} file(s)",
         names.len(),
         report.deleted

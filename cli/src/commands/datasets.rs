@@ -461,7 +461,7 @@ pub fn associate_cmd(args: &AssociateArgs) -> CliResult {
         )?;
         Ok::<_, valet::RepoError>(n)
     })?;
-    println!("associated {n} dataset(s) with {}", args.collection);
+    crate::out!("associated {n} dataset(s) with {}", args.collection);
     Ok(())
 }
 
@@ -530,7 +530,7 @@ pub fn certify_cmd(args: &CertifyArgs) -> CliResult {
         }
         certify(conn, u, &args.output, &ids, ts)
     })?;
-    println!("certified {n} dataset(s) into {}", args.output);
+    crate::out!("certified {n} dataset(s) into {}", args.output);
     Ok(())
 }
 
@@ -573,7 +573,7 @@ pub fn decertify_cmd(args: &DecertifyArgs) -> CliResult {
             (!ids.is_empty()).then_some(ids.as_slice()),
         )
     })?;
-    println!("{n} validity range(s) changed");
+    crate::out!("{n} validity range(s) changed");
     Ok(())
 }
 
@@ -653,7 +653,7 @@ pub fn prune(args: &PruneArgs) -> CliResult {
             disassociate: split_commas(&args.disassociate),
         },
     )?;
-    println!(
+    crate::out!(
         "pruned {} dataset(s): {} purged, {} membership(s) removed, {} file(s) deleted",
         ids.len(),
         report.purged,

@@ -124,7 +124,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
                 }
                 let problems = valet::obscore_live::check_table(&repo)?;
                 for p in &problems {
-                    println!("{p}");
+                    crate::out!("{p}");
                 }
                 eprintln!(
                     "dry run: the refill would put {} row(s) right; nothing changed",

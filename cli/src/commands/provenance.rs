@@ -57,7 +57,7 @@ pub fn register(args: &RegisterArgs) -> CliResult {
     let id = repo
         .registry
         .transaction(|c, _| register_execution(c, &spec))?;
-    println!("{id}");
+    crate::out!("{id}");
     Ok(())
 }
 
@@ -103,11 +103,11 @@ pub fn show(args: &LineageArgs) -> CliResult {
     let mut conn = repo.registry.db.conn()?;
     let graph = lineage(&mut conn, id, args.up, args.depth)?;
     match args.format {
-        LineageFormat::Json => println!(
+        LineageFormat::Json => crate::out!(
             "{}",
             serde_json::to_string_pretty(&valet::provenance::lineage_json(&graph))?
         ),
-        LineageFormat::Dot => print!("{}", valet::provenance::lineage_dot(&graph)),
+        LineageFormat::Dot => crate::output::stdout_text(&valet::provenance::lineage_dot(&graph))?,
     }
     Ok(())
 }

@@ -29,6 +29,10 @@ pub struct ImportArgs {
     /// Transfer mode for the files.
     #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"])]
     pub transfer: String,
+    /// Also read files the export lists outside DIRECTORY (absolute paths, symlinks
+    /// leading out); without it they are refused unless `-t direct`.
+    #[arg(long)]
+    pub allow_outside: bool,
 }
 
 /// Run `valet import`.
@@ -73,6 +77,7 @@ pub fn import(args: &ImportArgs) -> CliResult {
             skip_dimensions: split_commas(&args.skip_dimensions),
             transfer,
             directory: Some(args.directory.clone()),
+            allow_outside: args.allow_outside,
             progress: bar.as_ref().map(|b| {
                 let b = b.clone();
                 let report: valet::transfers::import::ProgressFn =
@@ -127,28 +132,28 @@ pub struct ExportArgs {
 /// Run `valet export`.
 pub fn export(args: &ExportArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let model = valet::transfers::build_export(
-        &repo,
+    let mode = args
+        .transfer
+        .as_deref()
+        .map(str::parse::<valet::datastore_crate::TransferMode>)
+        .transpose()?;
+    let summary = repo.export(
+        &args.directory,
         &valet::transfers::ExportOptions {
             collections: split_commas(&args.collections),
             dataset_types: split_commas(&args.dataset_type),
             where_: args.where_.clone(),
         },
+        mode,
     )?;
-    std::fs::create_dir_all(&args.directory)
-        .map_err(|e| format!("{}: {e}", args.directory.display()))?;
-    let path = args.directory.join("export.yaml");
-    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = std::io::BufWriter::new(file);
-    valet::transfers::write_export(&model, &mut out)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    std::io::Write::flush(&mut out).map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(mode) = &args.transfer {
-        let mode: valet::datastore_crate::TransferMode = mode.parse()?;
-        let n = valet::transfers::export_files(&repo, &model, &args.directory, mode)?;
-        eprintln!("wrote {} and {n} file(s)", path.display());
+    if mode.is_some() {
+        eprintln!(
+            "wrote {} and {} file(s)",
+            summary.export_file.display(),
+            summary.files
+        );
     } else {
-        eprintln!("wrote {}", path.display());
+        eprintln!("wrote {}", summary.export_file.display());
     }
     Ok(())
 }
@@ -173,6 +178,10 @@ pub struct IngestArgs {
     /// Transfer mode.
     #[arg(long, short = 't', default_value = "auto")]
     pub transfer: String,
+    /// Let relative file names lead outside the prefix (`..`, symlinks); without it
+    /// they are refused.
+    #[arg(long)]
+    pub allow_outside: bool,
     /// How dataset ids are made.
     #[arg(long, default_value = "UNIQUE", value_parser = ["UNIQUE", "DATAID_TYPE", "DATAID_TYPE_RUN"])]
     pub id_generation_mode: String,
@@ -193,6 +202,7 @@ pub fn ingest(args: &IngestArgs) -> CliResult {
         &args.table_file.display().to_string(),
         &fixed,
         prefix.as_deref(),
+        args.allow_outside,
     )?;
     let mode: valet::datastore_crate::TransferMode = args.transfer.parse()?;
     let id_mode: valet::registry::IdGenerationMode = args.id_generation_mode.parse()?;
@@ -231,33 +241,16 @@ pub fn retrieve(args: &RetrieveArgs) -> CliResult {
         found.push(f.dataset);
         Ok(true)
     })?;
-    std::fs::create_dir_all(&args.destination)
-        .map_err(|e| format!("{}: {e}", args.destination.display()))?;
-    let mut n = 0;
-    for d in &found {
-        let Ok(source) = repo.get_path(d) else {
-            continue;
-        };
-        let store = valet::datastore::Datastore::of(&repo)?;
-        let relative = source
-            .strip_prefix(&store.root)
-            .unwrap_or(&source)
-            .to_path_buf();
-        let target = if args.preserve_path && relative.is_relative() {
-            args.destination.join(&relative)
-        } else {
-            args.destination
-                .join(source.file_name().unwrap_or_default())
-        };
-        if target.exists() && !args.clobber {
-            return Err(format!("{} exists; use --clobber to overwrite", target.display()).into());
-        }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        std::fs::copy(&source, &target).map_err(|e| format!("{}: {e}", source.display()))?;
-        n += 1;
-    }
+    let n = repo
+        .retrieve_artifacts(
+            &found,
+            &args.destination,
+            valet::retrieve::RetrieveOptions {
+                preserve_path: args.preserve_path,
+                clobber: args.clobber,
+            },
+        )?
+        .len();
     eprintln!("retrieved {n} file(s) into {}", args.destination.display());
     Ok(())
 }

@@ -199,6 +199,10 @@ impl Db {
             })
         } else if url.starts_with("postgresql://") || url.starts_with("postgres://") {
             let manager = PgManager::new(url)?;
+            // One direct attempt first: a refused or unknown server is reported at
+            // once, where the pool would retry until its timeout.
+            r2d2::ManageConnection::connect(&manager)
+                .map_err(|e| DbError::other(format!("cannot connect to PostgreSQL: {e}")))?;
             let pool = r2d2::Pool::builder()
                 .max_size(8)
                 .connection_timeout(Duration::from_secs(30))

@@ -1,0 +1,93 @@
+//! `retrieve-artifacts`: copying the files of datasets out of the datastore.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use valet_datastore::{Transfer, TransferMode};
+use valet_registry::artifacts::get_artifact;
+use valet_registry::DatasetRef;
+
+use crate::datastore::Datastore;
+use crate::{Repo, RepoError};
+
+/// How [`Repo::retrieve_artifacts`] lays the files out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RetrieveOptions {
+    /// Keep the datastore's directory layout (else file names only).
+    pub preserve_path: bool,
+    /// Replace files already at the destination.
+    pub clobber: bool,
+}
+
+impl Repo {
+    /// Copy the files of `datasets` into `destination` (created if missing) and return
+    /// where they went. The destination may not lie inside the datastore; nothing is
+    /// written through a symlink below it; a file is replaced only with `clobber`, by
+    /// renaming a new copy over it (never by writing into it). On failure the
+    /// destination is left as it was.
+    pub fn retrieve_artifacts(
+        &self,
+        datasets: &[DatasetRef],
+        destination: &Path,
+        options: RetrieveOptions,
+    ) -> Result<Vec<PathBuf>, RepoError> {
+        let store = Datastore::of(self)?;
+        valet_datastore::refuse_inside(destination, &store.root, "retrieve-artifacts").map_err(
+            |e| RepoError::Io {
+                path: destination.display().to_string(),
+                source: e,
+            },
+        )?;
+        let mut transfer = Transfer::creating(destination)?.with_clobber(options.clobber);
+        let copied = self.copy_artifacts(datasets, &store, &mut transfer, options);
+        match copied {
+            Ok(out) => {
+                transfer.finish();
+                Ok(out)
+            }
+            Err(e) => {
+                transfer.undo();
+                Err(e)
+            }
+        }
+    }
+
+    fn copy_artifacts(
+        &self,
+        datasets: &[DatasetRef],
+        store: &Datastore,
+        transfer: &mut Transfer,
+        options: RetrieveOptions,
+    ) -> Result<Vec<PathBuf>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        let mut targets = HashSet::new();
+        let mut out = Vec::new();
+        for d in datasets {
+            // A dataset without a file (registry-only import) has nothing to copy.
+            let Some(artifact) = get_artifact(&mut conn, d.id)? else {
+                continue;
+            };
+            let source = store.location(&artifact.path);
+            let relative = if options.preserve_path && Path::new(&artifact.path).is_relative() {
+                artifact.path.clone()
+            } else {
+                source
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| {
+                        RepoError::Invalid(format!(
+                            "dataset {}: its file {} has no name",
+                            d.id, artifact.path
+                        ))
+                    })?
+            };
+            // Datasets sharing one file (a multi-extension raw) are copied once.
+            if !targets.insert(relative.clone()) {
+                continue;
+            }
+            let stored = transfer.file(&source, &relative, TransferMode::Copy, false)?;
+            out.push(transfer.root().join(stored.path));
+        }
+        Ok(out)
+    }
+}
