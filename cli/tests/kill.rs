@@ -1,5 +1,6 @@
-//! Crash safety: `valet import`, `ingest-files` and `remove-runs` killed with SIGKILL
-//! at many moments; afterwards `check --repair` must leave a repository in which
+//! Crash safety: `valet import`, `ingest-files`, `remove-runs`, `prune-datasets` and
+//! chain edits killed with SIGKILL at many moments, with a concurrent `check --repair`
+//! in every other run; afterwards `check --repair` must leave a repository in which
 //! nothing is lost or orphaned, and every write is either wholly there or wholly not.
 
 #[path = "../../tests/common/mod.rs"]
@@ -32,9 +33,14 @@ fn data(path: &str) -> String {
     )
 }
 
+/// Kills and repairs, for the closing figures.
+static KILLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RACING_REPAIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Run a command, kill it after `delay` (if it has not finished), and say whether it
-/// finished on its own.
-fn run_and_kill(args: &[&str], delay: Duration) -> bool {
+/// finished on its own. With `repair_beside`, a `check --repair` of `repo` starts
+/// half-way to the kill and runs beside the command (waiting for its lease).
+fn run_and_kill(args: &[&str], delay: Duration, repair_beside: Option<&str>) -> bool {
     let mut child = valet()
         .args(args)
         .stdout(Stdio::null())
@@ -42,15 +48,42 @@ fn run_and_kill(args: &[&str], delay: Duration) -> bool {
         .spawn()
         .unwrap();
     let start = Instant::now();
+    let mut repair = None;
+    let mut finished = None;
     while start.elapsed() < delay {
-        if child.try_wait().unwrap().is_some() {
-            return true;
+        if let Some(status) = child.try_wait().unwrap() {
+            finished = Some(status.success());
+            break;
+        }
+        if repair.is_none() && start.elapsed() >= delay / 2 {
+            if let Some(repo) = repair_beside {
+                repair = Some(
+                    valet()
+                        .args(["check", repo, "--repair"])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                );
+                RACING_REPAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let _ = child.kill();
-    let status = child.wait().unwrap();
-    status.success()
+    let done = finished.unwrap_or_else(|| {
+        let _ = child.kill();
+        KILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        child.wait().unwrap().success()
+    });
+    if let Some(mut r) = repair {
+        r.wait().unwrap();
+    }
+    done
+}
+
+/// Every other run has a repair racing the command.
+fn beside(i: usize, repo: &str) -> Option<&str> {
+    (i % 2 == 1).then_some(repo)
 }
 
 fn datasets(repo: &str) -> usize {
@@ -130,7 +163,11 @@ fn killed_imports_and_removals(backend: Backend) {
             return;
         };
         let args = import(&repo);
-        if !run_and_kill(&args.iter().map(String::as_str).collect::<Vec<_>>(), delay) {
+        if !run_and_kill(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            delay,
+            beside(i, &repo),
+        ) {
             killed += 1;
         }
         repaired_and_clean(&repo);
@@ -167,6 +204,7 @@ fn killed_imports_and_removals(backend: Backend) {
         run_and_kill(
             &["remove-runs", &repo, glob, "--no-confirm", "--force"],
             delay,
+            beside(i, &repo),
         );
         repaired_and_clean(&repo);
         let n = datasets(&repo);
@@ -209,7 +247,11 @@ fn killed_imports_and_removals(backend: Backend) {
         run_ok(&["import", &repo, &data("dp02-mini"), "--registry-only"]);
         let before = datasets(&repo);
         let args = ingest(&repo);
-        run_and_kill(&args.iter().map(String::as_str).collect::<Vec<_>>(), delay);
+        run_and_kill(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            delay,
+            beside(i, &repo),
+        );
         repaired_and_clean(&repo);
         let n = datasets(&repo);
         assert!(
@@ -218,6 +260,102 @@ fn killed_imports_and_removals(backend: Backend) {
             n - before
         );
     }
+
+    // prune-datasets --purge killed at random moments: the calexps of the run are
+    // wholly there or wholly gone, with their files.
+    let run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T000000Z";
+    let Some(timing) = new_repo(backend, dir.path(), "prune-probe") else {
+        return;
+    };
+    let args = import(&timing);
+    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let prune = |repo: &str| -> Vec<String> {
+        [
+            "prune-datasets",
+            repo,
+            run,
+            "--datasets",
+            "calexp",
+            "--purge",
+            run,
+            "--no-confirm",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let start = Instant::now();
+    let args = prune(&timing);
+    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let pruning = start.elapsed();
+    let pruned = datasets(&timing);
+    assert!(pruned < total);
+    for (i, delay) in delays(pruning, 4, 13).into_iter().enumerate() {
+        let Some(repo) = new_repo(backend, dir.path(), &format!("prune{i}")) else {
+            return;
+        };
+        let args = import(&repo);
+        run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let args = prune(&repo);
+        run_and_kill(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            delay,
+            beside(i, &repo),
+        );
+        repaired_and_clean(&repo);
+        let n = datasets(&repo);
+        assert!(
+            n == total || n == pruned,
+            "prune killed after {delay:?} left {n} datasets"
+        );
+    }
+
+    // Chain edits killed at random moments: the chain is its old or its new self, and
+    // its history says which.
+    let Some(repo) = new_repo(backend, dir.path(), "chains") else {
+        return;
+    };
+    run_ok(&["import", &repo, &data("dp02-mini"), "--registry-only"]);
+    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let children = |repo: &str| -> String {
+        run_ok(&[
+            "query-collections",
+            repo,
+            chain,
+            "--chains",
+            "TABLE",
+            "--format",
+            "json",
+        ])
+    };
+    let edits: [&[&str]; 4] = [
+        &["--mode", "pop"],
+        &["--mode", "prepend", "LSSTCam-imSim/raw/all"],
+        &["--mode", "remove", "LSSTCam-imSim/raw/all"],
+        &["--mode", "extend", "LSSTCam-imSim/raw/all"],
+    ];
+    for (i, (edit, delay)) in edits
+        .iter()
+        .zip(delays(Duration::from_millis(60), 4, 17))
+        .enumerate()
+    {
+        let history = || run_ok(&["chain-history", &repo, chain]).lines().count();
+        let (before, edits_before) = (children(&repo), history());
+        let mut args = vec!["collection-chain", repo.as_str(), chain];
+        args.extend_from_slice(edit);
+        run_and_kill(&args, delay, beside(i, &repo));
+        repaired_and_clean(&repo);
+        // Killed or not: the chain changed exactly when its history records an edit.
+        assert_eq!(
+            children(&repo) != before,
+            history() > edits_before,
+            "a chain edit left a chain its history does not explain"
+        );
+    }
+    eprintln!(
+        "kill figures ({backend:?}): {} SIGKILLs, {} repairs racing a write, nothing lost",
+        KILLS.load(std::sync::atomic::Ordering::Relaxed),
+        RACING_REPAIRS.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 on_both_backends!(killed_imports_and_removals);
