@@ -141,8 +141,8 @@ fn empty_dirs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// 1. A repair started while an import copies its files waits for it, and deletes
-/// none of them; repair is an admin's.
+/// Item 1: a repair started while an import copies its files waits for it, and
+/// deletes none of them; repair is an admin's.
 fn repair_during_import(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(probe) = create(backend, dir.path(), "probe") else {
@@ -185,7 +185,7 @@ fn repair_during_import(backend: Backend) {
     );
 }
 
-/// 2 and 7. retrieve-artifacts never writes into the datastore, never opens a file
+/// Items 2 and 7: retrieve-artifacts never writes into the datastore, never opens a file
 /// it replaces, and never writes through a symlink.
 fn retrieve_is_safe(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -249,7 +249,7 @@ fn retrieve_is_safe(backend: Backend) {
     assert!(files_below(&outside).is_empty());
 }
 
-/// 3 and 4. The user an admin command names is not the one who acts; user names are
+/// Items 3 and 4: The user an admin command names is not the one who acts; user names are
 /// one path segment.
 fn identities(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -307,7 +307,7 @@ fn identities(backend: Backend) {
             "is not valid",
         );
     }
-    // 10. No variable names a user: the operating system's account does.
+    // Item 10: no variable names a user: the operating system's account does.
     let account = valet()
         .args([
             "register-collection",
@@ -329,7 +329,7 @@ fn identities(backend: Backend) {
     );
 }
 
-/// 6. Output into a closed pipe ends the command quietly, whatever the command.
+/// Item 6: Output into a closed pipe ends the command quietly, whatever the command.
 fn closed_pipes(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(repo) = imported(backend, dir.path(), "repo") else {
@@ -374,8 +374,8 @@ fn closed_pipes(backend: Backend) {
     }
 }
 
-/// 7. Reads outside the import's directory or the ingest prefix are refused unless
-/// named.
+/// Item 7: reads outside the import's directory or the ingest prefix are refused
+/// unless named.
 fn reads_stay_inside(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(repo) = create(backend, dir.path(), "repo") else {
@@ -432,8 +432,8 @@ data_id: [{{instrument: LSSTCam-imSim, detector: 1, exposure: 0}}]\n    path: {p
     );
 }
 
-/// 9. Repair removes only what valet wrote; other files are listed, and go only with
-/// --remove-orphans.
+/// Item 9: repair removes only what valet wrote; other files are listed, and go only
+/// with `--remove-orphans`.
 fn repair_keeps_foreign_files(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(repo) = create(backend, dir.path(), "repo") else {
@@ -456,7 +456,7 @@ fn repair_keeps_foreign_files(backend: Backend) {
     clean(&repo);
 }
 
-/// 11 and 12. Failures leave nothing behind.
+/// Items 11 and 12: Failures leave nothing behind.
 fn failures_leave_no_debris(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(repo) = imported(backend, dir.path(), "repo") else {
@@ -517,7 +517,7 @@ fn failures_leave_no_debris(backend: Backend) {
     );
 }
 
-/// 11. A missing SQLite registry is reported, not recreated.
+/// Item 11: a missing SQLite registry is reported, not recreated.
 fn missing_registry(backend: Backend) {
     if backend != Backend::Sqlite {
         // A PostgreSQL server that refuses connections fails at once.
