@@ -36,6 +36,9 @@ impl Repo {
         let store = Datastore::of(self)?;
         let mut log = FileLog::begin(Some(&store), None)?;
         let result = self.registry.db.transaction(|conn| {
+            // A retried attempt first takes back the files of the failed one (see
+            // `import_export`).
+            log.undo();
             let universe = self.registry.universe.clone();
             let t = valet_registry::dataset_types::get_dataset_type(conn, dataset_type)?;
             if find_collection(conn, run)?.is_none() {

@@ -49,6 +49,8 @@ pub fn prune(repo: &Repo, ids: &[Uuid], options: &PruneOptions) -> Result<PruneR
     }
     let mut report = PruneReport::default();
     repo.registry.transaction(|conn, _| {
+        // A retried attempt counts afresh.
+        report = PruneReport::default();
         // Deleting a dataset or its file writes its RUN.
         if options.purge.is_some() || options.unstore {
             for (_, r) in get_datasets(conn, ids)? {

@@ -20,17 +20,24 @@ fn data(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// Import dp02-mini, its files taken from `files`.
+fn import_from(
+    t: &common::TestRepo,
+    mode: TransferMode,
+    files: PathBuf,
+) -> Result<valet::transfers::ImportSummary, valet::RepoError> {
+    t.repo.import_files(
+        &[data("dp02-mini/export.yaml")],
+        &ImportOptions {
+            transfer: Some(mode),
+            directory: Some(files),
+            ..Default::default()
+        },
+    )
+}
+
 fn import_with(t: &common::TestRepo, mode: TransferMode) -> valet::transfers::ImportSummary {
-    t.repo
-        .import_files(
-            &[data("dp02-mini/export.yaml")],
-            &ImportOptions {
-                transfer: Some(mode),
-                directory: Some(data("dp02-mini/files")),
-                ..Default::default()
-            },
-        )
-        .unwrap()
+    import_from(t, mode, data("dp02-mini/files")).unwrap()
 }
 
 fn reference_paths(backend: Backend) {
@@ -79,17 +86,7 @@ fn links_and_failures(backend: Backend) {
     // Importing again fails (the datasets exist), and leaves no new files behind.
     let count_files = || walk(&t.root()).len();
     let before = count_files();
-    let err = t
-        .repo
-        .import_files(
-            &[data("dp02-mini/export.yaml")],
-            &ImportOptions {
-                transfer: Some(TransferMode::Copy),
-                directory: Some(data("dp02-mini/files")),
-                ..Default::default()
-            },
-        )
-        .unwrap_err();
+    let err = import_from(&t, TransferMode::Copy, data("dp02-mini/files")).unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     assert_eq!(count_files(), before);
 
@@ -554,7 +551,74 @@ fn traversal_refused(backend: Backend) {
     assert!(err.to_string().contains("'..'"), "{err}");
 }
 
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// An import whose transaction loses a deadlock after it has moved files into the
+/// datastore runs again: the files of the failed attempt go back first, so each is
+/// stored once and none is left over.
+fn retried_import_stores_each_file_once(backend: Backend) {
+    if backend == Backend::Sqlite {
+        // SQLite writers queue for the write lock; nothing there is ever retried.
+        return;
+    }
+    let Some(t) = new_repo(backend) else { return };
+    // The first insert of artifact records loses as a deadlock would (a sequence,
+    // unlike a table, keeps counting through the rollback).
+    t.repo
+        .registry
+        .db
+        .transaction(|c| {
+            c.batch(
+                "CREATE SEQUENCE artifact_inserts;
+                 CREATE FUNCTION lose_first_artifact_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF nextval('artifact_inserts') = 1 THEN
+                         RAISE EXCEPTION 'lost a conflict' USING ERRCODE = '40P01';
+                     END IF;
+                     RETURN NULL;
+                 END $$;
+                 CREATE TRIGGER lose_first BEFORE INSERT ON datastore_record
+                     FOR EACH STATEMENT EXECUTE FUNCTION lose_first_artifact_insert();",
+            )
+        })
+        .unwrap();
+    let source = t.dir.path().join("files");
+    copy_tree(&data("dp02-mini/files"), &source);
+    let s = import_from(&t, TransferMode::Move, source.clone()).unwrap();
+    assert_eq!(s.files, 799);
+    let inserts = t
+        .repo
+        .registry
+        .db
+        .conn()
+        .unwrap()
+        .query_opt("SELECT last_value FROM artifact_inserts", &[])
+        .unwrap()
+        .unwrap()[0]
+        .as_i64()
+        .unwrap();
+    assert!(inserts > 1, "the failing attempt never happened");
+    let json = |dir: &std::path::Path| walk(dir).iter().filter(|p| p.ends_with(".json")).count();
+    assert_eq!(json(&source), 0, "every file was moved");
+    assert_eq!(json(&t.root()), 799);
+    assert_eq!(
+        valet::check::check(&t.repo, true, false).unwrap().problems,
+        Vec::<String>::new()
+    );
+}
+
 on_both_backends!(
+    retried_import_stores_each_file_once,
     reference_paths,
     links_and_failures,
     remove_runs_deletes_files,

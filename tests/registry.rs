@@ -4,11 +4,12 @@
 mod common;
 
 use common::{new_repo, Backend};
+use valet::registry::db::{DbError, TRANSACTION_ATTEMPTS};
 use valet::registry::{
-    dataset_types, datasets, dimensions, CollectionType, DataId, IdGenerationMode, NewDataset,
-    Record, RegistryError, Value,
+    dataset_types, datasets, dimensions, CollectionType, Conn, DataId, IdGenerationMode,
+    NewDataset, Record, Registry, RegistryError, Value,
 };
-use valet::{CreateOptions, Repo};
+use valet::{CreateOptions, Repo, Universe};
 
 fn rec(pairs: &[(&str, Value)]) -> Record {
     pairs
@@ -663,7 +664,214 @@ fn collection_registration(backend: Backend) {
     assert!(err.to_string().contains("'..'"), "{err}");
 }
 
+/// Raise a PostgreSQL error with SQLSTATE `code`, as a lost conflict would.
+fn raise(c: &mut Conn, code: &str) -> Result<(), DbError> {
+    c.batch(&format!(
+        "DO $$ BEGIN RAISE EXCEPTION 'lost a conflict' USING ERRCODE = '{code}'; END $$"
+    ))
+}
+
+/// Deadlocks and serialization failures are retried, other failures are not, a
+/// failed attempt's database work is rolled back, and a transaction that never wins
+/// gives up with a message of valet's own.
+fn transient_failures_are_retried(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let db = &t.repo.registry.db;
+    db.transaction(|c| c.batch("CREATE TABLE attempt_log (n BIGINT)"))
+        .unwrap();
+    let rows = || {
+        db.conn()
+            .unwrap()
+            .query("SELECT n FROM attempt_log ORDER BY n", &[])
+            .unwrap()
+    };
+    let mut attempts = 0;
+    let err = db
+        .transaction(|c| {
+            attempts += 1;
+            c.execute("INSERT INTO attempt_log (n) VALUES (0)", &[])?;
+            c.execute("INSERT INTO no_such_table (n) VALUES (0)", &[])
+        })
+        .unwrap_err();
+    assert_eq!(attempts, 1, "{err}");
+    assert!(rows().is_empty());
+    if backend == Backend::Sqlite {
+        // SQLite reports no such failures: its writers queue for the write lock.
+        return;
+    }
+    // Lost on the first two attempts, reported as an error of the closure's own (as
+    // an import does); the third commits, and only its row is there.
+    let mut attempts = 0;
+    db.transaction(|c| {
+        attempts += 1;
+        c.execute("INSERT INTO attempt_log (n) VALUES (?)", &[attempts.into()])?;
+        match attempts {
+            1 => raise(c, "40P01"),
+            2 => raise(c, "40001"),
+            _ => Ok(()),
+        }
+        .map_err(|e| RegistryError::Invalid(format!("while importing: {e}")))
+    })
+    .unwrap();
+    assert_eq!(attempts, 3);
+    assert_eq!(rows(), vec![vec![Value::Int(3)]]);
+    let mut attempts = 0;
+    let err = db
+        .transaction(|c| {
+            attempts += 1;
+            raise(c, "40P01")
+        })
+        .unwrap_err();
+    assert_eq!(attempts, TRANSACTION_ATTEMPTS);
+    let text = err.to_string();
+    assert!(text.contains("abandoned after 5 attempts"), "{text}");
+    assert!(!text.contains("lost a conflict"), "{text}");
+    // A real deadlock: two transactions update the same two rows in opposite orders.
+    // The server aborts one; it runs again once the other has committed.
+    db.transaction(|c| {
+        c.batch("CREATE TABLE pair (k BIGINT PRIMARY KEY, v BIGINT NOT NULL); INSERT INTO pair VALUES (1, 0), (2, 0)")
+    })
+    .unwrap();
+    let both_hold_one = std::sync::Barrier::new(2);
+    let attempts: Vec<i64> = std::thread::scope(|s| {
+        let handles: Vec<_> = [(1i64, 2i64), (2, 1)]
+            .into_iter()
+            .map(|(first, second)| {
+                let both_hold_one = &both_hold_one;
+                s.spawn(move || {
+                    let mut attempts = 0;
+                    db.transaction(|c| {
+                        attempts += 1;
+                        let bump = "UPDATE pair SET v = v + 1 WHERE k = ?";
+                        c.execute(bump, &[first.into()])?;
+                        if attempts == 1 {
+                            both_hold_one.wait();
+                        }
+                        c.execute(bump, &[second.into()])
+                    })
+                    .unwrap();
+                    attempts
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(attempts.iter().sum::<i64>(), 3, "{attempts:?}");
+    let pair = db
+        .conn()
+        .unwrap()
+        .query("SELECT v FROM pair ORDER BY k", &[])
+        .unwrap();
+    assert_eq!(pair, vec![vec![Value::Int(2)], vec![Value::Int(2)]]);
+}
+
+/// A unique violation that no registry rule explains first reads the same on both
+/// backends, in valet's words.
+fn unique_violations_read_alike(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let insert = || {
+        t.repo.registry.db.transaction(|c| {
+            c.execute(
+                "INSERT INTO collection (name, type) VALUES ('twice', 1)",
+                &[],
+            )
+        })
+    };
+    insert().unwrap();
+    let text = insert().unwrap_err().to_string();
+    assert!(text.contains("collection (name"), "{text}");
+    assert!(text.ends_with("already exists"), "{text}");
+}
+
+/// Run `winner` in a transaction that stays open while `loser` runs, then commits.
+/// On PostgreSQL the loser's look-ups miss the winner's rows and its inserts wait for
+/// them; on SQLite the loser waits for the write lock.
+fn race<T>(
+    registry: &Registry,
+    winner: impl Fn(&mut Conn, &Universe) -> valet::registry::Result<()> + Send + 'static,
+    loser: impl FnOnce() -> T,
+) -> T {
+    let (inserted, wait) = std::sync::mpsc::channel();
+    let r = registry.clone();
+    let handle = std::thread::spawn(move || {
+        r.transaction(|c, u| {
+            winner(c, u)?;
+            let _ = inserted.send(());
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            Ok(())
+        })
+    });
+    wait.recv().unwrap();
+    let out = loser();
+    handle.join().unwrap().unwrap();
+    out
+}
+
+/// A registration that loses a race to a concurrent one of the same name behaves as
+/// if the winner had committed first: the same definition is a no-op, a different
+/// one is refused as a conflict.
+fn lost_registration_races(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let r = &t.repo.registry;
+    let dims = |d: &[&str]| d.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let define = move |name: &'static str, d: &'static [&'static str]| {
+        move |c: &mut Conn, u: &Universe| {
+            dataset_types::register_dataset_type(c, u, name, "ExposureF", &dims(d), false)
+                .map(|_| ())
+        }
+    };
+    const VISIT: &[&str] = &["instrument", "visit", "detector"];
+    const EXPOSURE: &[&str] = &["instrument", "exposure", "detector"];
+    let (_, inserted) = race(r, define("calexp", VISIT), || {
+        r.register_dataset_type("calexp", "ExposureF", &dims(VISIT), false)
+            .unwrap()
+    });
+    assert!(!inserted, "the loser must find the winner's type");
+    let err = race(r, define("src", VISIT), || {
+        r.register_dataset_type("src", "ExposureF", &dims(EXPOSURE), false)
+            .unwrap_err()
+    });
+    assert!(
+        err.to_string().contains("already registered as ExposureF"),
+        "{err}"
+    );
+    // Another type with the same new dimensions: the loser adopts the winner's
+    // dimension group (and its tags table).
+    let (t, inserted) = race(r, define("postISRCCD", EXPOSURE), || {
+        r.register_dataset_type("icExp", "ExposureF", &dims(EXPOSURE), false)
+            .unwrap()
+    });
+    assert!(inserted);
+    assert_eq!(
+        t.tags_table,
+        r.get_dataset_type("postISRCCD").unwrap().tags_table
+    );
+    let run = |name: &'static str| {
+        move |c: &mut Conn, _: &Universe| {
+            valet::registry::collections::register_collection(c, name, CollectionType::Run, None)
+                .map(|_| ())
+        }
+    };
+    let (_, created) = race(r, run("run/a"), || {
+        r.register_collection("run/a", CollectionType::Run, None)
+            .unwrap()
+    });
+    assert!(!created);
+    let err = race(r, run("run/b"), || {
+        r.register_collection("run/b", CollectionType::Tagged, None)
+            .unwrap_err()
+    });
+    assert!(
+        err.to_string()
+            .contains("already exists as RUN, not TAGGED"),
+        "{err}"
+    );
+}
+
 on_both_backends!(
+    transient_failures_are_retried,
+    lost_registration_races,
+    unique_violations_read_alike,
     create_and_open,
     records_and_foreign_keys,
     dataset_type_rules,

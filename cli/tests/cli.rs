@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{fresh_pg_database, Backend};
+use common::{dp02_mini_import, fresh_pg_database, Backend};
 
 fn valet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_valet"))
@@ -460,15 +460,8 @@ fn conformance_import_and_export(backend: Backend) {
     let Some(repo) = create(backend, dir.path()) else {
         return;
     };
-    ok(&[
-        "import",
-        &repo,
-        &data("dp02-mini/files"),
-        "--export-file",
-        "../export.yaml",
-        "-t",
-        "copy",
-    ]);
+    let import = dp02_mini_import(&repo);
+    ok(&import.iter().map(String::as_str).collect::<Vec<_>>());
     let with_uri = ok(&[
         "query-datasets",
         &repo,

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fresh_pg_database, Backend};
+use common::{dp02_mini_import, fresh_pg_database, Backend};
 
 fn valet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_valet"))
@@ -134,18 +134,7 @@ fn delays(max: Duration, n: u32, seed: u64) -> Vec<Duration> {
 
 fn killed_imports_and_removals(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let files = data("dp02-mini/files");
-    let import = |repo: &str| -> Vec<String> {
-        vec![
-            "import".into(),
-            repo.into(),
-            files.clone(),
-            "--export-file".into(),
-            "../export.yaml".into(),
-            "-t".into(),
-            "copy".into(),
-        ]
-    };
+    let import = dp02_mini_import;
     // How long a whole import takes, to spread the kills over it.
     let Some(probe) = new_repo(backend, dir.path(), "probe") else {
         return;

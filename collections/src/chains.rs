@@ -9,8 +9,9 @@ use petgraph::graphmap::DiGraphMap;
 use valet_registry::collections::{
     collection_by_id, find_collection, get_collection, record_from_row, register_collection,
 };
-use valet_registry::db::{Backend, Value};
+use valet_registry::db::Value;
 use valet_registry::identity::{current_user, now_utc_ns};
+use valet_registry::races::lock_collection_structure;
 use valet_registry::schema::bump_generation;
 use valet_registry::{CollectionRecord, CollectionType, Conn, RegistryError, Result};
 
@@ -188,18 +189,6 @@ pub fn parents_of(conn: &mut Conn, name: &str) -> Result<Vec<CollectionRecord>> 
         .collect()
 }
 
-/// Take the chain's row lock so concurrent edits serialize (SQLite's `BEGIN
-/// IMMEDIATE` already holds the database write lock).
-fn lock_parent(conn: &mut Conn, parent_id: i64) -> Result<()> {
-    if conn.backend() == Backend::Postgres {
-        conn.query(
-            "SELECT collection_id FROM collection WHERE collection_id = ? FOR UPDATE",
-            &[parent_id.into()],
-        )?;
-    }
-    Ok(())
-}
-
 /// Refuse an edit that would make the chain reach itself.
 fn check_cycles(
     conn: &mut Conn,
@@ -302,6 +291,10 @@ pub fn edit_chain(
     children: &[String],
     flatten_children: bool,
 ) -> Result<Vec<CollectionRecord>> {
+    // Before anything is read: concurrent edits of this chain then apply one after
+    // another, each to the children the one before left, and none deadlocks with a
+    // run removal.
+    lock_collection_structure(conn)?;
     let record = get_collection(conn, parent)?;
     require_chain(&record)?;
     if flatten_children && matches!(mode, ChainMode::Remove | ChainMode::Pop) {
@@ -309,7 +302,6 @@ pub fn edit_chain(
             "--flatten applies only to redefine, extend and prepend".into(),
         ));
     }
-    lock_parent(conn, record.id)?;
     let old = children_of(conn, record.id)?;
     let new: Vec<CollectionRecord> = match mode {
         ChainMode::Redefine => resolve_children(conn, children, flatten_children)?,
@@ -379,6 +371,10 @@ pub fn collection_chain(
     flatten_children: bool,
     doc: Option<&str>,
 ) -> Result<Vec<CollectionRecord>> {
+    // Taken before the chain is created too, so that creating a chain never holds its
+    // new row while waiting for this lock (the order an import, which holds the lock
+    // from its start, would deadlock with).
+    lock_collection_structure(conn)?;
     if find_collection(conn, parent)?.is_none() {
         if matches!(mode, ChainMode::Remove | ChainMode::Pop) {
             return Err(RegistryError::NotFound(format!(

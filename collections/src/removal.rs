@@ -5,6 +5,7 @@
 use valet_registry::artifacts::trash_run;
 use valet_registry::collections::get_collection;
 use valet_registry::db::Value;
+use valet_registry::races::{lock_collection, lock_collection_structure, RowLock};
 use valet_registry::schema::bump_generation;
 use valet_registry::{CollectionRecord, CollectionType, Conn, RegistryError, Result};
 
@@ -42,6 +43,8 @@ pub fn remove_collections(
     names: &[String],
     remove_from_parents: bool,
 ) -> Result<()> {
+    // Before anything is read (see `lock_collection_structure`).
+    lock_collection_structure(conn)?;
     for name in names {
         let c = get_collection(conn, name)?;
         valet_registry::access::check_write(conn, name)?;
@@ -64,9 +67,13 @@ pub fn remove_collections(
 /// Remove RUN collections and every dataset in them (from every collection). Returns
 /// the number of datasets removed.
 pub fn remove_runs(conn: &mut Conn, names: &[String], unlink_from_parents: bool) -> Result<u64> {
+    // Before anything is read (see `lock_collection_structure`).
+    lock_collection_structure(conn)?;
     let mut removed = 0;
     for name in names {
-        let c = get_collection(conn, name)?;
+        // Waits for transactions still adding datasets to the run, so that they are
+        // removed with it; later ones find the run gone.
+        let c = lock_collection(conn, name, RowLock::Update)?;
         valet_registry::access::check_write(conn, name)?;
         valet_registry::access::check_not_production(conn, name, "remove")?;
         if c.kind != CollectionType::Run {

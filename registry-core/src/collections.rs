@@ -220,6 +220,18 @@ pub fn register_owned_collection(
             "personal collection {name:?} cannot be owned by production"
         )));
     }
+    // A concurrent registration of the same name can win the insert.
+    crate::races::insert_unless_found(conn, |conn| register_new(conn, name, kind, doc, owner_type))
+}
+
+/// The look-up and insert of [`register_owned_collection`], for a validated request.
+fn register_new(
+    conn: &mut Conn,
+    name: &str,
+    kind: CollectionType,
+    doc: Option<&str>,
+    owner_type: &str,
+) -> Result<(CollectionRecord, bool)> {
     if let Some(existing) = find_collection(conn, name)? {
         if existing.kind != kind {
             return Err(RegistryError::Conflict(format!(

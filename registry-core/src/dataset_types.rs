@@ -165,6 +165,22 @@ pub fn register_dataset_type(
     let group = universe
         .group(dimensions)
         .map_err(|e| RegistryError::Invalid(format!("dataset type {name:?}: {e}")))?;
+    // A concurrent registration of the same type, or of another with the same
+    // dimensions (one dimension group and tags table), can win the insert.
+    crate::races::insert_unless_found(conn, |conn| {
+        register_new(conn, universe, name, storage_class, &group, is_calibration)
+    })
+}
+
+/// The look-up and insert of [`register_dataset_type`], for a validated definition.
+fn register_new(
+    conn: &mut Conn,
+    universe: &Universe,
+    name: &str,
+    storage_class: &str,
+    group: &DimensionGroup,
+    is_calibration: bool,
+) -> Result<(DatasetType, bool)> {
     if let Some(existing) = find_dataset_type(conn, name)? {
         let same = existing.storage_class == storage_class
             && existing.is_calibration == is_calibration
@@ -182,7 +198,7 @@ pub fn register_dataset_type(
         )));
     }
     crate::access::check_admin(conn, &format!("register dataset type {name:?}"))?;
-    let group_id = ensure_group(conn, universe, &group)?;
+    let group_id = ensure_group(conn, universe, group)?;
     let calibs_table = if is_calibration {
         let table = calibs_table_name(group_id);
         let exists = conn
@@ -214,6 +230,7 @@ pub fn register_dataset_type(
 
 /// Remove a dataset type; refused while any dataset of it exists.
 pub fn remove_dataset_type(conn: &mut Conn, name: &str) -> Result<()> {
+    crate::races::lock_collection_structure(conn)?;
     let t = get_dataset_type(conn, name)?;
     crate::access::check_admin(conn, &format!("remove dataset type {name:?}"))?;
     // Every dataset has a row in its type's tags table (its RUN membership), keyed by

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 use valet_config::Universe;
 
-use crate::collections::{get_collection, CollectionType};
+use crate::collections::CollectionType;
 use crate::dataset_types::DatasetType;
 use crate::db::{quote_ident as q, Conn, DbErrorKind, Row, Value};
 use crate::dimensions::coerce;
 use crate::error::{RegistryError, Result};
 use crate::ids::{dataset_id, IdGenerationMode};
+use crate::races::{lock_collection, RowLock};
 use crate::schema::dimension_reference;
 
 /// A data ID: dimension name → value.
@@ -181,7 +182,8 @@ pub fn insert_datasets(
     datasets: &[NewDataset],
     mode: IdGenerationMode,
 ) -> Result<Vec<DatasetRef>> {
-    let run_record = get_collection(conn, run)?;
+    // Held until commit, so the RUN cannot be removed under the new datasets.
+    let run_record = lock_collection(conn, run, RowLock::KeyShare)?;
     if run_record.kind != CollectionType::Run {
         return Err(RegistryError::Invalid(format!(
             "datasets can only be inserted into a RUN collection; {run:?} is {}",

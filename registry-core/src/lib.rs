@@ -17,6 +17,7 @@ pub mod expr;
 pub mod glob;
 pub mod identity;
 pub mod ids;
+pub mod races;
 pub mod region;
 pub mod schema;
 pub mod text;
@@ -87,8 +88,12 @@ impl Registry {
         })
     }
 
-    /// Run `f` in one transaction.
-    pub fn transaction<T>(&self, f: impl FnOnce(&mut Conn, &Universe) -> Result<T>) -> Result<T> {
+    /// Run `f` in one transaction, again if it loses a conflict with a concurrent one;
+    /// `f` must be safe to run more than once (see [`Db::transaction`]).
+    pub fn transaction<T>(
+        &self,
+        mut f: impl FnMut(&mut Conn, &Universe) -> Result<T>,
+    ) -> Result<T> {
         let universe = self.universe.clone();
         self.db.transaction(|c| f(c, &universe))
     }

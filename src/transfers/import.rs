@@ -15,6 +15,7 @@ use valet_registry::collections::register_collection;
 use valet_registry::dataset_types::{get_dataset_type, register_dataset_type};
 use valet_registry::datasets::insert_datasets;
 use valet_registry::dimensions::insert_records;
+use valet_registry::races::lock_collection_structure;
 use valet_registry::{
     CollectionType, Conn, IdGenerationMode, NewDataset, Record, RegistryError, Value,
 };
@@ -503,7 +504,23 @@ pub fn import_export(
         done: 0,
         total: count_items(files),
     };
+    let has_chains = files.iter().any(|(f, _)| {
+        f.entries
+            .iter()
+            .any(|(_, e)| matches!(e, Entry::Collection(c) if c.kind == CollectionType::Chained))
+    });
     let result = repo.registry.db.transaction(|conn| {
+        // A transaction that lost a conflict runs again from here: first take back the
+        // files the failed attempt stored, so they are neither stored twice (the
+        // datastore refuses to overwrite) nor left behind, and count progress afresh.
+        log.undo();
+        progress.done = 0;
+        if has_chains {
+            // The chains would take this lock midway, while holding rows that a chain
+            // edit or run removal holding it may be waiting for; taking it first rules
+            // that deadlock out (see `lock_collection_structure`).
+            lock_collection_structure(conn)?;
+        }
         let mut summary = ImportSummary::default();
         let mut obscore = ObsCoreMaintainer::new(conn, &universe)?;
         let path_before = obscore.chain_path(conn)?;

@@ -64,6 +64,33 @@ pub fn fresh_pg_database() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// A path under the conformance data (`tests/data/conformance`), from the tests of
+/// any crate in the workspace.
+pub fn conformance_data(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("tests/data/conformance"))
+        .find(|d| d.is_dir())
+        .expect("tests/data/conformance in the workspace");
+    root.join(path).display().to_string()
+}
+
+/// The `valet import` arguments that bring dp02-mini, its files copied, into `repo`.
+pub fn dp02_mini_import(repo: &str) -> Vec<String> {
+    let files = conformance_data("dp02-mini/files");
+    [
+        "import",
+        repo,
+        &files,
+        "--export-file",
+        "../export.yaml",
+        "-t",
+        "copy",
+    ]
+    .map(str::to_owned)
+    .into()
+}
+
 /// A new repository on `backend`, or `None` if that backend is not available here.
 pub fn new_repo(backend: Backend) -> Option<TestRepo> {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -12,6 +12,7 @@ use valet::collections::chains::{
 use valet::collections::naming::{lint, Severity};
 use valet::collections::removal::{remove_collections, remove_runs};
 use valet::collections::{query_collections, CollectionQuery};
+use valet::registry::races::lock_collection_structure;
 use valet::registry::timespan::format_tai_iso;
 use valet::registry::{CollectionRecord, CollectionType, Conn, RegistryError};
 use valet::Repo;
@@ -210,6 +211,9 @@ pub fn chain(args: &ChainArgs) -> CliResult {
     let children = split_commas(&args.children);
     let universe = repo.registry.universe.clone();
     let result = repo.registry.db.transaction(|conn| {
+        // The edit takes this lock anyway; taking it before the ObsCore path is read
+        // keeps a concurrent edit from committing between that read and the edit.
+        lock_collection_structure(conn)?;
         // A CHAINED ObsCore table follows its chain's edits in the same transaction.
         let mut obscore = valet::obscore_live::ObsCoreMaintainer::new(conn, &universe)?;
         let before = obscore.chain_path(conn)?;

@@ -138,6 +138,10 @@ pub enum DbErrorKind {
     ForeignKey,
     /// A PostgreSQL exclusion constraint (overlapping ranges).
     Exclusion,
+    /// The transaction lost a conflict with a concurrent one: a serialization failure
+    /// (SQLSTATE 40001) or a deadlock (40P01). The transaction is void, and running it
+    /// again from the start may well succeed; [`Db::transaction`] does so.
+    Transient,
     /// Any other failure.
     Other,
 }
@@ -160,6 +164,33 @@ impl DbError {
             message: message.into(),
         }
     }
+
+    /// What a transaction reports when every attempt lost a conflict: the backend's
+    /// own words (a deadlock report naming processes) mean nothing to the user.
+    fn gave_up() -> DbError {
+        DbError {
+            kind: DbErrorKind::Transient,
+            message: format!(
+                "this change kept colliding with concurrent changes to the registry and was \
+                 abandoned after {TRANSACTION_ATTEMPTS} attempts; nothing was changed, try again"
+            ),
+        }
+    }
+}
+
+/// How many times [`Db::transaction`] runs a transaction that keeps losing conflicts
+/// with concurrent ones (PostgreSQL serialization failures and deadlocks) before it
+/// gives up.
+pub const TRANSACTION_ATTEMPTS: u32 = 5;
+
+/// Wait a little before attempt `attempt + 1`: exponentially longer each time and
+/// randomized, so that the transactions that collided do not collide again in step.
+fn backoff(attempt: u32) {
+    use std::hash::{BuildHasher, RandomState};
+    let span_ms = 10u64 << attempt.clamp(1, 6);
+    // Each `RandomState` is seeded afresh, which is all the randomness needed here.
+    let jitter = RandomState::new().hash_one(attempt) % span_ms;
+    std::thread::sleep(Duration::from_millis(span_ms / 2 + jitter));
 }
 
 /// One result row.
@@ -242,22 +273,45 @@ impl Db {
 
     /// Run `f` inside one transaction: committed if it returns `Ok`, rolled back
     /// otherwise (and on panic, when the connection is dropped mid-transaction).
-    pub fn transaction<T, E>(&self, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
+    ///
+    /// A transaction that loses a conflict with a concurrent one (see
+    /// [`DbErrorKind::Transient`]) is rolled back and `f` runs again, up to
+    /// [`TRANSACTION_ATTEMPTS`] times with a short randomized pause between attempts.
+    /// `f` must therefore be safe to run again: everything it does in the database is
+    /// rolled back between attempts, but effects outside it (files written, counters
+    /// kept by the caller) are not, so a closure with such effects must undo or reset
+    /// them when it starts. The retry happens however `f` reports the failure, even if
+    /// it turned the database error into an error of its own.
+    pub fn transaction<T, E>(&self, mut f: impl FnMut(&mut Conn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<DbError>,
     {
         let mut conn = self.conn()?;
-        conn.begin()?;
-        match f(&mut conn) {
-            Ok(v) => {
-                conn.commit()?;
-                Ok(v)
+        let mut attempt = 1;
+        loop {
+            conn.begin()?;
+            match f(&mut conn) {
+                Ok(v) => match conn.commit() {
+                    Ok(()) => return Ok(v),
+                    // A serializable transaction can lose its conflict at commit; the
+                    // failed COMMIT has already ended it.
+                    Err(e) if e.kind == DbErrorKind::Transient => {}
+                    Err(e) => return Err(e.into()),
+                },
+                Err(e) => {
+                    let lost = conn.take_lost_conflict();
+                    // The original error matters more than a failed rollback.
+                    let _ = conn.rollback();
+                    if !lost {
+                        return Err(e);
+                    }
+                }
             }
-            Err(e) => {
-                // The original error matters more than a failed rollback.
-                let _ = conn.rollback();
-                Err(e)
+            if attempt >= TRANSACTION_ATTEMPTS {
+                return Err(DbError::gave_up().into());
             }
+            backoff(attempt);
+            attempt += 1;
         }
     }
 }
@@ -271,12 +325,38 @@ impl Conn {
         }
     }
 
-    /// Start a transaction (SQLite takes the write lock at once, so two writers never
-    /// deadlock upgrading a read lock).
+    /// Start a transaction. SQLite takes the write lock at once, so two writers never
+    /// deadlock upgrading a read lock, and a second writer waits (up to the busy
+    /// timeout) instead of failing. PostgreSQL runs at READ COMMITTED whatever the
+    /// server's default: the registry's locking relies on a statement that waited for
+    /// a lock seeing what the lock's holder committed, which a REPEATABLE READ or
+    /// SERIALIZABLE snapshot taken before the wait would not.
     pub fn begin(&mut self) -> Result<(), DbError> {
         match self {
             Conn::Sqlite(c) => c.batch("BEGIN IMMEDIATE"),
-            Conn::Postgres(c) => c.batch("BEGIN"),
+            Conn::Postgres(c) => {
+                c.lost_conflict = false;
+                c.batch("BEGIN ISOLATION LEVEL READ COMMITTED")
+            }
+        }
+    }
+
+    /// Remember that a statement lost a conflict with a concurrent transaction, so
+    /// that [`Db::transaction`] retries even if the caller replaced the error.
+    fn note<T>(&mut self, result: Result<T, DbError>) -> Result<T, DbError> {
+        if let (Err(e), Conn::Postgres(c)) = (&result, &mut *self) {
+            if e.kind == DbErrorKind::Transient {
+                c.lost_conflict = true;
+            }
+        }
+        result
+    }
+
+    /// Whether a statement lost a conflict since the transaction began (and forget it).
+    fn take_lost_conflict(&mut self) -> bool {
+        match self {
+            Conn::Sqlite(_) => false,
+            Conn::Postgres(c) => std::mem::take(&mut c.lost_conflict),
         }
     }
 
@@ -293,10 +373,10 @@ impl Conn {
     /// Run `f` inside a savepoint: on error the database is rolled back to the state
     /// before `f`, and the enclosing transaction stays usable (PostgreSQL aborts the
     /// whole transaction on an error otherwise).
-    pub fn savepoint<T>(
+    pub fn savepoint<T, E: From<DbError>>(
         &mut self,
-        f: impl FnOnce(&mut Conn) -> Result<T, DbError>,
-    ) -> Result<T, DbError> {
+        f: impl FnOnce(&mut Conn) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.batch("SAVEPOINT valet_savepoint")?;
         match f(self) {
             Ok(v) => {
@@ -313,18 +393,20 @@ impl Conn {
 
     /// Run one or more statements without parameters.
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
-        match self {
+        let result = match self {
             Conn::Sqlite(c) => c.batch(sql),
             Conn::Postgres(c) => c.batch(sql),
-        }
+        };
+        self.note(result)
     }
 
     /// Run one statement; returns the number of rows changed.
     pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-        match self {
+        let result = match self {
             Conn::Sqlite(c) => c.execute(sql, params),
             Conn::Postgres(c) => c.execute(sql, params),
-        }
+        };
+        self.note(result)
     }
 
     /// Run a query and hand each row to `f` as it arrives (no buffering of the whole
@@ -335,10 +417,11 @@ impl Conn {
         params: &[Value],
         f: &mut dyn FnMut(&[Value]) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        match self {
+        let result = match self {
             Conn::Sqlite(c) => c.query_each(sql, params, f),
             Conn::Postgres(c) => c.query_each(sql, params, f),
-        }
+        };
+        self.note(result)
     }
 
     /// Run a query and collect every row.
@@ -376,10 +459,11 @@ impl Conn {
         if rows.is_empty() {
             return Ok(0);
         }
-        match self {
+        let result = match self {
             Conn::Sqlite(c) => c.insert_rows(table, columns, rows, conflict),
             Conn::Postgres(c) => c.insert_rows(table, columns, rows, conflict),
-        }
+        };
+        self.note(result)
     }
 }
 

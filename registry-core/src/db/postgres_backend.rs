@@ -35,6 +35,9 @@ impl PgManager {
 pub struct PgConn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// A statement of the current transaction lost a conflict with a concurrent one
+    /// (see [`DbErrorKind::Transient`]).
+    pub(super) lost_conflict: bool,
 }
 
 impl r2d2::ManageConnection for PgManager {
@@ -49,6 +52,7 @@ impl r2d2::ManageConnection for PgManager {
         Ok(PgConn {
             client,
             statements: HashMap::new(),
+            lost_conflict: false,
         })
     }
 
@@ -148,9 +152,25 @@ pub(super) fn map_err(e: postgres::Error) -> DbError {
         Some(c) if *c == SqlState::UNIQUE_VIOLATION => DbErrorKind::Unique,
         Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => DbErrorKind::ForeignKey,
         Some(c) if *c == SqlState::EXCLUSION_VIOLATION => DbErrorKind::Exclusion,
+        Some(c)
+            if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+        {
+            DbErrorKind::Transient
+        }
         _ => DbErrorKind::Other,
     };
     let message = match e.as_db_error() {
+        // The same words as SQLite's (see `sqlite_backend::unique_message`), with the
+        // key's values, which PostgreSQL reports and SQLite does not.
+        Some(db) if kind == DbErrorKind::Unique => {
+            let key = db
+                .detail()
+                .and_then(|d| d.strip_prefix("Key "))
+                .and_then(|d| d.strip_suffix(" already exists."))
+                .unwrap_or(db.constraint().unwrap_or("key"));
+            format!("{} {key} already exists", db.table().unwrap_or("row"))
+        }
         Some(db) => match db.detail() {
             Some(d) => format!("{} ({d})", db.message()),
             None => db.message().to_owned(),

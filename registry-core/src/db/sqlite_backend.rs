@@ -5,6 +5,9 @@ use rusqlite::{ffi, ToSql};
 
 use super::{DbError, DbErrorKind, Row, Value};
 
+/// How long a writer waits for another writer's transaction to end before failing.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Creates pooled SQLite connections with the pragmas valet relies on.
 #[derive(Debug)]
 pub struct SqliteManager {
@@ -34,8 +37,7 @@ impl r2d2::ManageConnection for SqliteManager {
         // WAL lets readers run beside one writer; foreign keys are off by default in
         // SQLite and must be switched on per connection; the busy timeout makes a second
         // writer wait instead of failing at once.
-        conn.busy_timeout(std::time::Duration::from_secs(60))
-            .map_err(map_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA foreign_keys = ON;
@@ -93,20 +95,52 @@ fn from_ref(v: ValueRef<'_>) -> Value {
 }
 
 pub(super) fn map_err(e: rusqlite::Error) -> DbError {
-    let kind = match &e {
-        rusqlite::Error::SqliteFailure(f, _) => match f.extended_code {
-            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                DbErrorKind::Unique
-            }
-            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbErrorKind::ForeignKey,
-            _ => DbErrorKind::Other,
-        },
-        _ => DbErrorKind::Other,
+    let (kind, code) = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => (
+            match f.extended_code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    DbErrorKind::Unique
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbErrorKind::ForeignKey,
+                _ => DbErrorKind::Other,
+            },
+            Some(f.code),
+        ),
+        _ => (DbErrorKind::Other, None),
     };
-    DbError {
-        kind,
-        message: e.to_string(),
-    }
+    let message = match (kind, code) {
+        (DbErrorKind::Unique, _) => unique_message(&e.to_string()),
+        // Writers queue for SQLite's one write lock; only a writer that waited out the
+        // whole busy timeout gets here.
+        (_, Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)) => {
+            format!(
+                "the registry stayed busy with another writer for more than {} s; try again",
+                BUSY_TIMEOUT.as_secs()
+            )
+        }
+        _ => e.to_string(),
+    };
+    DbError { kind, message }
+}
+
+/// "UNIQUE constraint failed: t.a, t.b" as "t (a, b) already exists", the words the
+/// PostgreSQL backend uses too.
+fn unique_message(text: &str) -> String {
+    let Some(columns) = text.strip_prefix("UNIQUE constraint failed: ") else {
+        return text.to_owned();
+    };
+    let mut table = "row";
+    let names: Vec<&str> = columns
+        .split(", ")
+        .map(|c| match c.split_once('.') {
+            Some((t, c)) => {
+                table = t;
+                c
+            }
+            None => c,
+        })
+        .collect();
+    format!("{table} ({}) already exists", names.join(", "))
 }
 
 impl SqliteConn {
@@ -176,5 +210,25 @@ impl SqliteConn {
                 .map_err(map_err)? as u64;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_violations_name_table_and_columns() {
+        assert_eq!(
+            unique_message("UNIQUE constraint failed: collection.name"),
+            "collection (name) already exists"
+        );
+        assert_eq!(
+            unique_message(
+                "UNIQUE constraint failed: collection_chain.parent, collection_chain.position"
+            ),
+            "collection_chain (parent, position) already exists"
+        );
+        assert_eq!(unique_message("something else"), "something else");
     }
 }
