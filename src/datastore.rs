@@ -102,6 +102,13 @@ impl FileLog {
         })
     }
 
+    /// Take back the files stored so far and go on (a retried transaction).
+    pub(crate) fn undo(&mut self) {
+        if let Some(t) = &mut self.transfer {
+            t.take_back();
+        }
+    }
+
     /// Close the write: undo its files when `failed`, else keep them.
     pub(crate) fn end(self, failed: bool) {
         if let Some(t) = self.transfer {

@@ -532,6 +532,15 @@ impl Transfer {
     /// Take back everything this transfer wrote, newest first: moved files go back
     /// to their sources, clobbered files come back, directories it made go if empty.
     pub fn undo(mut self) {
+        self.take_back();
+        if let Some(lease) = self.lease.take() {
+            lease.finish();
+        }
+    }
+
+    /// [`Transfer::undo`], keeping the lease: for a write that starts again (a
+    /// database transaction retried after losing a conflict).
+    pub fn take_back(&mut self) {
         for w in self.written.drain(..).rev() {
             match &w.moved_from {
                 Some(src) => {
@@ -547,10 +556,8 @@ impl Transfer {
         }
         // A directory a concurrent writer has since used is not empty, and stays.
         for d in self.created.drain(..).rev() {
-            let _ = fs::remove_dir(d);
-        }
-        if let Some(lease) = self.lease.take() {
-            lease.finish();
+            let _ = fs::remove_dir(&d);
+            self.dirs.remove(&d);
         }
     }
 
