@@ -11,7 +11,6 @@ use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDa
 
 use crate::datastore::{Datastore, FileLog};
 use crate::expand::RecordCache;
-use crate::obscore_live::ObsCoreMaintainer;
 use crate::{Repo, RepoError};
 
 /// One file to ingest and the data ID of the dataset it holds.
@@ -52,8 +51,7 @@ impl Repo {
                 })
                 .collect();
             let refs = insert_datasets(conn, &universe, &t, run, &items, id_mode)?;
-            ObsCoreMaintainer::new(conn, &universe)?.inserted(conn, &t, run, &refs)?;
-            let mut cache = RecordCache::new(&universe);
+            let mut cache = RecordCache::new(universe.clone());
             let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
             cache.load_for(conn, &dims)?;
             let mut artifacts = Vec::with_capacity(refs.len());

@@ -4,11 +4,12 @@
 //! [`transfers`] reads and writes the reference Butler's export files.
 
 pub mod check;
+pub mod collection_writes;
 pub mod datastore;
-pub mod expand;
 pub mod ingest;
 pub mod obscore_export;
 pub mod obscore_live;
+pub mod obscore_observer;
 pub mod obscore_table_export;
 mod parallel;
 pub mod provenance;
@@ -24,3 +25,4 @@ pub use valet_config::Universe;
 pub use valet_datastore as datastore_crate;
 pub use valet_obscore as obscore;
 pub use valet_registry as registry;
+pub use valet_registry::expand;

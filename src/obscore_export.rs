@@ -102,7 +102,7 @@ pub fn export_obscore_csv(
 ) -> Result<u64, RepoError> {
     let options = &options.resolved(config)?;
     write_csv_header(config, out)?;
-    let encode = |plan: &RowPlan<'_>, cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
+    let encode = |plan: &RowPlan<'_>, cache: &RecordCache, t: &DatasetType, chunk: &[Found]| {
         let mut text = String::with_capacity(chunk.len() * 640);
         let mut scratch = String::new();
         for found in chunk {
@@ -127,7 +127,7 @@ pub fn export_obscore_parquet<W: Write + Send>(
     let options = &options.resolved(config)?;
     let schema = schema(config);
     let mut sink = ParquetSink::new(schema.clone(), out).map_err(invalid)?;
-    let encode = |plan: &RowPlan<'_>, cache: &RecordCache<'_>, t: &DatasetType, chunk: &[Found]| {
+    let encode = |plan: &RowPlan<'_>, cache: &RecordCache, t: &DatasetType, chunk: &[Found]| {
         let mut batch = BatchBuilder::new(schema.clone(), chunk.len());
         let mut scratch = String::new();
         for found in chunk {
@@ -147,7 +147,7 @@ pub fn export_obscore_parquet<W: Write + Send>(
 /// type with [`RecordCache::load_regions_for`]).
 pub fn obscore_row(
     plan: &RowPlan<'_>,
-    cache: &RecordCache<'_>,
+    cache: &RecordCache,
     t: &DatasetType,
     dataset: &DatasetRef,
 ) -> Result<Vec<ObsValue>, RepoError> {
@@ -160,7 +160,7 @@ pub fn obscore_row(
 /// text buffer.
 pub fn obscore_row_into(
     plan: &RowPlan<'_>,
-    cache: &RecordCache<'_>,
+    cache: &RecordCache,
     t: &DatasetType,
     dataset: &DatasetRef,
     sink: &mut dyn CellSink,
@@ -190,9 +190,8 @@ pub fn obscore_row_into(
 }
 
 /// Builds one chunk's output from the records of its dataset type.
-type Encode<'a, O> = dyn Fn(&RowPlan<'_>, &RecordCache<'_>, &DatasetType, &[Found]) -> Result<O, RepoError>
-    + Sync
-    + 'a;
+type Encode<'a, O> =
+    dyn Fn(&RowPlan<'_>, &RecordCache, &DatasetType, &[Found]) -> Result<O, RepoError> + Sync + 'a;
 
 /// Run the find-first search of every configured type (options resolved), encode chunks of what it finds
 /// on worker threads, and hand the outputs to `write` in search order. Returns the
@@ -206,7 +205,7 @@ fn export_chunks<O: Send>(
 ) -> Result<u64, RepoError> {
     let universe = repo.registry.universe.clone();
     let mut conn = repo.registry.db.conn()?;
-    let mut cache = RecordCache::new(&universe);
+    let mut cache = RecordCache::new(universe.clone());
     let mut n = 0;
     for (type_name, _) in &config.types {
         if !options.dataset_types.is_empty() && !options.dataset_types.contains(type_name) {

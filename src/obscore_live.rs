@@ -1,9 +1,7 @@
 //! The live ObsCore table: enabled per repository with the reference's configuration
-//! (stored in the registry), filled from what exists, and kept current in the same
-//! transaction as the writes that change it — dataset inserts (import, ingest, put,
-//! pipeline stages) in RUN mode; associations and disassociations of the configured
-//! collection, and its removal, in TAGGED mode. Rows of removed datasets go with them
-//! (the table's key is a foreign key to the dataset, with cascade).
+//! (stored in the registry), filled from what exists, checked against the registry,
+//! and kept current by [`crate::obscore_observer`] in the same transaction as the
+//! writes that change it.
 
 use std::collections::HashMap;
 
@@ -142,9 +140,9 @@ pub fn update_table_reporting(
         };
         conn.execute(&format!("DELETE FROM {}", table_name(&config)), &[])?;
         let universe = repo.registry.universe.clone();
-        let mut cache = RecordCache::new(&universe);
+        let mut cache = RecordCache::new(universe.clone());
         let mut n = 0;
-        for expected in expected_datasets(conn, repo, &config)? {
+        for expected in expected_datasets(conn, &repo.resolver, &universe, &config)? {
             let done = n;
             let report = |k: u64| {
                 if let Some(p) = progress {
@@ -152,6 +150,12 @@ pub fn update_table_reporting(
                 }
             };
             n += add_expected(conn, &config, &mut cache, &expected, &report)?;
+        }
+        if config.collection_type == CollectionKind::Chained {
+            if let Some(chain) = config.collections.as_ref().and_then(|c| c.first()) {
+                let path = crate::obscore_observer::current_path(conn, chain)?;
+                crate::obscore_observer::store_path(conn, &path)?;
+            }
         }
         Ok(n)
     })
@@ -223,10 +227,10 @@ impl ExpectedDatasets {
 /// The datasets the live table should hold, by type.
 pub fn expected_datasets(
     conn: &mut Conn,
-    repo: &Repo,
+    resolver: &valet_collections::Resolver,
+    universe: &valet_config::Universe,
     config: &ObsCoreConfig,
 ) -> Result<Vec<ExpectedDatasets>, RepoError> {
-    let universe = repo.registry.universe.clone();
     let collections: Vec<String> = match config.collection_type {
         CollectionKind::Tagged | CollectionKind::Chained => {
             config.collections.clone().unwrap_or_default()
@@ -251,13 +255,13 @@ pub fn expected_datasets(
         return Ok(out);
     }
     for (type_name, _) in &config.types {
-        let Ok(t) = repo.resolver.dataset_type(conn, type_name) else {
+        let Some(t) = valet_registry::dataset_types::find_dataset_type(conn, type_name)? else {
             continue;
         };
         let mut expected = ExpectedDatasets::new(t);
-        repo.resolver.query_datasets(
+        resolver.query_datasets(
             conn,
-            &universe,
+            universe,
             &DatasetQuery {
                 dataset_type: type_name.clone(),
                 collections: collections.clone(),
@@ -286,7 +290,7 @@ pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
         return Ok(vec![]);
     };
     let universe = repo.registry.universe.clone();
-    let mut cache = RecordCache::new(&universe);
+    let mut cache = RecordCache::new(universe.clone());
     let cols = columns(&config);
     let table = table_name(&config);
     let select = format!(
@@ -295,7 +299,7 @@ pub fn check_table(repo: &Repo) -> Result<Vec<String>, RepoError> {
     );
     let mut problems = Vec::new();
     let mut expected_ids = std::collections::HashSet::new();
-    for expected in expected_datasets(&mut conn, repo, &config)? {
+    for expected in expected_datasets(&mut conn, &repo.resolver, &universe, &config)? {
         let t = &expected.dataset_type;
         let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
         cache.load_regions_for(&mut conn, &dims)?;
@@ -357,7 +361,7 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn run_patterns(config: &ObsCoreConfig) -> Result<Vec<Regex>, RepoError> {
+pub(crate) fn run_patterns(config: &ObsCoreConfig) -> Result<Vec<Regex>, RepoError> {
     config
         .collections
         .clone()
@@ -378,10 +382,10 @@ fn to_value(v: ObsValue) -> Value {
 }
 
 /// Insert the rows of these datasets (existing rows are left alone).
-fn add_rows(
+pub(crate) fn add_rows(
     conn: &mut Conn,
     config: &ObsCoreConfig,
-    cache: &mut RecordCache<'_>,
+    cache: &mut RecordCache,
     t: &DatasetType,
     refs: &[DatasetRef],
 ) -> Result<u64, RepoError> {
@@ -398,10 +402,10 @@ fn add_rows(
 }
 
 /// Insert the rows of a type's expected datasets.
-fn add_expected(
+pub(crate) fn add_expected(
     conn: &mut Conn,
     config: &ObsCoreConfig,
-    cache: &mut RecordCache<'_>,
+    cache: &mut RecordCache,
     expected: &ExpectedDatasets,
     report: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, RepoError> {
@@ -418,7 +422,7 @@ fn add_expected(
 fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
     conn: &mut Conn,
     config: &ObsCoreConfig,
-    cache: &mut RecordCache<'_>,
+    cache: &mut RecordCache,
     t: &DatasetType,
     count: usize,
     dataset: &mut dyn FnMut(usize) -> Option<R>,
@@ -472,274 +476,4 @@ fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
         in_parallel(items, &build, &mut insert)?;
     }
     Ok(added)
-}
-
-/// Keeps the live table current during one write (one transaction).
-pub struct ObsCoreMaintainer<'u> {
-    config: Option<ObsCoreConfig>,
-    patterns: Vec<Regex>,
-    cache: RecordCache<'u>,
-    universe: &'u valet_config::Universe,
-    resolver: valet_collections::Resolver,
-}
-
-impl<'u> ObsCoreMaintainer<'u> {
-    /// Read the configuration (if the table is enabled) in the write's transaction.
-    pub fn new(
-        conn: &mut Conn,
-        universe: &'u valet_config::Universe,
-    ) -> Result<ObsCoreMaintainer<'u>, RepoError> {
-        let config = enabled_config(conn)?;
-        let patterns = match &config {
-            Some(c) if c.collection_type == CollectionKind::Run => run_patterns(c)?,
-            _ => vec![],
-        };
-        Ok(ObsCoreMaintainer {
-            config,
-            patterns,
-            cache: RecordCache::new(universe),
-            universe,
-            resolver: valet_collections::Resolver::new(),
-        })
-    }
-
-    /// The chain of a CHAINED table.
-    fn chain(&self) -> Option<(ObsCoreConfig, String)> {
-        let c = self.config.as_ref()?;
-        if c.collection_type != CollectionKind::Chained {
-            return None;
-        }
-        let name = c.collections.as_ref()?.first()?.clone();
-        Some((c.clone(), name))
-    }
-
-    /// The flattened search path of a CHAINED table's chain (empty otherwise), for
-    /// [`Self::chain_changed`].
-    pub fn chain_path(&self, conn: &mut Conn) -> Result<Vec<String>, RepoError> {
-        match self.chain() {
-            // A chain that does not exist yet has an empty path.
-            Some((_, chain))
-                if valet_registry::collections::find_collection(conn, &chain)?.is_some() =>
-            {
-                Ok(valet_collections::flatten(conn, &[chain], None)?
-                    .into_iter()
-                    .map(|c| c.name)
-                    .collect())
-            }
-            _ => Ok(vec![]),
-        }
-    }
-
-    /// Make the rows of one data ID match the chain's find-first answer: the winner's
-    /// row in, every other dataset of that type and data ID out.
-    fn resolve_data_id(
-        &mut self,
-        conn: &mut Conn,
-        config: &ObsCoreConfig,
-        chain: &str,
-        t: &DatasetType,
-        data_id: &valet_registry::DataId,
-    ) -> Result<(), RepoError> {
-        let found = self.resolver.find_dataset(
-            conn,
-            self.universe,
-            &valet_collections::FindRequest {
-                dataset_type: &t.name,
-                data_id,
-                collections: &[chain.to_owned()],
-                timespan: None,
-                as_of: None,
-            },
-        )?;
-        let dims = &t.dimensions.required;
-        let mut cond = vec!["dataset_type_id = ?".to_owned()];
-        cond.extend(dims.iter().map(|d| format!("{} = ?", q(d))));
-        let mut params = vec![Value::Int(t.id)];
-        params.extend(
-            dims.iter()
-                .map(|d| data_id.get(d).cloned().unwrap_or(Value::Null)),
-        );
-        let all = conn.query(
-            &format!(
-                "SELECT DISTINCT dataset_id FROM {} WHERE {}",
-                t.tags_table,
-                cond.join(" AND ")
-            ),
-            &params,
-        )?;
-        let winner = found.as_ref().map(|f| f.dataset.id);
-        let delete = format!(
-            "DELETE FROM {} WHERE registry_dataset_id = ?",
-            table_name(config)
-        );
-        for r in all {
-            if let Some(id) = r[0].as_uuid().filter(|id| Some(*id) != winner) {
-                conn.execute(&delete, &[Value::Uuid(id)])?;
-            }
-        }
-        if let Some(f) = found {
-            add_rows(
-                conn,
-                config,
-                &mut self.cache,
-                t,
-                std::slice::from_ref(&f.dataset),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// A chain edit changed the CHAINED table's search path from `old` to `new`.
-    /// Collections added or removed only affect the data IDs they hold, which are
-    /// re-resolved one by one; a reordering of existing members rebuilds the table.
-    pub fn chain_changed(
-        &mut self,
-        conn: &mut Conn,
-        repo: &Repo,
-        old: &[String],
-        new: &[String],
-    ) -> Result<(), RepoError> {
-        let Some((config, chain)) = self.chain() else {
-            return Ok(());
-        };
-        if old == new {
-            return Ok(());
-        }
-        let old_set: std::collections::HashSet<&String> = old.iter().collect();
-        let new_set: std::collections::HashSet<&String> = new.iter().collect();
-        let kept_old: Vec<&String> = old.iter().filter(|c| new_set.contains(c)).collect();
-        let kept_new: Vec<&String> = new.iter().filter(|c| old_set.contains(c)).collect();
-        if kept_old != kept_new {
-            conn.execute(&format!("DELETE FROM {}", table_name(&config)), &[])?;
-            for expected in expected_datasets(conn, repo, &config)? {
-                add_expected(conn, &config, &mut self.cache, &expected, &|_| {})?;
-            }
-            return Ok(());
-        }
-        let affected: Vec<String> = old
-            .iter()
-            .filter(|c| !new_set.contains(c))
-            .chain(new.iter().filter(|c| !old_set.contains(c)))
-            .cloned()
-            .collect();
-        for (type_name, _) in &config.types {
-            let Ok(t) = valet_registry::dataset_types::get_dataset_type(conn, type_name) else {
-                continue;
-            };
-            let mut ids: Vec<valet_registry::DataId> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            self.resolver.query_datasets(
-                conn,
-                self.universe,
-                &DatasetQuery {
-                    dataset_type: type_name.clone(),
-                    collections: affected.clone(),
-                    find_first: false,
-                    ..Default::default()
-                },
-                &mut |f| {
-                    if seen.insert(format!("{:?}", f.dataset.data_id)) {
-                        ids.push(f.dataset.data_id);
-                    }
-                    Ok(true)
-                },
-            )?;
-            for d in ids {
-                self.resolve_data_id(conn, &config, &chain, &t, &d)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Datasets were inserted into `run`.
-    pub fn inserted(
-        &mut self,
-        conn: &mut Conn,
-        t: &DatasetType,
-        run: &str,
-        refs: &[DatasetRef],
-    ) -> Result<(), RepoError> {
-        if let Some((config, chain)) = self.chain() {
-            if config.dataset_type(&t.name).is_none()
-                || !self.chain_path(conn)?.iter().any(|c| c == run)
-            {
-                return Ok(());
-            }
-            for r in refs {
-                self.resolve_data_id(conn, &config, &chain, t, &r.data_id)?;
-            }
-            return Ok(());
-        }
-        let Some(config) = &self.config else {
-            return Ok(());
-        };
-        if config.collection_type != CollectionKind::Run
-            || !(self.patterns.is_empty() || self.patterns.iter().any(|p| p.is_match(run)))
-        {
-            return Ok(());
-        }
-        add_rows(conn, config, &mut self.cache, t, refs).map(|_| ())
-    }
-
-    fn is_tagged_target(&self, collection: &str) -> Option<&ObsCoreConfig> {
-        self.config.as_ref().filter(|c| {
-            c.collection_type == CollectionKind::Tagged
-                && c.collections
-                    .as_ref()
-                    .is_some_and(|v| v.iter().any(|x| x == collection))
-        })
-    }
-
-    /// Datasets were associated with `collection`.
-    pub fn associated(
-        &mut self,
-        conn: &mut Conn,
-        collection: &str,
-        ids: &[Uuid],
-    ) -> Result<(), RepoError> {
-        let Some(config) = self.is_tagged_target(collection).cloned() else {
-            return Ok(());
-        };
-        let mut by_type: HashMap<i64, (DatasetType, Vec<DatasetRef>)> = HashMap::new();
-        for (t, r) in valet_registry::datasets::get_datasets(conn, ids)? {
-            by_type.entry(t.id).or_insert_with(|| (t, vec![])).1.push(r);
-        }
-        for (_, (t, refs)) in by_type {
-            add_rows(conn, &config, &mut self.cache, &t, &refs)?;
-        }
-        Ok(())
-    }
-
-    /// Datasets were removed from `collection`.
-    pub fn disassociated(
-        &mut self,
-        conn: &mut Conn,
-        collection: &str,
-        ids: &[Uuid],
-    ) -> Result<(), RepoError> {
-        let Some(config) = self.is_tagged_target(collection) else {
-            return Ok(());
-        };
-        let sql = format!(
-            "DELETE FROM {} WHERE registry_dataset_id = ?",
-            table_name(config)
-        );
-        for id in ids {
-            conn.execute(&sql, &[Value::Uuid(*id)])?;
-        }
-        Ok(())
-    }
-
-    /// `collection` was removed; unlike the reference, its rows go with it.
-    pub fn collection_removed(
-        &mut self,
-        conn: &mut Conn,
-        collection: &str,
-    ) -> Result<(), RepoError> {
-        let Some(config) = self.is_tagged_target(collection) else {
-            return Ok(());
-        };
-        conn.execute(&format!("DELETE FROM {}", table_name(config)), &[])?;
-        Ok(())
-    }
 }

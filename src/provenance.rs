@@ -9,7 +9,6 @@ use valet_registry::dataset_types::get_dataset_type;
 use valet_registry::datasets::insert_datasets;
 use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDataset};
 
-use crate::obscore_live::ObsCoreMaintainer;
 use crate::{Repo, RepoError};
 
 impl Repo {
@@ -44,9 +43,6 @@ impl Repo {
                 })
                 .collect();
             let refs = insert_datasets(conn, universe, &t, &run, &items, IdGenerationMode::Unique)?;
-            ObsCoreMaintainer::new(conn, universe)
-                .and_then(|mut m| m.inserted(conn, &t, &run, &refs))
-                .map_err(|e| valet_registry::RegistryError::Invalid(e.to_string()))?;
             Ok((id, refs))
         })?)
     }

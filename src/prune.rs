@@ -5,8 +5,7 @@
 use uuid::Uuid;
 use valet_collections::tagged::disassociate;
 use valet_registry::artifacts::trash_datasets;
-use valet_registry::datasets::get_datasets;
-use valet_registry::db::Value;
+use valet_registry::datasets::{delete_datasets, get_datasets};
 use valet_registry::RegistryError;
 
 use crate::datastore::empty_trash;
@@ -68,18 +67,13 @@ pub fn prune(repo: &Repo, ids: &[Uuid], options: &PruneOptions) -> Result<PruneR
                 }
             }
             trash_datasets(conn, ids)?;
-            for id in ids {
-                report.purged += conn.execute("DELETE FROM dataset WHERE id = ?", &[Value::Uuid(*id)])?;
-            }
+            report.purged += delete_datasets(conn, ids)?;
         } else {
             if options.unstore {
                 trash_datasets(conn, ids)?;
             }
             for tag in &options.disassociate {
                 report.disassociated += disassociate(conn, tag, ids)? as u64;
-                crate::obscore_live::ObsCoreMaintainer::new(conn, &repo.registry.universe)
-                    .and_then(|mut m| m.disassociated(conn, tag, ids))
-                    .map_err(|e| RegistryError::Invalid(e.to_string()))?;
             }
         }
         Ok(())

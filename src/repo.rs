@@ -140,12 +140,7 @@ impl Repo {
                 Ok(registry)
             });
         match result {
-            Ok(registry) => Ok(Repo {
-                root: root.to_owned(),
-                config,
-                registry,
-                resolver: Arc::new(Resolver::new()),
-            }),
+            Ok(registry) => Ok(Repo::assemble(root, config, registry)),
             Err(e) => {
                 // Leave nothing half-made behind.
                 if options.db.is_none() && !sqlite_existed {
@@ -195,12 +190,24 @@ impl Repo {
                 registry.universe.version
             )));
         }
-        Ok(Repo {
+        Ok(Repo::assemble(root, config, registry))
+    }
+
+    /// The handle over an open registry, with the observers that keep derived state
+    /// current registered on its connection pool: from here on every write through
+    /// it, whatever its front end, keeps them current.
+    fn assemble(root: &Path, config: RepoConfig, registry: Registry) -> Repo {
+        registry
+            .db
+            .add_observer(Arc::new(crate::obscore_observer::ObsCoreObserver::new(
+                registry.universe.clone(),
+            )));
+        Repo {
             root: root.to_owned(),
             config,
             registry,
             resolver: Arc::new(Resolver::new()),
-        })
+        }
     }
 }
 

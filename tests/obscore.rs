@@ -193,7 +193,7 @@ fn table_rows(repo: &valet::Repo) -> Vec<Vec<valet::registry::Value>> {
 }
 
 fn live_table(backend: Backend) {
-    use valet::obscore_live::{enable, update_table, ObsCoreMaintainer};
+    use valet::obscore_live::{enable, update_table};
     use valet::registry::{DataId, Value};
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
@@ -318,38 +318,18 @@ fn live_table(backend: Backend) {
             .take(2)
             .collect()
     };
-    let universe = repo.registry.universe.clone();
+
+    // The registry's own write functions keep the table current: no bookkeeping here.
     repo.registry
         .db
         .transaction(|c| {
-            valet::collections::tagged::disassociate(c, "LSSTCam-imSim/raw/DM-12345", &raws)?;
-            ObsCoreMaintainer::new(c, &universe)?.disassociated(
-                c,
-                "LSSTCam-imSim/raw/DM-12345",
-                &raws,
-            )
+            valet::collections::tagged::disassociate(c, "LSSTCam-imSim/raw/DM-12345", &raws)
         })
         .unwrap();
     assert_eq!(table_rows(repo).len(), 285);
-    repo.registry
-        .db
-        .transaction(|c| {
-            valet::collections::tagged::associate(
-                c,
-                &universe,
-                "LSSTCam-imSim/raw/DM-12345",
-                &raws,
-            )?;
-            ObsCoreMaintainer::new(c, &universe)?.associated(c, "LSSTCam-imSim/raw/DM-12345", &raws)
-        })
-        .unwrap();
+    repo.associate("LSSTCam-imSim/raw/DM-12345", &raws).unwrap();
     assert_eq!(table_rows(repo).len(), 287);
-    repo.registry
-        .db
-        .transaction(|c| {
-            ObsCoreMaintainer::new(c, &universe)?
-                .collection_removed(c, "LSSTCam-imSim/raw/DM-12345")
-        })
+    repo.remove_collections(&["LSSTCam-imSim/raw/DM-12345".to_string()], true)
         .unwrap();
     assert!(table_rows(repo).is_empty());
 }
@@ -369,7 +349,7 @@ fn table_ids(repo: &valet::Repo) -> Vec<uuid::Uuid> {
 
 fn chained_table(backend: Backend) {
     use valet::collections::chains::{collection_chain, ChainMode};
-    use valet::obscore_live::{enable, ObsCoreMaintainer};
+    use valet::obscore_live::enable;
     use valet::registry::{DataId, Value};
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
@@ -397,7 +377,7 @@ fn chained_table(backend: Backend) {
 
     // A new RUN prepended to the chain: its datasets replace the ones they shadow,
     // incrementally, in the edit's transaction.
-    let universe = repo.registry.universe.clone();
+
     let new_run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211299T000000Z";
     let calexp = |v: i64, d: i64| -> DataId {
         [
@@ -420,14 +400,7 @@ fn chained_table(backend: Backend) {
     let edit = |mode: ChainMode, kids: &[&str]| {
         let kids: Vec<String> = kids.iter().map(|s| s.to_string()).collect();
         repo.registry
-            .db
-            .transaction(|c| {
-                let mut m = ObsCoreMaintainer::new(c, &universe)?;
-                let before = m.chain_path(c)?;
-                collection_chain(c, chain, mode, &kids, false, None)?;
-                let after = m.chain_path(c)?;
-                m.chain_changed(c, repo, &before, &after)
-            })
+            .transaction(|c, _| collection_chain(c, chain, mode, &kids, false, None))
             .unwrap();
     };
     edit(ChainMode::Prepend, &[new_run]);
@@ -567,7 +540,104 @@ fn large_batches(backend: Backend) {
     assert_eq!(sorted(searched), live);
 }
 
+/// A CHAINED table follows every write that changes the chain's find-first answer,
+/// whichever function makes it: removing a member RUN (the datasets it shadowed come
+/// back), purging a winner, unlinking a member, and defining a new member chain.
+fn chained_follows_every_write(backend: Backend) {
+    use valet::collections::removal::remove_runs;
+    use valet::obscore_live::{check_table, enable};
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let text = std::fs::read_to_string(data("dp02-mini/obscore.yaml"))
+        .unwrap()
+        .replace("collection_type: RUN", "collection_type: CHAINED")
+        .replace("collections: []", &format!("collections: [\"{chain}\"]"));
+    enable(repo, &text).unwrap();
+    let clean = |what: &str| assert_eq!(check_table(repo).unwrap(), Vec::<String>::new(), "{what}");
+    clean("enabled");
+    // The run of the issue: it shadows calexps of earlier runs.
+    let run = format!("{chain}/20211200T190000Z");
+    repo.registry
+        .transaction(|c, _| remove_runs(c, std::slice::from_ref(&run), true))
+        .unwrap();
+    clean("after remove-runs of a member");
+    // Purge the winner of a data ID that another run also holds: that run's dataset
+    // takes its place.
+    let live = table_ids(repo);
+    let mut c = repo.registry.db.conn().unwrap();
+    let mut all = Vec::new();
+    repo.resolver
+        .query_datasets(
+            &mut c,
+            &repo.registry.universe,
+            &valet::collections::DatasetQuery {
+                dataset_type: "calexp".into(),
+                collections: vec![chain.to_string()],
+                ..Default::default()
+            },
+            &mut |f| {
+                all.push(f.dataset);
+                Ok(true)
+            },
+        )
+        .unwrap();
+    drop(c);
+    let r = all
+        .iter()
+        .find(|w| {
+            live.contains(&w.id) && all.iter().any(|o| o.id != w.id && o.data_id == w.data_id)
+        })
+        .expect("a shadowing calexp")
+        .clone();
+    let winner = r.id;
+    valet::prune::prune(
+        repo,
+        &[winner],
+        &valet::prune::PruneOptions {
+            purge: Some(r.run.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    clean("after a purge");
+    // Unlink a member (removing a nested chain from the chain, then the chain itself).
+    let nested = "2.2i/runs/DP0.2/v23_0_0_rc5/nested".to_string();
+    repo.collection_chain(
+        &nested,
+        valet::collections::chains::ChainMode::Redefine,
+        &[format!("{chain}/20211200T010000Z")],
+        false,
+        None,
+    )
+    .unwrap();
+    repo.collection_chain(
+        chain,
+        valet::collections::chains::ChainMode::Prepend,
+        std::slice::from_ref(&nested),
+        false,
+        None,
+    )
+    .unwrap();
+    clean("after prepending a nested chain");
+    repo.collection_chain(
+        &nested,
+        valet::collections::chains::ChainMode::Extend,
+        &[format!("{chain}/20211200T020000Z")],
+        false,
+        None,
+    )
+    .unwrap();
+    clean("after editing the nested chain");
+    repo.remove_collections(std::slice::from_ref(&nested), true)
+        .unwrap();
+    clean("after removing the nested chain from its parent");
+}
+
 on_both_backends!(
+    chained_follows_every_write,
     dp02_mini_csv,
     parquet_round_trip,
     live_table,

@@ -10,6 +10,7 @@ use valet_registry::datasets::{
     describe_data_id, get_datasets, standardize_data_id, update_summaries, DataId,
 };
 use valet_registry::db::{quote_ident as q, DbErrorKind, Value};
+use valet_registry::events::Event;
 use valet_registry::timespan::format_tai_iso;
 use valet_registry::{CollectionType, Conn, DatasetType, RegistryError, Result, Timespan};
 
@@ -118,6 +119,12 @@ pub fn certify(
         insert_calib_rows(conn, &table, required, &rows)?;
         update_summaries(conn, universe, &t, collection_id, &refs)?;
         n += rows.len();
+        let data_ids: Vec<DataId> = refs.into_iter().map(|r| r.data_id).collect();
+        conn.notify(&Event::CalibrationsChanged {
+            collection,
+            dataset_type: &t,
+            data_ids: &data_ids,
+        })?;
     }
     Ok(n)
 }
@@ -237,6 +244,21 @@ pub fn decertify(
     if !new_rows.is_empty() {
         insert_calib_rows(conn, &table, &required, &new_rows)?;
     }
+    let data_ids: Vec<DataId> = affected
+        .iter()
+        .map(|row| {
+            required
+                .iter()
+                .cloned()
+                .zip(row[4..].iter().cloned())
+                .collect()
+        })
+        .collect();
+    conn.notify(&Event::CalibrationsChanged {
+        collection,
+        dataset_type: &t,
+        data_ids: &data_ids,
+    })?;
     Ok(affected.len())
 }
 

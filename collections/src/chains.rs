@@ -265,6 +265,9 @@ fn write_chain(
             names(&children).into(),
         ],
     )?;
+    conn.notify(&valet_registry::events::Event::ChainEdited {
+        chain: &parent.name,
+    })?;
     Ok(children)
 }
 

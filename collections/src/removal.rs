@@ -4,7 +4,9 @@
 
 use valet_registry::artifacts::trash_run;
 use valet_registry::collections::get_collection;
+use valet_registry::datasets::run_contents;
 use valet_registry::db::Value;
+use valet_registry::events::Event;
 use valet_registry::races::{lock_collection, lock_collection_structure, RowLock};
 use valet_registry::schema::bump_generation;
 use valet_registry::{CollectionRecord, CollectionType, Conn, RegistryError, Result};
@@ -60,6 +62,7 @@ pub fn remove_collections(
             &[c.id.into()],
         )?;
         bump_generation(conn)?;
+        conn.notify(&Event::CollectionRemoved { name, kind: c.kind })?;
     }
     Ok(())
 }
@@ -85,12 +88,22 @@ pub fn remove_runs(conn: &mut Conn, names: &[String], unlink_from_parents: bool)
         unlink_or_refuse(conn, &c, unlink_from_parents, "--force")?;
         // Stored datasets cannot be deleted until their files are in the trash.
         trash_run(conn, c.id)?;
+        // What observers are told went, read while the registry still knows it.
+        let gone = if conn.observed()? {
+            run_contents(conn, &c)?
+        } else {
+            Vec::new()
+        };
         removed += conn.execute("DELETE FROM dataset WHERE run_id = ?", &[Value::Int(c.id)])?;
         conn.execute(
             "DELETE FROM collection WHERE collection_id = ?",
             &[c.id.into()],
         )?;
         bump_generation(conn)?;
+        if !gone.is_empty() {
+            conn.notify(&Event::DatasetsRemoved { datasets: &gone })?;
+        }
+        conn.notify(&Event::CollectionRemoved { name, kind: c.kind })?;
     }
     Ok(removed)
 }

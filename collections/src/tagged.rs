@@ -8,6 +8,7 @@ use valet_config::Universe;
 use valet_registry::collections::get_collection;
 use valet_registry::datasets::{describe_data_id, get_datasets, update_summaries};
 use valet_registry::db::{quote_ident as q, DbErrorKind, Value};
+use valet_registry::events::Event;
 use valet_registry::{CollectionType, Conn, DatasetRef, DatasetType, RegistryError, Result};
 
 fn require_tagged(conn: &mut Conn, name: &str) -> Result<i64> {
@@ -46,9 +47,9 @@ pub fn associate(
     ids: &[Uuid],
 ) -> Result<usize> {
     let collection_id = require_tagged(conn, collection)?;
-    let refs = get_datasets(conn, ids)?;
+    let datasets = get_datasets(conn, ids)?;
     let mut n = 0;
-    for (_, (t, refs)) in by_type(refs) {
+    for (_, (t, refs)) in by_type(datasets.clone()) {
         let required = &t.dimensions.required;
         let mut cols = vec![
             "dataset_type_id".to_owned(),
@@ -83,6 +84,10 @@ pub fn associate(
         }
         update_summaries(conn, universe, &t, collection_id, &refs)?;
     }
+    conn.notify(&Event::Associated {
+        collection,
+        datasets: &datasets,
+    })?;
     Ok(n)
 }
 
@@ -135,9 +140,9 @@ fn explain_conflict(
 pub fn disassociate(conn: &mut Conn, collection: &str, ids: &[Uuid]) -> Result<usize> {
     valet_registry::access::check_not_production(conn, collection, "remove datasets from")?;
     let collection_id = require_tagged(conn, collection)?;
-    let refs = get_datasets(conn, ids)?;
+    let datasets = get_datasets(conn, ids)?;
     let mut n = 0;
-    for (_, (t, refs)) in by_type(refs) {
+    for (_, (t, refs)) in by_type(datasets.clone()) {
         let sql = format!(
             "DELETE FROM {} WHERE dataset_id = ? AND collection_id = ?",
             t.tags_table
@@ -146,5 +151,9 @@ pub fn disassociate(conn: &mut Conn, collection: &str, ids: &[Uuid]) -> Result<u
             n += conn.execute(&sql, &[Value::Uuid(r.id), collection_id.into()])? as usize;
         }
     }
+    conn.notify(&Event::Disassociated {
+        collection,
+        datasets: &datasets,
+    })?;
     Ok(n)
 }

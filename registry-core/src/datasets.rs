@@ -273,7 +273,31 @@ pub fn insert_datasets(
         Err(e) => return Err(e.into()),
     }
     update_summaries(conn, universe, dataset_type, run_record.id, &refs)?;
+    conn.notify(&crate::events::Event::DatasetsInserted {
+        dataset_type,
+        run,
+        datasets: &refs,
+    })?;
     Ok(refs)
+}
+
+/// Delete datasets (with every membership; their artifact records must already be in
+/// the trash), in the caller's transaction, and tell the observers what went.
+/// Returns how many were deleted; unknown ids are an error.
+pub fn delete_datasets(conn: &mut Conn, ids: &[Uuid]) -> Result<u64> {
+    let gone = if conn.observed()? {
+        get_datasets(conn, ids)?
+    } else {
+        Vec::new()
+    };
+    let mut n = 0;
+    for id in ids {
+        n += conn.execute("DELETE FROM dataset WHERE id = ?", &[Value::Uuid(*id)])?;
+    }
+    if !gone.is_empty() {
+        conn.notify(&crate::events::Event::DatasetsRemoved { datasets: &gone })?;
+    }
+    Ok(n)
 }
 
 /// Record that a collection now holds datasets of this type and these governor values.
@@ -382,6 +406,135 @@ pub fn find_in_collection(
     params.extend(values);
     params.push(collection_id.into());
     Ok(conn.query_opt(&sql, &params)?.and_then(|r| r[0].as_uuid()))
+}
+
+/// A collection's hold on a dataset of one of the data IDs given to [`holdings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    /// Which of the data IDs.
+    pub index: usize,
+    /// The dataset.
+    pub dataset_id: Uuid,
+    /// The collection holding it (its RUN, or a TAGGED collection).
+    pub collection_id: i64,
+    /// The dataset's RUN.
+    pub run_id: i64,
+}
+
+/// Every RUN and TAGGED membership of datasets of `dataset_type` with one of
+/// `data_ids` (required dimensions), a few hundred data IDs per query: what a
+/// find-first of many data IDs through any search path needs.
+pub fn holdings(
+    conn: &mut Conn,
+    dataset_type: &DatasetType,
+    data_ids: &[DataId],
+) -> Result<Vec<Holding>> {
+    const CHUNK: usize = 200;
+    let required = &dataset_type.dimensions.required;
+    let key = |values: &mut dyn Iterator<Item = &Value>| -> String {
+        values
+            .map(|v| format!("{v:?}"))
+            .collect::<Vec<_>>()
+            .join("\u{1}")
+    };
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(data_ids.len());
+    for (i, d) in data_ids.iter().enumerate() {
+        index
+            .entry(key(&mut required
+                .iter()
+                .map(|k| d.get(k).unwrap_or(&Value::Null))))
+            .or_insert(i);
+    }
+    let mut out = Vec::new();
+    let select: Vec<String> = required.iter().map(|d| format!("t.{}", q(d))).collect();
+    let one: Vec<String> = required.iter().map(|d| format!("t.{} = ?", q(d))).collect();
+    let one = if one.is_empty() {
+        "1 = 1".to_owned()
+    } else {
+        format!("({})", one.join(" AND "))
+    };
+    for chunk in data_ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT t.dataset_id, t.collection_id, d.run_id{}{} FROM {} t JOIN dataset d ON d.id = t.dataset_id \
+             WHERE t.dataset_type_id = ? AND ({})",
+            if select.is_empty() { "" } else { ", " },
+            select.join(", "),
+            dataset_type.tags_table,
+            vec![one.as_str(); chunk.len()].join(" OR ")
+        );
+        let mut params = vec![Value::Int(dataset_type.id)];
+        for d in chunk {
+            params.extend(
+                required
+                    .iter()
+                    .map(|k| d.get(k).cloned().unwrap_or(Value::Null)),
+            );
+        }
+        conn.query_each(&sql, &params, &mut |r| {
+            let (Some(dataset_id), Some(collection_id), Some(run_id)) =
+                (r[0].as_uuid(), r[1].as_i64(), r[2].as_i64())
+            else {
+                return Ok(());
+            };
+            if let Some(&index) = index.get(&key(&mut r[3..].iter())) {
+                out.push(Holding {
+                    index,
+                    dataset_id,
+                    collection_id,
+                    run_id,
+                });
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// Every dataset of a RUN, with its type, by type (one query a type).
+pub fn run_contents(
+    conn: &mut Conn,
+    run: &crate::collections::CollectionRecord,
+) -> Result<Vec<(DatasetType, DatasetRef)>> {
+    let type_ids: HashSet<i64> = conn
+        .query(
+            "SELECT dataset_type_id FROM collection_summary_dataset_type WHERE collection_id = ?",
+            &[run.id.into()],
+        )?
+        .iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect();
+    let mut out = Vec::new();
+    for t in crate::dataset_types::all_dataset_types(conn)? {
+        if !type_ids.contains(&t.id) {
+            continue;
+        }
+        let required = &t.dimensions.required;
+        let mut cols = vec!["dataset_id".to_owned()];
+        cols.extend(required.iter().map(|d| q(d)));
+        let sql = format!(
+            "SELECT {} FROM {} WHERE dataset_type_id = ? AND collection_id = ?",
+            cols.join(", "),
+            t.tags_table
+        );
+        let mut refs = Vec::new();
+        conn.query_each(&sql, &[t.id.into(), run.id.into()], &mut |r| {
+            if let Some(id) = r[0].as_uuid() {
+                refs.push(DatasetRef {
+                    id,
+                    dataset_type: t.name.clone(),
+                    run: run.name.clone(),
+                    data_id: required
+                        .iter()
+                        .cloned()
+                        .zip(r[1..].iter().cloned())
+                        .collect(),
+                });
+            }
+            Ok(())
+        })?;
+        out.extend(refs.into_iter().map(|r| (t.clone(), r)));
+    }
+    Ok(out)
 }
 
 /// Read datasets back by id, with their type, RUN and data ID. Unknown ids are an

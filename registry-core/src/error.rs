@@ -24,6 +24,10 @@ pub enum RegistryError {
     /// The acting user may not do this.
     #[error("{0}")]
     Denied(String),
+    /// An observer of the write (derived state such as the live ObsCore table)
+    /// failed; the write is rolled back.
+    #[error(transparent)]
+    Observer(Box<dyn std::error::Error + Send + Sync>),
     /// The database schema is not one this build of valet understands.
     #[error("{0}")]
     Schema(String),

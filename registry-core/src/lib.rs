@@ -13,6 +13,8 @@ pub mod datasets;
 pub mod db;
 pub mod dimensions;
 pub mod error;
+pub mod events;
+pub mod expand;
 pub mod expr;
 pub mod glob;
 pub mod identity;
@@ -33,6 +35,7 @@ pub use datasets::{DataId, DatasetRef, NewDataset};
 pub use db::{Backend, Conn, Db, Value};
 pub use dimensions::Record;
 pub use error::{RegistryError, Result};
+pub use events::{Event, Observer};
 pub use ids::IdGenerationMode;
 pub use timespan::Timespan;
 

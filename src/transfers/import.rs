@@ -23,7 +23,6 @@ use valet_registry::{
 use super::model::{Association, CollectionEntry, Entry, ExportFile};
 use crate::datastore::{Datastore, FileLog};
 use crate::expand::RecordCache;
-use crate::obscore_live::ObsCoreMaintainer;
 use crate::{Repo, RepoError};
 
 /// Called as an import advances: (items done, items in all the files), where items
@@ -254,7 +253,6 @@ fn import_file(
     transfer: Option<&FileImport<'_>>,
     log: &mut FileLog,
     progress: &mut Progress,
-    obscore: &mut ObsCoreMaintainer<'_>,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
     let origin = |line: usize, e: &Entry| Origin {
@@ -375,7 +373,7 @@ fn import_file(
         progress.advance(records.len() as u64);
     }
     // 5. Datasets, ids preserved, and their files.
-    let mut cache: Option<RecordCache<'_>> = None;
+    let mut cache: Option<RecordCache> = None;
     for (line, e) in &file.entries {
         if let Entry::Datasets {
             dataset_type,
@@ -400,11 +398,10 @@ fn import_file(
             let refs = insert_datasets(conn, universe, &t, run, &items, IdGenerationMode::Unique)
                 .map_err(|x| at(&o, x))?;
             summary.datasets += refs.len();
-            obscore.inserted(conn, &t, run, &refs)?;
             progress.advance(items.len() as u64);
             if let Some(fi) = transfer {
                 if cache.is_none() {
-                    cache = Some(RecordCache::new(universe));
+                    cache = Some(RecordCache::new(repo.registry.universe.clone()));
                 }
                 let cache = cache.as_mut().expect("set above");
                 let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
@@ -454,7 +451,6 @@ fn import_file(
         {
             summary.associations +=
                 associate(conn, universe, collection, ids).map_err(|x| at(&origin(*line, e), x))?;
-            obscore.associated(conn, collection, ids)?;
         }
     }
     for (line, e) in &file.entries {
@@ -522,8 +518,6 @@ pub fn import_export(
             lock_collection_structure(conn)?;
         }
         let mut summary = ImportSummary::default();
-        let mut obscore = ObsCoreMaintainer::new(conn, &universe)?;
-        let path_before = obscore.chain_path(conn)?;
         for (f, source) in files {
             let transfer = match (&store, options.transfer) {
                 (Some(store), Some(mode)) => Some(FileImport {
@@ -548,12 +542,9 @@ pub fn import_export(
                 transfer.as_ref(),
                 &mut log,
                 &mut progress,
-                &mut obscore,
                 &mut summary,
             )?;
         }
-        let path_after = obscore.chain_path(conn)?;
-        obscore.chain_changed(conn, repo, &path_before, &path_after)?;
         Ok(summary)
     });
     // When the registry rolled back, the files go back too.

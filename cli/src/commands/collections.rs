@@ -7,12 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value as Json};
 use valet::collections::chains::{
-    chain_history, children_as_of, children_of, collection_chain, parents_of, ChainMode,
+    chain_history, children_as_of, children_of, parents_of, ChainMode,
 };
 use valet::collections::naming::{lint, Severity};
-use valet::collections::removal::{remove_collections, remove_runs};
+use valet::collections::removal::remove_runs;
 use valet::collections::{query_collections, CollectionQuery};
-use valet::registry::races::lock_collection_structure;
 use valet::registry::timespan::format_tai_iso;
 use valet::registry::{CollectionRecord, CollectionType, Conn, RegistryError};
 use valet::Repo;
@@ -209,26 +208,13 @@ pub fn chain(args: &ChainArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let mode: ChainMode = args.mode.parse()?;
     let children = split_commas(&args.children);
-    let universe = repo.registry.universe.clone();
-    let result = repo.registry.db.transaction(|conn| {
-        // The edit takes this lock anyway; taking it before the ObsCore path is read
-        // keeps a concurrent edit from committing between that read and the edit.
-        lock_collection_structure(conn)?;
-        // A CHAINED ObsCore table follows its chain's edits in the same transaction.
-        let mut obscore = valet::obscore_live::ObsCoreMaintainer::new(conn, &universe)?;
-        let before = obscore.chain_path(conn)?;
-        let result = collection_chain(
-            conn,
-            &args.parent,
-            mode,
-            &children,
-            args.flatten,
-            args.doc.as_deref(),
-        )?;
-        let after = obscore.chain_path(conn)?;
-        obscore.chain_changed(conn, &repo, &before, &after)?;
-        Ok::<_, valet::RepoError>(result)
-    })?;
+    let result = repo.collection_chain(
+        &args.parent,
+        mode,
+        &children,
+        args.flatten,
+        args.doc.as_deref(),
+    )?;
     let names: Vec<&str> = result.iter().map(|c| c.name.as_str()).collect();
     crate::out!("[{}]", names.join(", "));
     Ok(())
@@ -393,15 +379,7 @@ pub fn remove_non_runs(args: &RemoveCollectionsArgs) -> CliResult {
         eprintln!("nothing removed");
         return Ok(());
     }
-    let universe = repo.registry.universe.clone();
-    repo.registry.db.transaction(|conn| {
-        let mut obscore = valet::obscore_live::ObsCoreMaintainer::new(conn, &universe)?;
-        for n in &names {
-            obscore.collection_removed(conn, n)?;
-        }
-        remove_collections(conn, &names, args.remove_from_parents)?;
-        Ok::<_, valet::RepoError>(())
-    })?;
+    repo.remove_collections(&names, args.remove_from_parents)?;
     crate::out!("removed {} collection(s)", names.len());
     Ok(())
 }

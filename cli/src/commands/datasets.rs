@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value as Json};
 use valet::collections::calibration::{certify, decertify};
-use valet::collections::tagged::associate;
 use valet::collections::{DatasetQuery, FindRequest, Found};
 use valet::registry::collections::{find_collection, register_collection};
 use valet::registry::{dataset_types, expr, glob, CollectionType, RegistryError, Timespan};
@@ -448,19 +447,7 @@ pub fn associate_cmd(args: &AssociateArgs) -> CliResult {
             Ok(true)
         },
     )?;
-    let universe = repo.registry.universe.clone();
-    let n = repo.registry.db.transaction(|conn| {
-        if find_collection(conn, &args.collection)?.is_none() {
-            register_collection(conn, &args.collection, CollectionType::Tagged, None)?;
-        }
-        let n = associate(conn, &universe, &args.collection, &ids)?;
-        valet::obscore_live::ObsCoreMaintainer::new(conn, &universe)?.associated(
-            conn,
-            &args.collection,
-            &ids,
-        )?;
-        Ok::<_, valet::RepoError>(n)
-    })?;
+    let n = repo.associate(&args.collection, &ids)?;
     crate::out!("associated {n} dataset(s) with {}", args.collection);
     Ok(())
 }

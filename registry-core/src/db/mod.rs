@@ -12,6 +12,8 @@ mod sqlite_backend;
 use std::fmt;
 use std::time::Duration;
 
+pub use crate::events::{Observer, Observers, TransactionState};
+
 use uuid::Uuid;
 
 pub use postgres_backend::PgManager;
@@ -196,10 +198,12 @@ fn backoff(attempt: u32) {
 /// One result row.
 pub type Row = Vec<Value>;
 
-/// A pool of connections to one registry database.
+/// A pool of connections to one registry database, and the observers every write
+/// through it reports to (see [`crate::events`]).
 #[derive(Clone)]
 pub struct Db {
     inner: DbPool,
+    observers: Observers,
 }
 
 #[derive(Clone)]
@@ -208,8 +212,16 @@ enum DbPool {
     Postgres(r2d2::Pool<PgManager>),
 }
 
-/// A pooled connection.
-pub enum Conn {
+/// A pooled connection, with the observers of its pool and the state they keep for
+/// the transaction under way.
+pub struct Conn {
+    link: Link,
+    pub(crate) observers: Observers,
+    pub(crate) state: TransactionState,
+}
+
+/// The backend connection itself.
+enum Link {
     /// SQLite.
     Sqlite(r2d2::PooledConnection<SqliteManager>),
     /// PostgreSQL (boxed: its statement cache makes it much larger than SQLite's).
@@ -227,6 +239,7 @@ impl Db {
                 .map_err(|e| DbError::other(format!("cannot open SQLite database {path}: {e}")))?;
             Ok(Db {
                 inner: DbPool::Sqlite(pool),
+                observers: Observers::default(),
             })
         } else if url.starts_with("postgresql://") || url.starts_with("postgres://") {
             let manager = PgManager::new(url)?;
@@ -241,6 +254,7 @@ impl Db {
                 .map_err(|e| DbError::other(format!("cannot connect to PostgreSQL: {e}")))?;
             Ok(Db {
                 inner: DbPool::Postgres(pool),
+                observers: Observers::default(),
             })
         } else {
             Err(DbError::other(format!(
@@ -259,16 +273,27 @@ impl Db {
 
     /// Take a connection from the pool.
     pub fn conn(&self) -> Result<Conn, DbError> {
-        match &self.inner {
+        let link = match &self.inner {
             DbPool::Sqlite(p) => p
                 .get()
-                .map(Conn::Sqlite)
-                .map_err(|e| DbError::other(e.to_string())),
+                .map(Link::Sqlite)
+                .map_err(|e| DbError::other(e.to_string()))?,
             DbPool::Postgres(p) => p
                 .get()
-                .map(|c| Conn::Postgres(Box::new(c)))
-                .map_err(|e| DbError::other(e.to_string())),
-        }
+                .map(|c| Link::Postgres(Box::new(c)))
+                .map_err(|e| DbError::other(e.to_string()))?,
+        };
+        Ok(Conn {
+            link,
+            observers: self.observers.clone(),
+            state: TransactionState::default(),
+        })
+    }
+
+    /// Report every write made through this pool (from now on) to `observer`, inside
+    /// the write's transaction.
+    pub fn add_observer(&self, observer: std::sync::Arc<dyn Observer>) {
+        self.observers.add(observer);
     }
 
     /// Run `f` inside one transaction: committed if it returns `Ok`, rolled back
@@ -319,9 +344,9 @@ impl Db {
 impl Conn {
     /// The backend of this connection.
     pub fn backend(&self) -> Backend {
-        match self {
-            Conn::Sqlite(_) => Backend::Sqlite,
-            Conn::Postgres(_) => Backend::Postgres,
+        match self.link {
+            Link::Sqlite(_) => Backend::Sqlite,
+            Link::Postgres(_) => Backend::Postgres,
         }
     }
 
@@ -332,9 +357,11 @@ impl Conn {
     /// a lock seeing what the lock's holder committed, which a REPEATABLE READ or
     /// SERIALIZABLE snapshot taken before the wait would not.
     pub fn begin(&mut self) -> Result<(), DbError> {
-        match self {
-            Conn::Sqlite(c) => c.batch("BEGIN IMMEDIATE"),
-            Conn::Postgres(c) => {
+        // Observers' state belongs to one transaction (and one attempt of it).
+        self.state = TransactionState::default();
+        match &mut self.link {
+            Link::Sqlite(c) => c.batch("BEGIN IMMEDIATE"),
+            Link::Postgres(c) => {
                 c.lost_conflict = false;
                 c.batch("BEGIN ISOLATION LEVEL READ COMMITTED")
             }
@@ -344,7 +371,7 @@ impl Conn {
     /// Remember that a statement lost a conflict with a concurrent transaction, so
     /// that [`Db::transaction`] retries even if the caller replaced the error.
     fn note<T>(&mut self, result: Result<T, DbError>) -> Result<T, DbError> {
-        if let (Err(e), Conn::Postgres(c)) = (&result, &mut *self) {
+        if let (Err(e), Link::Postgres(c)) = (&result, &mut self.link) {
             if e.kind == DbErrorKind::Transient {
                 c.lost_conflict = true;
             }
@@ -354,19 +381,21 @@ impl Conn {
 
     /// Whether a statement lost a conflict since the transaction began (and forget it).
     fn take_lost_conflict(&mut self) -> bool {
-        match self {
-            Conn::Sqlite(_) => false,
-            Conn::Postgres(c) => std::mem::take(&mut c.lost_conflict),
+        match &mut self.link {
+            Link::Sqlite(_) => false,
+            Link::Postgres(c) => std::mem::take(&mut c.lost_conflict),
         }
     }
 
     /// Commit the current transaction.
     pub fn commit(&mut self) -> Result<(), DbError> {
+        self.state = TransactionState::default();
         self.batch("COMMIT")
     }
 
     /// Roll the current transaction back.
     pub fn rollback(&mut self) -> Result<(), DbError> {
+        self.state = TransactionState::default();
         self.batch("ROLLBACK")
     }
 
@@ -393,18 +422,18 @@ impl Conn {
 
     /// Run one or more statements without parameters.
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
-        let result = match self {
-            Conn::Sqlite(c) => c.batch(sql),
-            Conn::Postgres(c) => c.batch(sql),
+        let result = match &mut self.link {
+            Link::Sqlite(c) => c.batch(sql),
+            Link::Postgres(c) => c.batch(sql),
         };
         self.note(result)
     }
 
     /// Run one statement; returns the number of rows changed.
     pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
-        let result = match self {
-            Conn::Sqlite(c) => c.execute(sql, params),
-            Conn::Postgres(c) => c.execute(sql, params),
+        let result = match &mut self.link {
+            Link::Sqlite(c) => c.execute(sql, params),
+            Link::Postgres(c) => c.execute(sql, params),
         };
         self.note(result)
     }
@@ -417,9 +446,9 @@ impl Conn {
         params: &[Value],
         f: &mut dyn FnMut(&[Value]) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        let result = match self {
-            Conn::Sqlite(c) => c.query_each(sql, params, f),
-            Conn::Postgres(c) => c.query_each(sql, params, f),
+        let result = match &mut self.link {
+            Link::Sqlite(c) => c.query_each(sql, params, f),
+            Link::Postgres(c) => c.query_each(sql, params, f),
         };
         self.note(result)
     }
@@ -459,9 +488,9 @@ impl Conn {
         if rows.is_empty() {
             return Ok(0);
         }
-        let result = match self {
-            Conn::Sqlite(c) => c.insert_rows(table, columns, rows, conflict),
-            Conn::Postgres(c) => c.insert_rows(table, columns, rows, conflict),
+        let result = match &mut self.link {
+            Link::Sqlite(c) => c.insert_rows(table, columns, rows, conflict),
+            Link::Postgres(c) => c.insert_rows(table, columns, rows, conflict),
         };
         self.note(result)
     }

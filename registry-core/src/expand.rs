@@ -5,10 +5,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::sync::Arc;
+
 use valet_config::Universe;
-use valet_registry::dimensions::query_records;
-use valet_registry::schema::element_key_columns;
-use valet_registry::{Conn, DataId, Record, RegistryError, Value};
+
+use crate::dimensions::query_records;
+use crate::schema::element_key_columns;
+use crate::{Conn, DataId, Record, RegistryError, Value};
 
 /// A compact byte key for a tuple of values, built without formatting: integers as
 /// their eight bytes, text as its bytes, each part tagged and terminated.
@@ -67,22 +70,27 @@ struct Table {
 
 /// Dimension records loaded once per element, with what each implies worked out at
 /// load time, and on request the detector regions and the exposure → visit link.
-pub struct RecordCache<'u> {
-    universe: &'u Universe,
+pub struct RecordCache {
+    universe: Arc<Universe>,
     tables: HashMap<String, Table>,
     visit_of_exposure: Option<HashMap<Vec<u8>, Value>>,
     detector_regions: Option<DetectorRegions>,
 }
 
-impl<'u> RecordCache<'u> {
+impl RecordCache {
     /// An empty cache.
-    pub fn new(universe: &'u Universe) -> RecordCache<'u> {
+    pub fn new(universe: Arc<Universe>) -> RecordCache {
         RecordCache {
             universe,
             tables: HashMap::new(),
             visit_of_exposure: None,
             detector_regions: None,
         }
+    }
+
+    /// The universe the records belong to.
+    pub fn universe(&self) -> &Arc<Universe> {
+        &self.universe
     }
 
     /// Load every record of `element` (once).
@@ -94,7 +102,7 @@ impl<'u> RecordCache<'u> {
         if !e.has_table() {
             return Ok(false);
         }
-        let keys = element_key_columns(self.universe, e)?;
+        let keys = element_key_columns(&self.universe, e)?;
         let pk = e.primary_key().map(|k| k.name.clone());
         let key_names: Vec<String> = keys
             .iter()
@@ -106,7 +114,7 @@ impl<'u> RecordCache<'u> {
                 }
             })
             .collect();
-        let (_, records) = query_records(conn, self.universe, element, None)?;
+        let (_, records) = query_records(conn, &self.universe, element, None)?;
         let mut index = HashMap::with_capacity(records.len());
         for (i, r) in records.iter().enumerate() {
             index.insert(
