@@ -18,7 +18,7 @@ use valet_datastore::transfer::STAGING_PREFIX;
 use valet_datastore::{checksum, journals, JournalEntry, RepairLock, CONTROL_DIR};
 use valet_registry::artifacts::{all_artifacts, trash_contents};
 
-use crate::datastore::{empty_trash, Datastore};
+use crate::datastore::empty_trash;
 use crate::{Repo, RepoError};
 
 /// What a check found.
@@ -128,7 +128,7 @@ impl Repo {
     pub fn check(&self, options: CheckOptions) -> Result<CheckReport, RepoError> {
         let repair = options.repair || options.remove_orphans;
         let act = repair && !options.dry_run;
-        let store = Datastore::of(self)?;
+        let store = self.datastore()?;
         let _lock = if repair {
             self.require_admin("repair the repository")?;
             let waiting = options.waiting;

@@ -9,7 +9,7 @@ use valet_registry::collections::{find_collection, register_collection};
 use valet_registry::datasets::insert_datasets;
 use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDataset, Value};
 
-use crate::datastore::{Datastore, FileLog};
+use crate::datastore::WriteLog;
 use crate::expand::RecordCache;
 use crate::{Repo, RepoError};
 
@@ -32,8 +32,8 @@ impl Repo {
         mode: TransferMode,
         id_mode: IdGenerationMode,
     ) -> Result<Vec<DatasetRef>, RepoError> {
-        let store = Datastore::of(self)?;
-        let mut log = FileLog::begin(Some(&store), None)?;
+        let store = self.datastore()?;
+        let mut log = WriteLog::begin(Some(&store), None)?;
         let result = self.registry.db.transaction(|conn| {
             // A retried attempt first takes back the files of the failed one (see
             // `import_export`).
@@ -58,7 +58,7 @@ impl Repo {
             for (f, r) in files.iter().zip(refs.iter()) {
                 let expanded = cache.expand(&t.dimensions.required, &r.data_id)?;
                 artifacts.extend(store.store_file(
-                    self,
+                    &universe,
                     &t,
                     run,
                     &[r.id],
@@ -87,7 +87,7 @@ impl Repo {
         extension: &str,
     ) -> Result<DatasetRef, RepoError> {
         // Staged among valet's control files, which `check` never takes for orphans.
-        let control = Datastore::of(self)?.root.join(valet_datastore::CONTROL_DIR);
+        let control = self.datastore()?.root.join(valet_datastore::CONTROL_DIR);
         std::fs::create_dir_all(&control).map_err(|e| RepoError::Io {
             path: control.display().to_string(),
             source: e,
@@ -116,7 +116,7 @@ impl Repo {
 
     /// The file of a stored dataset.
     pub fn get_path(&self, dataset: &DatasetRef) -> Result<PathBuf, RepoError> {
-        let store = Datastore::of(self)?;
+        let store = self.datastore()?;
         let mut conn = self.registry.db.conn()?;
         let a = get_artifact(&mut conn, dataset.id)?.ok_or_else(|| {
             RepoError::Invalid(format!(

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod collection_writes;
 pub mod datastore;
+pub mod error;
 pub mod ingest;
 pub mod obscore_export;
 pub mod obscore_live;
@@ -19,7 +20,7 @@ pub mod retrieve;
 pub mod transfers;
 pub mod workload;
 
-pub use repo::{CreateOptions, Repo, RepoError};
+pub use repo::{CreateOptions, ErrorKind, Repo, RepoError};
 pub use valet_collections as collections;
 pub use valet_config::Universe;
 pub use valet_datastore as datastore_crate;

@@ -80,7 +80,7 @@ pub(crate) fn io(e: std::io::Error) -> RepoError {
 
 /// An ObsCore configuration or row failure, as the error users see.
 pub(crate) fn invalid(e: ObsCoreError) -> RepoError {
-    RepoError::Invalid(e.to_string())
+    RepoError::ObsCore(e)
 }
 
 /// Write the CSV header line: the column names, quoted.

@@ -7,39 +7,10 @@ use std::sync::Arc;
 use valet_collections::Resolver;
 
 use valet_config::repo_config::{UniverseRef, CONFIG_FILE, DEFAULT_SQLITE_FILE};
-use valet_config::{ConfigError, RepoConfig, Universe};
-use valet_registry::{Registry, RegistryError};
+use valet_config::{RepoConfig, Universe};
+use valet_registry::Registry;
 
-/// Errors from opening or creating a repository, or from any operation on it.
-#[derive(Debug, thiserror::Error)]
-pub enum RepoError {
-    /// A registry operation failed.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// The configuration is unreadable or invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A datastore transfer failed (the message names the file).
-    #[error(transparent)]
-    Datastore(#[from] valet_datastore::TransferError),
-    /// A filesystem operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path involved.
-        path: String,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The request cannot be carried out as asked.
-    #[error("{0}")]
-    Invalid(String),
-}
-
-impl From<valet_registry::db::DbError> for RepoError {
-    fn from(e: valet_registry::db::DbError) -> Self {
-        RepoError::Registry(e.into())
-    }
-}
+pub use crate::error::{ErrorKind, RepoError};
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
     move |source| RepoError::Io {

@@ -31,7 +31,7 @@ impl Repo {
         destination: &Path,
         options: RetrieveOptions,
     ) -> Result<Vec<PathBuf>, RepoError> {
-        let store = Datastore::of(self)?;
+        let store = self.datastore()?;
         valet_datastore::refuse_inside(destination, &store.root, "retrieve-artifacts").map_err(
             |e| RepoError::Io {
                 path: destination.display().to_string(),

@@ -76,6 +76,15 @@ pub enum TransferError {
         /// The directory it had to be in.
         base: String,
     },
+    /// A file template is malformed, or cannot be formatted for a dataset.
+    #[error(transparent)]
+    Template(#[from] crate::templates::TemplateError),
+    /// No file template applies to a dataset type.
+    #[error("no file template applies to dataset type {0:?}")]
+    NoTemplate(String),
+    /// The registry failed while the datastore worked with it (the trash).
+    #[error(transparent)]
+    Registry(#[from] valet_registry::RegistryError),
     /// A filesystem operation failed.
     #[error("{path}: {message}")]
     Io {

@@ -300,7 +300,7 @@ fn transfer_export_files(
     transfer: &mut valet_datastore::Transfer,
     mode: valet_datastore::TransferMode,
 ) -> Result<usize, RepoError> {
-    let store = crate::datastore::Datastore::of(repo)?;
+    let store = repo.datastore()?;
     let mut n = 0;
     for (_, e) in &model.entries {
         let Entry::Datasets { files, .. } = e else {

@@ -21,7 +21,7 @@ use valet_registry::{
 };
 
 use super::model::{Association, CollectionEntry, Entry, ExportFile};
-use crate::datastore::{Datastore, FileLog};
+use crate::datastore::{Datastore, WriteLog};
 use crate::expand::RecordCache;
 use crate::{Repo, RepoError};
 
@@ -251,7 +251,7 @@ fn import_file(
     source: &str,
     options: &ImportOptions,
     transfer: Option<&FileImport<'_>>,
-    log: &mut FileLog,
+    log: &mut WriteLog,
     progress: &mut Progress,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
@@ -424,7 +424,7 @@ fn import_file(
                     artifacts.extend(
                         fi.store
                             .store_file(
-                                repo,
+                                universe,
                                 &t,
                                 run,
                                 &f.ids,
@@ -490,11 +490,11 @@ pub fn import_export(
         }
     }
     let store = match options.transfer {
-        Some(_) => Some(Datastore::of(repo)?),
+        Some(_) => Some(repo.datastore()?),
         None => None,
     };
     let sources = source_rule(files, options);
-    let mut log = FileLog::begin(store.as_ref(), sources.as_ref())?;
+    let mut log = WriteLog::begin(store.as_ref(), sources.as_ref())?;
     let mut progress = Progress {
         report: options.progress.clone(),
         done: 0,

@@ -231,7 +231,7 @@ pub fn query(args: &QueryArgs) -> CliResult {
     if args.show_uri {
         columns.push("uri".into());
     }
-    let store = valet::datastore::Datastore::of(&repo)?;
+    let store = repo.datastore()?;
     let mut conn = repo.registry.db.conn()?;
     let mut table = Table::new(columns);
     for f in rows {

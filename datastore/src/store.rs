@@ -1,0 +1,207 @@
+//! A repository's POSIX datastore: where a dataset's file goes (its template), the
+//! file side of one registry write ([`WriteLog`]), and emptying the trash after a
+//! removal has committed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+use valet_config::Universe;
+use valet_registry::artifacts::{clear_trash, trash_contents, ArtifactRecord};
+use valet_registry::expand::Expanded;
+use valet_registry::{DatasetType, Db};
+
+use valet_config::repo_config::TemplateSpec;
+
+use crate::templates::{TemplateContext, Templates};
+use crate::transfer::{SourceRule, Transfer, TransferError, TransferMode};
+
+/// The datastore of a repository: its root and its file templates.
+pub struct Datastore {
+    /// Its root directory.
+    pub root: PathBuf,
+    templates: Templates,
+}
+
+impl Datastore {
+    /// The datastore at `root`, with the repository's template overrides.
+    pub fn new(
+        root: PathBuf,
+        overrides: &BTreeMap<String, TemplateSpec>,
+    ) -> Result<Datastore, TransferError> {
+        Ok(Datastore {
+            root,
+            templates: Templates::with_overrides(overrides)?,
+        })
+    }
+
+    /// The path (relative to the root, without extension) the templates give a dataset.
+    pub fn path_for(
+        &self,
+        universe: &Universe,
+        t: &DatasetType,
+        run: &str,
+        id: Uuid,
+        expanded: &Expanded,
+    ) -> Result<String, TransferError> {
+        let template = self
+            .templates
+            .lookup(
+                universe,
+                &t.name,
+                &t.dimensions,
+                &t.storage_class,
+                expanded.data_id.get("instrument").and_then(|v| v.as_str()),
+            )
+            .ok_or_else(|| TransferError::NoTemplate(t.name.clone()))?;
+        Ok(template.format(&TemplateContext {
+            run,
+            dataset_type: &t.name,
+            id,
+            component: None,
+            data_id: &expanded.data_id,
+            records: &expanded.records,
+        })?)
+    }
+
+    /// Absolute location of a recorded path.
+    pub fn location(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// Put one file holding `ids` (which share a data ID's template) into the
+    /// datastore at its templated path plus the source's extension, through `log`
+    /// (so a failed write can undo it), and return the artifact records to insert.
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_file(
+        &self,
+        universe: &Universe,
+        t: &DatasetType,
+        run: &str,
+        ids: &[Uuid],
+        expanded: &Expanded,
+        source: &Path,
+        mode: TransferMode,
+        formatter: Option<String>,
+        log: &mut WriteLog,
+    ) -> Result<Vec<ArtifactRecord>, TransferError> {
+        let first = *ids.first().ok_or_else(|| TransferError::Io {
+            path: source.display().to_string(),
+            message: "a file with no dataset".into(),
+        })?;
+        let mut relative = self.path_for(universe, t, run, first, expanded)?;
+        if let Some(ext) = source.extension() {
+            relative.push('.');
+            relative.push_str(&ext.to_string_lossy());
+        }
+        let transfer = log.transfer.as_mut().ok_or_else(|| TransferError::Io {
+            path: source.display().to_string(),
+            message: "stored by a write that began without a datastore".into(),
+        })?;
+        let stored = transfer.file(source, &relative, mode, true)?;
+        Ok(ids
+            .iter()
+            .map(|id| ArtifactRecord {
+                dataset_id: *id,
+                path: stored.path.clone(),
+                formatter: formatter.clone(),
+                storage_class: Some(t.storage_class.clone()),
+                checksum: stored.checksum.clone(),
+                file_size: Some(stored.size),
+            })
+            .collect())
+    }
+}
+
+/// The file side of one registry write: a [`Transfer`] into the datastore, taken
+/// (with its write lease) before the transaction begins, undone if the transaction
+/// fails and finished once it commits. A write that stores no file holds no lease.
+#[derive(Default)]
+pub struct WriteLog {
+    transfer: Option<Transfer>,
+}
+
+impl WriteLog {
+    /// A log for a write that will store files in `store` (taking the lease now), or
+    /// for one that stores none (`store` is `None`).
+    pub fn begin(
+        store: Option<&Datastore>,
+        sources: Option<&SourceRule>,
+    ) -> Result<WriteLog, TransferError> {
+        let Some(store) = store else {
+            return Ok(WriteLog::default());
+        };
+        let mut transfer = Transfer::into_datastore(&store.root)?;
+        if let Some(rule) = sources {
+            transfer = transfer.with_sources(rule)?;
+        }
+        Ok(WriteLog {
+            transfer: Some(transfer),
+        })
+    }
+
+    /// Take back the files stored so far and go on (a retried transaction).
+    pub fn undo(&mut self) {
+        if let Some(t) = &mut self.transfer {
+            t.take_back();
+        }
+    }
+
+    /// Close the write: undo its files when `failed`, else keep them.
+    pub fn end(self, failed: bool) {
+        if let Some(t) = self.transfer {
+            if failed {
+                t.undo();
+            } else {
+                t.finish();
+            }
+        }
+    }
+}
+
+/// What emptying the trash did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TrashReport {
+    /// Files deleted.
+    pub deleted: usize,
+    /// Files kept because a live dataset still uses them, or they were outside the
+    /// datastore (`direct` transfers are never deleted).
+    pub kept: usize,
+    /// Files that could not be deleted (left in the trash for a later try).
+    pub failed: Vec<String>,
+}
+
+/// Delete the files of trashed datasets that no live dataset uses, then forget them.
+/// Safe to run at any time; what fails stays in the trash.
+pub fn empty_trash(db: &Db, store: &Datastore) -> Result<TrashReport, TransferError> {
+    let entries = {
+        let mut conn = db.conn().map_err(valet_registry::RegistryError::from)?;
+        trash_contents(&mut conn)?
+    };
+    let mut report = TrashReport::default();
+    let mut done = Vec::new();
+    for (id, path, in_use) in entries {
+        let absolute = Path::new(&path).is_absolute();
+        if in_use || absolute {
+            report.kept += 1;
+            done.push(id);
+            continue;
+        }
+        let file = store.location(&path);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {
+                report.deleted += 1;
+                done.push(id);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => done.push(id),
+            Err(e) => report.failed.push(format!("{}: {e}", file.display())),
+        }
+    }
+    db.transaction(|c| clear_trash(c, &done))?;
+    Ok(report)
+}
