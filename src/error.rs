@@ -20,7 +20,7 @@ pub enum RepoError {
     Datastore(#[from] valet_datastore::TransferError),
     /// The ObsCore configuration or a row built from it is wrong.
     #[error(transparent)]
-    ObsCore(#[from] valet_obscore::ObsCoreError),
+    ObsCore(valet_obscore::ObsCoreError),
     /// A filesystem operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -32,6 +32,16 @@ pub enum RepoError {
     /// The request cannot be carried out as asked (the message says where).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<valet_obscore::ObsCoreError> for RepoError {
+    fn from(e: valet_obscore::ObsCoreError) -> Self {
+        match e {
+            // A registry failure keeps its own kind.
+            valet_obscore::ObsCoreError::Registry(r) => RepoError::Registry(r),
+            other => RepoError::ObsCore(other),
+        }
+    }
 }
 
 impl From<DbError> for RepoError {

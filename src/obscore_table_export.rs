@@ -1,123 +1,21 @@
-//! Exporting the live ObsCore table as it stands: the rows the registry keeps current
-//! (see [`crate::obscore_live`]), written as CSV or Parquet in dataset-id order,
-//! without searching or building a row.
+//! Export of the live ObsCore table as it stands (see [`valet_obscore::table_export`]).
 
 use std::io::Write;
 
-use arrow_schema::DataType;
-use valet_obscore::parquet_out::{column_types, schema, BatchBuilder, ParquetSink};
-use valet_obscore::{columns, CellSink, CsvLine, ObsCoreConfig};
-use valet_registry::db::{quote_ident as q, DbError, DbErrorKind, Value};
-use valet_registry::Conn;
-
-use crate::obscore_export::{invalid, io, write_csv_header};
-use crate::obscore_live::{enabled_config, table_name};
-use crate::parallel::CHUNK_ROWS;
 use crate::{Repo, RepoError};
 
-/// Write the live table as CSV (header, then one line per row). Returns the number
-/// of rows.
+/// Write the live table as CSV; returns the number of rows.
 pub fn export_table_csv(repo: &Repo, out: &mut dyn Write) -> Result<u64, RepoError> {
-    let (mut conn, config) = open(repo)?;
-    write_csv_header(&config, out)?;
-    let types = column_types(&config);
-    let mut text = String::new();
-    scan(&mut conn, &config, &mut |row| {
-        text.clear();
-        let mut line = CsvLine::new(&mut text);
-        cells(row, &types, &mut line);
-        line.finish();
-        out.write_all(text.as_bytes()).map_err(io)
-    })
+    Ok(valet_obscore::table_export::export_table_csv(
+        &repo.registry,
+        out,
+    )?)
 }
 
-/// Write the live table as Parquet. Returns the number of rows.
+/// Write the live table as Parquet; returns the number of rows.
 pub fn export_table_parquet<W: Write + Send>(repo: &Repo, out: W) -> Result<u64, RepoError> {
-    let (mut conn, config) = open(repo)?;
-    let schema = schema(&config);
-    let types = column_types(&config);
-    let mut sink = ParquetSink::new(schema.clone(), out).map_err(invalid)?;
-    let mut batch = BatchBuilder::new(schema.clone(), CHUNK_ROWS);
-    let mut rows = 0;
-    let n = scan(&mut conn, &config, &mut |row| {
-        cells(row, &types, &mut batch);
-        batch.end_row().map_err(invalid)?;
-        rows += 1;
-        if rows == CHUNK_ROWS {
-            let full = std::mem::replace(&mut batch, BatchBuilder::new(schema.clone(), CHUNK_ROWS));
-            sink.write(&full.finish().map_err(invalid)?)
-                .map_err(invalid)?;
-            rows = 0;
-        }
-        Ok(())
-    })?;
-    if rows > 0 {
-        sink.write(&batch.finish().map_err(invalid)?)
-            .map_err(invalid)?;
-    }
-    sink.finish().map_err(invalid)?;
-    Ok(n)
-}
-
-/// A connection and the live table's configuration; an error if there is no table.
-fn open(repo: &Repo) -> Result<(Conn, ObsCoreConfig), RepoError> {
-    let mut conn = repo.registry.db.conn()?;
-    let config = enabled_config(&mut conn)?.ok_or_else(|| {
-        RepoError::Invalid(
-            "ObsCore is not enabled in this repository (valet obscore enable)".into(),
-        )
-    })?;
-    Ok((conn, config))
-}
-
-/// Hand every row of the live table, in dataset-id order, to `each`. Returns the
-/// number of rows.
-fn scan(
-    conn: &mut Conn,
-    config: &ObsCoreConfig,
-    each: &mut dyn FnMut(&[Value]) -> Result<(), RepoError>,
-) -> Result<u64, RepoError> {
-    let sql = format!(
-        "SELECT {} FROM {} ORDER BY registry_dataset_id",
-        columns(config)
-            .iter()
-            .map(|c| q(c))
-            .collect::<Vec<_>>()
-            .join(", "),
-        table_name(config)
-    );
-    let mut n = 0;
-    let mut failure = None;
-    let result = conn.query_each(&sql, &[], &mut |row| {
-        n += 1;
-        each(row).map_err(|e| {
-            failure = Some(e);
-            // Only stops the scan; the failure itself is returned below.
-            DbError {
-                kind: DbErrorKind::Other,
-                message: "stopped".into(),
-            }
-        })
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    result?;
-    Ok(n)
-}
-
-/// Hand a stored row's values to `sink` as cells of the table's column types
-/// (SQLite keeps booleans as integers).
-fn cells(row: &[Value], types: &[DataType], sink: &mut dyn CellSink) {
-    for (v, ty) in row.iter().zip(types) {
-        match (v, ty) {
-            (Value::Null, _) => sink.null(),
-            (Value::Int(i), DataType::Boolean) => sink.boolean(*i != 0),
-            (Value::Int(i), _) => sink.int(*i),
-            (Value::Float(f), _) => sink.float(*f),
-            (Value::Bool(b), _) => sink.boolean(*b),
-            (Value::Text(s), _) => sink.text(s),
-            (other, _) => sink.text(&other.to_string()),
-        }
-    }
+    Ok(valet_obscore::table_export::export_table_parquet(
+        &repo.registry,
+        out,
+    )?)
 }

@@ -170,7 +170,7 @@ impl Repo {
     fn assemble(root: &Path, config: RepoConfig, registry: Registry) -> Repo {
         registry
             .db
-            .add_observer(Arc::new(crate::obscore_observer::ObsCoreObserver::new(
+            .add_observer(Arc::new(valet_obscore::observer::ObsCoreObserver::new(
                 registry.universe.clone(),
             )));
         Repo {

@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Mutex};
 
+use crate::ObsCoreError;
 use valet_registry::RegistryError;
-
-use crate::RepoError;
 
 /// Items per unit of work handed to a worker.
 pub(crate) const CHUNK_ROWS: usize = 8_192;
@@ -17,16 +16,16 @@ pub(crate) const CHUNK_ROWS: usize = 8_192;
 /// outputs, reordered, to `write`. The first failure stops the search and is returned.
 pub(crate) fn in_parallel<T: Send, O: Send>(
     search: impl FnOnce(&mut dyn FnMut(T) -> Result<bool, RegistryError>) -> Result<(), RegistryError>,
-    encode: &(dyn Fn(&[T]) -> Result<O, RepoError> + Sync),
-    write: &mut (dyn FnMut(O) -> Result<(), RepoError> + Send),
-) -> Result<u64, RepoError> {
+    encode: &(dyn Fn(&[T]) -> Result<O, ObsCoreError> + Sync),
+    write: &mut (dyn FnMut(O) -> Result<(), ObsCoreError> + Send),
+) -> Result<u64, ObsCoreError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     std::thread::scope(|scope| {
         let (chunk_tx, chunk_rx) = mpsc::sync_channel::<(usize, Vec<T>)>(workers * 2);
         // Shared by the workers and dropped with the last of them, so that the search
         // stops (its sends fail) once no worker is left to take chunks.
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
-        let (out_tx, out_rx) = mpsc::sync_channel::<(usize, Result<O, RepoError>)>(workers * 2);
+        let (out_tx, out_rx) = mpsc::sync_channel::<(usize, Result<O, ObsCoreError>)>(workers * 2);
         for _ in 0..workers {
             let rx = Arc::clone(&chunk_rx);
             let tx = out_tx.clone();
@@ -47,7 +46,7 @@ pub(crate) fn in_parallel<T: Send, O: Send>(
             });
         }
         drop((chunk_rx, out_tx));
-        let writer = scope.spawn(move || -> Result<(), RepoError> {
+        let writer = scope.spawn(move || -> Result<(), ObsCoreError> {
             let mut waiting = BTreeMap::new();
             let mut next = 0;
             for (seq, out) in out_rx {
@@ -84,7 +83,7 @@ pub(crate) fn in_parallel<T: Send, O: Send>(
         drop(chunk_tx);
         let written = writer
             .join()
-            .unwrap_or_else(|_| Err(RepoError::Invalid("writer thread failed".into())));
+            .unwrap_or_else(|_| Err(ObsCoreError::Invalid("writer thread failed".into())));
         written?;
         searched?;
         Ok(rows)
@@ -131,7 +130,7 @@ mod tests {
     #[test]
     fn outputs_arrive_in_search_order() {
         let total = (CHUNK_ROWS * 9 + 17) as u128;
-        let encode = |chunk: &[Found]| -> Result<Vec<u128>, RepoError> {
+        let encode = |chunk: &[Found]| -> Result<Vec<u128>, ObsCoreError> {
             // Uneven work, so that workers finish out of order.
             if (chunk[0].dataset.id.as_u128() / CHUNK_ROWS as u128).is_multiple_of(3) {
                 std::thread::sleep(std::time::Duration::from_millis(20));
@@ -152,9 +151,9 @@ mod tests {
     #[test]
     fn a_failing_chunk_stops_the_search() {
         let total = (CHUNK_ROWS * 1000) as u128;
-        let encode = |chunk: &[Found]| -> Result<usize, RepoError> {
+        let encode = |chunk: &[Found]| -> Result<usize, ObsCoreError> {
             if chunk[0].dataset.id.as_u128() == (CHUNK_ROWS * 2) as u128 {
-                return Err(RepoError::Invalid("bad record in chunk 2".into()));
+                return Err(ObsCoreError::Invalid("bad record in chunk 2".into()));
             }
             Ok(chunk.len())
         };
@@ -177,10 +176,10 @@ mod tests {
     #[test]
     fn a_failing_write_stops_the_search() {
         let total = (CHUNK_ROWS * 1000) as u128;
-        let encode = |chunk: &[Found]| -> Result<usize, RepoError> { Ok(chunk.len()) };
+        let encode = |chunk: &[Found]| -> Result<usize, ObsCoreError> { Ok(chunk.len()) };
         let mut offered = 0;
         let result = in_parallel(numbered(total, &mut offered), &encode, &mut |_| {
-            Err(RepoError::Invalid("disk full".into()))
+            Err(ObsCoreError::Invalid("disk full".into()))
         });
         assert!(result.unwrap_err().to_string().contains("disk full"));
         assert!(offered < total / 10, "the search went on to {offered}");

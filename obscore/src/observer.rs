@@ -17,21 +17,21 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::config::CollectionKind;
+use crate::ObsCoreConfig;
 use regex::Regex;
 use valet_collections::{DatasetQuery, Resolver};
 use valet_config::Universe;
-use valet_obscore::config::CollectionKind;
-use valet_obscore::ObsCoreConfig;
 use valet_registry::datasets::holdings;
 use valet_registry::db::Value;
 use valet_registry::events::{Event, Observer};
 use valet_registry::expand::RecordCache;
 use valet_registry::{Conn, DataId, DatasetRef, DatasetType, RegistryError};
 
-use crate::obscore_live::{
+use crate::live::{
     add_expected, add_rows, enabled_config, expected_datasets, run_patterns, table_name,
 };
-use crate::RepoError;
+use crate::ObsCoreError;
 
 /// Where a CHAINED table keeps the flattened search path it was last resolved for.
 pub const CHAIN_PATH_ATTRIBUTE: &str = "obscore_chain_path";
@@ -59,9 +59,9 @@ struct Transaction {
     path: Option<Vec<String>>,
 }
 
-fn observer_error(e: RepoError) -> RegistryError {
+fn observer_error(e: ObsCoreError) -> RegistryError {
     match e {
-        RepoError::Registry(r) => r,
+        ObsCoreError::Registry(r) => r,
         other => RegistryError::Observer(Box::new(other)),
     }
 }
@@ -87,7 +87,7 @@ impl Observer for ObsCoreObserver {
 }
 
 impl ObsCoreObserver {
-    fn state(&self, conn: &mut Conn) -> Result<Transaction, RepoError> {
+    fn state(&self, conn: &mut Conn) -> Result<Transaction, ObsCoreError> {
         if let Some(s) = conn.take_state::<Transaction>() {
             return Ok(s);
         }
@@ -115,7 +115,7 @@ fn chain_of(config: &ObsCoreConfig) -> Option<&str> {
 }
 
 /// The chain's flattened search path as it is now (empty while it does not exist).
-pub(crate) fn current_path(conn: &mut Conn, chain: &str) -> Result<Vec<String>, RepoError> {
+pub(crate) fn current_path(conn: &mut Conn, chain: &str) -> Result<Vec<String>, ObsCoreError> {
     if valet_registry::collections::find_collection(conn, chain)?.is_none() {
         return Ok(vec![]);
     }
@@ -126,8 +126,8 @@ pub(crate) fn current_path(conn: &mut Conn, chain: &str) -> Result<Vec<String>, 
 }
 
 /// Record the search path a CHAINED table now reflects.
-pub(crate) fn store_path(conn: &mut Conn, path: &[String]) -> Result<(), RepoError> {
-    let text = serde_json::to_string(path).map_err(|e| RepoError::Invalid(e.to_string()))?;
+pub(crate) fn store_path(conn: &mut Conn, path: &[String]) -> Result<(), ObsCoreError> {
+    let text = serde_json::to_string(path).map_err(|e| ObsCoreError::Invalid(e.to_string()))?;
     conn.execute(
         "DELETE FROM valet_attributes WHERE name = ?",
         &[CHAIN_PATH_ATTRIBUTE.into()],
@@ -139,7 +139,7 @@ pub(crate) fn store_path(conn: &mut Conn, path: &[String]) -> Result<(), RepoErr
     Ok(())
 }
 
-fn stored_path(conn: &mut Conn) -> Result<Option<Vec<String>>, RepoError> {
+fn stored_path(conn: &mut Conn) -> Result<Option<Vec<String>>, ObsCoreError> {
     Ok(
         valet_registry::schema::get_attribute(conn, CHAIN_PATH_ATTRIBUTE)?
             .and_then(|t| serde_json::from_str(&t).ok()),
@@ -147,7 +147,7 @@ fn stored_path(conn: &mut Conn) -> Result<Option<Vec<String>>, RepoError> {
 }
 
 impl Transaction {
-    fn apply(&mut self, conn: &mut Conn, event: &Event<'_>) -> Result<(), RepoError> {
+    fn apply(&mut self, conn: &mut Conn, event: &Event<'_>) -> Result<(), ObsCoreError> {
         let Some(config) = self.config.clone() else {
             return Ok(());
         };
@@ -163,7 +163,7 @@ impl Transaction {
         conn: &mut Conn,
         config: &ObsCoreConfig,
         event: &Event<'_>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<(), ObsCoreError> {
         if let Event::DatasetsInserted {
             dataset_type,
             run,
@@ -182,7 +182,7 @@ impl Transaction {
         conn: &mut Conn,
         config: &ObsCoreConfig,
         event: &Event<'_>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<(), ObsCoreError> {
         let target = |c: &str| {
             config
                 .collections
@@ -214,7 +214,7 @@ impl Transaction {
     }
 
     /// The CHAINED table's search path: the one stored when it was last resolved.
-    fn path(&mut self, conn: &mut Conn, chain: &str) -> Result<Vec<String>, RepoError> {
+    fn path(&mut self, conn: &mut Conn, chain: &str) -> Result<Vec<String>, ObsCoreError> {
         if let Some(p) = &self.path {
             return Ok(p.clone());
         }
@@ -239,7 +239,7 @@ impl Transaction {
         conn: &mut Conn,
         config: &ObsCoreConfig,
         event: &Event<'_>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<(), ObsCoreError> {
         let Some(chain) = chain_of(config) else {
             return Ok(());
         };
@@ -307,7 +307,7 @@ impl Transaction {
         config: &ObsCoreConfig,
         path: &[String],
         datasets: &[(DatasetType, DatasetRef)],
-    ) -> Result<(), RepoError> {
+    ) -> Result<(), ObsCoreError> {
         for (t, refs) in by_type(datasets) {
             let ids: Vec<DataId> = refs.into_iter().map(|r| r.data_id).collect();
             self.resolve(conn, config, path, &t, &ids)?;
@@ -325,7 +325,7 @@ impl Transaction {
         config: &ObsCoreConfig,
         old: &[String],
         new: &[String],
-    ) -> Result<(), RepoError> {
+    ) -> Result<(), ObsCoreError> {
         let old_set: HashSet<&String> = old.iter().collect();
         let new_set: HashSet<&String> = new.iter().collect();
         let kept_old: Vec<&String> = old.iter().filter(|c| new_set.contains(c)).collect();
@@ -381,7 +381,7 @@ impl Transaction {
         path: &[String],
         t: &DatasetType,
         data_ids: &[DataId],
-    ) -> Result<(), RepoError> {
+    ) -> Result<(), ObsCoreError> {
         if data_ids.is_empty() {
             return Ok(());
         }
@@ -440,7 +440,7 @@ impl Transaction {
         path: &[String],
         t: &DatasetType,
         data_id: &DataId,
-    ) -> Result<(), RepoError> {
+    ) -> Result<(), ObsCoreError> {
         let universe = self.cache.universe().clone();
         let found = match path.is_empty() {
             true => None,
@@ -471,7 +471,7 @@ impl Transaction {
 }
 
 /// The ids of these collections, in order (missing ones left out).
-fn collection_ids(conn: &mut Conn, names: &[String]) -> Result<Vec<i64>, RepoError> {
+fn collection_ids(conn: &mut Conn, names: &[String]) -> Result<Vec<i64>, ObsCoreError> {
     let mut out = Vec::with_capacity(names.len());
     for n in names {
         if let Some(c) = valet_registry::collections::find_collection(conn, n)? {
@@ -481,7 +481,7 @@ fn collection_ids(conn: &mut Conn, names: &[String]) -> Result<Vec<i64>, RepoErr
     Ok(out)
 }
 
-fn path_has_tagged(conn: &mut Conn, path: &[String]) -> Result<bool, RepoError> {
+fn path_has_tagged(conn: &mut Conn, path: &[String]) -> Result<bool, ObsCoreError> {
     for n in path {
         if let Some(c) = valet_registry::collections::find_collection(conn, n)? {
             if c.kind == valet_registry::CollectionType::Tagged {
@@ -493,7 +493,7 @@ fn path_has_tagged(conn: &mut Conn, path: &[String]) -> Result<bool, RepoError> 
 }
 
 /// Delete the rows of these datasets.
-fn delete_rows(conn: &mut Conn, config: &ObsCoreConfig, ids: &[Value]) -> Result<(), RepoError> {
+fn delete_rows(conn: &mut Conn, config: &ObsCoreConfig, ids: &[Value]) -> Result<(), ObsCoreError> {
     for chunk in ids.chunks(500) {
         conn.execute(
             &format!(
