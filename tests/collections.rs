@@ -574,7 +574,104 @@ fn concurrent_chain_edits(backend: Backend) {
     );
 }
 
+/// The library refuses deep `--where` nesting and invisible characters in collection
+/// names without harm to the repository; long flat chains of terms work.
+fn parsing_limits(backend: Backend) {
+    let Some(t) = dp02(backend) else { return };
+    let repo = &t.repo;
+    let u = repo.registry.universe.clone();
+    let query = |where_: String| {
+        let mut c = repo.registry.db.conn().unwrap();
+        let mut n = 0;
+        repo.resolver
+            .query_datasets(
+                &mut c,
+                &u,
+                &valet::collections::DatasetQuery {
+                    dataset_type: "raw".into(),
+                    collections: vec!["LSSTCam-imSim/raw/all".into()],
+                    where_,
+                    ..Default::default()
+                },
+                &mut |_| {
+                    n += 1;
+                    Ok(true)
+                },
+            )
+            .map(|()| n)
+    };
+    let deep = format!("{}detector = 0{}", "(".repeat(10_000), ")".repeat(10_000));
+    let msg = query(deep).unwrap_err().to_string();
+    assert!(
+        msg.contains("expression nested more than 200 levels deep at column 201"),
+        "{msg}"
+    );
+    let msg = query(format!("{}detector = 0", "NOT ".repeat(30_000)))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("nested more than 200 levels deep"), "{msg}");
+    let flat = vec!["detector >= 0"; 2_000].join(" AND ");
+    assert_eq!(query(flat).unwrap(), query("detector >= 0".into()).unwrap());
+    let either = vec!["detector = 0"; 2_000].join(" OR ");
+    assert_eq!(
+        query(either).unwrap(),
+        query("detector = 0".into()).unwrap()
+    );
+
+    let before = query_collections(
+        &mut repo.registry.db.conn().unwrap(),
+        &CollectionQuery::default(),
+    )
+    .unwrap()
+    .len();
+    let refused = |r: valet::registry::Result<Vec<valet::registry::CollectionRecord>>, code| {
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains(code), "{msg}");
+    };
+    let run = "LSSTCam-imSim/raw/all".to_owned();
+    refused(
+        repo.registry.transaction(|c, _| {
+            collection_chain(
+                c,
+                "u/me/\u{200D}chain",
+                ChainMode::Redefine,
+                &[run],
+                false,
+                None,
+            )
+        }),
+        "U+200D",
+    );
+    refused(
+        repo.registry.transaction(|c, _| {
+            collection_chain(
+                c,
+                "u/me/chain",
+                ChainMode::Redefine,
+                &["LSSTCam-imSim/raw/all\u{FEFF}".to_owned()],
+                false,
+                None,
+            )
+        }),
+        "U+FEFF",
+    );
+    let err = repo
+        .registry
+        .register_collection("u/me/\u{202B}run", CollectionType::Run, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("U+202B"), "{err}");
+    let after = query_collections(
+        &mut repo.registry.db.conn().unwrap(),
+        &CollectionQuery::default(),
+    )
+    .unwrap()
+    .len();
+    assert_eq!(before, after);
+}
+
 on_both_backends!(
+    parsing_limits,
     chain_modes,
     chain_as_of,
     tagged_rules,

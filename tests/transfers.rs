@@ -325,7 +325,99 @@ fn export_round_trip_with_files(backend: Backend) {
     );
 }
 
+/// `spatial.yaml` with its first visit's region replaced by `region` (a YAML value).
+fn spatial_with_visit_region(region: &str) -> String {
+    let text = std::fs::read_to_string(data("butler-fixtures/spatial.yaml")).unwrap();
+    let start = text.find("    region: ").unwrap();
+    let end = start + text[start..].find("\n  - ").unwrap();
+    format!("{}    region: {region}{}", &text[..start], &text[end..])
+}
+
+/// Regions of every sphgeom kind keep their kind through the registry and an export;
+/// a region, dataset id or tag the reference would not read is refused and changes
+/// nothing.
+fn regions_and_tags(backend: Backend) {
+    use valet::registry::region::Region;
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    repo.import_files(
+        &[data("butler-fixtures/base.yaml")],
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spatial.yaml");
+    let import = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        repo.import_files(std::slice::from_ref(&path), &ImportOptions::default())
+            .map_err(|e| e.to_string())
+    };
+    let records = "SELECT COUNT(*) FROM visit";
+    let circle = Region::Circle {
+        center: [0.0, 0.0, 1.0],
+        squared_chord_length: 0.01,
+        opening_angle: 0.1,
+    }
+    .encode();
+    let polygon =
+        Region::ConvexPolygon(vec![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).encode();
+    let tagged = |kind: &str, b: &[u8]| {
+        spatial_with_visit_region(&format!(
+            "!<lsst.sphgeom.{kind}> {{encoded: '{}'}}",
+            hex::encode(b)
+        ))
+    };
+    for (text, want) in [
+        (
+            tagged("Circle", &polygon),
+            "spatial.yaml:12: entry 2: field \"region\": tagged !<lsst.sphgeom.Circle> but encodes a ConvexPolygon",
+        ),
+        (
+            tagged("Sphere", &circle),
+            "spatial.yaml:27: unknown YAML tag !<lsst.sphgeom.Sphere>",
+        ),
+        (
+            tagged("Circle", &circle[..9]),
+            "a Circle encoding is 41 bytes, not 9",
+        ),
+    ] {
+        let err = import(&text).unwrap_err();
+        assert!(err.contains(want), "{err}");
+        assert_eq!(count(repo, records), 0);
+    }
+    let ids = std::fs::read_to_string(data("butler-fixtures/datasets.yaml"))
+        .unwrap()
+        .replacen("!uuid", "!uuid4", 1);
+    let err = import(&ids).unwrap_err();
+    assert!(err.contains("unknown YAML tag !uuid4"), "{err}");
+    assert!(err.starts_with(&format!("{}:", path.display())), "{err}");
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM dataset"), 0);
+
+    import(&tagged("Circle", &circle)).unwrap();
+    assert_eq!(count(repo, records), 2);
+    let mut c = repo.registry.db.conn().unwrap();
+    let row = c
+        .query_opt("SELECT region FROM visit WHERE id = 1", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row[0], valet::registry::Value::Bytes(circle.clone()));
+    drop(c);
+    let model = build_export(repo, &ExportOptions::default()).unwrap();
+    let mut buf = Vec::new();
+    write_export(&model, &mut buf).unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    assert_eq!(text.matches("!<lsst.sphgeom.Circle>").count(), 1);
+    assert!(text.matches("!<lsst.sphgeom.ConvexPolygon>").count() > 10);
+    let Some(b) = new_repo(backend) else { return };
+    std::fs::write(&path, &text).unwrap();
+    b.repo
+        .import_files(std::slice::from_ref(&path), &ImportOptions::default())
+        .unwrap();
+    assert_eq!(count(&b.repo, records), 2);
+}
+
 on_both_backends!(
+    regions_and_tags,
     fixtures,
     failed_import_changes_nothing,
     export_round_trip,
