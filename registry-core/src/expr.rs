@@ -139,12 +139,23 @@ enum Tok {
     End,
 }
 
+/// Tokens longer than this are shortened in errors.
+const DESCRIBE_UP_TO: usize = 40;
+
 fn describe(t: &Tok) -> String {
+    let short = |s: String| {
+        if s.chars().count() <= DESCRIBE_UP_TO {
+            s
+        } else {
+            s.chars().take(DESCRIBE_UP_TO).collect::<String>() + "…"
+        }
+    };
     match t {
-        Tok::Ident(s) => format!("'{s}'"),
+        Tok::Ident(s) => format!("'{}'", short(s.clone())),
         Tok::Int(i) => format!("'{i}'"),
-        Tok::Float(f) => format!("'{f}'"),
-        Tok::Str(s) => format!("'{s:?}'"),
+        // Debug, not Display: 1e308 is "1e308", not 309 digits.
+        Tok::Float(f) => format!("'{f:?}'"),
+        Tok::Str(s) => format!("'{}'", short(format!("{s:?}"))),
         Tok::Op(o) => format!("'{o}'"),
         Tok::LParen => "'('".into(),
         Tok::RParen => "')'".into(),
@@ -735,6 +746,18 @@ mod tests {
         assert!(msg.contains("column 14"), "{msg}");
         let msg = compile("visit = 1 visit").unwrap_err().to_string();
         assert!(msg.contains("unexpected 'visit' at column 11"), "{msg}");
+        // Found by fuzzing: a large float was shown with all its digits.
+        let msg = compile("visit 1e308").unwrap_err().to_string();
+        assert!(msg.contains("unexpected '1e308' at column 7"), "{msg}");
+        let long = "x".repeat(5000);
+        let msg = compile(&format!("visit = 1 {long}"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.len() < 200, "{msg}");
+        let msg = compile(&format!("visit = 1 '{long}'"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.len() < 200, "{msg}");
     }
 
     #[test]
