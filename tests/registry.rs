@@ -663,7 +663,44 @@ fn collection_registration(backend: Backend) {
     assert!(err.to_string().contains("'..'"), "{err}");
 }
 
+/// A panic inside a transaction rolls it back, and the connection it used goes back
+/// to the pool with no transaction open (it was once left open, so that the next
+/// transaction on it failed and the panicked one's writes could be committed later).
+fn transactions_roll_back_on_panic(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let db = &t.repo.registry.db;
+    let collections = || {
+        let mut c = db.conn().unwrap();
+        c.query_opt("SELECT COUNT(*) FROM collection", &[])
+            .unwrap()
+            .unwrap()[0]
+            .as_i64()
+            .unwrap()
+    };
+    let before = collections();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        db.transaction(|c| -> Result<(), RegistryError> {
+            valet::registry::collections::register_collection(
+                c,
+                "u/someone/half-done",
+                CollectionType::Run,
+                None,
+            )?;
+            panic!("in the middle of a transaction");
+        })
+    }));
+    assert!(panicked.is_err());
+    for _ in 0..5 {
+        t.repo
+            .registry
+            .register_collection("u/someone/next", CollectionType::Run, None)
+            .unwrap();
+    }
+    assert_eq!(collections(), before + 1);
+}
+
 on_both_backends!(
+    transactions_roll_back_on_panic,
     create_and_open,
     records_and_foreign_keys,
     dataset_type_rules,

@@ -237,23 +237,38 @@ impl Db {
     }
 
     /// Run `f` inside one transaction: committed if it returns `Ok`, rolled back
-    /// otherwise (and on panic, when the connection is dropped mid-transaction).
+    /// otherwise, also when `f` panics or the commit fails, so the connection goes
+    /// back to the pool with no transaction open.
     pub fn transaction<T, E>(&self, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<DbError>,
     {
-        let mut conn = self.conn()?;
-        conn.begin()?;
-        match f(&mut conn) {
-            Ok(v) => {
-                conn.commit()?;
-                Ok(v)
-            }
-            Err(e) => {
-                // The original error matters more than a failed rollback.
-                let _ = conn.rollback();
-                Err(e)
-            }
+        let mut tx = OpenTransaction {
+            conn: self.conn()?,
+            open: false,
+        };
+        tx.conn.begin()?;
+        tx.open = true;
+        let v = f(&mut tx.conn)?;
+        tx.conn.commit()?;
+        tx.open = false;
+        Ok(v)
+    }
+}
+
+/// A connection inside a transaction that is rolled back when this is dropped still
+/// open: on an error, a failed commit, or a panic unwinding through it.
+struct OpenTransaction {
+    conn: Conn,
+    open: bool,
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing better to do with a failed rollback here; the original error
+            // (or panic) is what the caller sees.
+            let _ = self.conn.rollback();
         }
     }
 }
