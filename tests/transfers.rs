@@ -416,7 +416,45 @@ fn regions_and_tags(backend: Backend) {
     assert_eq!(count(&b.repo, records), 2);
 }
 
+/// A chain defined twice in one file (found by fuzzing: the import panicked) is
+/// defined once if both definitions agree, and refused, changing nothing, if not.
+fn duplicate_chain_definitions(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chains.yaml");
+    let import = |second_children: &str| {
+        let text = format!(
+            "description: x\nversion: 1.0.2\ndata:\n\
+             - type: collection\n  collection_type: RUN\n  name: r1\n\
+             - type: collection\n  collection_type: RUN\n  name: r2\n\
+             - type: collection\n  collection_type: CHAINED\n  name: c\n  children: [r1, r2]\n\
+             - type: collection\n  collection_type: CHAINED\n  name: c\n  children: {second_children}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        t.repo
+            .import_files(std::slice::from_ref(&path), &ImportOptions::default())
+            .map_err(|e| e.to_string())
+    };
+    let err = import("[r2]").unwrap_err();
+    assert!(
+        err.ends_with(
+            "chains.yaml:14: collection \"c\": this file defines the chain more than once, with different children"
+        ),
+        "{err}"
+    );
+    assert_eq!(count(&t.repo, "SELECT COUNT(*) FROM collection"), 0);
+    import("[r1, r2]").unwrap();
+    let mut c = t.repo.registry.db.conn().unwrap();
+    let kids: Vec<String> = valet::collections::chains::get_chain(&mut c, "c")
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(kids, ["r1", "r2"]);
+}
+
 on_both_backends!(
+    duplicate_chain_definitions,
     regions_and_tags,
     fixtures,
     failed_import_changes_nothing,
