@@ -108,13 +108,17 @@ fn register_raw(repo: &Repo) {
         .unwrap();
 }
 
-fn count_datasets(repo: &Repo) -> i64 {
+fn count_rows(repo: &Repo, table: &str) -> i64 {
     let mut c = repo.registry.db.conn().unwrap();
-    c.query_opt("SELECT COUNT(*) FROM dataset", &[])
+    c.query_opt(&format!("SELECT COUNT(*) FROM {table}"), &[])
         .unwrap()
         .unwrap()[0]
         .as_i64()
         .unwrap()
+}
+
+fn count_datasets(repo: &Repo) -> i64 {
+    count_rows(repo, "dataset")
 }
 
 fn create_and_open(backend: Backend) {
@@ -669,14 +673,7 @@ fn collection_registration(backend: Backend) {
 fn transactions_roll_back_on_panic(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
     let db = &t.repo.registry.db;
-    let collections = || {
-        let mut c = db.conn().unwrap();
-        c.query_opt("SELECT COUNT(*) FROM collection", &[])
-            .unwrap()
-            .unwrap()[0]
-            .as_i64()
-            .unwrap()
-    };
+    let collections = || count_rows(&t.repo, "collection");
     let before = collections();
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         db.transaction(|c| -> Result<(), RegistryError> {

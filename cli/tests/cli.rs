@@ -244,6 +244,18 @@ fn generate_sample(dir: &Path, detectors: u32, visits: u32) -> String {
     sample
 }
 
+/// The chain of processing RUNs in the generated sample.
+const CHAIN: &str = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+
+/// A repository created with the CLI in `dir`, holding a generated sample's registry
+/// content; `None` when the backend is unavailable.
+fn sample_repo(backend: Backend, dir: &Path, detectors: u32, visits: u32) -> Option<String> {
+    let repo = create(backend, dir)?;
+    let sample = generate_sample(dir, detectors, visits);
+    ok(&["import", &repo, &sample, "--registry-only"]);
+    Some(repo)
+}
+
 fn main_job(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(repo) = create(backend, dir.path()) else {
@@ -260,7 +272,7 @@ fn main_job(backend: Backend) {
         "name,type,depth\n"
     );
     ok(&["import", &repo, &sample, "--registry-only"]);
-    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let chain = CHAIN;
     let csv = ok(&[
         "query-datasets",
         &repo,
@@ -531,12 +543,10 @@ fn obscore_config(dir: &Path, name: &str, changes: &[(&str, &str)]) -> String {
 
 fn obscore_export_commands(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path()) else {
+    let Some(repo) = sample_repo(backend, dir.path(), 3, 4) else {
         return;
     };
-    let sample = generate_sample(dir.path(), 3, 4);
-    ok(&["import", &repo, &sample, "--registry-only"]);
-    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let chain = CHAIN;
     let out = |name: &str| dir.path().join(name).display().to_string();
     let sorted_lines = |path: &str| {
         let mut lines: Vec<String> = std::fs::read_to_string(path)
@@ -673,12 +683,10 @@ fn obscore_export_commands(backend: Backend) {
 /// names, leap seconds in TAI and reversed timespans.
 fn parsing_limits(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path()) else {
+    let Some(repo) = sample_repo(backend, dir.path(), 2, 2) else {
         return;
     };
-    let sample = generate_sample(dir.path(), 2, 2);
-    ok(&["import", &repo, &sample, "--registry-only"]);
-    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let chain = CHAIN;
     let parens = format!("{}visit = 1{}", "(".repeat(10_000), ")".repeat(10_000));
     let nots = format!("{}visit = 1", "NOT ".repeat(30_000));
     let config = format!(
@@ -697,12 +705,12 @@ fn parsing_limits(backend: Backend) {
             &[
                 "obscore",
                 "export",
-                &repo,
-                &out,
                 "-c",
                 &config,
                 "--collections",
                 chain,
+                &repo,
+                &out,
             ],
         ];
         for command in commands {

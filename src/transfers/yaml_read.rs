@@ -682,41 +682,28 @@ mod tests {
             )
         };
         let id = "'01a203b0-c267-7733-8854-d5f0208e32f8'";
+        let error = |text: String| read_export(&text, "x.yaml").unwrap_err().to_string();
         assert!(read_export(&export(&format!("!uuid {id}")), "ok.yaml").is_ok());
-        let msg = read_export(&export(&format!("!uuidx {id}")), "x.yaml")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(msg, "x.yaml:11: entry 2: unknown YAML tag !uuidx");
-        let msg = read_export(
-            &export(&format!("!lsst.daf.butler.Timespan {id}")),
-            "t.yaml",
-        )
-        .unwrap_err()
-        .to_string();
+        assert_eq!(
+            error(export(&format!("!uuidx {id}"))),
+            "x.yaml:11: entry 2: unknown YAML tag !uuidx"
+        );
+        let msg = error(export(&format!("!lsst.daf.butler.Timespan {id}")));
         assert!(
             msg.starts_with(
-                "t.yaml:5: entry 2: a dataset id is tagged !lsst.daf.butler.Timespan, not !uuid"
+                "x.yaml:5: entry 2: a dataset id is tagged !lsst.daf.butler.Timespan, not !uuid"
             ),
             "{msg}"
         );
-        let msg = read_export(
-            &export(&format!("!<tag:example.com,2000:id> {id}")),
-            "v.yaml",
-        )
-        .unwrap_err()
-        .to_string();
         assert_eq!(
-            msg,
-            "v.yaml:11: unknown YAML tag !<tag:example.com,2000:id>"
+            error(export(&format!("!<tag:example.com,2000:id> {id}"))),
+            "x.yaml:11: unknown YAML tag !<tag:example.com,2000:id>"
         );
         // Flow-style documents are read whole, and still say where.
-        let msg = read_export(
-            &format!("version: 1.0.2\ndata: [{{type: associations, collection: t,\n  collection_type: TAGGED, dataset_ids: [!uuidz {id}]}}]\n"),
-            "f.yaml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert_eq!(msg, "f.yaml:3: entry 1: unknown YAML tag !uuidz");
+        assert_eq!(
+            error(format!("version: 1.0.2\ndata: [{{type: associations, collection: t,\n  collection_type: TAGGED, dataset_ids: [!uuidz {id}]}}]\n")),
+            "x.yaml:3: entry 1: unknown YAML tag !uuidz"
+        );
         // A tag-like text inside quotes is text.
         let quoted =
             "version: 1.0.2\ndata:\n- type: run\n  name: r\n  doc: 'see: !<x> and !uuidx'\n";
