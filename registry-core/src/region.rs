@@ -89,7 +89,10 @@ pub enum Region {
 
 /// Why bytes are not a region encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegionError(pub String);
+pub struct RegionError(
+    /// What is wrong, in one line.
+    pub String,
+);
 
 impl fmt::Display for RegionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
