@@ -224,34 +224,33 @@ fn chain_as_of(backend: Backend) {
     assert_eq!(find(Some(0)), None);
 }
 
+/// The ids of the raws in `LSSTCam-imSim/raw/all` that `where_` selects.
+fn raw_ids(repo: &Repo, where_: &str) -> valet::registry::Result<Vec<uuid::Uuid>> {
+    let mut c = repo.registry.db.conn()?;
+    let mut ids = Vec::new();
+    repo.resolver.query_datasets(
+        &mut c,
+        &repo.registry.universe,
+        &valet::collections::DatasetQuery {
+            dataset_type: "raw".into(),
+            collections: vec!["LSSTCam-imSim/raw/all".into()],
+            find_first: true,
+            where_: where_.into(),
+            ..Default::default()
+        },
+        &mut |f| {
+            ids.push(f.dataset.id);
+            Ok(true)
+        },
+    )?;
+    Ok(ids)
+}
+
 fn tagged_rules(backend: Backend) {
     let Some(t) = dp02(backend) else { return };
     let repo = &t.repo;
-    let u = repo.registry.universe.clone();
-    let mut c = repo.registry.db.conn().unwrap();
-    let raws: Vec<uuid::Uuid> = {
-        let mut v = Vec::new();
-        repo.resolver
-            .query_datasets(
-                &mut c,
-                &u,
-                &valet::collections::DatasetQuery {
-                    dataset_type: "raw".into(),
-                    collections: vec!["LSSTCam-imSim/raw/all".into()],
-                    find_first: true,
-                    where_: "detector = 0 AND exposure IN (0..2)".into(),
-                    ..Default::default()
-                },
-                &mut |f| {
-                    v.push(f.dataset.id);
-                    Ok(true)
-                },
-            )
-            .unwrap();
-        v
-    };
+    let raws = raw_ids(repo, "detector = 0 AND exposure IN (0..2)").unwrap();
     assert_eq!(raws.len(), 3);
-    drop(c);
     reg(repo, "LSSTCam-imSim/raw/DM-1", CollectionType::Tagged);
     let n = repo
         .registry
@@ -574,7 +573,99 @@ fn concurrent_chain_edits(backend: Backend) {
     );
 }
 
+/// The library refuses deep `--where` nesting and invisible characters in collection
+/// names without harm to the repository; long flat chains of terms work.
+fn parsing_limits(backend: Backend) {
+    let Some(t) = dp02(backend) else { return };
+    let repo = &t.repo;
+    let query = |where_: String| raw_ids(repo, &where_).map(|ids| ids.len());
+    let deep = format!("{}detector = 0{}", "(".repeat(10_000), ")".repeat(10_000));
+    let msg = query(deep).unwrap_err().to_string();
+    assert!(
+        msg.contains("expression nested more than 200 levels deep at column 201"),
+        "{msg}"
+    );
+    let msg = query(format!("{}detector = 0", "NOT ".repeat(30_000)))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("nested more than 200 levels deep"), "{msg}");
+    let flat = vec!["detector >= 0"; 2_000].join(" AND ");
+    assert_eq!(query(flat).unwrap(), query("detector >= 0".into()).unwrap());
+    let either = vec!["detector = 0"; 2_000].join(" OR ");
+    assert_eq!(
+        query(either).unwrap(),
+        query("detector = 0".into()).unwrap()
+    );
+
+    let before = query_collections(
+        &mut repo.registry.db.conn().unwrap(),
+        &CollectionQuery::default(),
+    )
+    .unwrap()
+    .len();
+    let refused = |r: valet::registry::Result<Vec<valet::registry::CollectionRecord>>, code| {
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains(code), "{msg}");
+    };
+    let run = "LSSTCam-imSim/raw/all".to_owned();
+    refused(
+        repo.registry.transaction(|c, _| {
+            collection_chain(
+                c,
+                "u/me/\u{200D}chain",
+                ChainMode::Redefine,
+                std::slice::from_ref(&run),
+                false,
+                None,
+            )
+        }),
+        "U+200D",
+    );
+    refused(
+        repo.registry.transaction(|c, _| {
+            collection_chain(
+                c,
+                "u/me/chain",
+                ChainMode::Redefine,
+                &["LSSTCam-imSim/raw/all\u{FEFF}".to_owned()],
+                false,
+                None,
+            )
+        }),
+        "U+FEFF",
+    );
+    let err = repo
+        .registry
+        .register_collection("u/me/\u{202B}run", CollectionType::Run, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("U+202B"), "{err}");
+    let after = query_collections(
+        &mut repo.registry.db.conn().unwrap(),
+        &CollectionQuery::default(),
+    )
+    .unwrap()
+    .len();
+    assert_eq!(before, after);
+    // A name that came in before the rule (written here behind the registry's back)
+    // is what the lint reports.
+    let hidden = "u/me/\u{200B}old";
+    let mut c = repo.registry.db.conn().unwrap();
+    c.execute(
+        "INSERT INTO collection (name, type) VALUES (?, ?)",
+        &[hidden.into(), (CollectionType::Tagged as i64).into()],
+    )
+    .unwrap();
+    let findings = valet::collections::naming::lint(&mut c).unwrap();
+    let f = findings
+        .iter()
+        .find(|f| f.collection == hidden && f.rule == "invalid-name")
+        .expect("an invalid-name finding");
+    assert!(f.message.contains("U+200B"), "{}", f.message);
+}
+
 on_both_backends!(
+    parsing_limits,
     chain_modes,
     chain_as_of,
     tagged_rules,

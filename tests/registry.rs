@@ -109,13 +109,17 @@ fn register_raw(repo: &Repo) {
         .unwrap();
 }
 
-fn count_datasets(repo: &Repo) -> i64 {
+fn count_rows(repo: &Repo, table: &str) -> i64 {
     let mut c = repo.registry.db.conn().unwrap();
-    c.query_opt("SELECT COUNT(*) FROM dataset", &[])
+    c.query_opt(&format!("SELECT COUNT(*) FROM {table}"), &[])
         .unwrap()
         .unwrap()[0]
         .as_i64()
         .unwrap()
+}
+
+fn count_datasets(repo: &Repo) -> i64 {
+    count_rows(repo, "dataset")
 }
 
 fn create_and_open(backend: Backend) {
@@ -868,10 +872,40 @@ fn lost_registration_races(backend: Backend) {
     );
 }
 
+/// A panic inside a transaction rolls it back, and the connection it used goes back
+/// to the pool with no transaction open (it was once left open, so that the next
+/// transaction on it failed and the panicked one's writes could be committed later).
+fn transactions_roll_back_on_panic(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let db = &t.repo.registry.db;
+    let collections = || count_rows(&t.repo, "collection");
+    let before = collections();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        db.transaction(|c| -> Result<(), RegistryError> {
+            valet::registry::collections::register_collection(
+                c,
+                "u/someone/half-done",
+                CollectionType::Run,
+                None,
+            )?;
+            panic!("in the middle of a transaction");
+        })
+    }));
+    assert!(panicked.is_err());
+    for _ in 0..5 {
+        t.repo
+            .registry
+            .register_collection("u/someone/next", CollectionType::Run, None)
+            .unwrap();
+    }
+    assert_eq!(collections(), before + 1);
+}
+
 on_both_backends!(
     transient_failures_are_retried,
     lost_registration_races,
     unique_violations_read_alike,
+    transactions_roll_back_on_panic,
     create_and_open,
     records_and_foreign_keys,
     dataset_type_rules,

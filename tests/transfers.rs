@@ -81,14 +81,21 @@ fn fixtures(backend: Backend) {
     );
 }
 
+/// A new repository holding base.yaml.
+fn base_repo(backend: Backend) -> Option<common::TestRepo> {
+    let t = new_repo(backend)?;
+    t.repo
+        .import_files(
+            &[data("butler-fixtures/base.yaml")],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    Some(t)
+}
+
 fn failed_import_changes_nothing(backend: Backend) {
-    let Some(t) = new_repo(backend) else { return };
+    let Some(t) = base_repo(backend) else { return };
     let repo = &t.repo;
-    repo.import_files(
-        &[data("butler-fixtures/base.yaml")],
-        &ImportOptions::default(),
-    )
-    .unwrap();
     let before = (
         count(repo, "SELECT COUNT(*) FROM collection"),
         count(repo, "SELECT COUNT(*) FROM dataset"),
@@ -325,7 +332,134 @@ fn export_round_trip_with_files(backend: Backend) {
     );
 }
 
+/// `spatial.yaml` with its first visit's region replaced by `region` (a YAML value).
+fn spatial_with_visit_region(region: &str) -> String {
+    let text = std::fs::read_to_string(data("butler-fixtures/spatial.yaml")).unwrap();
+    let start = text.find("    region: ").unwrap();
+    let end = start + text[start..].find("\n  - ").unwrap();
+    format!("{}    region: {region}{}", &text[..start], &text[end..])
+}
+
+/// Regions of every sphgeom kind keep their kind through the registry and an export;
+/// a region, dataset id or tag the reference would not read is refused and changes
+/// nothing.
+fn regions_and_tags(backend: Backend) {
+    use valet::registry::region::{Ellipse, Region};
+    let Some(t) = base_repo(backend) else { return };
+    let repo = &t.repo;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spatial.yaml");
+    let import = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        repo.import_files(std::slice::from_ref(&path), &ImportOptions::default())
+            .map_err(|e| e.to_string())
+    };
+    let records = "SELECT COUNT(*) FROM visit";
+    let ellipse = Region::Ellipse(Box::new(Ellipse {
+        transform: [[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]],
+        alpha: 0.02,
+        beta: 0.01,
+        gamma: 0.5,
+        tan_alpha: 0.02f64.tan(),
+        tan_beta: 0.01f64.tan(),
+    }))
+    .encode();
+    let boxed = Region::Box {
+        lon: [0.5, 0.6],
+        lat: [-0.1, 0.1],
+    }
+    .encode();
+    let tagged = |kind: &str, b: &[u8]| {
+        spatial_with_visit_region(&format!(
+            "!<lsst.sphgeom.{kind}> {{encoded: '{}'}}",
+            hex::encode(b)
+        ))
+    };
+    for (text, want) in [
+        (
+            tagged("Ellipse", &boxed),
+            "spatial.yaml:12: entry 2: field \"region\": tagged !<lsst.sphgeom.Ellipse> but encodes a Box",
+        ),
+        (
+            tagged("Sphere", &ellipse),
+            "spatial.yaml:27: unknown YAML tag !<lsst.sphgeom.Sphere>",
+        ),
+    ] {
+        let err = import(&text).unwrap_err();
+        assert!(err.contains(want), "{err}");
+        assert_eq!(count(repo, records), 0);
+    }
+    let ids = std::fs::read_to_string(data("butler-fixtures/datasets.yaml"))
+        .unwrap()
+        .replacen("!uuid", "!uuid4", 1);
+    let err = import(&ids).unwrap_err();
+    assert!(err.contains("unknown YAML tag !uuid4"), "{err}");
+    assert!(err.starts_with(&format!("{}:", path.display())), "{err}");
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM dataset"), 0);
+
+    import(&tagged("Ellipse", &ellipse)).unwrap();
+    assert_eq!(count(repo, records), 2);
+    let mut c = repo.registry.db.conn().unwrap();
+    let row = c
+        .query_opt("SELECT region FROM visit WHERE id = 1", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row[0], valet::registry::Value::Bytes(ellipse.clone()));
+    drop(c);
+    let model = build_export(repo, &ExportOptions::default()).unwrap();
+    let mut buf = Vec::new();
+    write_export(&model, &mut buf).unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    assert_eq!(text.matches("!<lsst.sphgeom.Ellipse>").count(), 1);
+    assert!(text.matches("!<lsst.sphgeom.ConvexPolygon>").count() > 10);
+    let Some(b) = new_repo(backend) else { return };
+    std::fs::write(&path, &text).unwrap();
+    b.repo
+        .import_files(std::slice::from_ref(&path), &ImportOptions::default())
+        .unwrap();
+    assert_eq!(count(&b.repo, records), 2);
+}
+
+/// A chain defined twice in one file (found by fuzzing: the import panicked) is
+/// defined once if both definitions agree, and refused, changing nothing, if not.
+fn duplicate_chain_definitions(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chains.yaml");
+    let import = |second_children: &str| {
+        let text = format!(
+            "description: x\nversion: 1.0.2\ndata:\n\
+             - type: collection\n  collection_type: RUN\n  name: r1\n\
+             - type: collection\n  collection_type: RUN\n  name: r2\n\
+             - type: collection\n  collection_type: CHAINED\n  name: c\n  children: [r1, r2]\n\
+             - type: collection\n  collection_type: CHAINED\n  name: c\n  children: {second_children}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        t.repo
+            .import_files(std::slice::from_ref(&path), &ImportOptions::default())
+            .map_err(|e| e.to_string())
+    };
+    let err = import("[r2]").unwrap_err();
+    assert!(
+        err.ends_with(
+            "chains.yaml:14: collection \"c\": this file defines the chain more than once, with different children"
+        ),
+        "{err}"
+    );
+    assert_eq!(count(&t.repo, "SELECT COUNT(*) FROM collection"), 0);
+    import("[r1, r2]").unwrap();
+    let mut c = t.repo.registry.db.conn().unwrap();
+    let kids: Vec<String> = valet::collections::chains::get_chain(&mut c, "c")
+        .unwrap()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(kids, ["r1", "r2"]);
+}
+
 on_both_backends!(
+    duplicate_chain_definitions,
+    regions_and_tags,
     fixtures,
     failed_import_changes_nothing,
     export_round_trip,

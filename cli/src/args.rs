@@ -1,6 +1,6 @@
 //! Parsing helpers shared by commands: data IDs, times, collection lists.
 
-use valet::registry::timespan::parse_tai_iso;
+use valet::registry::timespan::{parse_tai_iso, parse_utc_iso};
 use valet::registry::{DataId, RegistryError, Timespan, Value};
 
 /// Split repeated and comma-separated values (`-c a,b -c c` → `[a, b, c]`).
@@ -31,8 +31,7 @@ pub fn parse_data_id(pairs: &[String]) -> Result<DataId, RegistryError> {
 
 /// Parse an ISO time in UTC (used for `--as-of`) to nanoseconds since 1970.
 pub fn parse_utc(text: &str) -> Result<i64, RegistryError> {
-    // The ISO parser is scale-agnostic; here the scale is UTC.
-    parse_tai_iso(text.trim_end_matches('Z'))
+    parse_utc_iso(text.trim_end_matches('Z'))
 }
 
 /// `--as-of` as UTC nanoseconds.
@@ -40,9 +39,10 @@ pub fn as_of(text: &Option<String>) -> Result<Option<i64>, RegistryError> {
     text.as_deref().map(parse_utc).transpose()
 }
 
-/// A validity range from optional ISO TAI begin and end dates.
+/// A validity range from optional ISO TAI begin and end dates; a begin after the end
+/// is refused.
 pub fn timespan(begin: &Option<String>, end: &Option<String>) -> Result<Timespan, RegistryError> {
     let b = begin.as_deref().map(parse_tai_iso).transpose()?;
     let e = end.as_deref().map(parse_tai_iso).transpose()?;
-    Ok(Timespan::new(b, e))
+    Timespan::checked(b, e)
 }

@@ -244,6 +244,18 @@ fn generate_sample(dir: &Path, detectors: u32, visits: u32) -> String {
     sample
 }
 
+/// The chain of processing RUNs in the generated sample.
+const CHAIN: &str = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+
+/// A repository created with the CLI in `dir`, holding a generated sample's registry
+/// content; `None` when the backend is unavailable.
+fn sample_repo(backend: Backend, dir: &Path, detectors: u32, visits: u32) -> Option<String> {
+    let repo = create(backend, dir)?;
+    let sample = generate_sample(dir, detectors, visits);
+    ok(&["import", &repo, &sample, "--registry-only"]);
+    Some(repo)
+}
+
 fn main_job(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let Some(repo) = create(backend, dir.path()) else {
@@ -260,7 +272,7 @@ fn main_job(backend: Backend) {
         "name,type,depth\n"
     );
     ok(&["import", &repo, &sample, "--registry-only"]);
-    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let chain = CHAIN;
     let csv = ok(&[
         "query-datasets",
         &repo,
@@ -524,12 +536,10 @@ fn obscore_config(dir: &Path, name: &str, changes: &[(&str, &str)]) -> String {
 
 fn obscore_export_commands(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path()) else {
+    let Some(repo) = sample_repo(backend, dir.path(), 3, 4) else {
         return;
     };
-    let sample = generate_sample(dir.path(), 3, 4);
-    ok(&["import", &repo, &sample, "--registry-only"]);
-    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let chain = CHAIN;
     let out = |name: &str| dir.path().join(name).display().to_string();
     let sorted_lines = |path: &str| {
         let mut lines: Vec<String> = std::fs::read_to_string(path)
@@ -661,7 +671,129 @@ fn obscore_export_commands(backend: Backend) {
     assert_eq!(&std::fs::read(&live_parquet).unwrap()[..4], b"PAR1");
 }
 
+/// Inputs a parser must refuse cleanly: deep `--where` nesting (which once overflowed
+/// the stack) in every command that takes it, invisible characters in collection
+/// names, leap seconds in TAI and reversed timespans.
+fn parsing_limits(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = sample_repo(backend, dir.path(), 2, 2) else {
+        return;
+    };
+    let chain = CHAIN;
+    let parens = format!("{}visit = 1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let nots = format!("{}visit = 1", "NOT ".repeat(30_000));
+    let config = format!(
+        "{}/../examples/obscore-dp02.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = dir.path().join("out").display().to_string();
+    for (deep, column) in [(&parens, 201), (&nots, 801)] {
+        let expected = format!("expression nested more than 200 levels deep at column {column}");
+        let commands: [&[&str]; 6] = [
+            &["query-dimension-records", &repo, "visit"],
+            &["query-datasets", &repo, "calexp", "--collections", chain],
+            &["query-data-ids", &repo, "--datasets", "calexp", "-c", chain],
+            &["prune-datasets", &repo, chain, "--unstore", "--dry-run"],
+            &["export", &repo, &out],
+            &[
+                "obscore",
+                "export",
+                "-c",
+                &config,
+                "--collections",
+                chain,
+                &repo,
+                &out,
+            ],
+        ];
+        for command in commands {
+            let mut args = command.to_vec();
+            args.extend(["--where", deep.as_str()]);
+            fails(&args, &expected);
+        }
+    }
+    // Long flat chains are fine: they cost no nesting, nor SQL depth.
+    let chain_of_ands = vec!["visit > 0"; 5_000].join(" AND ");
+    let visits = |expr: &str| {
+        ok(&[
+            "query-dimension-records",
+            &repo,
+            "visit",
+            "--where",
+            expr,
+            "--format",
+            "csv",
+        ])
+    };
+    assert_eq!(visits(&chain_of_ands), visits("visit > 0"));
+
+    // Collection names with invisible characters, wherever a name comes in.
+    fails(
+        &[
+            "register-collection",
+            &repo,
+            "u/me/\u{200B}run",
+            "--collection-type",
+            "RUN",
+        ],
+        "invalid collection name \"u/me/\\u{200b}run\": it contains U+200B",
+    );
+    fails(
+        &["collection-chain", &repo, "u/me/\u{202E}chain", chain],
+        "it contains U+202E",
+    );
+    fails(
+        &["collection-chain", &repo, "u/me/chain", "u/me/\u{2066}x"],
+        "it contains U+2066",
+    );
+    let export = dir.path().join("bad-name.yaml");
+    std::fs::write(
+        &export,
+        "description: x\nversion: 1.0.2\ndata:\n- type: collection\n  collection_type: RUN\n  name: \"u/me/\\uFEFFrun\"\n",
+    )
+    .unwrap();
+    let export = export.display().to_string();
+    fails(
+        &[
+            "import",
+            &repo,
+            dir.path().to_str().unwrap(),
+            "--export-file",
+            &export,
+            "--registry-only",
+        ],
+        "it contains U+FEFF",
+    );
+    assert!(!ok(&["query-collections", &repo, "u/*", "--format", "csv"]).contains("run"));
+
+    // Times: TAI has no leap seconds, and a range must not run backwards.
+    let find = |timespan: [&str; 2]| {
+        fails(
+            &[
+                "find-dataset",
+                &repo,
+                "calexp",
+                "-c",
+                chain,
+                "-d",
+                "instrument=LSSTCam-imSim,detector=1,visit=1",
+                "--timespan",
+                timespan[0],
+                timespan[1],
+            ],
+            if timespan[0].contains(":60") {
+                "TAI has none"
+            } else {
+                "--timespan 2021-01-02 2021-01-01: timespan begins at 2021-01-02 00:00:00.000000000 TAI, after it ends at 2021-01-01 00:00:00.000000000 TAI"
+            },
+        )
+    };
+    find(["2016-12-31 23:59:60", "2017-01-02"]);
+    find(["2021-01-02", "2021-01-01"]);
+}
+
 on_both_backends!(
+    parsing_limits,
     dataset_type_commands,
     dimension_record_queries,
     main_job,

@@ -333,10 +333,10 @@ fn killed_imports_and_removals(backend: Backend) {
         args.extend_from_slice(edit);
         run_and_kill(&args, delay, beside(i, &repo));
         repaired_and_clean(&repo);
-        // Killed or not: the chain changed exactly when its history records an edit.
-        assert_eq!(
-            children(&repo) != before,
-            history() > edits_before,
+        // Killed or not: a chain that changed has the edit in its history (an edit
+        // that changes nothing, such as removing a non-member, may be recorded too).
+        assert!(
+            children(&repo) == before || history() > edits_before,
             "a chain edit left a chain its history does not explain"
         );
     }

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use regex::Regex;
-use valet_registry::collections::all_collections;
+use valet_registry::collections::{all_collections, validate_collection_name};
 use valet_registry::{CollectionRecord, CollectionType, Conn, Result};
 
 use crate::chains::children_of;
@@ -318,6 +318,15 @@ pub fn lint(conn: &mut Conn) -> Result<Vec<Finding>> {
 }
 
 fn lint_one(conn: &mut Conn, c: &CollectionRecord, out: &mut Vec<Finding>) -> Result<()> {
+    // Names registered before a rule was enforced (an invisible character, say).
+    if let Err(e) = validate_collection_name(&c.name) {
+        out.push(Finding {
+            collection: c.name.clone(),
+            severity: Severity::Error,
+            rule: "invalid-name",
+            message: e.to_string(),
+        });
+    }
     let class = classify(&c.name);
     let personal = class.as_ref().is_some_and(Classification::is_personal);
     if c.kind == CollectionType::Chained && !personal {

@@ -99,8 +99,8 @@ pub const OWNER_TYPES: [&str; 4] = ["user", "group", "project", "production"];
 /// The columns [`record_from_row`] reads, in order.
 pub const RECORD_COLUMNS: &str = "collection_id, name, type, doc, owner, owner_type";
 
-/// Refuse names that are too long, empty, absolute, contain `..` segments or control
-/// characters, or would be read as globs.
+/// Refuse names that are too long, empty, absolute, contain `..` segments, control or
+/// invisible formatting characters, or would be read as globs.
 pub fn validate_collection_name(name: &str) -> Result<()> {
     let bad = |why: &str| {
         Err(RegistryError::Invalid(format!(
@@ -124,8 +124,13 @@ pub fn validate_collection_name(name: &str) -> Result<()> {
     if name.split('/').any(|seg| seg == ".." || seg == ".") {
         return bad("it has a '.' or '..' segment");
     }
-    if name.chars().any(|c| c.is_control()) {
-        return bad("it contains a control character");
+    if let Some(c) = crate::text::first_invisible(name) {
+        let what = if c.is_control() {
+            "a control character"
+        } else {
+            "an invisible formatting character"
+        };
+        return bad(&format!("it contains U+{:04X}, {what}", c as u32));
     }
     if name.contains(['*', '?', '[', ']']) {
         return bad("it contains a glob character (* ? [ ])");
@@ -159,10 +164,18 @@ pub fn find_collection(conn: &mut Conn, name: &str) -> Result<Option<CollectionR
     .transpose()
 }
 
-/// Look a collection up by name, failing clearly if it is missing.
+/// Look a collection up by name, failing clearly if it is missing; a missing name that
+/// could never be registered (one with an invisible character, say) says why instead.
 pub fn get_collection(conn: &mut Conn, name: &str) -> Result<CollectionRecord> {
-    find_collection(conn, name)?
-        .ok_or_else(|| RegistryError::NotFound(format!("collection {name:?} does not exist")))
+    match find_collection(conn, name)? {
+        Some(record) => Ok(record),
+        None => {
+            validate_collection_name(name)?;
+            Err(RegistryError::NotFound(format!(
+                "collection {name:?} does not exist"
+            )))
+        }
+    }
 }
 
 /// Look a collection up by id.
@@ -273,5 +286,25 @@ mod tests {
         for bad in ["", "/abs", "a/../b", "a\nb", "a*", "a//b", &"x".repeat(65)] {
             assert!(validate_collection_name(bad).is_err(), "{bad:?} accepted");
         }
+        for (c, code) in [
+            ('\u{200B}', "U+200B"),
+            ('\u{200F}', "U+200F"),
+            ('\u{202E}', "U+202E"),
+            ('\u{2066}', "U+2066"),
+            ('\u{2069}', "U+2069"),
+            ('\u{FEFF}', "U+FEFF"),
+            ('\u{00AD}', "U+00AD"),
+            ('\u{2028}', "U+2028"),
+            ('\u{E0041}', "U+E0041"),
+            ('\u{7F}', "U+007F"),
+        ] {
+            let name = format!("HSC/runs/{c}RC2");
+            let msg = validate_collection_name(&name).unwrap_err().to_string();
+            assert!(msg.contains(code), "{msg}");
+            assert!(!msg.contains(c), "the character is not escaped: {msg}");
+            assert_eq!(msg.lines().count(), 1);
+        }
+        // Visible non-ASCII letters are fine.
+        assert!(validate_collection_name("u/jöns/Σ-run").is_ok());
     }
 }

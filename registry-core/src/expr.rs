@@ -4,6 +4,10 @@
 //! `a..b:stride`), `AND` / `OR` / `NOT`, parentheses, string and number literals, and
 //! bind names. Parse errors name the column of the offending token.
 //!
+//! Nesting (parentheses and `NOT`) is limited to [`MAX_DEPTH`] levels, so neither the
+//! parser nor anything walking the tree can exhaust the stack; chains of `AND` / `OR`
+//! are kept flat, so their length costs no depth.
+//!
 //! An expression is parsed once into [`Expr`] and then compiled to SQL by a caller that
 //! knows which columns an identifier names.
 
@@ -11,6 +15,10 @@ use std::collections::BTreeMap;
 
 use crate::db::Value;
 use crate::error::{RegistryError, Result};
+
+/// The deepest nesting of parentheses and `NOT` an expression may have. (Unary minus
+/// applies only to a number literal, so it cannot nest.)
+pub const MAX_DEPTH: usize = 200;
 
 /// A literal in an expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,10 +116,10 @@ pub enum Expr {
         /// `NOT IN`.
         negated: bool,
     },
-    /// `a AND b`
-    And(Box<Expr>, Box<Expr>),
-    /// `a OR b`
-    Or(Box<Expr>, Box<Expr>),
+    /// `a AND b AND …` (two or more terms).
+    And(Vec<Expr>),
+    /// `a OR b OR …` (two or more terms).
+    Or(Vec<Expr>),
     /// `NOT a`
     Not(Box<Expr>),
 }
@@ -131,12 +139,23 @@ enum Tok {
     End,
 }
 
+/// Tokens longer than this are shortened in errors.
+const DESCRIBE_UP_TO: usize = 40;
+
 fn describe(t: &Tok) -> String {
+    let short = |s: String| {
+        if s.chars().count() <= DESCRIBE_UP_TO {
+            s
+        } else {
+            s.chars().take(DESCRIBE_UP_TO).collect::<String>() + "…"
+        }
+    };
     match t {
-        Tok::Ident(s) => format!("'{s}'"),
+        Tok::Ident(s) => format!("'{}'", short(s.clone())),
         Tok::Int(i) => format!("'{i}'"),
-        Tok::Float(f) => format!("'{f}'"),
-        Tok::Str(s) => format!("'{s:?}'"),
+        // Debug, not Display: 1e308 is "1e308", not 309 digits.
+        Tok::Float(f) => format!("'{f:?}'"),
+        Tok::Str(s) => format!("'{}'", short(format!("{s:?}"))),
         Tok::Op(o) => format!("'{o}'"),
         Tok::LParen => "'('".into(),
         Tok::RParen => "')'".into(),
@@ -147,8 +166,21 @@ fn describe(t: &Tok) -> String {
     }
 }
 
+/// Expressions longer than this are quoted in errors by an excerpt around the column.
+const QUOTE_WHOLE_UP_TO: usize = 80;
+
 fn error(text: &str, column: usize, what: &str) -> RegistryError {
-    RegistryError::Invalid(format!("--where {text:?}: {what} at column {column}"))
+    let n = text.chars().count();
+    if n <= QUOTE_WHOLE_UP_TO {
+        return RegistryError::Invalid(format!("--where {text:?}: {what} at column {column}"));
+    }
+    let start = column.saturating_sub(31);
+    let excerpt: String = text.chars().skip(start).take(60).collect();
+    let before = if start > 0 { "…" } else { "" };
+    let after = if start + 60 < n { "…" } else { "" };
+    RegistryError::Invalid(format!(
+        "--where ({n} characters, near {before}{excerpt:?}{after}): {what} at column {column}"
+    ))
 }
 
 fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
@@ -272,6 +304,8 @@ struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     bind: &'a BTreeMap<String, Literal>,
+    /// Open parentheses and `NOT`s around the current token.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -316,39 +350,62 @@ impl Parser<'_> {
         }
     }
 
+    /// Enter one more level of nesting at the current token, or refuse to.
+    fn descend(&mut self) -> Result<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(error(
+                self.text,
+                self.col(),
+                &format!("expression nested more than {MAX_DEPTH} levels deep"),
+            ));
+        }
+        self.depth += 1;
+        self.next();
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Expr> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.keyword("OR") {
             self.next();
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.swap_remove(0)
+        } else {
+            Expr::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Expr> {
-        let mut left = self.not()?;
+        let mut terms = vec![self.not()?];
         while self.keyword("AND") {
             self.next();
-            let right = self.not()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            terms.push(self.not()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.swap_remove(0)
+        } else {
+            Expr::And(terms)
+        })
     }
 
     fn not(&mut self) -> Result<Expr> {
         if self.keyword("NOT") {
-            self.next();
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.descend()?;
+            let e = Expr::Not(Box::new(self.not()?));
+            self.depth -= 1;
+            return Ok(e);
         }
         self.predicate()
     }
 
     fn predicate(&mut self) -> Result<Expr> {
         if *self.peek() == Tok::LParen {
-            self.next();
+            self.descend()?;
             let e = self.or()?;
             self.expect(Tok::RParen)?;
+            self.depth -= 1;
             return Ok(e);
         }
         let left = self.operand()?;
@@ -480,6 +537,7 @@ pub fn parse(text: &str, bind: &BTreeMap<String, Literal>) -> Result<Expr> {
         toks,
         pos: 0,
         bind,
+        depth: 0,
     };
     let e = p.or()?;
     if *p.peek() != Tok::End {
@@ -572,18 +630,36 @@ pub fn to_sql(
                 joined
             }
         }
-        Expr::And(a, b) => format!(
-            "({} AND {})",
-            to_sql(a, text, resolve, params)?,
-            to_sql(b, text, resolve, params)?
-        ),
-        Expr::Or(a, b) => format!(
-            "({} OR {})",
-            to_sql(a, text, resolve, params)?,
-            to_sql(b, text, resolve, params)?
-        ),
+        Expr::And(terms) => balanced(&compile_all(terms, text, resolve, params)?, "AND"),
+        Expr::Or(terms) => balanced(&compile_all(terms, text, resolve, params)?, "OR"),
         Expr::Not(a) => format!("NOT ({})", to_sql(a, text, resolve, params)?),
     })
+}
+
+fn compile_all(
+    terms: &[Expr],
+    text: &str,
+    resolve: &dyn Fn(&str) -> std::result::Result<String, String>,
+    params: &mut Vec<Value>,
+) -> Result<Vec<String>> {
+    terms
+        .iter()
+        .map(|t| to_sql(t, text, resolve, params))
+        .collect()
+}
+
+/// Join `terms` with `op`, parenthesized as a balanced tree: the databases parse a
+/// flat chain into a tree as deep as it is long, and SQLite refuses trees deeper than
+/// 1000, while a balanced one is only log2(terms) deep. Two terms give `(a OP b)`.
+fn balanced(terms: &[String], op: &str) -> String {
+    match terms {
+        [] => String::new(),
+        [one] => one.clone(),
+        _ => {
+            let (a, b) = terms.split_at(terms.len() / 2);
+            format!("({} {op} {})", balanced(a, op), balanced(b, op))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -639,9 +715,9 @@ mod tests {
     fn binds_replace_identifiers() {
         let binds = parse_binds(&["v=42".into(), "name=HSC".into()]).unwrap();
         let e = parse("visit = v AND instrument = name", &binds).unwrap();
-        let Expr::And(a, _) = e else { panic!() };
+        let Expr::And(terms) = e else { panic!() };
         assert_eq!(
-            *a,
+            terms[0],
             Expr::Cmp(
                 Operand::Field {
                     name: "visit".into(),
@@ -670,5 +746,65 @@ mod tests {
         assert!(msg.contains("column 14"), "{msg}");
         let msg = compile("visit = 1 visit").unwrap_err().to_string();
         assert!(msg.contains("unexpected 'visit' at column 11"), "{msg}");
+        // Found by fuzzing: a large float was shown with all its digits.
+        let msg = compile("visit 1e308").unwrap_err().to_string();
+        assert!(msg.contains("unexpected '1e308' at column 7"), "{msg}");
+        let long = "x".repeat(5000);
+        let msg = compile(&format!("visit = 1 {long}"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.len() < 200, "{msg}");
+        let msg = compile(&format!("visit = 1 '{long}'"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.len() < 200, "{msg}");
+    }
+
+    #[test]
+    fn nesting_is_limited() {
+        let deep = |n: usize| format!("{}visit = 1{}", "(".repeat(n), ")".repeat(n));
+        assert!(compile(&deep(MAX_DEPTH)).is_ok());
+        let msg = compile(&deep(10_000)).unwrap_err().to_string();
+        assert!(
+            msg.contains("expression nested more than 200 levels deep at column 201"),
+            "{msg}"
+        );
+        assert_eq!(msg.lines().count(), 1);
+        assert!(msg.len() < 200, "the whole expression is quoted: {msg}");
+        let nots = |n: usize| format!("{}visit = 1", "NOT ".repeat(n));
+        assert!(compile(&nots(MAX_DEPTH)).is_ok());
+        let msg = compile(&nots(30_000)).unwrap_err().to_string();
+        assert!(
+            msg.contains("nested more than 200 levels deep at column 801"),
+            "{msg}"
+        );
+        // Parentheses and NOT count together.
+        let mixed = "NOT (".repeat(101) + "visit = 1" + &")".repeat(101);
+        let msg = compile(&mixed).unwrap_err().to_string();
+        assert!(msg.contains("nested more than 200 levels deep"), "{msg}");
+        // Unary minus applies to a literal only; it cannot stack.
+        assert!(compile("visit = --1").is_err());
+    }
+
+    #[test]
+    fn long_chains_stay_shallow() {
+        for op in ["AND", "OR"] {
+            let text = vec!["visit = 1"; 100_000].join(&format!(" {op} "));
+            let (sql, params) = compile(&text).unwrap();
+            assert_eq!(params.len(), 100_000);
+            let mut depth = 0usize;
+            let mut deepest = 0;
+            for c in sql.chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                deepest = deepest.max(depth);
+            }
+            assert!(deepest <= 17, "{op}: {deepest} levels");
+        }
+        let (sql, _) = compile("visit = 1 AND visit = 2 AND visit = 3").unwrap();
+        assert_eq!(sql, "(\"visit\" = ? AND (\"visit\" = ? AND \"visit\" = ?))");
     }
 }

@@ -74,12 +74,8 @@ pub fn validate_user_name(name: &str) -> std::result::Result<(), String> {
         Some("it is longer than 64 characters".to_owned())
     } else {
         name.chars()
-            .find(|c| {
-                matches!(c, '/' | '\\')
-                    || c.is_whitespace()
-                    || c.is_control()
-                    || crate::text::is_invisible(*c)
-            })
+            .find(|c| matches!(c, '/' | '\\') || c.is_whitespace())
+            .or_else(|| crate::text::first_invisible(name))
             .map(|c| format!("it contains {}", crate::text::describe_char(c)))
     };
     match why {

@@ -1,7 +1,7 @@
 //! Timespans: half-open `[begin, end)` in TAI nanoseconds since 1970-01-01, `None` for
 //! an unbounded end; and the reference's TAI ISO text form.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
 
 use crate::error::{RegistryError, Result};
 use crate::schema::{TIMESPAN_MAX, TIMESPAN_MIN};
@@ -26,6 +26,21 @@ impl Timespan {
             },
             _ => Timespan { begin, end },
         }
+    }
+
+    /// As [`Self::new`], but refusing a begin after the end: the reference would take
+    /// such a range as empty, which silently matches nothing.
+    pub fn checked(begin: Option<i64>, end: Option<i64>) -> Result<Timespan> {
+        if let (Some(b), Some(e)) = (begin, end) {
+            if b > e {
+                return Err(RegistryError::Invalid(format!(
+                    "timespan begins at {} TAI, after it ends at {} TAI: give the begin first",
+                    format_tai_iso(b),
+                    format_tai_iso(e)
+                )));
+            }
+        }
+        Ok(Timespan::new(begin, end))
     }
 
     /// The begin bound as stored in NOT NULL columns.
@@ -53,9 +68,20 @@ impl Timespan {
 }
 
 /// Parse the reference's TAI ISO form (`2020-01-01 00:00:00.000000000`, also with `T`)
-/// into TAI nanoseconds since 1970-01-01. The scale is TAI throughout, so no leap
-/// seconds are involved.
+/// into TAI nanoseconds since 1970-01-01. TAI has no leap seconds, so a second `60`
+/// is refused.
 pub fn parse_tai_iso(text: &str) -> Result<i64> {
+    parse_iso(text, "TAI", false)
+}
+
+/// Parse an ISO time in UTC (same forms as [`parse_tai_iso`]) into nanoseconds since
+/// 1970-01-01 without leap seconds: a leap second `23:59:60` is read as the second
+/// after it, as POSIX time does.
+pub fn parse_utc_iso(text: &str) -> Result<i64> {
+    parse_iso(text, "UTC", true)
+}
+
+fn parse_iso(text: &str, scale: &str, leap_seconds: bool) -> Result<i64> {
     let t = text.trim();
     let formats = [
         "%Y-%m-%d %H:%M:%S%.f",
@@ -73,9 +99,22 @@ pub fn parse_tai_iso(text: &str) -> Result<i64> {
         })
         .ok_or_else(|| {
             RegistryError::Invalid(format!(
-                "invalid time {text:?}: expected YYYY-MM-DD[ HH:MM:SS[.fffffffff]] (TAI)"
+                "invalid time {text:?}: expected YYYY-MM-DD[ HH:MM:SS[.fffffffff]] ({scale})"
             ))
         })?;
+    // The parser reads a second 60 as a leap second, at any minute.
+    if parsed.nanosecond() >= 1_000_000_000
+        && !(leap_seconds && parsed.hour() == 23 && parsed.minute() == 59)
+    {
+        return Err(RegistryError::Invalid(format!(
+            "invalid time {text:?}: second 60 is a leap second, and {}",
+            if leap_seconds {
+                "UTC has them only at 23:59:60"
+            } else {
+                "TAI has none"
+            }
+        )));
+    }
     parsed
         .and_utc()
         .timestamp_nanos_opt()
@@ -106,6 +145,33 @@ mod tests {
             1_577_836_800_000_000_000
         );
         assert!(parse_tai_iso("yesterday").is_err());
+    }
+
+    #[test]
+    fn tai_has_no_leap_seconds() {
+        for t in [
+            "2016-12-31 23:59:60",
+            "2016-12-31T23:59:60.5",
+            "2020-06-01 12:30:60.000000000",
+        ] {
+            let msg = parse_tai_iso(t).unwrap_err().to_string();
+            assert!(msg.contains("TAI has none"), "{t}: {msg}");
+        }
+        assert!(parse_tai_iso("2016-12-31 23:59:59.999999999").is_ok());
+        let leap = parse_utc_iso("2016-12-31 23:59:60").unwrap();
+        assert_eq!(leap, parse_utc_iso("2017-01-01 00:00:00").unwrap());
+        assert!(parse_utc_iso("2020-06-01 12:30:60").is_err());
+    }
+
+    #[test]
+    fn reversed_timespans_are_refused() {
+        let msg = Timespan::checked(Some(10), Some(5))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("after it ends"), "{msg}");
+        assert_eq!(Timespan::checked(Some(5), Some(5)).unwrap().end, Some(6));
+        assert!(Timespan::checked(None, Some(5)).is_ok());
+        assert!(Timespan::checked(Some(5), None).is_ok());
     }
 
     #[test]

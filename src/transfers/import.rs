@@ -284,14 +284,24 @@ fn import_file(
         }
     }
     summary.dataset_types += type_names.len();
-    let mut chains = Vec::new();
+    let mut chains: Vec<(usize, &Entry, &CollectionEntry)> = Vec::new();
     for (line, e) in &file.entries {
         if let Entry::Collection(c) = e {
             summary.collections += 1;
-            if c.kind == CollectionType::Chained {
-                chains.push((*line, e, c));
-            } else {
+            if c.kind != CollectionType::Chained {
                 register(conn, c).map_err(|x| at(&origin(*line, e), x))?;
+                continue;
+            }
+            // A chain defined twice is defined once, if both say the same.
+            match chains.iter().find(|(_, _, other)| other.name == c.name) {
+                Some((_, _, other)) if other.children == c.children => {}
+                Some(_) => {
+                    return Err(at(
+                        &origin(*line, e),
+                        "this file defines the chain more than once, with different children",
+                    ))
+                }
+                None => chains.push((*line, e, c)),
             }
         }
     }
@@ -313,11 +323,13 @@ fn import_file(
             }
         }
         if done.len() == before {
-            let (line, e, _) = chains
+            if let Some((line, e, _)) = chains
                 .iter()
                 .find(|(_, _, c)| !done.contains(c.name.as_str()))
-                .expect("an unfinished chain exists");
-            return Err(at(&origin(*line, e), "chains in this file form a cycle"));
+            {
+                return Err(at(&origin(*line, e), "chains in this file form a cycle"));
+            }
+            break;
         }
     }
     // 4. Dimension records, in universe order so references come first.

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use base64::Engine;
+use valet_registry::region::kind_of_type_byte;
 use valet_registry::timespan::format_tai_iso;
 use valet_registry::{CollectionType, Record, Timespan, Value};
 
@@ -72,12 +73,17 @@ fn record(out: &mut impl Write, r: &Record, indent: &str) -> io::Result<()> {
         match (k.as_str(), v) {
             ("timespan_begin", _) => line(out, "datetime_begin", time(v.as_i64()))?,
             ("timespan_end", _) => line(out, "datetime_end", time(v.as_i64()))?,
+            // Tagged with the sphgeom class the type byte names, as the reference.
             ("region", Value::Bytes(b)) => line(
                 out,
                 k,
                 format!(
-                    "!<lsst.sphgeom.ConvexPolygon> {{encoded: {}}}",
-                    hex::encode(b)
+                    "!<lsst.sphgeom.{}> {{encoded: {}}}",
+                    b.first()
+                        .copied()
+                        .and_then(kind_of_type_byte)
+                        .unwrap_or("Region"),
+                    text(&hex::encode(b))
                 ),
             )?,
             _ => line(out, k, value(v))?,
@@ -248,5 +254,59 @@ mod tests {
         for ((_, a), (_, b)) in model.entries.iter().zip(back.entries.iter()) {
             assert_eq!(a, b);
         }
+    }
+
+    #[test]
+    fn regions_are_tagged_with_their_kind() {
+        use valet_registry::region::Region;
+        let regions = [
+            Region::ConvexPolygon(vec![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+            Region::Circle {
+                center: [0.0, 0.0, 1.0],
+                squared_chord_length: 0.01,
+                opening_angle: 0.1,
+            },
+            Region::Box {
+                lon: [0.0, 0.1],
+                lat: [0.0, 0.1],
+            },
+            Region::Union(vec![]),
+        ];
+        let records = regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                Record::from([
+                    ("id".to_owned(), Value::Int(i as i64)),
+                    ("instrument".to_owned(), Value::Text("Cam1".into())),
+                    ("region".to_owned(), Value::Bytes(r.encode())),
+                ])
+            })
+            .collect();
+        let model = ExportFile {
+            version: "1.0.2".into(),
+            universe_version: 8,
+            universe_namespace: "daf_butler".into(),
+            entries: vec![(
+                0,
+                Entry::Dimension {
+                    element: "visit".into(),
+                    records,
+                },
+            )],
+        };
+        let mut buf = Vec::new();
+        write_export(&model, &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        for kind in ["ConvexPolygon", "Circle", "Box", "UnionRegion"] {
+            assert_eq!(
+                text.matches(&format!("region: !<lsst.sphgeom.{kind}> "))
+                    .count(),
+                1,
+                "{text}"
+            );
+        }
+        let back = read_export(&text, "regions").unwrap();
+        assert_eq!(back.entries[0].1, model.entries[0].1);
     }
 }

@@ -303,7 +303,10 @@ pub fn find(args: &FindArgs) -> CliResult {
     let collections = split_commas(&args.collections);
     let ts = match (&args.at, args.timespan.as_slice()) {
         (Some(t), _) => Some(timespan(&Some(t.clone()), &Some(t.clone()))?),
-        (None, [b, e]) => Some(timespan(&Some(b.clone()), &Some(e.clone()))?),
+        (None, [b, e]) => Some(
+            timespan(&Some(b.clone()), &Some(e.clone()))
+                .map_err(|err| RegistryError::Invalid(format!("--timespan {b} {e}: {err}")))?,
+        ),
         _ => None,
     };
     let mut conn = repo.registry.db.conn()?;

@@ -297,7 +297,8 @@ impl Db {
     }
 
     /// Run `f` inside one transaction: committed if it returns `Ok`, rolled back
-    /// otherwise (and on panic, when the connection is dropped mid-transaction).
+    /// otherwise, also when `f` panics or the commit fails, so the connection goes
+    /// back to the pool with no transaction open.
     ///
     /// A transaction that loses a conflict with a concurrent one (see
     /// [`DbErrorKind::Transient`]) is rolled back and `f` runs again, up to
@@ -311,22 +312,31 @@ impl Db {
     where
         E: From<DbError>,
     {
-        let mut conn = self.conn()?;
+        let mut tx = OpenTransaction {
+            conn: self.conn()?,
+            open: false,
+        };
         let mut attempt = 1;
         loop {
-            conn.begin()?;
-            match f(&mut conn) {
-                Ok(v) => match conn.commit() {
-                    Ok(()) => return Ok(v),
+            tx.conn.begin()?;
+            tx.open = true;
+            match f(&mut tx.conn) {
+                Ok(v) => match tx.conn.commit() {
+                    Ok(()) => {
+                        tx.open = false;
+                        return Ok(v);
+                    }
                     // A serializable transaction can lose its conflict at commit; the
                     // failed COMMIT has already ended it.
-                    Err(e) if e.kind == DbErrorKind::Transient => {}
+                    Err(e) if e.kind == DbErrorKind::Transient => tx.open = false,
+                    // Any other failed commit is rolled back when `tx` is dropped.
                     Err(e) => return Err(e.into()),
                 },
                 Err(e) => {
-                    let lost = conn.take_lost_conflict();
+                    let lost = tx.conn.take_lost_conflict();
                     // The original error matters more than a failed rollback.
-                    let _ = conn.rollback();
+                    let _ = tx.conn.rollback();
+                    tx.open = false;
                     if !lost {
                         return Err(e);
                     }
@@ -337,6 +347,23 @@ impl Db {
             }
             backoff(attempt);
             attempt += 1;
+        }
+    }
+}
+
+/// A connection inside a transaction that is rolled back when this is dropped still
+/// open: on an error, a failed commit, or a panic unwinding through it.
+struct OpenTransaction {
+    conn: Conn,
+    open: bool,
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing better to do with a failed rollback here; the original error
+            // (or panic) is what the caller sees.
+            let _ = self.conn.rollback();
         }
     }
 }
