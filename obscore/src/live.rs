@@ -67,29 +67,21 @@ pub fn enable_reporting(
     progress: Option<&RowsProgress>,
 ) -> Result<u64, ObsCoreError> {
     let config = ObsCoreConfig::from_yaml(config_text)?;
-    registry.transaction(|conn, _| {
+    registry.db.transaction(|conn| -> Result<(), ObsCoreError> {
         valet_registry::access::check_admin(conn, "enable ObsCore")?;
         for name in config.dataset_types.keys() {
             let name = name.as_str().unwrap_or_default();
             if valet_registry::dataset_types::find_dataset_type(conn, name)?.is_none() {
                 return Err(RegistryError::NotFound(format!(
                     "the ObsCore configuration names dataset type {name:?}, which this repository does not have"
-                )));
+                ))
+                .into());
             }
         }
-        if let Some(old) =
-            enabled_config(conn).map_err(|e| RegistryError::Invalid(e.to_string()))?
-        {
+        if let Some(old) = enabled_config(conn)? {
             conn.batch(&format!("DROP TABLE IF EXISTS {}", table_name(&old)))?;
         }
-        conn.execute(
-            "DELETE FROM valet_attributes WHERE name = ?",
-            &[CONFIG_ATTRIBUTE.into()],
-        )?;
-        conn.execute(
-            "INSERT INTO valet_attributes (name, value) VALUES (?, ?)",
-            &[CONFIG_ATTRIBUTE.into(), config_text.into()],
-        )?;
+        valet_registry::schema::set_attribute(conn, CONFIG_ATTRIBUTE, config_text)?;
         let backend = conn.backend();
         let uuid = if backend == Backend::Sqlite {
             "BLOB"

@@ -128,15 +128,11 @@ pub(crate) fn current_path(conn: &mut Conn, chain: &str) -> Result<Vec<String>, 
 /// Record the search path a CHAINED table now reflects.
 pub(crate) fn store_path(conn: &mut Conn, path: &[String]) -> Result<(), ObsCoreError> {
     let text = serde_json::to_string(path).map_err(|e| ObsCoreError::Invalid(e.to_string()))?;
-    conn.execute(
-        "DELETE FROM valet_attributes WHERE name = ?",
-        &[CHAIN_PATH_ATTRIBUTE.into()],
-    )?;
-    conn.execute(
-        "INSERT INTO valet_attributes (name, value) VALUES (?, ?)",
-        &[CHAIN_PATH_ATTRIBUTE.into(), text.into()],
-    )?;
-    Ok(())
+    Ok(valet_registry::schema::set_attribute(
+        conn,
+        CHAIN_PATH_ATTRIBUTE,
+        &text,
+    )?)
 }
 
 fn stored_path(conn: &mut Conn) -> Result<Option<Vec<String>>, ObsCoreError> {

@@ -529,6 +529,19 @@ pub fn initialize(conn: &mut Conn, universe: &Universe) -> Result<()> {
     Ok(())
 }
 
+/// Set an attribute, replacing any value it had.
+pub fn set_attribute(conn: &mut Conn, name: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM valet_attributes WHERE name = ?",
+        &[name.into()],
+    )?;
+    conn.execute(
+        "INSERT INTO valet_attributes (name, value) VALUES (?, ?)",
+        &[name.into(), value.into()],
+    )?;
+    Ok(())
+}
+
 /// Read an attribute.
 pub fn get_attribute(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     Ok(conn
