@@ -232,8 +232,16 @@ pub fn expected_datasets(
     config: &ObsCoreConfig,
 ) -> Result<Vec<ExpectedDatasets>, ObsCoreError> {
     let collections: Vec<String> = match config.collection_type {
+        // A collection that does not exist yet holds nothing (a table may be enabled
+        // before its chain is defined).
         CollectionKind::Tagged | CollectionKind::Chained => {
-            config.collections.clone().unwrap_or_default()
+            let mut existing = Vec::new();
+            for c in config.collections.clone().unwrap_or_default() {
+                if valet_registry::collections::find_collection(conn, &c)?.is_some() {
+                    existing.push(c);
+                }
+            }
+            existing
         }
         CollectionKind::Run => {
             let patterns = run_patterns(config)?;
