@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine;
 use valet_collections::calibration::certify;
@@ -241,12 +242,30 @@ fn register(conn: &mut Conn, c: &CollectionEntry) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Apply one export file inside the caller's transaction.
+/// One export file being applied, and where its entries come from (for messages).
+struct FileContext<'a> {
+    universe: &'a Arc<Universe>,
+    file: &'a ExportFile,
+    source: &'a str,
+}
+
+impl<'a> FileContext<'a> {
+    fn origin(&self, line: usize, e: &'a Entry) -> Origin<'a> {
+        Origin {
+            source: self.source,
+            line,
+            what: e.describe(),
+        }
+    }
+}
+
+/// Apply one export file inside the caller's transaction, in the order references
+/// need: dataset types, collections, dimension records, datasets with their files,
+/// then memberships.
 #[allow(clippy::too_many_arguments)]
 fn import_file(
-    repo: &Repo,
     conn: &mut Conn,
-    universe: &Universe,
+    universe: &Arc<Universe>,
     file: &ExportFile,
     source: &str,
     options: &ImportOptions,
@@ -255,13 +274,26 @@ fn import_file(
     progress: &mut Progress,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
-    let origin = |line: usize, e: &Entry| Origin {
+    let cx = FileContext {
+        universe,
+        file,
         source,
-        line,
-        what: e.describe(),
     };
-    // 1. Dataset types; 2. RUN, TAGGED and CALIBRATION collections; 3. chains, each after
-    // its children (the files list them in that order, but older ones may not).
+    register_types(conn, &cx, summary)?;
+    register_collections(conn, &cx, summary)?;
+    insert_dimension_records(conn, &cx, options, progress, summary)?;
+    insert_file_datasets(conn, &cx, transfer, log, progress, summary)?;
+    insert_memberships(conn, &cx, summary)
+}
+
+/// Step 1: dataset types.
+fn register_types(
+    conn: &mut Conn,
+    cx: &FileContext<'_>,
+    summary: &mut ImportSummary,
+) -> Result<(), RepoError> {
+    let (universe, file) = (cx.universe, cx.file);
+    let origin = |line, e| cx.origin(line, e);
     let mut type_names: HashSet<&str> = HashSet::new();
     for (line, e) in &file.entries {
         if let Entry::DatasetType {
@@ -284,6 +316,18 @@ fn import_file(
         }
     }
     summary.dataset_types += type_names.len();
+    Ok(())
+}
+
+/// Steps 2 and 3: RUN, TAGGED and CALIBRATION collections, then chains, each after
+/// its children (the files list them in that order, but older ones may not).
+fn register_collections(
+    conn: &mut Conn,
+    cx: &FileContext<'_>,
+    summary: &mut ImportSummary,
+) -> Result<(), RepoError> {
+    let file = cx.file;
+    let origin = |line, e| cx.origin(line, e);
     let mut chains: Vec<(usize, &Entry, &CollectionEntry)> = Vec::new();
     for (line, e) in &file.entries {
         if let Entry::Collection(c) = e {
@@ -332,7 +376,19 @@ fn import_file(
             break;
         }
     }
-    // 4. Dimension records, in universe order so references come first.
+    Ok(())
+}
+
+/// Step 4: dimension records, in universe order so references come first.
+fn insert_dimension_records(
+    conn: &mut Conn,
+    cx: &FileContext<'_>,
+    options: &ImportOptions,
+    progress: &mut Progress,
+    summary: &mut ImportSummary,
+) -> Result<(), RepoError> {
+    let (universe, file) = (cx.universe, cx.file);
+    let origin = |line, e| cx.origin(line, e);
     let older = file.universe_version < universe.version;
     let mut dims: Vec<(usize, usize, &Entry, &String, &Vec<Record>)> = file
         .entries
@@ -384,7 +440,20 @@ fn import_file(
             insert_records(conn, universe, element, &records, true).map_err(|x| at(&o, x))?;
         progress.advance(records.len() as u64);
     }
-    // 5. Datasets, ids preserved, and their files.
+    Ok(())
+}
+
+/// Step 5: datasets, ids preserved, and their files.
+fn insert_file_datasets(
+    conn: &mut Conn,
+    cx: &FileContext<'_>,
+    transfer: Option<&FileImport<'_>>,
+    log: &mut WriteLog,
+    progress: &mut Progress,
+    summary: &mut ImportSummary,
+) -> Result<(), RepoError> {
+    let (universe, file) = (cx.universe, cx.file);
+    let origin = |line, e| cx.origin(line, e);
     let mut cache: Option<RecordCache> = None;
     for (line, e) in &file.entries {
         if let Entry::Datasets {
@@ -413,7 +482,7 @@ fn import_file(
             progress.advance(items.len() as u64);
             if let Some(fi) = transfer {
                 if cache.is_none() {
-                    cache = Some(RecordCache::new(repo.registry.universe.clone()));
+                    cache = Some(RecordCache::new(universe.clone()));
                 }
                 let cache = cache.as_mut().expect("set above");
                 let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
@@ -454,7 +523,17 @@ fn import_file(
             }
         }
     }
-    // 6. TAGGED memberships, then 7. validity ranges.
+    Ok(())
+}
+
+/// Steps 6 and 7: TAGGED memberships, then validity ranges.
+fn insert_memberships(
+    conn: &mut Conn,
+    cx: &FileContext<'_>,
+    summary: &mut ImportSummary,
+) -> Result<(), RepoError> {
+    let (universe, file) = (cx.universe, cx.file);
+    let origin = |line, e| cx.origin(line, e);
     for (line, e) in &file.entries {
         if let Entry::Associations {
             collection,
@@ -545,7 +624,6 @@ pub fn import_export(
                 _ => None,
             };
             import_file(
-                repo,
                 conn,
                 &universe,
                 f,
