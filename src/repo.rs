@@ -8,7 +8,7 @@ use valet_collections::Resolver;
 
 use valet_config::repo_config::{UniverseRef, CONFIG_FILE, DEFAULT_SQLITE_FILE};
 use valet_config::{ConfigError, RepoConfig, Universe};
-use valet_registry::{Registry, RegistryError};
+use valet_registry::{Backend, Registry, RegistryError};
 
 /// Errors from opening or creating a repository, or from any operation on it.
 #[derive(Debug, thiserror::Error)]
@@ -74,17 +74,18 @@ pub struct CreateOptions {
     pub identity: Option<String>,
 }
 
-/// An open repository.
+/// An open repository: the one way in. Every read and write a user can ask for is a
+/// method of it (or of a handle it returns), whatever the front end.
 #[derive(Clone)]
 pub struct Repo {
     /// The repository root.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// Its configuration.
-    pub config: RepoConfig,
+    pub(crate) config: RepoConfig,
     /// Its registry.
-    pub registry: Registry,
+    pub(crate) registry: Registry,
     /// The find-first resolver, with caches shared by every clone of this handle.
-    pub resolver: Arc<Resolver>,
+    pub(crate) resolver: Arc<Resolver>,
 }
 
 impl Repo {
@@ -208,6 +209,38 @@ impl Repo {
             registry,
             resolver: Arc::new(Resolver::new()),
         }
+    }
+}
+
+impl Repo {
+    /// The repository root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Its configuration (`valet.yaml`).
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    /// Its registry: the connection pool and the universe, for work below this API.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The find-first resolver, with caches shared by every clone of this handle.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// The dimension universe the registry holds.
+    pub fn universe(&self) -> &Universe {
+        &self.registry.universe
+    }
+
+    /// The database the registry is kept in.
+    pub fn backend(&self) -> Backend {
+        self.registry.db.backend()
     }
 }
 

@@ -110,7 +110,7 @@ fn tree_rows(
 pub fn query(args: &QueryArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let at = as_of(&args.as_of)?;
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     let flatten = args.chains == ChainsMode::Flatten;
     let found = query_collections(
         &mut conn,
@@ -235,7 +235,7 @@ pub struct HistoryArgs {
 /// Run `valet chain-history`.
 pub fn history(args: &HistoryArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     let edits = chain_history(&mut conn, &args.chain)?;
     let mut table = Table::new(["edited_at", "edited_by", "old_children", "new_children"]);
     for e in edits {
@@ -279,7 +279,7 @@ pub struct RegisterArgs {
 /// Run `valet register-collection`.
 pub fn register(args: &RegisterArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let (_, created) = repo.registry.transaction(|conn, _| {
+    let (_, created) = repo.registry().transaction(|conn, _| {
         valet::registry::collections::register_owned_collection(
             conn,
             &args.name,
@@ -357,7 +357,7 @@ pub struct RemoveCollectionsArgs {
 pub fn remove_non_runs(args: &RemoveCollectionsArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let names = {
-        let mut conn = repo.registry.db.conn()?;
+        let mut conn = repo.registry().db.conn()?;
         expand(
             &mut conn,
             &args.glob,
@@ -403,7 +403,7 @@ pub struct RemoveRunsArgs {
 pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let names = {
-        let mut conn = repo.registry.db.conn()?;
+        let mut conn = repo.registry().db.conn()?;
         expand(&mut conn, &args.glob, vec![CollectionType::Run])?
     };
     if names.is_empty() {
@@ -422,7 +422,7 @@ pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
         return Ok(());
     }
     let n = repo
-        .registry
+        .registry()
         .transaction(|conn, _| remove_runs(conn, &names, args.force))?;
     // The registry change is committed; now the files go (what fails stays in the
     // trash for `valet check --repair`).
@@ -456,7 +456,7 @@ pub struct LintArgs {
 /// Run `valet lint-collections`; fails while errors or warnings remain.
 pub fn lint_collections(args: &LintArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     let findings = lint(&mut conn)?;
     let mut table = Table::new(["collection", "severity", "rule", "message"]);
     for f in &findings {

@@ -36,7 +36,7 @@ pub fn register(args: &RegisterArgs) -> CliResult {
         .map(|d| d.trim().to_owned())
         .filter(|d| !d.is_empty())
         .collect();
-    let (_, inserted) = repo.registry.register_dataset_type(
+    let (_, inserted) = repo.registry().register_dataset_type(
         &args.name,
         &args.storage_class,
         &dims,
@@ -69,7 +69,7 @@ pub struct QueryArgs {
 /// Run `valet query-dataset-types`.
 pub fn query(args: &QueryArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     let all = dataset_types::all_dataset_types(&mut conn)?;
     let patterns = args
         .glob
@@ -111,7 +111,7 @@ pub struct RemoveArgs {
 /// Run `valet remove-dataset-type`: all named types go, or none do.
 pub fn remove(args: &RemoveArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    repo.registry.transaction(|conn, _| {
+    repo.registry().transaction(|conn, _| {
         let all = dataset_types::all_dataset_types(conn)?;
         for pattern in &args.names {
             if glob::is_glob(pattern) {

@@ -38,7 +38,7 @@ pub(crate) fn matching_types(
     repo: &Repo,
     patterns: &[String],
 ) -> Result<Vec<String>, RegistryError> {
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     let all = dataset_types::all_dataset_types(&mut conn)?;
     if patterns.is_empty() {
         return Ok(all.into_iter().map(|t| t.name).collect());
@@ -78,11 +78,11 @@ pub(crate) fn search(
     }
     let bind = expr::parse_binds(&s.bind)?;
     let at = as_of(&s.as_of)?;
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     for t in types {
-        repo.resolver.query_datasets(
+        repo.resolver().query_datasets(
             &mut conn,
-            &repo.registry.universe,
+            &repo.registry().universe,
             &DatasetQuery {
                 dataset_type: t.clone(),
                 collections: collections.clone(),
@@ -167,7 +167,7 @@ fn sort_rows(table: &mut Table, order_by: &[String]) -> Result<(), RegistryError
 
 /// Dimension names in universe order (instrument before detector before visit).
 fn universe_order(repo: &Repo, names: impl IntoIterator<Item = String>) -> Vec<String> {
-    let u = &repo.registry.universe;
+    let u = &repo.registry().universe;
     let mut v: Vec<String> = names.into_iter().collect();
     v.sort_by_key(|n| u.element(n).map(|e| e.index).unwrap_or(usize::MAX));
     v
@@ -197,7 +197,7 @@ pub fn query(args: &QueryArgs) -> CliResult {
     let limit = args.limit.unwrap_or(usize::MAX);
     let owner_of_run: std::collections::HashMap<String, String> = match &args.owner_type {
         Some(_) => {
-            let mut conn = repo.registry.db.conn()?;
+            let mut conn = repo.registry().db.conn()?;
             valet::registry::collections::all_collections(&mut conn)?
                 .into_iter()
                 .map(|c| (c.name, c.owner_type))
@@ -232,7 +232,7 @@ pub fn query(args: &QueryArgs) -> CliResult {
         columns.push("uri".into());
     }
     let store = valet::datastore::Datastore::of(&repo)?;
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     let mut table = Table::new(columns);
     for f in rows {
         let uri = if args.show_uri {
@@ -306,10 +306,10 @@ pub fn find(args: &FindArgs) -> CliResult {
         (None, [b, e]) => Some(timespan(&Some(b.clone()), &Some(e.clone()))?),
         _ => None,
     };
-    let mut conn = repo.registry.db.conn()?;
-    let found = repo.resolver.find_dataset(
+    let mut conn = repo.registry().db.conn()?;
+    let found = repo.resolver().find_dataset(
         &mut conn,
-        &repo.registry.universe,
+        &repo.registry().universe,
         &FindRequest {
             dataset_type: &args.dataset_type,
             data_id: &data_id,
@@ -479,7 +479,7 @@ pub fn certify_cmd(args: &CertifyArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let ts = timespan(&args.begin_date, &args.end_date)?;
     let input = {
-        let mut conn = repo.registry.db.conn()?;
+        let mut conn = repo.registry().db.conn()?;
         let record = valet::registry::collections::get_collection(&mut conn, &args.input)?;
         if record.kind == CollectionType::Chained && !args.search_all_inputs {
             // As the reference: only the chain's first child unless told otherwise.
@@ -511,7 +511,7 @@ pub fn certify_cmd(args: &CertifyArgs) -> CliResult {
             Ok(true)
         },
     )?;
-    let n = repo.registry.transaction(|conn, u| {
+    let n = repo.registry().transaction(|conn, u| {
         if find_collection(conn, &args.output)?.is_none() {
             register_collection(conn, &args.output, CollectionType::Calibration, None)?;
         }
@@ -550,7 +550,7 @@ pub fn decertify_cmd(args: &DecertifyArgs) -> CliResult {
         .iter()
         .map(|d| parse_data_id(std::slice::from_ref(d)))
         .collect::<Result<_, _>>()?;
-    let n = repo.registry.transaction(|conn, u| {
+    let n = repo.registry().transaction(|conn, u| {
         decertify(
             conn,
             u,

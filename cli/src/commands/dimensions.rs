@@ -33,7 +33,7 @@ pub struct QueryRecordsArgs {
 /// Run `valet query-dimension-records`.
 pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let universe = &repo.registry.universe;
+    let universe = &repo.registry().universe;
     let binds = expr::parse_binds(&args.bind)?;
     let filter = if args.where_.trim().is_empty() {
         None
@@ -45,7 +45,7 @@ pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
             &binds,
         )?)
     };
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     let (columns, records) = dimensions::query_records(
         &mut conn,
         universe,

@@ -119,7 +119,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
         ObsCoreCommand::UpdateTable { repo, dry_run } => {
             let repo = Repo::open(repo)?;
             if *dry_run {
-                if valet::obscore_live::enabled_config(&mut repo.registry.db.conn()?)?.is_none() {
+                if valet::obscore_live::enabled_config(&mut repo.registry().db.conn()?)?.is_none() {
                     return Err("ObsCore is not enabled in this repository".into());
                 }
                 let problems = valet::obscore_live::check_table(&repo)?;

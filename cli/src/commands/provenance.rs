@@ -55,7 +55,7 @@ pub fn register(args: &RegisterArgs) -> CliResult {
         runs: split_commas(&args.run),
     };
     let id = repo
-        .registry
+        .registry()
         .transaction(|c, _| register_execution(c, &spec))?;
     crate::out!("{id}");
     Ok(())
@@ -100,7 +100,7 @@ pub fn show(args: &LineageArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let id = uuid::Uuid::parse_str(&args.dataset_id)
         .map_err(|e| format!("dataset id {:?}: {e}", args.dataset_id))?;
-    let mut conn = repo.registry.db.conn()?;
+    let mut conn = repo.registry().db.conn()?;
     let graph = lineage(&mut conn, id, args.up, args.depth)?;
     match args.format {
         LineageFormat::Json => crate::out!(

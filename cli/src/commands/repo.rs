@@ -35,10 +35,10 @@ pub fn create(args: &CreateArgs) -> CliResult {
     )?;
     eprintln!(
         "created repository {} (universe {} {}, {})",
-        repo.root.display(),
-        repo.registry.universe.namespace,
-        repo.registry.universe.version,
-        match repo.registry.db.backend() {
+        repo.root().display(),
+        repo.registry().universe.namespace,
+        repo.registry().universe.version,
+        match repo.registry().db.backend() {
             valet::registry::Backend::Sqlite => "SQLite",
             valet::registry::Backend::Postgres => "PostgreSQL",
         }
