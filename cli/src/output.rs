@@ -4,9 +4,9 @@ use std::io::Write;
 
 use clap::ValueEnum;
 use serde_json::{Map, Value as Json};
-use valet_registry::region::Region;
-use valet_registry::timespan::format_tai_iso;
-use valet_registry::Value;
+use valet::registry::region::Region;
+use valet::registry::timespan::format_tai_iso;
+use valet::Value;
 
 /// Write text to stdout. A closed pipe (`valet … | head -1`) comes back as an error,
 /// which `main` takes for a normal end, instead of the panic `print!` gives.
