@@ -11,6 +11,7 @@ use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDa
 
 use crate::datastore::{Datastore, FileLog};
 use crate::expand::RecordCache;
+use crate::repo::io_err;
 use crate::{Repo, RepoError};
 
 /// One file to ingest and the data ID of the dataset it holds.
@@ -49,10 +50,7 @@ impl Repo {
         table: &Path,
         options: &IngestTableOptions,
     ) -> Result<Vec<DatasetRef>, RepoError> {
-        let text = std::fs::read_to_string(table).map_err(|source| RepoError::Io {
-            path: table.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(table).map_err(io_err(table))?;
         let prefix = options
             .prefix
             .clone()

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::obscore_export::{export_obscore_csv, export_obscore_parquet};
 use crate::obscore_live::{check_table, enable_reporting, enabled_config, update_table_reporting};
 use crate::obscore_table_export::{export_table_csv, export_table_parquet};
+use crate::repo::io_err;
 use crate::{Repo, RepoError};
 
 pub use crate::obscore_export::{ObsCoreExportOptions, RowsProgress};
@@ -74,11 +75,7 @@ impl Repo {
         source: &ObsCoreSource,
     ) -> Result<u64, RepoError> {
         let partial = destination.with_extension("partial");
-        let io_error = |path: &Path| {
-            let path = path.display().to_string();
-            move |source| RepoError::Io { path, source }
-        };
-        let file = std::fs::File::create(&partial).map_err(io_error(&partial))?;
+        let file = std::fs::File::create(&partial).map_err(io_err(&partial))?;
         let mut out = BufWriter::new(file);
         let written = match (source, format) {
             (ObsCoreSource::Search { config, options }, ObsCoreFormat::Csv) => {
@@ -98,7 +95,7 @@ impl Repo {
         drop(out);
         match written {
             Ok(n) => {
-                std::fs::rename(&partial, destination).map_err(io_error(destination))?;
+                std::fs::rename(&partial, destination).map_err(io_err(destination))?;
                 Ok(n)
             }
             Err(e) => {

@@ -340,7 +340,7 @@ impl Repo {
                 })?;
                 row.push(v.clone());
             }
-            let key: Vec<Json> = row.iter().map(json_cell).collect();
+            let key: Vec<Json> = row.iter().map(value_json).collect();
             if seen.insert(serde_json::to_string(&key).unwrap_or_default()) {
                 rows.push(row);
             }
@@ -477,8 +477,9 @@ fn sort_dataset_rows(
     Ok(())
 }
 
-/// A value as JSON: how sorting and de-duplication see it.
-fn json_cell(v: &Value) -> Json {
+/// A registry value as JSON: numbers, text and booleans as they are, UUIDs as text,
+/// bytes as hex, non-finite floats as null.
+pub fn value_json(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
         Value::Int(i) => Json::from(*i),
@@ -495,7 +496,7 @@ fn json_cell(v: &Value) -> Json {
 /// Compare values: numbers by value, everything else by its JSON text (so text sorts
 /// before numbers, and missing values last).
 fn compare_values(a: &Value, b: &Value) -> Ordering {
-    match (json_cell(a), json_cell(b)) {
+    match (value_json(a), value_json(b)) {
         (Json::Number(x), Json::Number(y)) => x
             .as_f64()
             .partial_cmp(&y.as_f64())

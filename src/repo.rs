@@ -41,7 +41,8 @@ impl From<valet_registry::db::DbError> for RepoError {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
+/// The error of a filesystem operation on `path`.
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
     move |source| RepoError::Io {
         path: path.display().to_string(),
         source,

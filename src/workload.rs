@@ -12,6 +12,7 @@ use uuid::Uuid;
 use valet_registry::region::Region;
 use valet_registry::{CollectionType, DataId, Record, Timespan, Value};
 
+use crate::repo::io_err;
 use crate::transfers::model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
 use crate::transfers::write_export;
 use crate::RepoError;
@@ -268,16 +269,12 @@ fn dataset_type(name: &str, dims: &[&str], storage_class: &str, calib: bool) -> 
 /// Write the sample as a Butler export file, `directory/export.yaml` (the directory is
 /// created if missing); returns the file's path.
 pub fn write_sample(directory: &Path, shape: &Shape) -> Result<PathBuf, RepoError> {
-    let io_error = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| RepoError::Io { path, source }
-    };
-    std::fs::create_dir_all(directory).map_err(io_error(directory))?;
+    std::fs::create_dir_all(directory).map_err(io_err(directory))?;
     let path = directory.join("export.yaml");
-    let file = std::fs::File::create(&path).map_err(io_error(&path))?;
+    let file = std::fs::File::create(&path).map_err(io_err(&path))?;
     let mut out = BufWriter::new(file);
-    write_export(&generate(shape), &mut out).map_err(io_error(&path))?;
-    out.flush().map_err(io_error(&path))?;
+    write_export(&generate(shape), &mut out).map_err(io_err(&path))?;
+    out.flush().map_err(io_err(&path))?;
     Ok(path)
 }
 
