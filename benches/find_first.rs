@@ -28,12 +28,12 @@ fn did(pairs: &[(&str, i64)]) -> DataId {
 fn dp02(c: &mut Criterion) {
     for (backend, db) in backends("valet_bench_dp02") {
         let (_dir, repo) = repo_with(Shape::default(), db);
-        let u = repo.registry.universe.clone();
+        let u = repo.registry().universe.clone();
         let chain = vec![CHAIN.to_owned()];
         let mut n = 0u64;
         {
-            let mut conn = repo.registry.db.conn().unwrap();
-            repo.resolver
+            let mut conn = repo.registry().db.conn().unwrap();
+            repo.resolver()
                 .query_datasets(
                     &mut conn,
                     &u,
@@ -54,10 +54,10 @@ fn dp02(c: &mut Criterion) {
         g.sample_size(10).measurement_time(Duration::from_secs(10));
         g.throughput(Throughput::Elements(n));
         g.bench_function(format!("bulk_{n}_calexps_286_runs"), |b| {
-            let mut conn = repo.registry.db.conn().unwrap();
+            let mut conn = repo.registry().db.conn().unwrap();
             b.iter(|| {
                 let mut k = 0u64;
-                repo.resolver
+                repo.resolver()
                     .query_datasets(
                         &mut conn,
                         &u,
@@ -83,10 +83,10 @@ fn dp02(c: &mut Criterion) {
         g.sample_size(50).measurement_time(Duration::from_secs(5));
         let calexp = did(&[("detector", 100), ("visit", 3)]);
         g.bench_function("calexp_286_runs_warm", |b| {
-            let mut conn = repo.registry.db.conn().unwrap();
+            let mut conn = repo.registry().db.conn().unwrap();
             b.iter(|| {
                 let f = repo
-                    .resolver
+                    .resolver()
                     .find_dataset(
                         &mut conn,
                         &u,
@@ -106,10 +106,10 @@ fn dp02(c: &mut Criterion) {
         let calib = vec!["LSSTCam-imSim/calib".to_owned()];
         let at = 1_640_995_200_000_000_000 + 3_600_000_000_000;
         g.bench_function("bias_at_time_warm", |b| {
-            let mut conn = repo.registry.db.conn().unwrap();
+            let mut conn = repo.registry().db.conn().unwrap();
             b.iter(|| {
                 let f = repo
-                    .resolver
+                    .resolver()
                     .find_dataset(
                         &mut conn,
                         &u,
@@ -140,11 +140,11 @@ fn chain_length(c: &mut Criterion) {
             reprocessed_percent: 0,
         };
         let (_dir, repo) = repo_with(shape, db);
-        let u = repo.registry.universe.clone();
+        let u = repo.registry().universe.clone();
         let lengths = [10i64, 100, 286, 1000];
         for &len in &lengths {
             let kids: Vec<String> = (0..len).rev().map(run_name).collect();
-            repo.registry
+            repo.registry()
                 .transaction(|conn, _| {
                     collection_chain(
                         conn,
@@ -163,10 +163,10 @@ fn chain_length(c: &mut Criterion) {
         for &len in &lengths {
             let chain = vec![format!("curve/{len}")];
             g.bench_with_input(BenchmarkId::from_parameter(len), &len, |b, _| {
-                let mut conn = repo.registry.db.conn().unwrap();
+                let mut conn = repo.registry().db.conn().unwrap();
                 b.iter(|| {
                     let f = repo
-                        .resolver
+                        .resolver()
                         .find_dataset(
                             &mut conn,
                             &u,

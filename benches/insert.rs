@@ -16,7 +16,7 @@ const EXPOSURES: i64 = 530;
 
 fn setup(db: Option<String>) -> (tempfile::TempDir, Repo, Vec<NewDataset>) {
     let (dir, repo) = empty_repo(db);
-    let r = &repo.registry;
+    let r = repo.registry();
     let shape = Shape {
         detectors: DETECTORS,
         visits: EXPOSURES,
@@ -59,11 +59,11 @@ fn bench_backend(c: &mut Criterion, name: &str, db: Option<String>) {
             for _ in 0..iters {
                 n += 1;
                 let run = format!("LSSTCam-imSim/raw/bench{n}");
-                repo.registry
+                repo.registry()
                     .register_collection(&run, CollectionType::Run, None)
                     .unwrap();
                 let start = Instant::now();
-                repo.registry
+                repo.registry()
                     .insert_datasets("raw", &run, &items, IdGenerationMode::Unique)
                     .unwrap();
                 total += start.elapsed();

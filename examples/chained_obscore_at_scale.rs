@@ -80,7 +80,7 @@ fn main() -> Result<(), Error> {
         // The newest member RUN shadows re-processed calexps of older ones.
         let newest = run_name(shape.runs - 1);
         timed("remove-runs of the newest member", || {
-            Ok(repo.registry.transaction(|c, _| {
+            Ok(repo.registry().transaction(|c, _| {
                 valet::collections::removal::remove_runs(c, std::slice::from_ref(&newest), true)
             })?)
         })?;
@@ -88,10 +88,10 @@ fn main() -> Result<(), Error> {
 
         let mut winners = Vec::new();
         {
-            let mut c = repo.registry.db.conn()?;
-            repo.resolver.query_datasets(
+            let mut c = repo.registry().db.conn()?;
+            repo.resolver().query_datasets(
                 &mut c,
-                &repo.registry.universe,
+                &repo.registry().universe,
                 &DatasetQuery {
                     dataset_type: "calexp".into(),
                     collections: vec![CHAIN.into()],
@@ -131,7 +131,7 @@ fn main() -> Result<(), Error> {
                 data_id: w.data_id.clone(),
             })
             .collect::<Vec<_>>();
-        repo.registry.transaction(|c, u| {
+        repo.registry().transaction(|c, u| {
             valet::registry::collections::register_collection(
                 c,
                 &new_run,

@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (detectors, runs) = (189i64, 286i64);
     let dir = tempfile::tempdir()?;
     let repo = Repo::create(&dir.path().join("repo"), &CreateOptions::default())?;
-    let r = &repo.registry;
+    let r = repo.registry();
     insert_dimension_records(
         &repo,
         &Shape {
@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for pass in 0..3 {
         let start = Instant::now();
         let mut n = 0u64;
-        repo.resolver.query_datasets(
+        repo.resolver().query_datasets(
             &mut conn,
             &r.universe,
             &DatasetQuery {

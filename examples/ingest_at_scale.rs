@@ -24,7 +24,7 @@ fn repo_with_records(
         reprocessed_percent: 0,
     };
     insert_dimension_records(&repo, &shape, false)?;
-    repo.registry.register_dataset_type(
+    repo.registry().register_dataset_type(
         "raw",
         "Exposure",
         &["instrument".into(), "exposure".into(), "detector".into()],

@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let repo_dir = keep.unwrap_or_else(|| dir.path().join("repo"));
     let repo = Repo::create(&repo_dir, &CreateOptions::default())?;
-    let r = &repo.registry;
+    let r = repo.registry();
     insert_dimension_records(
         &repo,
         &Shape {

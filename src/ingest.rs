@@ -11,6 +11,7 @@ use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDa
 
 use crate::datastore::WriteLog;
 use crate::expand::RecordCache;
+use crate::repo::io_err;
 use crate::{Repo, RepoError};
 
 /// One file to ingest and the data ID of the dataset it holds.
@@ -22,7 +23,54 @@ pub struct FileToIngest {
     pub data_id: DataId,
 }
 
+/// How [`Repo::ingest_table`] ingests the files a table lists.
+#[derive(Debug, Clone)]
+pub struct IngestTableOptions {
+    /// Dataset type of the new datasets.
+    pub dataset_type: String,
+    /// RUN to put them in (registered if missing).
+    pub run: String,
+    /// Dimension values shared by every row.
+    pub data_id: DataId,
+    /// Directory that relative file names are under (default: the table's).
+    pub prefix: Option<PathBuf>,
+    /// Let relative file names lead outside the prefix (`..`, symlinks).
+    pub allow_outside: bool,
+    /// How the files are put into the datastore.
+    pub transfer: TransferMode,
+    /// How dataset ids are made.
+    pub id_generation: IdGenerationMode,
+}
+
 impl Repo {
+    /// Ingest the files an ingest table lists (see [`read_ingest_table`]) as new
+    /// datasets, in one transaction.
+    pub fn ingest_table(
+        &self,
+        table: &Path,
+        options: &IngestTableOptions,
+    ) -> Result<Vec<DatasetRef>, RepoError> {
+        let text = std::fs::read_to_string(table).map_err(io_err(table))?;
+        let prefix = options
+            .prefix
+            .clone()
+            .or_else(|| table.parent().map(Path::to_path_buf));
+        let files = read_ingest_table(
+            &text,
+            &table.display().to_string(),
+            &options.data_id,
+            prefix.as_deref(),
+            options.allow_outside,
+        )?;
+        self.ingest_files(
+            &options.dataset_type,
+            &options.run,
+            &files,
+            options.transfer,
+            options.id_generation,
+        )
+    }
+
     /// Ingest files as new datasets of one type in one RUN (registered if missing).
     pub fn ingest_files(
         &self,

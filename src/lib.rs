@@ -1,18 +1,26 @@
 //! valet: a Butler-style data registry engine.
 //!
-//! [`Repo`] ties a repository directory (its `valet.yaml`) to its registry database;
-//! [`transfers`] reads and writes the reference Butler's export files.
+//! [`Repo`] ties a repository directory (its `valet.yaml`) to its registry database,
+//! and is the one way in: every read and write is a method of it, in the module of its
+//! kind ([`queries`], [`collection_queries`], [`collection_writes`],
+//! [`dataset_type_writes`], [`provenance`], [`obscore_api`], [`ingest`], [`transfers`],
+//! [`check`], [`retrieve`]); [`transfers`] reads and writes the reference Butler's
+//! export files.
 
 pub mod check;
+pub mod collection_queries;
 pub mod collection_writes;
+pub mod dataset_type_writes;
 pub mod datastore;
 pub mod error;
 pub mod ingest;
+pub mod obscore_api;
 pub mod obscore_export;
 pub mod obscore_live;
 pub mod obscore_table_export;
 pub mod provenance;
 pub mod prune;
+pub mod queries;
 pub mod repo;
 pub mod retrieve;
 pub mod transfers;
@@ -20,8 +28,14 @@ pub mod workload;
 
 pub use repo::{CreateOptions, ErrorKind, Repo, RepoError};
 pub use valet_collections as collections;
+pub use valet_collections::chains::ChainMode;
 pub use valet_config::Universe;
 pub use valet_datastore as datastore_crate;
+pub use valet_datastore::TransferMode;
 pub use valet_obscore as obscore;
 pub use valet_registry as registry;
 pub use valet_registry::expand;
+pub use valet_registry::{
+    Backend, CollectionRecord, CollectionType, DataId, DatasetRef, DatasetType, IdGenerationMode,
+    Record, RegistryError, Timespan, Value,
+};

@@ -1,17 +1,27 @@
-//! Provenance for pipelines: register a stage with its outputs in one call, and show a
-//! dataset's lineage as JSON or Graphviz dot.
+//! Provenance for pipelines: record an execution, or a stage with its outputs in one
+//! call, and show a dataset's lineage as JSON or Graphviz dot.
 
 use petgraph::graph::DiGraph;
 use petgraph::visit::EdgeRef;
-use valet_collections::provenance::{register_execution, ExecutionSpec, LineageNode};
+use valet_collections::provenance::register_execution;
 use valet_registry::collections::{find_collection, register_collection};
 use valet_registry::dataset_types::get_dataset_type;
 use valet_registry::datasets::insert_datasets;
 use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDataset};
 
+pub use valet_collections::provenance::{ExecutionSpec, LineageNode};
+
 use crate::{Repo, RepoError};
 
 impl Repo {
+    /// Record a pipeline stage: the datasets it read and the RUNs holding its outputs
+    /// (which must exist). Returns the new execution's id.
+    pub fn register_execution(&self, spec: &ExecutionSpec) -> Result<i64, RepoError> {
+        Ok(self
+            .registry
+            .transaction(|c, _| register_execution(c, spec))?)
+    }
+
     /// Register one pipeline stage and the datasets it wrote, in one transaction: the
     /// first of `spec.runs` (registered if missing) receives `outputs` of
     /// `dataset_type`. Returns the execution id and the new datasets.

@@ -8,11 +8,12 @@ use valet_collections::Resolver;
 
 use valet_config::repo_config::{UniverseRef, CONFIG_FILE, DEFAULT_SQLITE_FILE};
 use valet_config::{RepoConfig, Universe};
-use valet_registry::Registry;
+use valet_registry::{Backend, Registry};
 
 pub use crate::error::{ErrorKind, RepoError};
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
+/// The error of a filesystem operation on `path`.
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RepoError + '_ {
     move |source| RepoError::Io {
         path: path.display().to_string(),
         source,
@@ -45,17 +46,18 @@ pub struct CreateOptions {
     pub identity: Option<String>,
 }
 
-/// An open repository.
+/// An open repository: the one way in. Every read and write a user can ask for is a
+/// method of it (or of a handle it returns), whatever the front end.
 #[derive(Clone)]
 pub struct Repo {
     /// The repository root.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// Its configuration.
-    pub config: RepoConfig,
+    pub(crate) config: RepoConfig,
     /// Its registry.
-    pub registry: Registry,
+    pub(crate) registry: Registry,
     /// The find-first resolver, with caches shared by every clone of this handle.
-    pub resolver: Arc<Resolver>,
+    pub(crate) resolver: Arc<Resolver>,
 }
 
 impl Repo {
@@ -179,6 +181,38 @@ impl Repo {
             registry,
             resolver: Arc::new(Resolver::new()),
         }
+    }
+}
+
+impl Repo {
+    /// The repository root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Its configuration (`valet.yaml`).
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    /// Its registry: the connection pool and the universe, for work below this API.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The find-first resolver, with caches shared by every clone of this handle.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// The dimension universe the registry holds.
+    pub fn universe(&self) -> &Universe {
+        &self.registry.universe
+    }
+
+    /// The database the registry is kept in.
+    pub fn backend(&self) -> Backend {
+        self.registry.db.backend()
     }
 }
 

@@ -5,11 +5,17 @@
 //! pointer chains of the repository conventions. It produces an export model that can
 //! be imported directly or written out as a Butler export file.
 
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
 use uuid::Uuid;
 use valet_registry::region::Region;
 use valet_registry::{CollectionType, DataId, Record, Timespan, Value};
 
+use crate::repo::io_err;
 use crate::transfers::model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
+use crate::transfers::write_export;
+use crate::RepoError;
 
 /// The instrument the sample uses.
 pub const INSTRUMENT: &str = "LSSTCam-imSim";
@@ -258,6 +264,18 @@ fn dataset_type(name: &str, dims: &[&str], storage_class: &str, calib: bool) -> 
         storage_class: storage_class.into(),
         is_calibration: calib,
     }
+}
+
+/// Write the sample as a Butler export file, `directory/export.yaml` (the directory is
+/// created if missing); returns the file's path.
+pub fn write_sample(directory: &Path, shape: &Shape) -> Result<PathBuf, RepoError> {
+    std::fs::create_dir_all(directory).map_err(io_err(directory))?;
+    let path = directory.join("export.yaml");
+    let file = std::fs::File::create(&path).map_err(io_err(&path))?;
+    let mut out = BufWriter::new(file);
+    write_export(&generate(shape), &mut out).map_err(io_err(&path))?;
+    out.flush().map_err(io_err(&path))?;
+    Ok(path)
 }
 
 /// Build the whole sample as an export model.

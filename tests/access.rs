@@ -26,7 +26,7 @@ fn data(path: &str) -> PathBuf {
 }
 
 fn counts(repo: &Repo) -> (i64, i64, i64) {
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let mut n = |sql: &str| c.query_opt(sql, &[]).unwrap().unwrap()[0].as_i64().unwrap();
     (
         n("SELECT COUNT(*) FROM collection"),
@@ -42,7 +42,7 @@ fn insert_calexp(
     visit: i64,
     detector: i64,
 ) -> Result<Vec<valet::registry::DatasetRef>, valet::registry::RegistryError> {
-    repo.registry.insert_datasets(
+    repo.registry().insert_datasets(
         "calexp",
         run,
         &[NewDataset {
@@ -77,19 +77,19 @@ fn rules(backend: Backend) {
     let repo = &t.repo;
     repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
         .unwrap();
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     assert_eq!(admins(&mut c).unwrap(), vec!["alice"]);
     drop(c);
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
 
     // Bob works in his own space.
     set_thread_user(Some("bob"));
-    repo.registry
+    repo.registry()
         .register_collection("u/bob/DM-1/run", CollectionType::Run, None)
         .unwrap();
     insert_calexp(repo, "u/bob/DM-1/run", 3, 4).unwrap();
     let kids = vec!["u/bob/DM-1/run".to_owned(), chain.to_owned()];
-    repo.registry
+    repo.registry()
         .transaction(|c, _| {
             collection_chain(c, "u/bob/DM-1", ChainMode::Redefine, &kids, false, None)
         })
@@ -98,12 +98,12 @@ fn rules(backend: Backend) {
     // Everything shared, or someone else's, is refused and changes nothing.
     let before = counts(repo);
     denied(
-        repo.registry
+        repo.registry()
             .register_collection("HSC/raw/all", CollectionType::Run, None),
         "shared-needs-admin",
     );
     denied(
-        repo.registry
+        repo.registry()
             .register_collection("u/alice/x", CollectionType::Run, None),
         "personal-collections-are-their-owners",
     );
@@ -118,12 +118,12 @@ fn rules(backend: Backend) {
     );
     let run = vec!["u/bob/DM-1/run".to_owned()];
     denied(
-        repo.registry
+        repo.registry()
             .transaction(|c, _| collection_chain(c, chain, ChainMode::Prepend, &run, false, None)),
         "shared-needs-admin",
     );
     denied(
-        repo.registry.transaction(|c, _| {
+        repo.registry().transaction(|c, _| {
             collection_chain(
                 c,
                 "LSSTCam-imSim/raw",
@@ -136,18 +136,18 @@ fn rules(backend: Backend) {
         "shared-needs-admin",
     );
     let some_raw = {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         c.query_opt("SELECT id FROM dataset", &[]).unwrap().unwrap()[0]
             .as_uuid()
             .unwrap()
     };
     denied(
-        repo.registry
+        repo.registry()
             .transaction(|c, u| associate(c, u, "LSSTCam-imSim/raw/DM-12345", &[some_raw])),
         "shared-needs-admin",
     );
     denied(
-        repo.registry.transaction(|c, u| {
+        repo.registry().transaction(|c, u| {
             certify(
                 c,
                 u,
@@ -159,12 +159,12 @@ fn rules(backend: Backend) {
         "shared-needs-admin",
     );
     denied(
-        repo.registry
+        repo.registry()
             .transaction(|c, _| remove_runs(c, &["LSSTCam-imSim/raw/all".to_owned()], true)),
         "shared-needs-admin",
     );
     denied(
-        repo.registry
+        repo.registry()
             .register_dataset_type("thing", "X", &["instrument".into()], false),
         "shared-needs-admin",
     );
@@ -177,7 +177,7 @@ fn rules(backend: Backend) {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     denied(
-        repo.registry.insert_dimension_records(
+        repo.registry().insert_dimension_records(
             "detector",
             std::slice::from_ref(&new_detector),
             true,
@@ -185,7 +185,7 @@ fn rules(backend: Backend) {
         "shared-needs-admin",
     );
     denied(
-        repo.registry.transaction(|c, _| add_admin(c, "bob")),
+        repo.registry().transaction(|c, _| add_admin(c, "bob")),
         "shared-needs-admin",
     );
     assert_eq!(counts(repo), before);
@@ -195,7 +195,7 @@ fn rules(backend: Backend) {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
     assert_eq!(
-        repo.registry
+        repo.registry()
             .insert_dimension_records("instrument", &[existing], true)
             .unwrap(),
         0
@@ -204,27 +204,27 @@ fn rules(backend: Backend) {
     // A shared chain may never list a personal collection, not even for an admin.
     set_thread_user(Some("alice"));
     denied(
-        repo.registry
+        repo.registry()
             .transaction(|c, _| collection_chain(c, chain, ChainMode::Prepend, &run, false, None)),
         "shared-lists-personal",
     );
     assert_eq!(counts(repo), before);
     // Alice makes Bob an admin; then he may write shared collections.
-    repo.registry
+    repo.registry()
         .transaction(|c, _| add_admin(c, "bob"))
         .unwrap();
     set_thread_user(Some("bob"));
-    repo.registry
+    repo.registry()
         .insert_dimension_records("detector", &[new_detector], true)
         .unwrap();
-    repo.registry
+    repo.registry()
         .register_collection("LSSTCam-imSim/raw/DM-2", CollectionType::Tagged, None)
         .unwrap();
-    repo.registry
+    repo.registry()
         .transaction(|c, _| remove_admin(c, "alice"))
         .unwrap();
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, _| remove_admin(c, "bob"))
         .unwrap_err();
     assert!(err.to_string().contains("last admin"), "{err}");
@@ -241,7 +241,7 @@ fn production_is_immutable(backend: Backend) {
         .unwrap();
     let prod = "LSSTCam-imSim/runs/DP0.2/v1/DM-7";
     let (record, _) = repo
-        .registry
+        .registry()
         .transaction(|c, _| {
             register_owned_collection(c, prod, CollectionType::Run, None, Some("production"))
         })
@@ -250,29 +250,29 @@ fn production_is_immutable(backend: Backend) {
     assert_eq!(record.owner.as_deref(), Some("alice"));
     let refs = insert_calexp(repo, prod, 1, 1).unwrap();
     let tag = "LSSTCam-imSim/runs/DP0.2/v1/DM-7/tagged";
-    repo.registry
+    repo.registry()
         .transaction(|c, _| {
             register_owned_collection(c, tag, CollectionType::Tagged, None, Some("production"))
         })
         .unwrap();
-    repo.registry
+    repo.registry()
         .transaction(|c, u| associate(c, u, tag, &[refs[0].id]))
         .unwrap();
     let before = counts(repo);
     // Not even an admin removes production datasets, by any path.
     denied(
-        repo.registry
+        repo.registry()
             .transaction(|c, _| remove_runs(c, &[prod.to_owned()], true)),
         "production-is-immutable",
     );
     denied(
-        repo.registry.transaction(|c, _| {
+        repo.registry().transaction(|c, _| {
             valet::collections::removal::remove_collections(c, &[tag.to_owned()], true)
         }),
         "production-is-immutable",
     );
     denied(
-        repo.registry
+        repo.registry()
             .transaction(|c, _| valet::collections::tagged::disassociate(c, tag, &[refs[0].id])),
         "production-is-immutable",
     );
@@ -300,7 +300,7 @@ fn production_is_immutable(backend: Backend) {
     // Production collections are shared: only admins write them.
     set_thread_user(Some("bob"));
     denied(insert_calexp(repo, prod, 2, 1), "shared-needs-admin");
-    let bad = repo.registry.transaction(|c, _| {
+    let bad = repo.registry().transaction(|c, _| {
         register_owned_collection(c, "u/bob/x", CollectionType::Run, None, Some("production"))
     });
     assert!(bad
@@ -340,13 +340,13 @@ fn database_role_identity(backend: Backend) {
     // The database role (the test server's `postgres`) is the acting user, whatever
     // the login name says: it becomes the first admin and writes as such.
     let repo = Repo::create(&root, &options).unwrap();
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     assert_eq!(admins(&mut c).unwrap(), vec!["postgres"]);
     drop(c);
     set_thread_user(Some("mallory"));
     let reopened = Repo::open(&root).unwrap();
     reopened
-        .registry
+        .registry()
         .register_collection("HSC/raw/all", CollectionType::Run, None)
         .unwrap();
     set_thread_user(None);

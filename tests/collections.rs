@@ -33,7 +33,7 @@ fn dp02(backend: Backend) -> Option<common::TestRepo> {
 }
 
 fn chain_names(repo: &Repo, parent: &str) -> Vec<String> {
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     get_chain(&mut c, parent)
         .unwrap()
         .into_iter()
@@ -49,14 +49,16 @@ fn edit(
     flatten: bool,
 ) -> Result<Vec<String>, String> {
     let kids: Vec<String> = kids.iter().map(|s| s.to_string()).collect();
-    repo.registry
+    repo.registry()
         .transaction(|c, _| collection_chain(c, parent, mode, &kids, flatten, None))
         .map(|v| v.into_iter().map(|r| r.name).collect())
         .map_err(|e| e.to_string())
 }
 
 fn reg(repo: &Repo, name: &str, kind: CollectionType) {
-    repo.registry.register_collection(name, kind, None).unwrap();
+    repo.registry()
+        .register_collection(name, kind, None)
+        .unwrap();
 }
 
 fn chain_modes(backend: Backend) {
@@ -101,7 +103,7 @@ fn chain_modes(backend: Backend) {
         false,
     )
     .unwrap();
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let flat: Vec<String> = flatten(&mut c, &["chain2".into()], None)
         .unwrap()
         .into_iter()
@@ -109,7 +111,7 @@ fn chain_modes(backend: Backend) {
         .collect();
     assert_eq!(flat, ["r2", "tag1"]);
     let q = |patterns: &[&str], flatten: bool, include: Option<bool>| -> Vec<String> {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         query_collections(
             &mut c,
             &CollectionQuery {
@@ -169,11 +171,11 @@ fn chain_as_of(backend: Backend) {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let find = |as_of: Option<i64>| {
-        let mut c = repo.registry.db.conn().unwrap();
-        repo.resolver
+        let mut c = repo.registry().db.conn().unwrap();
+        repo.resolver()
             .find_dataset(
                 &mut c,
-                &repo.registry.universe,
+                &repo.registry().universe,
                 &FindRequest {
                     dataset_type: "calexp",
                     data_id: &did,
@@ -195,7 +197,7 @@ fn chain_as_of(backend: Backend) {
         "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211299T000000Z",
         CollectionType::Run,
     );
-    repo.registry
+    repo.registry()
         .insert_datasets(
             "calexp",
             "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211299T000000Z",
@@ -226,11 +228,11 @@ fn chain_as_of(backend: Backend) {
 
 /// The ids of the raws in `LSSTCam-imSim/raw/all` that `where_` selects.
 fn raw_ids(repo: &Repo, where_: &str) -> valet::registry::Result<Vec<uuid::Uuid>> {
-    let mut c = repo.registry.db.conn()?;
+    let mut c = repo.registry().db.conn()?;
     let mut ids = Vec::new();
-    repo.resolver.query_datasets(
+    repo.resolver().query_datasets(
         &mut c,
-        &repo.registry.universe,
+        &repo.registry().universe,
         &valet::collections::DatasetQuery {
             dataset_type: "raw".into(),
             collections: vec!["LSSTCam-imSim/raw/all".into()],
@@ -253,19 +255,19 @@ fn tagged_rules(backend: Backend) {
     assert_eq!(raws.len(), 3);
     reg(repo, "LSSTCam-imSim/raw/DM-1", CollectionType::Tagged);
     let n = repo
-        .registry
+        .registry()
         .transaction(|c, u| associate(c, u, "LSSTCam-imSim/raw/DM-1", &raws))
         .unwrap();
     assert_eq!(n, 3);
     // Re-associating members is a no-op.
     let n = repo
-        .registry
+        .registry()
         .transaction(|c, u| associate(c, u, "LSSTCam-imSim/raw/DM-1", &raws[..1]))
         .unwrap();
     assert_eq!(n, 0);
     // Associating into a RUN or CALIBRATION is refused.
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, u| associate(c, u, "LSSTCam-imSim/raw/all", &raws))
         .unwrap_err();
     assert!(
@@ -283,7 +285,7 @@ fn tagged_rules(backend: Backend) {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let other = repo
-        .registry
+        .registry()
         .insert_datasets(
             "raw",
             "u/someone/rerun",
@@ -297,17 +299,17 @@ fn tagged_rules(backend: Backend) {
     let reg2 = "LSSTCam-imSim/raw/DM-2";
     reg(repo, reg2, CollectionType::Tagged);
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, u| associate(c, u, reg2, &[raws[0], raws[1], other[0].id]))
         .unwrap_err();
     assert!(err.to_string().contains("exposure: 1"), "{err}");
     let members = |name: &str| {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         let mut n = 0;
-        repo.resolver
+        repo.resolver()
             .query_datasets(
                 &mut c,
-                &repo.registry.universe,
+                &repo.registry().universe,
                 &valet::collections::DatasetQuery {
                     dataset_type: "raw".into(),
                     collections: vec![name.into()],
@@ -323,13 +325,13 @@ fn tagged_rules(backend: Backend) {
     };
     assert_eq!(members(reg2), 0);
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, u| associate(c, u, "LSSTCam-imSim/raw/DM-1", &[other[0].id]))
         .unwrap_err();
     assert!(err.to_string().contains("already holds raw"), "{err}");
     assert_eq!(members("LSSTCam-imSim/raw/DM-1"), 3);
     let n = repo
-        .registry
+        .registry()
         .transaction(|c, _| disassociate(c, "LSSTCam-imSim/raw/DM-1", &raws[..2]))
         .unwrap();
     assert_eq!(n, 2);
@@ -341,7 +343,7 @@ fn calibration_rules(backend: Backend) {
     let repo = &t.repo;
     let calib = "LSSTCam-imSim/calib/DM-30694";
     let ranges = |det: i64| -> Vec<(Option<i64>, Option<i64>)> {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         validity_ranges(&mut c, calib, "bias")
             .unwrap()
             .into_iter()
@@ -358,7 +360,7 @@ fn calibration_rules(backend: Backend) {
     let det1 = ranges(1);
     assert_eq!(det1.len(), 3);
     let bias_ids: Vec<uuid::Uuid> = {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         validity_ranges(&mut c, calib, "bias")
             .unwrap()
             .iter()
@@ -369,7 +371,7 @@ fn calibration_rules(backend: Backend) {
     // Overlapping an existing range is refused; so are two ranges for one data ID in
     // one call; and certifying a non-calibration type or into a non-CALIBRATION one.
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, u| certify(c, u, calib, &bias_ids[..1], ts("2021-07-01", "2021-07-02")))
         .unwrap_err();
     assert!(err.to_string().contains("overlaps the range"), "{err}");
@@ -379,7 +381,7 @@ fn calibration_rules(backend: Backend) {
         CollectionType::Calibration,
     );
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, u| {
             certify(
                 c,
@@ -392,7 +394,7 @@ fn calibration_rules(backend: Backend) {
         .unwrap_err();
     assert!(err.to_string().contains("would overlap"), "{err}");
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, u| {
             certify(
                 c,
@@ -410,7 +412,7 @@ fn calibration_rules(backend: Backend) {
     assert_eq!(ranges(1), det1);
     // Adjacent ranges are fine (half-open).
     let n = repo
-        .registry
+        .registry()
         .transaction(|c, u| {
             certify(
                 c,
@@ -422,7 +424,7 @@ fn calibration_rules(backend: Backend) {
         })
         .unwrap();
     assert_eq!(n, 1);
-    repo.registry
+    repo.registry()
         .transaction(|c, u| {
             certify(
                 c,
@@ -445,7 +447,7 @@ fn calibration_rules(backend: Backend) {
     .map(|(k, v)| (k.to_string(), v))
     .collect()];
     let n = repo
-        .registry
+        .registry()
         .transaction(|c, u| decertify(c, u, calib, "bias", cut, Some(&only1)))
         .unwrap();
     assert_eq!(n, 1);
@@ -456,7 +458,7 @@ fn calibration_rules(backend: Backend) {
     // Other detectors untouched.
     assert_eq!(ranges(2).len(), 3);
     // An unbounded decertify removes everything for the data ID.
-    repo.registry
+    repo.registry()
         .transaction(|c, u| decertify(c, u, calib, "bias", Timespan::new(None, None), Some(&only1)))
         .unwrap();
     assert!(ranges(1).is_empty());
@@ -466,7 +468,7 @@ fn removal_rules(backend: Backend) {
     let Some(t) = dp02(backend) else { return };
     let repo = &t.repo;
     let count = || -> i64 {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         c.query_opt("SELECT COUNT(*) FROM dataset", &[])
             .unwrap()
             .unwrap()[0]
@@ -477,7 +479,7 @@ fn removal_rules(backend: Backend) {
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     // A TAGGED collection a chain lists is refused, then removed with its parents' links.
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, _| remove_collections(c, &names(&["LSSTCam-imSim/raw/DM-12345"]), false))
         .unwrap_err();
     assert!(
@@ -486,11 +488,11 @@ fn removal_rules(backend: Backend) {
         "{err}"
     );
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, _| remove_collections(c, &names(&["LSSTCam-imSim/raw/all"]), true))
         .unwrap_err();
     assert!(err.to_string().contains("remove-runs"), "{err}");
-    repo.registry
+    repo.registry()
         .transaction(|c, _| remove_collections(c, &names(&["LSSTCam-imSim/raw/DM-12345"]), true))
         .unwrap();
     assert!(chain_names(repo, "LSSTCam-imSim/raw").is_empty());
@@ -502,22 +504,22 @@ fn removal_rules(backend: Backend) {
     // A RUN in a chain: refused without unlinking; removed with its datasets after.
     let run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T190000Z";
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, _| remove_runs(c, &names(&[run]), false))
         .unwrap_err();
     assert!(err.to_string().contains("--force"), "{err}");
     assert_eq!(count(), total);
     let removed = repo
-        .registry
+        .registry()
         .transaction(|c, _| remove_runs(c, &names(&[run]), true))
         .unwrap();
     assert!(removed > 0);
     assert_eq!(count(), total - removed as i64);
     assert!(!chain_names(repo, "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905").contains(&run.to_string()));
     // The find-first cache notices the change.
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let path = repo
-        .resolver
+        .resolver()
         .search_path(
             &mut c,
             &["2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905".into()],
@@ -566,7 +568,7 @@ fn concurrent_chain_edits(backend: Backend) {
     let mut want: Vec<String> = (0..THREADS * EACH).map(|i| format!("run{i}")).collect();
     want.sort();
     assert_eq!(kids, want, "an edit was lost");
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     assert_eq!(
         chain_history(&mut c, "shared").unwrap().len(),
         THREADS * EACH + 1
@@ -598,7 +600,7 @@ fn parsing_limits(backend: Backend) {
     );
 
     let before = query_collections(
-        &mut repo.registry.db.conn().unwrap(),
+        &mut repo.registry().db.conn().unwrap(),
         &CollectionQuery::default(),
     )
     .unwrap()
@@ -609,7 +611,7 @@ fn parsing_limits(backend: Backend) {
     };
     let run = "LSSTCam-imSim/raw/all".to_owned();
     refused(
-        repo.registry.transaction(|c, _| {
+        repo.registry().transaction(|c, _| {
             collection_chain(
                 c,
                 "u/me/\u{200D}chain",
@@ -622,7 +624,7 @@ fn parsing_limits(backend: Backend) {
         "U+200D",
     );
     refused(
-        repo.registry.transaction(|c, _| {
+        repo.registry().transaction(|c, _| {
             collection_chain(
                 c,
                 "u/me/chain",
@@ -635,13 +637,13 @@ fn parsing_limits(backend: Backend) {
         "U+FEFF",
     );
     let err = repo
-        .registry
+        .registry()
         .register_collection("u/me/\u{202B}run", CollectionType::Run, None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("U+202B"), "{err}");
     let after = query_collections(
-        &mut repo.registry.db.conn().unwrap(),
+        &mut repo.registry().db.conn().unwrap(),
         &CollectionQuery::default(),
     )
     .unwrap()
@@ -650,7 +652,7 @@ fn parsing_limits(backend: Backend) {
     // A name that came in before the rule (written here behind the registry's back)
     // is what the lint reports.
     let hidden = "u/me/\u{200B}old";
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     c.execute(
         "INSERT INTO collection (name, type) VALUES (?, ?)",
         &[hidden.into(), (CollectionType::Tagged as i64).into()],

@@ -44,7 +44,7 @@ fn check(backend: Backend, fixture: &str) {
         .unwrap();
     assert!(summary.datasets > 0);
     let exp = expected(fixture);
-    let mut conn = repo.registry.db.conn().unwrap();
+    let mut conn = repo.registry().db.conn().unwrap();
     let mut checked = 0;
     for (key, answer) in exp["collections"].as_object().unwrap() {
         let answer_names = |v: &Json| -> Vec<String> {

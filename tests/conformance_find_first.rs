@@ -54,12 +54,12 @@ fn data_id_json(d: &DataId) -> Json {
 }
 
 fn query(repo: &Repo, dataset_type: &str, collections: &[&str], find_first: bool) -> Vec<Found> {
-    let mut conn = repo.registry.db.conn().unwrap();
+    let mut conn = repo.registry().db.conn().unwrap();
     let mut out = Vec::new();
-    repo.resolver
+    repo.resolver()
         .query_datasets(
             &mut conn,
-            &repo.registry.universe,
+            &repo.registry().universe,
             &DatasetQuery {
                 dataset_type: dataset_type.into(),
                 collections: collections.iter().map(|s| s.to_string()).collect(),
@@ -83,14 +83,14 @@ fn find(
     collection: &str,
     timespan: Option<Timespan>,
 ) -> Option<(String, String)> {
-    let mut conn = repo.registry.db.conn().unwrap();
+    let mut conn = repo.registry().db.conn().unwrap();
     let did = data_id(data_id_json);
     let collections = vec![collection.to_owned()];
     let found = repo
-        .resolver
+        .resolver()
         .find_dataset(
             &mut conn,
-            &repo.registry.universe,
+            &repo.registry().universe,
             &FindRequest {
                 dataset_type,
                 data_id: &did,

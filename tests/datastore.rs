@@ -48,7 +48,7 @@ fn reference_paths(backend: Backend) {
         serde_json::from_str(&std::fs::read_to_string(data("dp02-mini/expected.json")).unwrap())
             .unwrap();
     let paths = exp["paths"].as_object().unwrap();
-    let mut c = t.repo.registry.db.conn().unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
     let records = all_artifacts(&mut c).unwrap();
     assert_eq!(records.len(), paths.len());
     for r in &records {
@@ -76,7 +76,7 @@ fn reference_paths(backend: Backend) {
 fn links_and_failures(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
     import_with(&t, TransferMode::Symlink);
-    let mut c = t.repo.registry.db.conn().unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
     let any = &all_artifacts(&mut c).unwrap()[0];
     assert!(std::fs::symlink_metadata(t.root().join(&any.path))
         .unwrap()
@@ -127,14 +127,14 @@ fn links_and_failures(backend: Backend) {
         "the failure came before every dataset was stored"
     );
     assert_eq!(walk(&late.root()).len(), empty, "files left behind");
-    let mut c = late.repo.registry.db.conn().unwrap();
+    let mut c = late.repo.registry().db.conn().unwrap();
     assert!(all_artifacts(&mut c).unwrap().is_empty());
     drop(c);
 
     // A direct transfer records absolute paths and copies nothing.
     let Some(d) = new_repo(backend) else { return };
     import_with(&d, TransferMode::Direct);
-    let mut c = d.repo.registry.db.conn().unwrap();
+    let mut c = d.repo.registry().db.conn().unwrap();
     assert!(all_artifacts(&mut c)
         .unwrap()
         .iter()
@@ -169,7 +169,7 @@ fn remove_runs_deletes_files(backend: Backend) {
     let total = walk(&t.root()).len();
     let removed = t
         .repo
-        .registry
+        .registry()
         .transaction(|c, _| remove_runs(c, &[run.to_owned()], true))
         .unwrap();
     assert!(removed > 0);
@@ -194,7 +194,7 @@ fn check_finds_and_repairs(backend: Backend) {
         check(&t.repo, true, false).unwrap().problems,
         Vec::<String>::new()
     );
-    let mut c = t.repo.registry.db.conn().unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
     let records = all_artifacts(&mut c).unwrap();
     drop(c);
     // A missing file, a corrupted one (same size), a staging leftover, an orphan, and
@@ -212,7 +212,7 @@ fn check_finds_and_repairs(backend: Backend) {
     std::fs::write(t.root().join("LSSTCam-imSim/stray.json"), b"?").unwrap();
     let run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T190000Z";
     t.repo
-        .registry
+        .registry()
         .transaction(|c, _| remove_runs(c, &[run.to_owned()], true))
         .unwrap();
     let shallow = check(&t.repo, false, false).unwrap().problems;
@@ -317,7 +317,7 @@ fn ingest_and_put(backend: Backend) {
         .unwrap_err();
     assert!(err.to_string().contains("missing.fits"), "{err}");
     assert_eq!(walk(&t.root()).len(), before);
-    let mut c = t.repo.registry.db.conn().unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
     assert!(
         valet::registry::collections::find_collection(&mut c, "LSSTCam-imSim/raw/other")
             .unwrap()
@@ -475,7 +475,7 @@ fn prune_rules(backend: Backend) {
     assert_eq!((r.purged, r.files_deleted), (1, 1));
     assert!(!shared.exists());
     // Unstore keeps the dataset registered; disassociate leaves it in its RUN.
-    let mut c = t.repo.registry.db.conn().unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
     let raws = all_artifacts(&mut c).unwrap();
     drop(c);
     let raw = raws
@@ -494,7 +494,7 @@ fn prune_rules(backend: Backend) {
     .unwrap();
     assert_eq!(r.files_deleted, 1);
     assert!(!t.root().join(&raw.path).exists());
-    let mut c = t.repo.registry.db.conn().unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
     assert!(
         valet::registry::artifacts::get_artifact(&mut c, raw.dataset_id)
             .unwrap()
@@ -545,7 +545,7 @@ fn traversal_refused(backend: Backend) {
     // A RUN name cannot climb either: names with '..' segments are refused.
     let err = t
         .repo
-        .registry
+        .registry()
         .register_collection("a/../../b", valet::registry::CollectionType::Run, None)
         .unwrap_err();
     assert!(err.to_string().contains("'..'"), "{err}");
@@ -575,7 +575,7 @@ fn retried_import_stores_each_file_once(backend: Backend) {
     // The first insert of artifact records loses as a deadlock would (a sequence,
     // unlike a table, keeps counting through the rollback).
     t.repo
-        .registry
+        .registry()
         .db
         .transaction(|c| {
             c.batch(
@@ -598,7 +598,7 @@ fn retried_import_stores_each_file_once(backend: Backend) {
     assert_eq!(s.files, 799);
     let inserts = t
         .repo
-        .registry
+        .registry()
         .db
         .conn()
         .unwrap()

@@ -56,7 +56,7 @@ fn check_seed(backend: Backend, seed: u64) {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
     };
-    repo.registry
+    repo.registry()
         .insert_dimension_records("instrument", &[rec(&[("name", "Cam".into())])], false)
         .unwrap();
     let dets: Vec<Record> = (0..DETECTORS)
@@ -68,10 +68,10 @@ fn check_seed(backend: Backend, seed: u64) {
             ])
         })
         .collect();
-    repo.registry
+    repo.registry()
         .insert_dimension_records("detector", &dets, false)
         .unwrap();
-    repo.registry
+    repo.registry()
         .register_dataset_type(
             "thing",
             "StructuredDataDict",
@@ -86,7 +86,7 @@ fn check_seed(backend: Backend, seed: u64) {
     let n_runs = 2 + rng.below(8);
     for r in 0..n_runs {
         let name = format!("run{r}");
-        repo.registry
+        repo.registry()
             .register_collection(&name, CollectionType::Run, None)
             .unwrap();
         let items: Vec<NewDataset> = (0..DETECTORS)
@@ -97,7 +97,7 @@ fn check_seed(backend: Backend, seed: u64) {
             })
             .collect();
         let refs = repo
-            .registry
+            .registry()
             .insert_datasets("thing", &name, &items, IdGenerationMode::Unique)
             .unwrap();
         contents.insert(
@@ -114,7 +114,7 @@ fn check_seed(backend: Backend, seed: u64) {
         .collect();
     for k in 0..rng.below(3) {
         let name = format!("tag{k}");
-        repo.registry
+        repo.registry()
             .register_collection(&name, CollectionType::Tagged, None)
             .unwrap();
         let mut members: BTreeMap<i64, uuid::Uuid> = BTreeMap::new();
@@ -124,7 +124,7 @@ fn check_seed(backend: Backend, seed: u64) {
             }
         }
         let ids: Vec<uuid::Uuid> = members.values().copied().collect();
-        repo.registry
+        repo.registry()
             .transaction(|c, u| associate(c, u, &name, &ids))
             .unwrap();
         contents.insert(name.clone(), members);
@@ -143,7 +143,7 @@ fn check_seed(backend: Backend, seed: u64) {
                 Node::Leaf(n) | Node::Chain(n, _) => n.clone(),
             })
             .collect();
-        repo.registry
+        repo.registry()
             .transaction(|c, _| {
                 collection_chain(c, &name, ChainMode::Redefine, &names, false, None)
             })
@@ -170,8 +170,8 @@ fn check_seed(backend: Backend, seed: u64) {
     let name_of = |i: usize| match &nodes[i] {
         Node::Leaf(n) | Node::Chain(n, _) => n.clone(),
     };
-    let mut conn = repo.registry.db.conn().unwrap();
-    let u = repo.registry.universe.clone();
+    let mut conn = repo.registry().db.conn().unwrap();
+    let u = repo.registry().universe.clone();
     for _ in 0..6 {
         // A random search expression of one to three collections.
         let expr: Vec<usize> = (0..1 + rng.below(3))
@@ -192,7 +192,7 @@ fn check_seed(backend: Backend, seed: u64) {
             }
         }
         let mut got = BTreeMap::new();
-        repo.resolver
+        repo.resolver()
             .query_datasets(
                 &mut conn,
                 &u,
@@ -216,7 +216,7 @@ fn check_seed(backend: Backend, seed: u64) {
             "seed {seed}: find-first through {names:?} (path {path:?})"
         );
         let mut got_union = BTreeSet::new();
-        repo.resolver
+        repo.resolver()
             .query_datasets(
                 &mut conn,
                 &u,
@@ -235,7 +235,7 @@ fn check_seed(backend: Backend, seed: u64) {
         assert_eq!(got_union, union, "seed {seed}: union through {names:?}");
         for d in 0..DETECTORS {
             let found = repo
-                .resolver
+                .resolver()
                 .find_dataset(
                     &mut conn,
                     &u,

@@ -463,7 +463,7 @@ const EXPORT_MUTATIONS: &[fn(&mut Rng, &mut String)] = &[
 /// What a failed import must leave as it was: every table's row count, and the
 /// collections, chains and dataset types by name.
 fn registry_summary(repo: &Repo) -> Vec<String> {
-    let mut c = repo.registry.db.conn().expect("connection");
+    let mut c = repo.registry().db.conn().expect("connection");
     let tables_sql = match c.backend() {
         valet::registry::db::Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
@@ -810,7 +810,7 @@ fn where_parser(backend: Backend) {
             .expect("fixture import");
     }
     let repo = &t.repo;
-    let universe = repo.registry.universe.clone();
+    let universe = repo.registry().universe.clone();
     let binds = expr::parse_binds(&["v=1".into(), "s=Cam1".into(), "f=1.5".into()]).unwrap();
     let name = format!("where parser ({backend:?})");
     fuzz(&name, 10, |rng| {
@@ -833,7 +833,7 @@ fn where_parser(backend: Backend) {
         if let Err(e) = expr::to_sql(&parsed, &text, &|n| Ok(format!("\"{n}\"")), &mut params) {
             return Outcome::Broken(format!("compiling with every name known failed: {e}"));
         }
-        let mut conn = repo.registry.db.conn().expect("connection");
+        let mut conn = repo.registry().db.conn().expect("connection");
         let mut accepted = false;
         for element in ["visit", "detector"] {
             if let Ok((sql, params)) = dimensions::record_filter(&universe, element, &text, &binds)
@@ -851,7 +851,7 @@ fn where_parser(backend: Backend) {
             ..Default::default()
         };
         accepted |= repo
-            .resolver
+            .resolver()
             .query_datasets(&mut conn, &universe, &query, &mut |_| Ok(true))
             .is_ok();
         if accepted {

@@ -187,7 +187,7 @@ fn parquet_rows(path: &std::path::Path) -> Vec<Vec<String>> {
 }
 
 fn table_rows(repo: &valet::Repo) -> Vec<Vec<valet::registry::Value>> {
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     c.query("SELECT * FROM obscore ORDER BY obs_publisher_did", &[])
         .unwrap()
 }
@@ -202,7 +202,7 @@ fn live_table(backend: Backend) {
     let text = std::fs::read_to_string(data("dp02-mini/obscore.yaml")).unwrap();
     let n = enable(repo, &text).unwrap();
     // RUN mode with no patterns: every raw and calexp of every RUN.
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let want = c
         .query_opt(
             "SELECT COUNT(*) FROM dataset d JOIN dataset_type t ON t.id = d.dataset_type_id WHERE t.name IN ('raw', 'calexp')",
@@ -253,7 +253,7 @@ fn live_table(backend: Backend) {
         .put(b"{}", "calexp", &calexp, "u/someone/DM-99999/extra", "json")
         .unwrap();
     assert_eq!(table_rows(repo).len() as i64, want + 1);
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let row = c
         .query_opt(
             "SELECT lsst_run, obs_id FROM obscore WHERE registry_dataset_id = ?",
@@ -265,7 +265,7 @@ fn live_table(backend: Backend) {
     assert_eq!(row[1].as_str(), Some("v4-R00_S03"));
     drop(c);
     // Removing a run removes its rows.
-    repo.registry
+    repo.registry()
         .transaction(|c, _| {
             valet::collections::removal::remove_runs(
                 c,
@@ -284,7 +284,7 @@ fn live_table(backend: Backend) {
         Vec::<String>::new()
     );
     {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         c.execute("UPDATE obscore SET t_exptime = 1.5 WHERE lsst_visit = 3 AND lsst_detector = 2 AND lsst_dataset_type = 'raw'", &[]).unwrap();
         c.execute("DELETE FROM obscore WHERE lsst_visit = 4 AND lsst_detector = 1 AND lsst_dataset_type = 'raw'", &[]).unwrap();
     }
@@ -310,7 +310,7 @@ fn live_table(backend: Backend) {
     let n = enable(repo, &tagged).unwrap();
     assert_eq!(n, 287);
     let raws: Vec<uuid::Uuid> = {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         c.query("SELECT registry_dataset_id FROM obscore", &[])
             .unwrap()
             .iter()
@@ -320,7 +320,7 @@ fn live_table(backend: Backend) {
     };
 
     // The registry's own write functions keep the table current: no bookkeeping here.
-    repo.registry
+    repo.registry()
         .db
         .transaction(|c| {
             valet::collections::tagged::disassociate(c, "LSSTCam-imSim/raw/DM-12345", &raws)
@@ -336,7 +336,7 @@ fn live_table(backend: Backend) {
 
 /// The live table's dataset ids, sorted.
 fn table_ids(repo: &valet::Repo) -> Vec<uuid::Uuid> {
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let mut v: Vec<uuid::Uuid> = c
         .query("SELECT registry_dataset_id FROM obscore", &[])
         .unwrap()
@@ -399,7 +399,7 @@ fn chained_table(backend: Backend) {
     );
     let edit = |mode: ChainMode, kids: &[&str]| {
         let kids: Vec<String> = kids.iter().map(|s| s.to_string()).collect();
-        repo.registry
+        repo.registry()
             .transaction(|c, _| collection_chain(c, chain, mode, &kids, false, None))
             .unwrap();
     };
@@ -466,7 +466,7 @@ fn large_batches(backend: Backend) {
     let rows = (2 * shape.detectors * shape.visits) as usize;
     assert!(summary.datasets > rows, "{}", summary.datasets);
     let count = |repo: &valet::Repo| {
-        let mut c = repo.registry.db.conn().unwrap();
+        let mut c = repo.registry().db.conn().unwrap();
         c.query("SELECT COUNT(*) FROM obscore", &[]).unwrap()[0][0].as_i64()
     };
     assert_eq!(count(&t.repo), Some(rows as i64));
@@ -474,7 +474,7 @@ fn large_batches(backend: Backend) {
 
     // Spoil one row: check names it; a refill puts every row right again.
     {
-        let mut c = t.repo.registry.db.conn().unwrap();
+        let mut c = t.repo.registry().db.conn().unwrap();
         c.execute(
             "UPDATE obscore SET s_ra = s_ra + 1 WHERE registry_dataset_id IN \
              (SELECT registry_dataset_id FROM obscore ORDER BY registry_dataset_id LIMIT 1)",
@@ -560,19 +560,19 @@ fn chained_follows_every_write(backend: Backend) {
     clean("enabled");
     // The run of the issue: it shadows calexps of earlier runs.
     let run = format!("{chain}/20211200T190000Z");
-    repo.registry
+    repo.registry()
         .transaction(|c, _| remove_runs(c, std::slice::from_ref(&run), true))
         .unwrap();
     clean("after remove-runs of a member");
     // Purge the winner of a data ID that another run also holds: that run's dataset
     // takes its place.
     let live = table_ids(repo);
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let mut all = Vec::new();
-    repo.resolver
+    repo.resolver()
         .query_datasets(
             &mut c,
-            &repo.registry.universe,
+            &repo.registry().universe,
             &valet::collections::DatasetQuery {
                 dataset_type: "calexp".into(),
                 collections: vec![chain.to_string()],

@@ -39,7 +39,7 @@ fn three_stages(backend: Backend) {
     let repo = &t.repo;
     repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
         .unwrap();
-    repo.registry
+    repo.registry()
         .register_dataset_type(
             "stage_product",
             "StructuredDataDict",
@@ -81,7 +81,7 @@ fn three_stages(backend: Backend) {
         .unwrap();
     assert!(e1 < e2 && e2 < e3);
 
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     // Up from the final product: every stage and every dataset.
     let up = lineage(&mut c, s3[0].id, true, 100).unwrap();
     assert_eq!(kinds(&up), (5, 3));
@@ -109,20 +109,20 @@ fn three_stages(backend: Backend) {
 
     // Reading a stage-2 product while writing into stage 1's run would close a loop.
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, _| {
             register_execution(c, &spec("loop", vec![s2[0].id], "u/me/DM-1/stage1"))
         })
         .unwrap_err();
     assert!(err.to_string().contains("cycle"), "{err}");
     let err = repo
-        .registry
+        .registry()
         .transaction(|c, _| {
             register_execution(c, &spec("bad", vec![uuid::Uuid::nil()], "u/me/DM-1/stage3"))
         })
         .unwrap_err();
     assert!(err.to_string().contains("does not exist"), "{err}");
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let n = c
         .query_opt("SELECT COUNT(*) FROM execution", &[])
         .unwrap()

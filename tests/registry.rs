@@ -24,7 +24,7 @@ fn data_id(pairs: &[(&str, Value)]) -> DataId {
 
 /// HSC with two filters, `n_detectors` detectors and `n_exposures` exposures.
 fn add_hsc(repo: &Repo, n_detectors: i64, n_exposures: i64) {
-    let r = &repo.registry;
+    let r = repo.registry();
     r.insert_dimension_records(
         "instrument",
         &[rec(&[
@@ -99,7 +99,7 @@ fn add_hsc(repo: &Repo, n_detectors: i64, n_exposures: i64) {
 }
 
 fn register_raw(repo: &Repo) {
-    repo.registry
+    repo.registry()
         .register_dataset_type(
             "raw",
             "Exposure",
@@ -110,7 +110,7 @@ fn register_raw(repo: &Repo) {
 }
 
 fn count_rows(repo: &Repo, table: &str) -> i64 {
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     c.query_opt(&format!("SELECT COUNT(*) FROM {table}"), &[])
         .unwrap()
         .unwrap()[0]
@@ -130,8 +130,8 @@ fn create_and_open(backend: Backend) {
         assert!(root.join("registry.sqlite3").exists());
     }
     let reopened = Repo::open(&root).unwrap();
-    assert_eq!(reopened.registry.universe.version, 8);
-    assert_eq!(reopened.registry.universe.namespace, "daf_butler");
+    assert_eq!(reopened.registry().universe.version, 8);
+    assert_eq!(reopened.registry().universe.namespace, "daf_butler");
 
     // A second create over the same repository refuses and leaves it usable.
     let again = Repo::create(
@@ -148,7 +148,7 @@ fn create_and_open(backend: Backend) {
 
     // A registry written by a newer valet is refused with a clear message.
     {
-        let mut c = reopened.registry.db.conn().unwrap();
+        let mut c = reopened.registry().db.conn().unwrap();
         c.execute(
             "UPDATE valet_attributes SET value = '99' WHERE name = 'schema_version'",
             &[],
@@ -170,7 +170,7 @@ fn records_and_foreign_keys(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
     add_hsc(repo, 3, 2);
-    let r = &repo.registry;
+    let r = repo.registry();
 
     // A visit whose physical_filter is unknown is refused, naming both records.
     let bad_visit = rec(&[
@@ -301,7 +301,7 @@ fn dataset_type_rules(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
     add_hsc(repo, 2, 1);
-    let r = &repo.registry;
+    let r = repo.registry();
     let dims = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
 
     let (raw, inserted) = r
@@ -433,7 +433,7 @@ fn reference_uuid5_examples(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
     add_hsc(repo, 20, 1);
-    let r = &repo.registry;
+    let r = repo.registry();
     register_raw(repo);
     r.register_dataset_type(
         "bias",
@@ -504,7 +504,7 @@ fn dataset_insert_errors_change_nothing(backend: Backend) {
     let repo = &t.repo;
     add_hsc(repo, 4, 2);
     register_raw(repo);
-    let r = &repo.registry;
+    let r = repo.registry();
     r.register_collection("HSC/raw/all", CollectionType::Run, None)
         .unwrap();
     r.register_collection("HSC/raw/tagged", CollectionType::Tagged, None)
@@ -592,7 +592,7 @@ fn bulk_insert_100k(backend: Backend) {
     // 189 detectors × 530 exposures ≈ 100k raws, the DP0.2 focal plane.
     add_hsc(repo, 189, 530);
     register_raw(repo);
-    let r = &repo.registry;
+    let r = repo.registry();
     r.register_collection("HSC/raw/all", CollectionType::Run, None)
         .unwrap();
     let items: Vec<NewDataset> = (0..530)
@@ -644,7 +644,7 @@ fn bulk_insert_100k(backend: Backend) {
 
 fn collection_registration(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
-    let r = &t.repo.registry;
+    let r = t.repo.registry();
     let (run, created) = r
         .register_collection("u/someone/run", CollectionType::Run, Some("mine"))
         .unwrap();
@@ -680,7 +680,7 @@ fn raise(c: &mut Conn, code: &str) -> Result<(), DbError> {
 /// gives up with a message of valet's own.
 fn transient_failures_are_retried(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
-    let db = &t.repo.registry.db;
+    let db = &t.repo.registry().db;
     db.transaction(|c| c.batch("CREATE TABLE attempt_log (n BIGINT)"))
         .unwrap();
     let rows = || {
@@ -774,7 +774,7 @@ fn transient_failures_are_retried(backend: Backend) {
 fn unique_violations_read_alike(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
     let insert = || {
-        t.repo.registry.db.transaction(|c| {
+        t.repo.registry().db.transaction(|c| {
             c.execute(
                 "INSERT INTO collection (name, type) VALUES ('twice', 1)",
                 &[],
@@ -816,7 +816,7 @@ fn race<T>(
 /// one is refused as a conflict.
 fn lost_registration_races(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
-    let r = &t.repo.registry;
+    let r = t.repo.registry();
     let dims = |d: &[&str]| d.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let define = move |name: &'static str, d: &'static [&'static str]| {
         move |c: &mut Conn, u: &Universe| {
@@ -877,7 +877,7 @@ fn lost_registration_races(backend: Backend) {
 /// transaction on it failed and the panicked one's writes could be committed later).
 fn transactions_roll_back_on_panic(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
-    let db = &t.repo.registry.db;
+    let db = &t.repo.registry().db;
     let collections = || count_rows(&t.repo, "collection");
     let before = collections();
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -894,7 +894,7 @@ fn transactions_roll_back_on_panic(backend: Backend) {
     assert!(panicked.is_err());
     for _ in 0..5 {
         t.repo
-            .registry
+            .registry()
             .register_collection("u/someone/next", CollectionType::Run, None)
             .unwrap();
     }

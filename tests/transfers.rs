@@ -19,7 +19,7 @@ fn data(path: &str) -> PathBuf {
 }
 
 fn count(repo: &Repo, sql: &str) -> i64 {
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     c.query_opt(sql, &[]).unwrap().unwrap()[0].as_i64().unwrap()
 }
 
@@ -70,7 +70,7 @@ fn fixtures(backend: Backend) {
             &ImportOptions::default(),
         )
         .unwrap();
-    let mut c = t.repo.registry.db.conn().unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
     let row = c
         .query_opt("SELECT hash FROM skymap", &[])
         .unwrap()
@@ -146,7 +146,7 @@ fn failed_import_changes_nothing(backend: Backend) {
 /// Everything a round trip must keep: collections and chains, every dataset's
 /// (id, run, collection, data ID) per collection, and the validity ranges.
 fn snapshot(repo: &Repo) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let all = query_collections(&mut c, &CollectionQuery::default()).unwrap();
     let mut colls = Vec::new();
     let mut datasets = Vec::new();
@@ -167,10 +167,10 @@ fn snapshot(repo: &Repo) -> (Vec<String>, Vec<String>, Vec<String>) {
             continue;
         }
         for t in ["raw", "calexp", "bias"] {
-            repo.resolver
+            repo.resolver()
                 .query_datasets(
                     &mut c,
-                    &repo.registry.universe,
+                    &repo.registry().universe,
                     &DatasetQuery {
                         dataset_type: t.into(),
                         collections: vec![r.name.clone()],
@@ -256,13 +256,13 @@ fn export_round_trip(backend: Backend) {
     let text = String::from_utf8(buf).unwrap();
     assert_eq!(text.matches("- type: collection").count(), 1);
     let n_datasets = text.matches("  - dataset_id:").count();
-    let mut c = a.repo.registry.db.conn().unwrap();
+    let mut c = a.repo.registry().db.conn().unwrap();
     let mut want = 0;
     a.repo
-        .resolver
+        .resolver()
         .query_datasets(
             &mut c,
-            &a.repo.registry.universe,
+            &a.repo.registry().universe,
             &DatasetQuery {
                 dataset_type: "calexp".into(),
                 collections: vec![run.into()],
@@ -318,7 +318,7 @@ fn export_round_trip_with_files(backend: Backend) {
         )
         .unwrap();
     let artifacts = |r: &Repo| {
-        let mut c = r.registry.db.conn().unwrap();
+        let mut c = r.registry().db.conn().unwrap();
         all_artifacts(&mut c)
             .unwrap()
             .into_iter()
@@ -399,7 +399,7 @@ fn regions_and_tags(backend: Backend) {
 
     import(&tagged("Ellipse", &ellipse)).unwrap();
     assert_eq!(count(repo, records), 2);
-    let mut c = repo.registry.db.conn().unwrap();
+    let mut c = repo.registry().db.conn().unwrap();
     let row = c
         .query_opt("SELECT region FROM visit WHERE id = 1", &[])
         .unwrap()
@@ -448,7 +448,7 @@ fn duplicate_chain_definitions(backend: Backend) {
     );
     assert_eq!(count(&t.repo, "SELECT COUNT(*) FROM collection"), 0);
     import("[r1, r2]").unwrap();
-    let mut c = t.repo.registry.db.conn().unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
     let kids: Vec<String> = valet::collections::chains::get_chain(&mut c, "c")
         .unwrap()
         .into_iter()

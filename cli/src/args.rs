@@ -1,7 +1,7 @@
 //! Parsing helpers shared by commands: data IDs, times, collection lists.
 
 use valet::registry::timespan::{parse_tai_iso, parse_utc_iso};
-use valet::registry::{DataId, RegistryError, Timespan, Value};
+use valet::{DataId, RegistryError, Timespan, Value};
 
 /// Split repeated and comma-separated values (`-c a,b -c c` → `[a, b, c]`).
 pub fn split_commas(values: &[String]) -> Vec<String> {

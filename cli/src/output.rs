@@ -4,9 +4,10 @@ use std::io::Write;
 
 use clap::ValueEnum;
 use serde_json::{Map, Value as Json};
-use valet_registry::region::Region;
-use valet_registry::timespan::format_tai_iso;
-use valet_registry::Value;
+use valet::queries::value_json;
+use valet::registry::region::Region;
+use valet::registry::timespan::format_tai_iso;
+use valet::Value;
 
 /// Write text to stdout. A closed pipe (`valet … | head -1`) comes back as an error,
 /// which `main` takes for a normal end, instead of the panic `print!` gives.
@@ -149,17 +150,9 @@ fn csv_field(s: &str) -> String {
 /// regions are shown (TAI ISO times; ADQL-style polygons).
 pub fn to_json(column: &str, value: &Value) -> Json {
     match value {
-        Value::Null => Json::Null,
         Value::Int(i) if column.starts_with("timespan_") => Json::String(format_tai_iso(*i)),
-        Value::Int(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(Json::Number)
-            .unwrap_or(Json::Null),
-        Value::Text(s) => Json::String(s.clone()),
-        Value::Bool(b) => Json::Bool(*b),
         Value::Bytes(b) if column == "region" => Json::String(region_text(b)),
-        Value::Bytes(b) => Json::String(b.iter().map(|x| format!("{x:02x}")).collect()),
-        Value::Uuid(u) => Json::String(u.to_string()),
+        other => value_json(other),
     }
 }
 

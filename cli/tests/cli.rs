@@ -152,7 +152,7 @@ fn dimension_record_queries(backend: Backend) {
             .collect()
     };
     opened
-        .registry
+        .registry()
         .insert_dimension_records("instrument", &[rec(&[("name", "HSC".into())])], false)
         .unwrap();
     let detectors: Vec<_> = (0..5)
@@ -165,7 +165,7 @@ fn dimension_record_queries(backend: Backend) {
         })
         .collect();
     opened
-        .registry
+        .registry()
         .insert_dimension_records("detector", &detectors, false)
         .unwrap();
 
@@ -643,7 +643,7 @@ fn obscore_export_commands(backend: Backend) {
     assert_eq!(ok(&["obscore", "update-table", &repo, "--dry-run"]), "");
     {
         let opened = valet::Repo::open(Path::new(&repo)).unwrap();
-        let mut c = opened.registry.db.conn().unwrap();
+        let mut c = opened.registry().db.conn().unwrap();
         c.execute(
             "UPDATE obscore SET s_ra = s_ra + 1 WHERE registry_dataset_id IN \
              (SELECT registry_dataset_id FROM obscore ORDER BY registry_dataset_id LIMIT 1)",

@@ -28,7 +28,7 @@ pub struct TestRepo {
 
 impl TestRepo {
     pub fn root(&self) -> PathBuf {
-        self.repo.root.clone()
+        self.repo.root().to_path_buf()
     }
 }
 

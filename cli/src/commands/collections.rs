@@ -6,15 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value as Json};
-use valet::collections::chains::{
-    chain_history, children_as_of, children_of, parents_of, ChainMode,
-};
-use valet::collections::naming::{lint, Severity};
-use valet::collections::removal::remove_runs;
-use valet::collections::{query_collections, CollectionQuery};
+use valet::collection_queries::{ChainsView, QueryCollectionsOptions, Severity};
+use valet::collection_writes::RegisterCollectionOptions;
 use valet::registry::timespan::format_tai_iso;
-use valet::registry::{CollectionRecord, CollectionType, Conn, RegistryError};
-use valet::Repo;
+use valet::{ChainMode, CollectionType, RegistryError, Repo};
 
 use crate::args::{as_of, split_commas};
 use crate::output::{Format, Table};
@@ -40,6 +35,19 @@ pub enum ChainsMode {
     /// No children.
     #[value(name = "NO-CHILDREN")]
     NoChildren,
+}
+
+impl From<ChainsMode> for ChainsView {
+    fn from(mode: ChainsMode) -> ChainsView {
+        match mode {
+            ChainsMode::Tree => ChainsView::Tree,
+            ChainsMode::Table => ChainsView::Table,
+            ChainsMode::InverseTree => ChainsView::InverseTree,
+            ChainsMode::InverseTable => ChainsView::InverseTable,
+            ChainsMode::Flatten => ChainsView::Flatten,
+            ChainsMode::NoChildren => ChainsView::NoChildren,
+        }
+    }
 }
 
 /// List collections.
@@ -70,59 +78,16 @@ fn parse_type(s: &str) -> Result<CollectionType, String> {
     s.parse().map_err(|e: RegistryError| e.to_string())
 }
 
-fn kids(
-    conn: &mut Conn,
-    c: &CollectionRecord,
-    at: Option<i64>,
-) -> Result<Vec<CollectionRecord>, RegistryError> {
-    match at {
-        Some(t) => children_as_of(conn, &c.name, t),
-        None => children_of(conn, c.id),
-    }
-}
-
-fn tree_rows(
-    conn: &mut Conn,
-    c: &CollectionRecord,
-    depth: usize,
-    at: Option<i64>,
-    inverse: bool,
-    rows: &mut Vec<(usize, CollectionRecord)>,
-) -> Result<(), RegistryError> {
-    rows.push((depth, c.clone()));
-    if depth > 64 {
-        return Ok(());
-    }
-    let next = if inverse {
-        parents_of(conn, &c.name)?
-    } else if c.kind == CollectionType::Chained {
-        kids(conn, c, at)?
-    } else {
-        vec![]
-    };
-    for n in next {
-        tree_rows(conn, &n, depth + 1, at, inverse, rows)?;
-    }
-    Ok(())
-}
-
 /// Run `valet query-collections`.
 pub fn query(args: &QueryArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let at = as_of(&args.as_of)?;
-    let mut conn = repo.registry.db.conn()?;
-    let flatten = args.chains == ChainsMode::Flatten;
-    let found = query_collections(
-        &mut conn,
-        &CollectionQuery {
-            patterns: args.glob.clone(),
-            regex: args.regex,
-            types: args.collection_type.clone(),
-            flatten_chains: flatten,
-            include_chains: if flatten { Some(false) } else { None },
-            as_of: at,
-        },
-    )?;
+    let rows = repo.query_collections(&QueryCollectionsOptions {
+        patterns: args.glob.clone(),
+        regex: args.regex,
+        types: args.collection_type.clone(),
+        chains: args.chains.into(),
+        as_of: as_of(&args.as_of)?,
+    })?;
     let mut table;
     match args.chains {
         ChainsMode::Tree | ChainsMode::InverseTree => {
@@ -133,48 +98,40 @@ pub fn query(args: &QueryArgs) -> CliResult {
             } else {
                 Table::new(["name", "type", "depth"])
             };
-            let inverse = args.chains == ChainsMode::InverseTree;
-            for c in &found {
-                let mut rows = Vec::new();
-                tree_rows(&mut conn, c, 0, at, inverse, &mut rows)?;
-                for (depth, r) in rows {
-                    if indent {
-                        let name = format!("{}{}", "  ".repeat(depth), r.name);
-                        table.rows.push(vec![json!(name), json!(r.kind.name())]);
-                    } else {
-                        table
-                            .rows
-                            .push(vec![json!(r.name), json!(r.kind.name()), json!(depth)]);
-                    }
+            for r in rows {
+                let (c, depth) = (r.record, r.depth);
+                if indent {
+                    let name = format!("{}{}", "  ".repeat(depth), c.name);
+                    table.rows.push(vec![json!(name), json!(c.kind.name())]);
+                } else {
+                    table
+                        .rows
+                        .push(vec![json!(c.name), json!(c.kind.name()), json!(depth)]);
                 }
             }
         }
         ChainsMode::Table | ChainsMode::InverseTable => {
             let inverse = args.chains == ChainsMode::InverseTable;
             table = Table::new(["name", "type", if inverse { "parents" } else { "children" }]);
-            for c in &found {
-                let related = if inverse {
-                    parents_of(&mut conn, &c.name)?
-                } else if c.kind == CollectionType::Chained {
-                    kids(&mut conn, c, at)?
-                } else {
-                    vec![]
-                };
-                let names: Vec<String> = related.into_iter().map(|r| r.name).collect();
+            for r in rows {
                 let shown = if args.format == Format::Json {
-                    json!(names)
+                    json!(r.related)
                 } else {
-                    json!(names.join(", "))
+                    json!(r.related.join(", "))
                 };
-                table
-                    .rows
-                    .push(vec![json!(c.name), json!(c.kind.name()), shown]);
+                table.rows.push(vec![
+                    json!(r.record.name),
+                    json!(r.record.kind.name()),
+                    shown,
+                ]);
             }
         }
         ChainsMode::Flatten | ChainsMode::NoChildren => {
             table = Table::new(["name", "type"]);
-            for c in &found {
-                table.rows.push(vec![json!(c.name), json!(c.kind.name())]);
+            for r in rows {
+                table
+                    .rows
+                    .push(vec![json!(r.record.name), json!(r.record.kind.name())]);
             }
         }
     }
@@ -235,8 +192,7 @@ pub struct HistoryArgs {
 /// Run `valet chain-history`.
 pub fn history(args: &HistoryArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let mut conn = repo.registry.db.conn()?;
-    let edits = chain_history(&mut conn, &args.chain)?;
+    let edits = repo.chain_history(&args.chain)?;
     let mut table = Table::new(["edited_at", "edited_by", "old_children", "new_children"]);
     for e in edits {
         let list = |v: &[String]| {
@@ -279,15 +235,14 @@ pub struct RegisterArgs {
 /// Run `valet register-collection`.
 pub fn register(args: &RegisterArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let (_, created) = repo.registry.transaction(|conn, _| {
-        valet::registry::collections::register_owned_collection(
-            conn,
-            &args.name,
-            args.collection_type,
-            args.doc.as_deref(),
-            args.owner_type.as_deref(),
-        )
-    })?;
+    let created = repo.register_collection(
+        &args.name,
+        args.collection_type,
+        &RegisterCollectionOptions {
+            doc: args.doc.clone(),
+            owner_type: args.owner_type.clone(),
+        },
+    )?;
     if !created {
         eprintln!("collection {} already exists", args.name);
     }
@@ -322,22 +277,6 @@ fn confirm(what: &str, opts: &ConfirmArgs) -> Result<bool, RegistryError> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-fn expand(
-    conn: &mut Conn,
-    patterns: &[String],
-    types: Vec<CollectionType>,
-) -> Result<Vec<String>, RegistryError> {
-    let found = query_collections(
-        conn,
-        &CollectionQuery {
-            patterns: patterns.to_vec(),
-            types,
-            ..Default::default()
-        },
-    )?;
-    Ok(found.into_iter().map(|c| c.name).collect())
-}
-
 /// Remove TAGGED, CALIBRATION and CHAINED collections.
 #[derive(Debug, Args)]
 pub struct RemoveCollectionsArgs {
@@ -356,18 +295,14 @@ pub struct RemoveCollectionsArgs {
 /// Run `valet remove-collections`.
 pub fn remove_non_runs(args: &RemoveCollectionsArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let names = {
-        let mut conn = repo.registry.db.conn()?;
-        expand(
-            &mut conn,
-            &args.glob,
-            vec![
-                CollectionType::Tagged,
-                CollectionType::Calibration,
-                CollectionType::Chained,
-            ],
-        )?
-    };
+    let names = repo.matching_collections(
+        &args.glob,
+        &[
+            CollectionType::Tagged,
+            CollectionType::Calibration,
+            CollectionType::Chained,
+        ],
+    )?;
     if names.is_empty() {
         eprintln!("no TAGGED, CALIBRATION or CHAINED collections match");
         return Ok(());
@@ -402,10 +337,7 @@ pub struct RemoveRunsArgs {
 /// Run `valet remove-runs`.
 pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let names = {
-        let mut conn = repo.registry.db.conn()?;
-        expand(&mut conn, &args.glob, vec![CollectionType::Run])?
-    };
+    let names = repo.matching_collections(&args.glob, &[CollectionType::Run])?;
     if names.is_empty() {
         eprintln!("no RUN collections match");
         return Ok(());
@@ -421,15 +353,12 @@ pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
         eprintln!("nothing removed");
         return Ok(());
     }
-    let n = repo
-        .registry
-        .transaction(|conn, _| remove_runs(conn, &names, args.force))?;
-    // The registry change is committed; now the files go (what fails stays in the
-    // trash for `valet check --repair`).
-    let report = valet::datastore::empty_trash(&repo)?;
+    let removed = repo.remove_runs(&names, args.force)?;
+    let report = &removed.files;
     crate::out!(
-        "removed {} run(s), {n} dataset(s) and {} file(s)",
+        "removed {} run(s), {} dataset(s) and {} file(s)",
         names.len(),
+        removed.datasets,
         report.deleted
     );
     if !report.failed.is_empty() {
@@ -456,8 +385,7 @@ pub struct LintArgs {
 /// Run `valet lint-collections`; fails while errors or warnings remain.
 pub fn lint_collections(args: &LintArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let mut conn = repo.registry.db.conn()?;
-    let findings = lint(&mut conn)?;
+    let findings = repo.lint_collections()?;
     let mut table = Table::new(["collection", "severity", "rule", "message"]);
     for f in &findings {
         let sev = match f.severity {

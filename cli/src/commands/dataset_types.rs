@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::Value as Json;
-use valet::registry::{dataset_types, glob};
+use valet::dataset_type_writes::DatasetTypeSpec;
 use valet::Repo;
 
+use crate::args::split_commas;
 use crate::output::{Format, Table};
 use crate::CliResult;
 
@@ -29,18 +30,13 @@ pub struct RegisterArgs {
 /// Run `valet register-dataset-type`.
 pub fn register(args: &RegisterArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let dims: Vec<String> = args
-        .dimensions
-        .iter()
-        .flat_map(|d| d.split(','))
-        .map(|d| d.trim().to_owned())
-        .filter(|d| !d.is_empty())
-        .collect();
-    let (_, inserted) = repo.registry.register_dataset_type(
+    let (_, inserted) = repo.register_dataset_type(
         &args.name,
-        &args.storage_class,
-        &dims,
-        args.is_calibration,
+        &DatasetTypeSpec {
+            storage_class: args.storage_class.clone(),
+            dimensions: split_commas(&args.dimensions),
+            is_calibration: args.is_calibration,
+        },
     )?;
     if !inserted {
         eprintln!(
@@ -69,22 +65,13 @@ pub struct QueryArgs {
 /// Run `valet query-dataset-types`.
 pub fn query(args: &QueryArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let mut conn = repo.registry.db.conn()?;
-    let all = dataset_types::all_dataset_types(&mut conn)?;
-    let patterns = args
-        .glob
-        .iter()
-        .map(|g| glob::glob_to_regex(g))
-        .collect::<Result<Vec<_>, _>>()?;
+    let types = repo.query_dataset_types(&args.glob)?;
     let mut table = if args.verbose {
         Table::new(["name", "dimensions", "storage_class", "is_calibration"])
     } else {
         Table::new(["name"])
     };
-    for t in all {
-        if !patterns.is_empty() && !patterns.iter().any(|p| p.is_match(&t.name)) {
-            continue;
-        }
+    for t in types {
         let mut row = vec![Json::String(t.name.clone())];
         if args.verbose {
             let dims: Vec<&str> = t.dimensions.required.iter().map(String::as_str).collect();
@@ -110,20 +97,6 @@ pub struct RemoveArgs {
 
 /// Run `valet remove-dataset-type`: all named types go, or none do.
 pub fn remove(args: &RemoveArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
-    repo.registry.transaction(|conn, _| {
-        let all = dataset_types::all_dataset_types(conn)?;
-        for pattern in &args.names {
-            if glob::is_glob(pattern) {
-                let re = glob::glob_to_regex(pattern)?;
-                for t in all.iter().filter(|t| re.is_match(&t.name)) {
-                    dataset_types::remove_dataset_type(conn, &t.name)?;
-                }
-            } else {
-                dataset_types::remove_dataset_type(conn, pattern)?;
-            }
-        }
-        Ok(())
-    })?;
+    Repo::open(&args.repo)?.remove_dataset_types(&args.names)?;
     Ok(())
 }

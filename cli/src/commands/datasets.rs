@@ -1,16 +1,16 @@
 //! Dataset commands: `query-datasets`, `find-dataset`, `query-data-ids`, `associate`,
 //! `certify-calibrations`, `decertify-calibrations`.
 
-use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::{json, Value as Json};
-use valet::collections::calibration::{certify, decertify};
-use valet::collections::{DatasetQuery, FindRequest, Found};
-use valet::registry::collections::{find_collection, register_collection};
-use valet::registry::{dataset_types, expr, glob, CollectionType, RegistryError, Timespan};
-use valet::Repo;
+use valet::collection_writes::{CertifyOptions, DecertifyOptions};
+use valet::prune::PruneOptions;
+use valet::queries::{
+    parse_binds, DatasetSearch, FindDatasetOptions, QueryDataIdsOptions, QueryDatasetsOptions,
+};
+use valet::{RegistryError, Repo};
 
 use crate::args::{as_of, parse_data_id, split_commas, timespan};
 use crate::output::{to_json, Format, Table};
@@ -33,69 +33,23 @@ pub struct SearchArgs {
     pub as_of: Option<String>,
 }
 
-/// Dataset types matching names or globs (all if none given).
-pub(crate) fn matching_types(
-    repo: &Repo,
-    patterns: &[String],
-) -> Result<Vec<String>, RegistryError> {
-    let mut conn = repo.registry.db.conn()?;
-    let all = dataset_types::all_dataset_types(&mut conn)?;
-    if patterns.is_empty() {
-        return Ok(all.into_iter().map(|t| t.name).collect());
+impl SearchArgs {
+    /// The search these options describe, over dataset types given as names or globs.
+    pub fn to_search(
+        &self,
+        dataset_types: &[String],
+        find_first: bool,
+    ) -> Result<DatasetSearch, RegistryError> {
+        Ok(DatasetSearch {
+            dataset_types: split_commas(dataset_types),
+            collections: split_commas(&self.collections),
+            where_: self.where_.clone(),
+            bind: parse_binds(&self.bind)?,
+            find_first,
+            timespan: None,
+            as_of: as_of(&self.as_of)?,
+        })
     }
-    let mut out = Vec::new();
-    for p in patterns {
-        if glob::is_glob(p) {
-            let re = glob::glob_to_regex(p)?;
-            out.extend(
-                all.iter()
-                    .filter(|t| re.is_match(&t.name))
-                    .map(|t| t.name.clone()),
-            );
-        } else {
-            dataset_types::get_dataset_type(&mut conn, p)?;
-            out.push(p.clone());
-        }
-    }
-    out.dedup();
-    Ok(out)
-}
-
-/// Run a dataset search for each type, streaming results to `f`.
-pub(crate) fn search(
-    repo: &Repo,
-    types: &[String],
-    s: &SearchArgs,
-    find_first: bool,
-    timespan: Option<Timespan>,
-    f: &mut dyn FnMut(Found) -> Result<bool, RegistryError>,
-) -> Result<(), RegistryError> {
-    let collections = split_commas(&s.collections);
-    if collections.is_empty() {
-        return Err(RegistryError::Invalid(
-            "no collections given: use --collections".into(),
-        ));
-    }
-    let bind = expr::parse_binds(&s.bind)?;
-    let at = as_of(&s.as_of)?;
-    let mut conn = repo.registry.db.conn()?;
-    for t in types {
-        repo.resolver.query_datasets(
-            &mut conn,
-            &repo.registry.universe,
-            &DatasetQuery {
-                dataset_type: t.clone(),
-                collections: collections.clone(),
-                find_first,
-                where_: s.where_.clone(),
-                bind: bind.clone(),
-                timespan,
-                as_of: at,
-            },
-            f,
-        )?;
-    }
-    Ok(())
 }
 
 /// List datasets.
@@ -133,137 +87,45 @@ pub struct QueryArgs {
     pub format: Format,
 }
 
-fn sort_rows(table: &mut Table, order_by: &[String]) -> Result<(), RegistryError> {
-    let mut keys = Vec::new();
-    for o in split_commas(order_by) {
-        let (desc, name) = match o.strip_prefix('-') {
-            Some(n) => (true, n.to_owned()),
-            None => (false, o.clone()),
-        };
-        let idx = table
-            .columns
-            .iter()
-            .position(|c| *c == name)
-            .ok_or_else(|| {
-                RegistryError::Invalid(format!(
-                    "--order-by {name:?}: no such column (columns: {})",
-                    table.columns.join(", ")
-                ))
-            })?;
-        keys.push((idx, desc));
-    }
-    table.rows.sort_by(|a, b| {
-        for &(i, desc) in &keys {
-            let o = compare_cells(&a[i], &b[i]);
-            let o = if desc { o.reverse() } else { o };
-            if o != std::cmp::Ordering::Equal {
-                return o;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
-    Ok(())
-}
-
-/// Dimension names in universe order (instrument before detector before visit).
-fn universe_order(repo: &Repo, names: impl IntoIterator<Item = String>) -> Vec<String> {
-    let u = &repo.registry.universe;
-    let mut v: Vec<String> = names.into_iter().collect();
-    v.sort_by_key(|n| u.element(n).map(|e| e.index).unwrap_or(usize::MAX));
-    v
-}
-
-/// Compare JSON cells: numbers numerically, everything else as text.
-fn compare_cells(a: &Json, b: &Json) -> std::cmp::Ordering {
-    match (a, b) {
-        (Json::Number(x), Json::Number(y)) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(std::cmp::Ordering::Equal),
-        (x, y) => x.to_string().cmp(&y.to_string()),
-    }
-}
-
 /// Run `valet query-datasets`.
 pub fn query(args: &QueryArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let types = matching_types(&repo, &args.glob)?;
-    let at = args
+    let mut search = args
+        .search
+        .to_search(&args.glob, args.find_first && !args.no_find_first)?;
+    search.timespan = args
         .at
         .as_deref()
         .map(|t| timespan(&Some(t.to_owned()), &Some(t.to_owned())))
         .transpose()?;
-    let mut rows: Vec<Found> = Vec::new();
-    let limit = args.limit.unwrap_or(usize::MAX);
-    let owner_of_run: std::collections::HashMap<String, String> = match &args.owner_type {
-        Some(_) => {
-            let mut conn = repo.registry.db.conn()?;
-            valet::registry::collections::all_collections(&mut conn)?
-                .into_iter()
-                .map(|c| (c.name, c.owner_type))
-                .collect()
-        }
-        None => Default::default(),
-    };
-    search(
-        &repo,
-        &types,
-        &args.search,
-        args.find_first && !args.no_find_first,
-        at,
-        &mut |f| {
-            if let Some(want) = &args.owner_type {
-                if owner_of_run.get(&f.dataset.run) != Some(want) {
-                    return Ok(true);
-                }
-            }
-            rows.push(f);
-            Ok(rows.len() < limit)
-        },
-    )?;
-    let dims: BTreeSet<String> = rows
-        .iter()
-        .flat_map(|f| f.dataset.data_id.keys().cloned())
-        .collect();
-    let dim_order = universe_order(&repo, dims);
+    let found = repo.query_datasets(&QueryDatasetsOptions {
+        search,
+        owner_type: args.owner_type.clone(),
+        limit: args.limit,
+        order_by: split_commas(&args.order_by),
+        with_uris: args.show_uri,
+    })?;
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
-    columns.extend(dim_order.iter().cloned());
+    columns.extend(found.dimensions.iter().cloned());
     if args.show_uri {
         columns.push("uri".into());
     }
-    let store = repo.datastore()?;
-    let mut conn = repo.registry.db.conn()?;
     let mut table = Table::new(columns);
-    for f in rows {
-        let uri = if args.show_uri {
-            match valet::registry::artifacts::get_artifact(&mut conn, f.dataset.id)? {
-                Some(a) => json!(format!("file://{}", store.location(&a.path).display())),
-                None => Json::Null,
-            }
-        } else {
-            Json::Null
-        };
-        let mut row = vec![
-            json!(f.dataset.dataset_type),
-            json!(f.dataset.run),
-            json!(f.dataset.id.to_string()),
-        ];
-        for d in &dim_order {
+    for r in found.rows {
+        let d = &r.found.dataset;
+        let mut row = vec![json!(d.dataset_type), json!(d.run), json!(d.id.to_string())];
+        for k in &found.dimensions {
             row.push(
-                f.dataset
-                    .data_id
-                    .get(d)
-                    .map(|v| to_json(d, v))
+                d.data_id
+                    .get(k)
+                    .map(|v| to_json(k, v))
                     .unwrap_or(Json::Null),
             );
         }
         if args.show_uri {
-            row.push(uri);
+            row.push(r.uri.map_or(Json::Null, Json::String));
         }
         table.rows.push(row);
-    }
-    if !args.order_by.is_empty() {
-        sort_rows(&mut table, &args.order_by)?;
     }
     table.print(args.format)?;
     Ok(())
@@ -309,46 +171,41 @@ pub fn find(args: &FindArgs) -> CliResult {
         ),
         _ => None,
     };
-    let mut conn = repo.registry.db.conn()?;
-    let found = repo.resolver.find_dataset(
-        &mut conn,
-        &repo.registry.universe,
-        &FindRequest {
-            dataset_type: &args.dataset_type,
-            data_id: &data_id,
-            collections: &collections,
-            timespan: ts,
-            as_of: as_of(&args.as_of)?,
-        },
-    )?;
-    let Some(f) = found else {
+    let options = FindDatasetOptions {
+        dataset_type: args.dataset_type.clone(),
+        data_id,
+        collections,
+        timespan: ts,
+        as_of: as_of(&args.as_of)?,
+    };
+    let Some(f) = repo.find_dataset(&options)? else {
         return Err(format!(
             "no {} dataset with data ID {} in collections {}",
-            args.dataset_type,
+            options.dataset_type,
             valet::registry::datasets::describe_data_id(
-                &data_id,
-                &data_id.keys().cloned().collect::<Vec<_>>()
+                &options.data_id,
+                &options.data_id.keys().cloned().collect::<Vec<_>>()
             ),
-            collections.join(", ")
+            options.collections.join(", ")
         )
         .into());
     };
-    let dims = universe_order(&repo, f.dataset.data_id.keys().cloned());
     let mut columns = vec![
         "type".to_owned(),
         "run".into(),
         "id".into(),
         "collection".into(),
     ];
-    columns.extend(dims.iter().cloned());
+    columns.extend(f.dimensions.iter().cloned());
     let mut table = Table::new(columns);
+    let d = &f.found.dataset;
     let mut row = vec![
-        json!(f.dataset.dataset_type),
-        json!(f.dataset.run),
-        json!(f.dataset.id.to_string()),
-        json!(f.collection),
+        json!(d.dataset_type),
+        json!(d.run),
+        json!(d.id.to_string()),
+        json!(f.found.collection),
     ];
-    row.extend(dims.iter().map(|k| to_json(k, &f.dataset.data_id[k])));
+    row.extend(f.dimensions.iter().map(|k| to_json(k, &d.data_id[k])));
     table.rows.push(row);
     table.print(args.format)?;
     Ok(())
@@ -377,41 +234,23 @@ pub struct DataIdsArgs {
 /// Run `valet query-data-ids`.
 pub fn data_ids(args: &DataIdsArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let types = matching_types(&repo, &split_commas(&args.datasets))?;
-    let wanted = split_commas(&args.dimensions);
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut rows: Vec<Vec<Json>> = Vec::new();
-    let mut columns: Vec<String> = wanted.clone();
-    search(&repo, &types, &args.search, false, None, &mut |f| {
-        if columns.is_empty() {
-            columns = universe_order(&repo, f.dataset.data_id.keys().cloned());
-        }
-        let mut row = Vec::new();
-        for c in &columns {
-            let v = f.dataset.data_id.get(c).ok_or_else(|| {
-                RegistryError::Invalid(format!(
-                    "{c:?} is not a required dimension of {}",
-                    f.dataset.dataset_type
-                ))
-            })?;
-            row.push(to_json(c, v));
-        }
-        if seen.insert(serde_json::to_string(&row).unwrap_or_default()) {
-            rows.push(row);
-        }
-        Ok(true)
+    let found = repo.query_data_ids(&QueryDataIdsOptions {
+        search: args.search.to_search(&args.datasets, false)?,
+        dimensions: split_commas(&args.dimensions),
+        limit: args.limit,
     })?;
-    rows.sort_by(|a, b| {
-        a.iter()
-            .zip(b.iter())
-            .map(|(x, y)| compare_cells(x, y))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    let mut table = Table::new(columns);
-    table.rows = rows
-        .into_iter()
-        .take(args.limit.unwrap_or(usize::MAX))
+    let mut table = Table::new(found.dimensions.iter().cloned());
+    table.rows = found
+        .rows
+        .iter()
+        .map(|r| {
+            found
+                .dimensions
+                .iter()
+                .zip(r)
+                .map(|(c, v)| to_json(c, v))
+                .collect()
+        })
         .collect();
     table.print(args.format)?;
     Ok(())
@@ -437,20 +276,8 @@ pub struct AssociateArgs {
 /// Run `valet associate`.
 pub fn associate_cmd(args: &AssociateArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let types = matching_types(&repo, &split_commas(&args.dataset_type))?;
-    let mut ids = Vec::new();
-    search(
-        &repo,
-        &types,
-        &args.search,
-        args.find_first,
-        None,
-        &mut |f| {
-            ids.push(f.dataset.id);
-            Ok(true)
-        },
-    )?;
-    let n = repo.associate(&args.collection, &ids)?;
+    let search = args.search.to_search(&args.dataset_type, args.find_first)?;
+    let n = repo.associate_matching(&args.collection, &search)?;
     crate::out!("associated {n} dataset(s) with {}", args.collection);
     Ok(())
 }
@@ -480,45 +307,12 @@ pub struct CertifyArgs {
 /// Run `valet certify-calibrations`.
 pub fn certify_cmd(args: &CertifyArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let ts = timespan(&args.begin_date, &args.end_date)?;
-    let input = {
-        let mut conn = repo.registry.db.conn()?;
-        let record = valet::registry::collections::get_collection(&mut conn, &args.input)?;
-        if record.kind == CollectionType::Chained && !args.search_all_inputs {
-            // As the reference: only the chain's first child unless told otherwise.
-            let kids = valet::collections::chains::children_of(&mut conn, record.id)?;
-            vec![kids
-                .first()
-                .ok_or_else(|| RegistryError::Invalid(format!("chain {:?} is empty", args.input)))?
-                .name
-                .clone()]
-        } else {
-            vec![args.input.clone()]
-        }
-    };
-    let mut ids = Vec::new();
-    let s = SearchArgs {
-        collections: input,
-        where_: String::new(),
-        bind: vec![],
-        as_of: None,
-    };
-    search(
-        &repo,
-        std::slice::from_ref(&args.dataset_type),
-        &s,
-        true,
-        None,
-        &mut |f| {
-            ids.push(f.dataset.id);
-            Ok(true)
-        },
-    )?;
-    let n = repo.registry.transaction(|conn, u| {
-        if find_collection(conn, &args.output)?.is_none() {
-            register_collection(conn, &args.output, CollectionType::Calibration, None)?;
-        }
-        certify(conn, u, &args.output, &ids, ts)
+    let n = repo.certify_calibrations(&CertifyOptions {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        dataset_type: args.dataset_type.clone(),
+        timespan: timespan(&args.begin_date, &args.end_date)?,
+        search_all_inputs: args.search_all_inputs,
     })?;
     crate::out!("certified {n} dataset(s) into {}", args.output);
     Ok(())
@@ -547,21 +341,17 @@ pub struct DecertifyArgs {
 /// Run `valet decertify-calibrations`.
 pub fn decertify_cmd(args: &DecertifyArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let ts = timespan(&args.begin_date, &args.end_date)?;
-    let ids: Vec<_> = args
+    let timespan = timespan(&args.begin_date, &args.end_date)?;
+    let data_ids = args
         .data_id
         .iter()
         .map(|d| parse_data_id(std::slice::from_ref(d)))
         .collect::<Result<_, _>>()?;
-    let n = repo.registry.transaction(|conn, u| {
-        decertify(
-            conn,
-            u,
-            &args.collection,
-            &args.dataset_type,
-            ts,
-            (!ids.is_empty()).then_some(ids.as_slice()),
-        )
+    let n = repo.decertify_calibrations(&DecertifyOptions {
+        collection: args.collection.clone(),
+        dataset_type: args.dataset_type.clone(),
+        timespan,
+        data_ids,
     })?;
     crate::out!("{n} validity range(s) changed");
     Ok(())
@@ -603,17 +393,12 @@ pub struct PruneArgs {
 /// Run `valet prune-datasets`.
 pub fn prune(args: &PruneArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let types = matching_types(&repo, &split_commas(&args.datasets))?;
-    let s = SearchArgs {
+    let found = repo.find_datasets(&DatasetSearch {
+        dataset_types: split_commas(&args.datasets),
         collections: split_commas(&args.collections),
         where_: args.where_.clone(),
-        bind: vec![],
-        as_of: None,
-    };
-    let mut found = Vec::new();
-    search(&repo, &types, &s, !args.find_all, None, &mut |f| {
-        found.push(f.dataset);
-        Ok(true)
+        find_first: !args.find_all,
+        ..Default::default()
     })?;
     let mut table = Table::new(["type", "run", "id"]);
     for d in &found {
@@ -634,10 +419,9 @@ pub fn prune(args: &PruneArgs) -> CliResult {
         return Err("refusing to prune without confirmation; pass --no-confirm to proceed".into());
     }
     let ids: Vec<_> = found.iter().map(|d| d.id).collect();
-    let report = valet::prune::prune(
-        &repo,
+    let report = repo.prune_datasets(
         &ids,
-        &valet::prune::PruneOptions {
+        &PruneOptions {
             purge: args.purge.clone(),
             unstore: args.unstore || args.purge.is_some(),
             disassociate: split_commas(&args.disassociate),

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use valet::registry::{dimensions, expr};
-use valet::Repo;
+use valet::queries::{parse_binds, DimensionRecordQuery};
+use valet::{Repo, Value};
 
 use crate::output::{to_json, Format, Table};
 use crate::CliResult;
@@ -33,33 +33,19 @@ pub struct QueryRecordsArgs {
 /// Run `valet query-dimension-records`.
 pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let universe = &repo.registry.universe;
-    let binds = expr::parse_binds(&args.bind)?;
-    let filter = if args.where_.trim().is_empty() {
-        None
-    } else {
-        Some(dimensions::record_filter(
-            universe,
-            &args.element,
-            &args.where_,
-            &binds,
-        )?)
-    };
-    let mut conn = repo.registry.db.conn()?;
-    let (columns, records) = dimensions::query_records(
-        &mut conn,
-        universe,
-        &args.element,
-        filter
-            .as_ref()
-            .map(|(sql, params)| (sql.as_str(), params.as_slice())),
-    )?;
-    let mut table = Table::new(columns.iter().cloned());
-    for r in records.iter().take(args.limit.unwrap_or(usize::MAX)) {
+    let found = repo.query_dimension_records(&DimensionRecordQuery {
+        element: args.element.clone(),
+        where_: args.where_.clone(),
+        bind: parse_binds(&args.bind)?,
+        limit: args.limit,
+    })?;
+    let mut table = Table::new(found.columns.iter().cloned());
+    for r in &found.records {
         table.rows.push(
-            columns
+            found
+                .columns
                 .iter()
-                .map(|c| to_json(c, r.get(c).unwrap_or(&valet::registry::Value::Null)))
+                .map(|c| to_json(c, r.get(c).unwrap_or(&Value::Null)))
                 .collect(),
         );
     }

@@ -1,14 +1,11 @@
 //! `valet obscore export`: the reference exporter's command shape.
 
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use valet::obscore::ObsCoreConfig;
-use valet::obscore_export::{
-    export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions, RowsProgress,
+use valet::obscore_api::{
+    ObsCoreConfig, ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource, RowsProgress,
 };
-use valet::obscore_table_export::{export_table_csv, export_table_parquet};
 use valet::Repo;
 
 use crate::args::split_commas;
@@ -107,8 +104,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
                 .map_err(|e| format!("{}: {e}", config.display()))?;
             let repo = Repo::open(repo)?;
             let counter = row_counter("filling");
-            let n =
-                valet::obscore_live::enable_reporting(&repo, &text, reporter(&counter).as_ref());
+            let n = repo.enable_obscore(&text, reporter(&counter).as_ref());
             if let Some(b) = &counter {
                 b.finish_and_clear();
             }
@@ -119,10 +115,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
         ObsCoreCommand::UpdateTable { repo, dry_run } => {
             let repo = Repo::open(repo)?;
             if *dry_run {
-                if valet::obscore_live::enabled_config(&mut repo.registry.db.conn()?)?.is_none() {
-                    return Err("ObsCore is not enabled in this repository".into());
-                }
-                let problems = valet::obscore_live::check_table(&repo)?;
+                let problems = repo.check_obscore_table()?;
                 for p in &problems {
                     crate::out!("{p}");
                 }
@@ -133,7 +126,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
                 return Ok(());
             }
             let counter = row_counter("refilling");
-            let n = valet::obscore_live::update_table_reporting(&repo, reporter(&counter).as_ref());
+            let n = repo.update_obscore_table(reporter(&counter).as_ref());
             if let Some(b) = &counter {
                 b.finish_and_clear();
             }
@@ -154,39 +147,28 @@ fn export(args: &ExportArgs) -> CliResult {
         None => None,
     };
     let repo = Repo::open(&args.repo)?;
-    // Write beside the destination and rename, so a failed export leaves no half file.
-    let partial = args.destination.with_extension("partial");
-    let file =
-        std::fs::File::create(&partial).map_err(|e| format!("{}: {e}", partial.display()))?;
-    let mut out = BufWriter::new(file);
     let counter = row_counter("exporting");
-    let options = ObsCoreExportOptions {
-        collections: split_commas(&args.collections),
-        dataset_types: split_commas(&args.dataset_type),
-        where_: args.where_.clone(),
-        progress: reporter(&counter),
+    let source = match config {
+        Some(config) => ObsCoreSource::Search {
+            config: Box::new(config),
+            options: ObsCoreExportOptions {
+                collections: split_commas(&args.collections),
+                dataset_types: split_commas(&args.dataset_type),
+                where_: args.where_.clone(),
+                progress: reporter(&counter),
+            },
+        },
+        None => ObsCoreSource::Live,
     };
-    let result = match (&config, args.format) {
-        (Some(c), ExportFormat::Csv) => export_obscore_csv(&repo, c, &options, &mut out),
-        (Some(c), ExportFormat::Parquet) => export_obscore_parquet(&repo, c, &options, &mut out),
-        (None, ExportFormat::Csv) => export_table_csv(&repo, &mut out),
-        (None, ExportFormat::Parquet) => export_table_parquet(&repo, &mut out),
-    }
-    .map_err(|e| e.to_string())
-    .and_then(|n| out.flush().map(|_| n).map_err(|e| e.to_string()));
+    let format = match args.format {
+        ExportFormat::Csv => ObsCoreFormat::Csv,
+        ExportFormat::Parquet => ObsCoreFormat::Parquet,
+    };
+    let written = repo.export_obscore(&args.destination, format, &source);
     if let Some(b) = &counter {
         b.finish_and_clear();
     }
-    match result {
-        Ok(n) => {
-            std::fs::rename(&partial, &args.destination)
-                .map_err(|e| format!("{}: {e}", args.destination.display()))?;
-            eprintln!("wrote {n} ObsCore row(s) to {}", args.destination.display());
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            Err(e.into())
-        }
-    }
+    let n = written?;
+    eprintln!("wrote {n} ObsCore row(s) to {}", args.destination.display());
+    Ok(())
 }

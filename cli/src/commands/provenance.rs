@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use valet::collections::provenance::{lineage, register_execution, ExecutionSpec};
+use valet::provenance::{lineage_dot, lineage_json, ExecutionSpec};
+use valet::queries::LineageOptions;
 use valet::Repo;
 
 use crate::args::split_commas;
@@ -54,9 +55,7 @@ pub fn register(args: &RegisterArgs) -> CliResult {
         inputs,
         runs: split_commas(&args.run),
     };
-    let id = repo
-        .registry
-        .transaction(|c, _| register_execution(c, &spec))?;
+    let id = repo.register_execution(&spec)?;
     crate::out!("{id}");
     Ok(())
 }
@@ -100,14 +99,18 @@ pub fn show(args: &LineageArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let id = uuid::Uuid::parse_str(&args.dataset_id)
         .map_err(|e| format!("dataset id {:?}: {e}", args.dataset_id))?;
-    let mut conn = repo.registry.db.conn()?;
-    let graph = lineage(&mut conn, id, args.up, args.depth)?;
+    let graph = repo.lineage(
+        id,
+        LineageOptions {
+            up: args.up,
+            depth: args.depth,
+        },
+    )?;
     match args.format {
-        LineageFormat::Json => crate::out!(
-            "{}",
-            serde_json::to_string_pretty(&valet::provenance::lineage_json(&graph))?
-        ),
-        LineageFormat::Dot => crate::output::stdout_text(&valet::provenance::lineage_dot(&graph))?,
+        LineageFormat::Json => {
+            crate::out!("{}", serde_json::to_string_pretty(&lineage_json(&graph))?)
+        }
+        LineageFormat::Dot => crate::output::stdout_text(&lineage_dot(&graph))?,
     }
     Ok(())
 }

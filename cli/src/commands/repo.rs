@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use valet::{CreateOptions, Repo};
+use valet::{Backend, CreateOptions, Repo};
 
 use crate::CliResult;
 
@@ -35,12 +35,12 @@ pub fn create(args: &CreateArgs) -> CliResult {
     )?;
     eprintln!(
         "created repository {} (universe {} {}, {})",
-        repo.root.display(),
-        repo.registry.universe.namespace,
-        repo.registry.universe.version,
-        match repo.registry.db.backend() {
-            valet::registry::Backend::Sqlite => "SQLite",
-            valet::registry::Backend::Postgres => "PostgreSQL",
+        repo.root().display(),
+        repo.universe().namespace,
+        repo.universe().version,
+        match repo.backend() {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
         }
     );
     Ok(())

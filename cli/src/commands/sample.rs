@@ -1,10 +1,9 @@
 //! `valet generate-sample`: write a DP0.2-shaped Butler export to try valet on.
 
-use std::io::BufWriter;
 use std::path::PathBuf;
 
 use clap::Args;
-use valet::workload::{generate, Shape};
+use valet::workload::{write_sample, Shape};
 
 use crate::CliResult;
 
@@ -39,20 +38,15 @@ pub fn generate_sample(args: &SampleArgs) -> CliResult {
                 .into(),
         );
     }
-    let model = generate(&Shape {
-        detectors: args.detectors,
-        visits: args.visits,
-        runs: args.runs,
-        reprocessed_percent: args.reprocessed_percent,
-    });
-    std::fs::create_dir_all(&args.directory)
-        .map_err(|e| format!("{}: {e}", args.directory.display()))?;
-    let path = args.directory.join("export.yaml");
-    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    valet::transfers::write_export(&model, &mut out)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    std::io::Write::flush(&mut out).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = write_sample(
+        &args.directory,
+        &Shape {
+            detectors: args.detectors,
+            visits: args.visits,
+            runs: args.runs,
+            reprocessed_percent: args.reprocessed_percent,
+        },
+    )?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }

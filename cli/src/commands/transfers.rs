@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use valet::ingest::IngestTableOptions;
+use valet::retrieve::RetrieveOptions;
 use valet::transfers::ImportOptions;
-use valet::Repo;
+use valet::{IdGenerationMode, Repo, TransferMode};
 
 use crate::args::split_commas;
 use crate::CliResult;
@@ -41,10 +43,7 @@ pub fn import(args: &ImportArgs) -> CliResult {
     let transfer = if args.registry_only {
         None
     } else {
-        Some(
-            args.transfer
-                .parse::<valet::datastore_crate::TransferMode>()?,
-        )
+        Some(args.transfer.parse::<TransferMode>()?)
     };
     let files: Vec<PathBuf> = if args.export_file.is_empty() {
         vec![args.directory.join("export.yaml")]
@@ -135,7 +134,7 @@ pub fn export(args: &ExportArgs) -> CliResult {
     let mode = args
         .transfer
         .as_deref()
-        .map(str::parse::<valet::datastore_crate::TransferMode>)
+        .map(str::parse::<TransferMode>)
         .transpose()?;
     let summary = repo.export(
         &args.directory,
@@ -190,23 +189,16 @@ pub struct IngestArgs {
 /// Run `valet ingest-files`.
 pub fn ingest(args: &IngestArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let text = std::fs::read_to_string(&args.table_file)
-        .map_err(|e| format!("{}: {e}", args.table_file.display()))?;
-    let fixed = crate::args::parse_data_id(&args.data_id)?;
-    let prefix = args
-        .prefix
-        .clone()
-        .or_else(|| args.table_file.parent().map(|p| p.to_path_buf()));
-    let files = valet::ingest::read_ingest_table(
-        &text,
-        &args.table_file.display().to_string(),
-        &fixed,
-        prefix.as_deref(),
-        args.allow_outside,
-    )?;
-    let mode: valet::datastore_crate::TransferMode = args.transfer.parse()?;
-    let id_mode: valet::registry::IdGenerationMode = args.id_generation_mode.parse()?;
-    let refs = repo.ingest_files(&args.dataset_type, &args.run, &files, mode, id_mode)?;
+    let options = IngestTableOptions {
+        dataset_type: args.dataset_type.clone(),
+        run: args.run.clone(),
+        data_id: crate::args::parse_data_id(&args.data_id)?,
+        prefix: args.prefix.clone(),
+        allow_outside: args.allow_outside,
+        transfer: args.transfer.parse()?,
+        id_generation: args.id_generation_mode.parse::<IdGenerationMode>()?,
+    };
+    let refs = repo.ingest_table(&args.table_file, &options)?;
     eprintln!("ingested {} file(s) into {}", refs.len(), args.run);
     Ok(())
 }
@@ -234,18 +226,11 @@ pub struct RetrieveArgs {
 /// Run `valet retrieve-artifacts`.
 pub fn retrieve(args: &RetrieveArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let types =
-        crate::commands::datasets::matching_types(&repo, &split_commas(&args.dataset_type))?;
-    let mut found = Vec::new();
-    crate::commands::datasets::search(&repo, &types, &args.search, false, None, &mut |f| {
-        found.push(f.dataset);
-        Ok(true)
-    })?;
     let n = repo
-        .retrieve_artifacts(
-            &found,
+        .retrieve_matching(
+            &args.search.to_search(&args.dataset_type, false)?,
             &args.destination,
-            valet::retrieve::RetrieveOptions {
+            RetrieveOptions {
                 preserve_path: args.preserve_path,
                 clobber: args.clobber,
             },

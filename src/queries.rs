@@ -1,0 +1,505 @@
+//! Reads through [`Repo`]: dataset searches and look-ups, the distinct data IDs of
+//! datasets, dimension records, dataset types, lineage, and copying the files of the
+//! datasets a search finds out of the repository.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use petgraph::graph::DiGraph;
+use serde_json::Value as Json;
+use uuid::Uuid;
+use valet_collections::provenance::{lineage, LineageNode};
+use valet_collections::{DatasetQuery, FindRequest};
+use valet_registry::artifacts::get_artifact;
+use valet_registry::collections::all_collections;
+use valet_registry::dataset_types::{all_dataset_types, get_dataset_type};
+use valet_registry::dimensions::{query_records, record_filter};
+use valet_registry::glob::{glob_to_regex, is_glob};
+use valet_registry::{DataId, DatasetRef, DatasetType, Record, RegistryError, Timespan, Value};
+
+pub use valet_collections::Found;
+pub use valet_registry::expr::{parse_binds, Literal};
+
+use crate::retrieve::RetrieveOptions;
+use crate::{Repo, RepoError};
+
+/// Values for the bind names of a `where` expression.
+pub type Binds = BTreeMap<String, Literal>;
+
+/// Which datasets a search selects: what `query-datasets`, `query-data-ids`,
+/// `associate`, `prune-datasets` and `retrieve-artifacts` share.
+#[derive(Debug, Clone, Default)]
+pub struct DatasetSearch {
+    /// Dataset types, as names or globs; empty means every registered type.
+    pub dataset_types: Vec<String>,
+    /// Collections searched, in order (globs only without `find_first`).
+    pub collections: Vec<String>,
+    /// A `where` expression over the data IDs (empty: no filter).
+    pub where_: String,
+    /// Values for the bind names in `where_`.
+    pub bind: Binds,
+    /// One dataset per data ID, from the first collection that has one.
+    pub find_first: bool,
+    /// For calibrations in find-first searches: the time validity ranges must overlap.
+    pub timespan: Option<Timespan>,
+    /// Resolve chains as they were at this time (UTC nanoseconds).
+    pub as_of: Option<i64>,
+}
+
+/// What [`Repo::query_datasets`] returns besides the search.
+#[derive(Debug, Clone, Default)]
+pub struct QueryDatasetsOptions {
+    /// The datasets to look for.
+    pub search: DatasetSearch,
+    /// Only datasets whose RUN has this owner type (user, group, project, production).
+    pub owner_type: Option<String>,
+    /// The search of each dataset type stops once this many datasets are found.
+    pub limit: Option<usize>,
+    /// Sort by these columns (`type`, `run`, `id`, a dimension, or `uri` with
+    /// `with_uris`); a leading `-` sorts descending.
+    pub order_by: Vec<String>,
+    /// Look up the URI of each dataset's file.
+    pub with_uris: bool,
+}
+
+/// One dataset a query found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetRow {
+    /// The dataset and the collection it was found through.
+    pub found: Found,
+    /// The `file://` URI of its file (with `with_uris`; `None` when it has none).
+    pub uri: Option<String>,
+}
+
+/// The datasets a query found and the dimensions their data IDs use.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DatasetRows {
+    /// Every dimension of the data IDs found, in universe order.
+    pub dimensions: Vec<String>,
+    /// The datasets, in search order or as `order_by` sorted them.
+    pub rows: Vec<DatasetRow>,
+}
+
+/// A single look-up by data ID (the reference's `find_dataset`).
+#[derive(Debug, Clone, Default)]
+pub struct FindDatasetOptions {
+    /// The dataset type.
+    pub dataset_type: String,
+    /// The data ID (required dimensions; implied ones are ignored).
+    pub data_id: DataId,
+    /// Collections searched, in order (chains expanded).
+    pub collections: Vec<String>,
+    /// For calibrations: the time range the validity range must overlap.
+    pub timespan: Option<Timespan>,
+    /// Resolve chains as they were at this time (UTC nanoseconds).
+    pub as_of: Option<i64>,
+}
+
+/// A dataset found by a look-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundDataset {
+    /// The dataset and the collection it was found in.
+    pub found: Found,
+    /// The dimensions of its data ID, in universe order.
+    pub dimensions: Vec<String>,
+}
+
+/// The distinct data IDs of the datasets a search finds.
+#[derive(Debug, Clone, Default)]
+pub struct QueryDataIdsOptions {
+    /// The datasets whose data IDs are listed.
+    pub search: DatasetSearch,
+    /// Dimensions to list (empty: the required dimensions of the first dataset found).
+    pub dimensions: Vec<String>,
+    /// At most this many data IDs (after sorting).
+    pub limit: Option<usize>,
+}
+
+/// Distinct data IDs, sorted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataIdRows {
+    /// The dimensions listed.
+    pub dimensions: Vec<String>,
+    /// One value per dimension in each row.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// The records of one dimension element.
+#[derive(Debug, Clone, Default)]
+pub struct DimensionRecordQuery {
+    /// The element (instrument, detector, visit, …).
+    pub element: String,
+    /// A `where` expression over its fields (empty: every record).
+    pub where_: String,
+    /// Values for the bind names in `where_`.
+    pub bind: Binds,
+    /// At most this many records.
+    pub limit: Option<usize>,
+}
+
+/// Dimension records, ordered by key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DimensionRecords {
+    /// The element's columns.
+    pub columns: Vec<String>,
+    /// The records.
+    pub records: Vec<Record>,
+}
+
+/// Which way [`Repo::lineage`] walks.
+#[derive(Debug, Clone, Copy)]
+pub struct LineageOptions {
+    /// Towards what produced the dataset (else towards what was built from it).
+    pub up: bool,
+    /// At most this many dataset-to-dataset steps.
+    pub depth: usize,
+}
+
+impl Repo {
+    /// The names of the dataset types that names or globs mean (every registered
+    /// type if none); a name that is not a glob must be registered.
+    pub fn matching_dataset_types(&self, patterns: &[String]) -> Result<Vec<String>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        let all = all_dataset_types(&mut conn)?;
+        if patterns.is_empty() {
+            return Ok(all.into_iter().map(|t| t.name).collect());
+        }
+        let mut out = Vec::new();
+        for p in patterns {
+            if is_glob(p) {
+                let re = glob_to_regex(p)?;
+                out.extend(
+                    all.iter()
+                        .filter(|t| re.is_match(&t.name))
+                        .map(|t| t.name.clone()),
+                );
+            } else {
+                get_dataset_type(&mut conn, p)?;
+                out.push(p.clone());
+            }
+        }
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The registered dataset types whose names match any of the globs (all of them
+    /// if none), by name.
+    pub fn query_dataset_types(&self, globs: &[String]) -> Result<Vec<DatasetType>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        let all = all_dataset_types(&mut conn)?;
+        let patterns = globs
+            .iter()
+            .map(|g| glob_to_regex(g))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|t| patterns.is_empty() || patterns.iter().any(|p| p.is_match(&t.name)))
+            .collect())
+    }
+
+    /// Stream the datasets a search selects to `emit`, one dataset type after another;
+    /// `emit` returns `false` to end the search of the current type.
+    pub fn search_datasets(
+        &self,
+        search: &DatasetSearch,
+        emit: &mut dyn FnMut(Found) -> Result<bool, RegistryError>,
+    ) -> Result<(), RepoError> {
+        let types = self.matching_dataset_types(&search.dataset_types)?;
+        self.search_types(&types, search, emit)
+    }
+
+    /// [`Repo::search_datasets`] over these dataset type names, taken as given.
+    pub(crate) fn search_types(
+        &self,
+        types: &[String],
+        search: &DatasetSearch,
+        emit: &mut dyn FnMut(Found) -> Result<bool, RegistryError>,
+    ) -> Result<(), RepoError> {
+        if search.collections.is_empty() {
+            return Err(RepoError::Invalid(
+                "no collections given: use --collections".into(),
+            ));
+        }
+        let mut conn = self.registry.db.conn()?;
+        for t in types {
+            self.resolver.query_datasets(
+                &mut conn,
+                &self.registry.universe,
+                &DatasetQuery {
+                    dataset_type: t.clone(),
+                    collections: search.collections.clone(),
+                    find_first: search.find_first,
+                    where_: search.where_.clone(),
+                    bind: search.bind.clone(),
+                    timespan: search.timespan,
+                    as_of: search.as_of,
+                },
+                emit,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every dataset a search selects.
+    pub fn find_datasets(&self, search: &DatasetSearch) -> Result<Vec<DatasetRef>, RepoError> {
+        let mut found = Vec::new();
+        self.search_datasets(search, &mut |f| {
+            found.push(f.dataset);
+            Ok(true)
+        })?;
+        Ok(found)
+    }
+
+    /// List datasets (the reference's `query-datasets`): the search, filtered by the
+    /// owner type of their RUNs, cut at the limit, with URIs and sorted as asked.
+    pub fn query_datasets(&self, options: &QueryDatasetsOptions) -> Result<DatasetRows, RepoError> {
+        let types = self.matching_dataset_types(&options.search.dataset_types)?;
+        let owner_of_run: HashMap<String, String> = match &options.owner_type {
+            Some(_) => {
+                let mut conn = self.registry.db.conn()?;
+                all_collections(&mut conn)?
+                    .into_iter()
+                    .map(|c| (c.name, c.owner_type))
+                    .collect()
+            }
+            None => HashMap::new(),
+        };
+        let limit = options.limit.unwrap_or(usize::MAX);
+        let mut found: Vec<Found> = Vec::new();
+        self.search_types(&types, &options.search, &mut |f| {
+            if let Some(want) = &options.owner_type {
+                if owner_of_run.get(&f.dataset.run) != Some(want) {
+                    return Ok(true);
+                }
+            }
+            found.push(f);
+            Ok(found.len() < limit)
+        })?;
+        let dims: BTreeSet<String> = found
+            .iter()
+            .flat_map(|f| f.dataset.data_id.keys().cloned())
+            .collect();
+        let dimensions = self.dimension_order(dims);
+        let uris = if options.with_uris {
+            self.file_uris(found.iter().map(|f| f.dataset.id))?
+        } else {
+            vec![None; found.len()]
+        };
+        let mut rows: Vec<DatasetRow> = found
+            .into_iter()
+            .zip(uris)
+            .map(|(found, uri)| DatasetRow { found, uri })
+            .collect();
+        if !options.order_by.is_empty() {
+            sort_dataset_rows(&mut rows, &dimensions, options)?;
+        }
+        Ok(DatasetRows { dimensions, rows })
+    }
+
+    /// Find one dataset by type and data ID; `None` when no collection has one.
+    pub fn find_dataset(
+        &self,
+        options: &FindDatasetOptions,
+    ) -> Result<Option<FoundDataset>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        let found = self.resolver.find_dataset(
+            &mut conn,
+            &self.registry.universe,
+            &FindRequest {
+                dataset_type: &options.dataset_type,
+                data_id: &options.data_id,
+                collections: &options.collections,
+                timespan: options.timespan,
+                as_of: options.as_of,
+            },
+        )?;
+        Ok(found.map(|found| FoundDataset {
+            dimensions: self.dimension_order(found.dataset.data_id.keys().cloned()),
+            found,
+        }))
+    }
+
+    /// The distinct data IDs of the datasets a search finds, sorted by value.
+    pub fn query_data_ids(&self, options: &QueryDataIdsOptions) -> Result<DataIdRows, RepoError> {
+        let mut dimensions = options.dimensions.clone();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut rows: Vec<Vec<Value>> = Vec::new();
+        self.search_datasets(&options.search, &mut |f| {
+            if dimensions.is_empty() {
+                dimensions = self.dimension_order(f.dataset.data_id.keys().cloned());
+            }
+            let mut row = Vec::with_capacity(dimensions.len());
+            for d in &dimensions {
+                let v = f.dataset.data_id.get(d).ok_or_else(|| {
+                    RegistryError::Invalid(format!(
+                        "{d:?} is not a required dimension of {}",
+                        f.dataset.dataset_type
+                    ))
+                })?;
+                row.push(v.clone());
+            }
+            let key: Vec<Json> = row.iter().map(value_json).collect();
+            if seen.insert(serde_json::to_string(&key).unwrap_or_default()) {
+                rows.push(row);
+            }
+            Ok(true)
+        })?;
+        rows.sort_by(|a, b| {
+            a.iter()
+                .zip(b.iter())
+                .map(|(x, y)| compare_values(x, y))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
+        rows.truncate(options.limit.unwrap_or(usize::MAX));
+        Ok(DataIdRows { dimensions, rows })
+    }
+
+    /// The records of a dimension element, ordered by key.
+    pub fn query_dimension_records(
+        &self,
+        query: &DimensionRecordQuery,
+    ) -> Result<DimensionRecords, RepoError> {
+        let universe = &self.registry.universe;
+        let filter = if query.where_.trim().is_empty() {
+            None
+        } else {
+            Some(record_filter(
+                universe,
+                &query.element,
+                &query.where_,
+                &query.bind,
+            )?)
+        };
+        let mut conn = self.registry.db.conn()?;
+        let (columns, mut records) = query_records(
+            &mut conn,
+            universe,
+            &query.element,
+            filter
+                .as_ref()
+                .map(|(sql, params)| (sql.as_str(), params.as_slice())),
+        )?;
+        records.truncate(query.limit.unwrap_or(usize::MAX));
+        Ok(DimensionRecords { columns, records })
+    }
+
+    /// What produced a dataset, or what was built from it: a graph whose edges point
+    /// the way data flowed (input → execution → output).
+    pub fn lineage(
+        &self,
+        dataset: Uuid,
+        options: LineageOptions,
+    ) -> Result<DiGraph<LineageNode, ()>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        Ok(lineage(&mut conn, dataset, options.up, options.depth)?)
+    }
+
+    /// Copy the files of the datasets a search finds out of the repository (see
+    /// [`Repo::retrieve_artifacts`]) and return where they went.
+    pub fn retrieve_matching(
+        &self,
+        search: &DatasetSearch,
+        destination: &Path,
+        options: RetrieveOptions,
+    ) -> Result<Vec<PathBuf>, RepoError> {
+        let found = self.find_datasets(search)?;
+        self.retrieve_artifacts(&found, destination, options)
+    }
+
+    /// Dimension names in universe order (instrument before detector before visit).
+    fn dimension_order(&self, names: impl IntoIterator<Item = String>) -> Vec<String> {
+        let u = &self.registry.universe;
+        let mut v: Vec<String> = names.into_iter().collect();
+        v.sort_by_key(|n| u.element(n).map(|e| e.index).unwrap_or(usize::MAX));
+        v
+    }
+
+    /// The `file://` URI of each dataset's file, `None` for one without a file.
+    fn file_uris(&self, ids: impl Iterator<Item = Uuid>) -> Result<Vec<Option<String>>, RepoError> {
+        let store = self.datastore()?;
+        let mut conn = self.registry.db.conn()?;
+        ids.map(|id| {
+            Ok(get_artifact(&mut conn, id)?
+                .map(|a| format!("file://{}", store.location(&a.path).display())))
+        })
+        .collect()
+    }
+}
+
+/// Sort query rows by the `order_by` columns of `options`.
+fn sort_dataset_rows(
+    rows: &mut [DatasetRow],
+    dimensions: &[String],
+    options: &QueryDatasetsOptions,
+) -> Result<(), RepoError> {
+    let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
+    columns.extend(dimensions.iter().cloned());
+    if options.with_uris {
+        columns.push("uri".into());
+    }
+    let mut keys = Vec::new();
+    for o in &options.order_by {
+        let (desc, name) = match o.strip_prefix('-') {
+            Some(n) => (true, n),
+            None => (false, o.as_str()),
+        };
+        if !columns.iter().any(|c| c == name) {
+            return Err(RepoError::Invalid(format!(
+                "--order-by {name:?}: no such column (columns: {})",
+                columns.join(", ")
+            )));
+        }
+        keys.push((name.to_owned(), desc));
+    }
+    let cell = |r: &DatasetRow, column: &str| -> Value {
+        let d = &r.found.dataset;
+        match column {
+            "type" => Value::Text(d.dataset_type.clone()),
+            "run" => Value::Text(d.run.clone()),
+            "id" => Value::Uuid(d.id),
+            "uri" => r.uri.clone().map_or(Value::Null, Value::Text),
+            dim => d.data_id.get(dim).cloned().unwrap_or(Value::Null),
+        }
+    };
+    rows.sort_by(|a, b| {
+        for (column, desc) in &keys {
+            let o = compare_values(&cell(a, column), &cell(b, column));
+            let o = if *desc { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+    Ok(())
+}
+
+/// A registry value as JSON: numbers, text and booleans as they are, UUIDs as text,
+/// bytes as hex, non-finite floats as null.
+pub fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Int(i) => Json::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
+        Value::Text(s) => Json::String(s.clone()),
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Bytes(b) => Json::String(hex::encode(b)),
+        Value::Uuid(u) => Json::String(u.to_string()),
+    }
+}
+
+/// Compare values: numbers by value, everything else by its JSON text (so text sorts
+/// before numbers, and missing values last).
+fn compare_values(a: &Value, b: &Value) -> Ordering {
+    match (value_json(a), value_json(b)) {
+        (Json::Number(x), Json::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (x, y) => x.to_string().cmp(&y.to_string()),
+    }
+}

@@ -1,0 +1,246 @@
+//! The Repo methods the commands call, used directly: what a front end other than the
+//! CLI sees.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{new_repo, Backend};
+use valet::collection_queries::{ChainsView, QueryCollectionsOptions};
+use valet::collection_writes::{CertifyOptions, DecertifyOptions, RegisterCollectionOptions};
+use valet::dataset_type_writes::DatasetTypeSpec;
+use valet::queries::{
+    parse_binds, DatasetSearch, DimensionRecordQuery, FindDatasetOptions, QueryDataIdsOptions,
+    QueryDatasetsOptions,
+};
+use valet::transfers::ImportOptions;
+use valet::{CollectionType, DataId, Repo, Timespan, Value};
+
+const CHAIN: &str = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+
+fn dp02_mini(repo: &Repo) {
+    let export = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/conformance/dp02-mini/export.yaml");
+    repo.import_files(&[export], &ImportOptions::default())
+        .unwrap();
+}
+
+fn search(types: &[&str], collections: &[&str], find_first: bool) -> DatasetSearch {
+    DatasetSearch {
+        dataset_types: types.iter().map(|s| s.to_string()).collect(),
+        collections: collections.iter().map(|s| s.to_string()).collect(),
+        find_first,
+        ..Default::default()
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap()
+}
+
+fn dataset_queries(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    dp02_mini(repo);
+
+    // Sorted by detector descending, then visit; dimensions in universe order.
+    let found = repo
+        .query_datasets(&QueryDatasetsOptions {
+            search: DatasetSearch {
+                where_: "visit IN (1..3)".into(),
+                ..search(&["calexp"], &[CHAIN], true)
+            },
+            order_by: vec!["-detector".into(), "visit".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(&found.dimensions[..3], ["instrument", "detector", "visit"]);
+    let keys: Vec<(i64, i64)> = found
+        .rows
+        .iter()
+        .map(|r| {
+            let d = &r.found.dataset.data_id;
+            (int(&d["detector"]), int(&d["visit"]))
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    assert_eq!(keys, sorted);
+    assert!(keys.len() > 3 && found.rows.iter().all(|r| r.uri.is_none()));
+
+    // A column that is not there is named, with those that are.
+    let err = repo
+        .query_datasets(&QueryDatasetsOptions {
+            search: search(&["calexp"], &[CHAIN], true),
+            order_by: vec!["uri".into()],
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"uri\": no such column (columns: type, run, id, instrument"));
+
+    // The limit and the owner type of the RUNs.
+    let limited = repo
+        .query_datasets(&QueryDatasetsOptions {
+            search: search(&["calexp"], &[CHAIN], true),
+            limit: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(limited.rows.len(), 2);
+    let personal = repo
+        .query_datasets(&QueryDatasetsOptions {
+            search: search(&[], &["u/someone/DM-99999"], false),
+            owner_type: Some("user".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(personal
+        .rows
+        .iter()
+        .all(|r| r.found.dataset.run.starts_with("u/someone/")));
+    assert!(repo
+        .find_datasets(&search(&["calexp"], &[], false))
+        .unwrap_err()
+        .to_string()
+        .contains("no collections given"));
+
+    // One look-up; a miss is None.
+    let mut data_id: DataId = [
+        ("instrument".to_owned(), Value::from("LSSTCam-imSim")),
+        ("detector".to_owned(), Value::Int(1)),
+        ("visit".to_owned(), Value::Int(5)),
+    ]
+    .into_iter()
+    .collect();
+    let find = |data_id: &DataId| {
+        repo.find_dataset(&FindDatasetOptions {
+            dataset_type: "calexp".into(),
+            data_id: data_id.clone(),
+            collections: vec![CHAIN.into()],
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let hit = find(&data_id).unwrap();
+    assert_eq!(hit.found.dataset.data_id["visit"], Value::Int(5));
+    assert_eq!(&hit.dimensions[..3], ["instrument", "detector", "visit"]);
+    data_id.insert("visit".into(), Value::Int(99));
+    assert!(find(&data_id).is_none());
+
+    // Distinct data IDs, sorted, cut at the limit.
+    let ids = repo
+        .query_data_ids(&QueryDataIdsOptions {
+            search: search(&["calexp"], &[CHAIN], false),
+            dimensions: vec!["visit".into()],
+            limit: Some(3),
+        })
+        .unwrap();
+    let visits: Vec<i64> = ids.rows.iter().map(|r| int(&r[0])).collect();
+    assert_eq!(visits, [0, 1, 2]);
+
+    // Dimension records with a bound filter.
+    let detectors = repo
+        .query_dimension_records(&DimensionRecordQuery {
+            element: "detector".into(),
+            where_: "detector IN (1..5) AND full_name != x".into(),
+            bind: parse_binds(&["x=R00_S02".into()]).unwrap(),
+            limit: Some(2),
+        })
+        .unwrap();
+    let got: Vec<i64> = detectors.records.iter().map(|r| int(&r["id"])).collect();
+    assert_eq!(got, [1, 3]);
+}
+
+fn collection_reads_and_writes(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    dp02_mini(repo);
+
+    // The tree below a chain, and its children beside it.
+    let view = |chains| {
+        repo.query_collections(&QueryCollectionsOptions {
+            patterns: vec!["LSSTCam-imSim/defaults".into()],
+            chains,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let tree: Vec<(String, usize)> = view(ChainsView::Tree)
+        .into_iter()
+        .map(|r| (r.record.name, r.depth))
+        .collect();
+    assert_eq!(
+        tree,
+        [
+            ("LSSTCam-imSim/defaults".to_owned(), 0),
+            ("LSSTCam-imSim/raw".to_owned(), 1),
+            ("LSSTCam-imSim/raw/DM-12345".to_owned(), 2),
+            ("LSSTCam-imSim/calib".to_owned(), 1),
+            ("LSSTCam-imSim/calib/DM-30694".to_owned(), 2),
+        ]
+    );
+    let table = view(ChainsView::Table);
+    assert_eq!(table.len(), 1);
+    assert_eq!(
+        table[0].related,
+        ["LSSTCam-imSim/raw", "LSSTCam-imSim/calib"]
+    );
+    let runs = repo
+        .matching_collections(&["LSSTCam-imSim/*".into()], &[CollectionType::Run])
+        .unwrap();
+    assert!(runs.len() == 4 && runs.contains(&"LSSTCam-imSim/raw/all".to_owned()));
+
+    // Registering twice creates once.
+    let register = || {
+        repo.register_collection(
+            "u/someone/calib",
+            CollectionType::Calibration,
+            &RegisterCollectionOptions::default(),
+        )
+        .unwrap()
+    };
+    assert!(register());
+    assert!(!register());
+
+    // Certify from a RUN, then cut a month out of every range.
+    let tai = |t: &str| valet::registry::timespan::parse_tai_iso(t).unwrap();
+    let n = repo
+        .certify_calibrations(&CertifyOptions {
+            input: "LSSTCam-imSim/calib/DM-30694/20210601".into(),
+            output: "u/someone/calib".into(),
+            dataset_type: "bias".into(),
+            timespan: Timespan::new(Some(tai("2020-01-01")), Some(tai("2021-01-01"))),
+            search_all_inputs: false,
+        })
+        .unwrap();
+    assert!(n > 0);
+    let changed = repo
+        .decertify_calibrations(&DecertifyOptions {
+            collection: "u/someone/calib".into(),
+            dataset_type: "bias".into(),
+            timespan: Timespan::new(Some(tai("2020-06-01")), Some(tai("2020-07-01"))),
+            data_ids: vec![],
+        })
+        .unwrap();
+    assert_eq!(changed, n);
+
+    // Dataset types: all or none go.
+    let spec = DatasetTypeSpec {
+        storage_class: "StructuredDataDict".into(),
+        dimensions: vec!["instrument".into()],
+        is_calibration: false,
+    };
+    for name in ["scratch_a", "scratch_b"] {
+        assert!(repo.register_dataset_type(name, &spec).unwrap().1);
+    }
+    assert!(repo
+        .remove_dataset_types(&["scratch_*".into(), "missing".into()])
+        .is_err());
+    assert_eq!(
+        repo.remove_dataset_types(&["scratch_*".into()]).unwrap(),
+        ["scratch_a", "scratch_b"]
+    );
+}
+
+on_both_backends!(dataset_queries, collection_reads_and_writes);
