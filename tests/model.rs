@@ -2347,12 +2347,15 @@ fn run_ops(factory: &mut Factory, ops: &[Op], tally: &mut Tally, keep_going: boo
     failures
 }
 
-/// Shrink a failing operation list to a small one that fails with the same signature:
-/// drop chunks, then single operations, while the failure persists.
-fn shrink(factory: &mut Factory, ops: &[Op], failure: &Failure) -> (Vec<Op>, Failure) {
+/// Shrink a failing operation list to a small one that fails with the same signature
+/// (operation and check): drop chunks, then single operations, while the failure
+/// persists. Trials refill a stale table and go on, so earlier steps that leave it
+/// stale in another way may stay; their steps come back too.
+fn shrink(factory: &mut Factory, ops: &[Op], failure: &Failure) -> (Vec<Op>, Failure, Vec<usize>) {
     let signature = failure.signature();
     let mut best = ops[..failure.step].to_vec();
     let mut best_failure = failure.clone();
+    let mut refilled = Vec::new();
     let mut tally = Tally::default();
     let mut chunk = best.len() / 2;
     while chunk >= 1 {
@@ -2361,21 +2364,20 @@ fn shrink(factory: &mut Factory, ops: &[Op], failure: &Failure) -> (Vec<Op>, Fai
             let end = (start + chunk).min(best.len());
             let mut trial: Vec<Op> = best[..start].to_vec();
             trial.extend_from_slice(&best[end..]);
-            match run_ops(factory, &trial, &mut tally, false)
-                .into_iter()
-                .next()
-            {
-                Some(f) if f.signature() == signature => {
-                    trial.truncate(f.step);
+            let failures = run_ops(factory, &trial, &mut tally, true);
+            match failures.iter().position(|f| f.signature() == signature) {
+                Some(i) => {
+                    trial.truncate(failures[i].step);
                     best = trial;
-                    best_failure = f;
+                    best_failure = failures[i].clone();
+                    refilled = failures[..i].iter().map(|f| f.step).collect();
                 }
-                _ => start += chunk,
+                None => start += chunk,
             }
         }
         chunk /= 2;
     }
-    (best, best_failure)
+    (best, best_failure, refilled)
 }
 
 fn describe(ops: &[Op]) -> String {
@@ -2422,7 +2424,7 @@ fn report(factory: &mut Factory, origin: &Origin<'_>, ops: &[Op], f: &Failure) -
         Origin::Fixed(..) => {}
     }
     if matches!(origin, Origin::Seed(_)) && std::env::var_os("VALET_MODEL_SHRINK").is_some() {
-        let (small, sf) = shrink(factory, ops, f);
+        let (small, sf, refilled) = shrink(factory, ops, f);
         s.push_str(&format!(
             "shrunk to {} operation(s), failing at step {}:\n",
             small.len(),
@@ -2432,6 +2434,11 @@ fn report(factory: &mut Factory, origin: &Origin<'_>, ops: &[Op], f: &Failure) -
             s.push_str(&format!("  [{}] {}\n", p.check, p.detail));
         }
         s.push_str(&describe(&small));
+        if !refilled.is_empty() {
+            s.push_str(&format!(
+                "(the table was refilled after step(s) {refilled:?}, which left it stale too)\n"
+            ));
+        }
     }
     s
 }
@@ -2524,7 +2531,7 @@ on_both_backends!(run_table, tagged_table, chained_table);
 /// `VALET_MODEL_MODE` (default all) and the backends available). A stale ObsCore
 /// table is refilled and the sequence goes on, so every operation that leaves the
 /// table stale is seen; each kind of failure is listed once with its first seed and
-/// step (shrunk with `VALET_MODEL_SHRINK=1`).
+/// step (shrunk with `VALET_MODEL_SHRINK=1`). `VALET_MODEL_SEED_BASE` moves the seeds.
 #[test]
 #[ignore]
 fn soak() {
@@ -2537,6 +2544,8 @@ fn soak() {
         vec![Backend::Sqlite]
     };
     let per = total.div_ceil(modes.len() * backends.len());
+    // Seeds apart from the normal run's; `VALET_MODEL_SEED_BASE` draws others.
+    let base = env_number("VALET_MODEL_SEED_BASE").unwrap_or(0x5_0000_0000);
     // (mode and backend, signature) -> (mode, backend, first seed, its failure and
     // operations, count)
     type Seen = (Mode, Backend, u64, Failure, Vec<Op>, usize);
@@ -2548,7 +2557,7 @@ fn soak() {
             let mut tally = Tally::default();
             let mut factory = Factory::new(*backend, *mode).expect("the backend");
             for i in 0..per {
-                let seed = 0x5_0000_0000 + seed_of(*mode, i);
+                let seed = base + seed_of(*mode, i);
                 let ops = generate(seed, len);
                 let failures = run_ops(&mut factory, &ops, &mut tally, true);
                 failed += usize::from(!failures.is_empty());
@@ -2580,12 +2589,15 @@ fn soak() {
         );
         if std::env::var_os("VALET_MODEL_SHRINK").is_some() {
             let mut factory = Factory::new(*backend, *mode).expect("the backend");
-            let (small, sf) = shrink(&mut factory, ops, f);
+            let (small, sf, refilled) = shrink(&mut factory, ops, f);
             println!("  shrunk to {} operation(s):", small.len());
             for p in &sf.problems {
                 println!("    [{}] {}", p.check, p.detail);
             }
             print!("{}", describe(&small));
+            if !refilled.is_empty() {
+                println!("  (the table was refilled after step(s) {refilled:?})");
+            }
         }
     }
     assert_eq!(
