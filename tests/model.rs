@@ -1509,14 +1509,14 @@ fn do_put(repo: &Repo, ty: Ty, key: Key, run: &str) -> EngineResult<Uuid> {
 }
 
 fn do_chain(repo: &Repo, parent: &str, mode: ChainMode, children: &[String]) -> EngineResult {
-    repo.registry
+    repo.registry()
         .transaction(|conn, _| collection_chain(conn, parent, mode, children, false, None))
         .map(|_| ())
         .map_err(err)
 }
 
 fn do_associate(repo: &Repo, tag: &str, ids: &[Uuid]) -> EngineResult {
-    repo.registry
+    repo.registry()
         .transaction(|conn, universe| {
             if find_collection(conn, tag)?.is_none() {
                 register_collection(conn, tag, CollectionType::Tagged, None)?;
@@ -1528,14 +1528,14 @@ fn do_associate(repo: &Repo, tag: &str, ids: &[Uuid]) -> EngineResult {
 }
 
 fn do_disassociate(repo: &Repo, tag: &str, ids: &[Uuid]) -> EngineResult {
-    repo.registry
+    repo.registry()
         .transaction(|conn, _| disassociate(conn, tag, ids))
         .map(|_| ())
         .map_err(err)
 }
 
 fn do_certify(repo: &Repo, calib: &str, ids: &[Uuid], span: Span) -> EngineResult {
-    repo.registry
+    repo.registry()
         .transaction(|conn, universe| {
             if find_collection(conn, calib)?.is_none() {
                 register_collection(conn, calib, CollectionType::Calibration, None)?;
@@ -1552,7 +1552,7 @@ fn do_decertify(repo: &Repo, calib: &str, span: Span, dets: Option<&[i64]>) -> E
             .map(|det| Ty::Bias.data_id(Key { det: *det, n: 0 }))
             .collect()
     });
-    repo.registry
+    repo.registry()
         .transaction(|conn, universe| {
             decertify(
                 conn,
@@ -1568,7 +1568,7 @@ fn do_decertify(repo: &Repo, calib: &str, span: Span, dets: Option<&[i64]>) -> E
 }
 
 fn do_remove_runs(repo: &Repo, runs: &[String], unlink: bool) -> EngineResult {
-    repo.registry
+    repo.registry()
         .transaction(|conn, _| remove_runs(conn, runs, unlink))
         .map_err(err)?;
     // As the CLI: once the removal is committed, the files go.
@@ -1581,7 +1581,7 @@ fn do_remove_runs(repo: &Repo, runs: &[String], unlink: bool) -> EngineResult {
 }
 
 fn do_remove_collections(repo: &Repo, names: &[String], unlink: bool) -> EngineResult {
-    repo.registry
+    repo.registry()
         .transaction(|conn, _| remove_collections(conn, names, unlink))
         .map_err(err)
 }
@@ -1664,7 +1664,7 @@ fn setup(backend: Backend, mode: Mode) -> Option<TestRepo> {
     };
     import_export(&t.repo, &[base], &options).expect("dimension records and dataset types");
     t.repo
-        .registry
+        .registry()
         .transaction(|conn, _| {
             for run in INITIAL_RUNS {
                 register_collection(conn, run, CollectionType::Run, None)?;
@@ -1744,7 +1744,7 @@ fn drop_database(url: &str) {
 impl Factory {
     fn new(backend: Backend, mode: Mode) -> Option<Factory> {
         let TestRepo { repo, dir, db_url } = setup(backend, mode)?;
-        let root = repo.root.clone();
+        let root = repo.root().to_path_buf();
         // Closed, so that its files are complete and its database has no sessions.
         drop(repo);
         Some(Factory {
@@ -1987,7 +1987,7 @@ impl Runner {
 
     /// The live table's rows, as handles (an unknown id fails).
     fn obscore_ids(&self) -> Result<BTreeSet<H>, String> {
-        let mut conn = self.repo().registry.db.conn().map_err(err)?;
+        let mut conn = self.repo().registry().db.conn().map_err(err)?;
         let rows = conn
             .query("SELECT registry_dataset_id FROM obscore", &[])
             .map_err(err)?;
@@ -2011,7 +2011,7 @@ impl Runner {
         add: &mut dyn FnMut(&'static str, String),
     ) -> Result<(), String> {
         let repo = self.repo();
-        let mut conn = repo.registry.db.conn().map_err(err)?;
+        let mut conn = repo.registry().db.conn().map_err(err)?;
         let records = all_collections(&mut conn).map_err(err)?;
         let actual: BTreeMap<String, CollectionType> =
             records.iter().map(|r| (r.name.clone(), r.kind)).collect();
@@ -2048,7 +2048,7 @@ impl Runner {
         let mut actual_ranges = Vec::new();
         for ty in TYPES {
             let t = repo
-                .resolver
+                .resolver()
                 .dataset_type(&mut conn, ty.name())
                 .map_err(err)?;
             let rows = conn
@@ -2138,8 +2138,8 @@ impl Runner {
         add: &mut dyn FnMut(&'static str, String),
     ) -> Result<(), String> {
         let repo = self.repo();
-        let universe = repo.registry.universe.clone();
-        let mut conn = repo.registry.db.conn().map_err(err)?;
+        let universe = repo.registry().universe.clone();
+        let mut conn = repo.registry().db.conn().map_err(err)?;
         let times = [
             day((step % 8) as i64 - 1) + DAY / 2,
             day(((step * 5 + 3) % 8) as i64 - 1) + DAY / 2,
@@ -2153,7 +2153,7 @@ impl Runner {
                 };
                 for at in ats {
                     let mut actual: BTreeMap<Key, String> = BTreeMap::new();
-                    repo.resolver
+                    repo.resolver()
                         .query_datasets(
                             &mut conn,
                             &universe,

@@ -61,7 +61,10 @@ pub fn certify(
     }
     let collection_id = require_calibration(conn, collection)?;
     valet_registry::access::check_write(conn, collection)?;
-    let refs = get_datasets(conn, ids)?;
+    // A dataset named twice is certified once.
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<Uuid> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+    let refs = get_datasets(conn, &ids)?;
     let mut n = 0;
     for (_, (t, refs)) in by_type(refs) {
         let table = calibs_table(&t)?.to_owned();
@@ -179,6 +182,12 @@ pub fn decertify(
     timespan: Timespan,
     data_ids: Option<&[DataId]>,
 ) -> Result<usize> {
+    if timespan.begin_or_min() >= timespan.end_or_max() {
+        return Err(RegistryError::Invalid(format!(
+            "validity range {} is empty",
+            describe_timespan(&timespan)
+        )));
+    }
     let collection_id = require_calibration(conn, collection)?;
     valet_registry::access::check_not_production(conn, collection, "decertify in")?;
     valet_registry::access::check_write(conn, collection)?;
@@ -197,13 +206,16 @@ pub fn decertify(
         timespan.begin_or_min().into(),
         timespan.end_or_max().into(),
     ];
-    let filters: Vec<Vec<Value>> = match data_ids {
+    let mut filters: Vec<Vec<Value>> = match data_ids {
         None => vec![vec![]],
         Some(ids) => ids
             .iter()
             .map(|d| standardize_data_id(universe, &t, d))
             .collect::<Result<_>>()?,
     };
+    // A data ID named twice is cut once (its pieces would otherwise go in twice).
+    let mut seen = std::collections::HashSet::new();
+    filters.retain(|f| seen.insert(format!("{f:?}")));
     let select_cols = if dims.is_empty() {
         String::new()
     } else {
