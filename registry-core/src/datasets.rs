@@ -447,23 +447,23 @@ pub fn holdings(
     }
     let mut out = Vec::new();
     let select: Vec<String> = required.iter().map(|d| format!("t.{}", q(d))).collect();
-    let one: Vec<String> = required.iter().map(|d| format!("t.{} = ?", q(d))).collect();
-    let one = if one.is_empty() {
-        "1 = 1".to_owned()
-    } else {
-        format!("({})", one.join(" AND "))
-    };
+    // Each alternative names the whole index prefix (type, then dimensions), so both
+    // backends probe the index once per data ID instead of scanning the type.
+    let mut one = vec!["t.dataset_type_id = ?".to_owned()];
+    one.extend(required.iter().map(|d| format!("t.{} = ?", q(d))));
+    let one = format!("({})", one.join(" AND "));
     for chunk in data_ids.chunks(CHUNK) {
         let sql = format!(
             "SELECT t.dataset_id, t.collection_id, d.run_id{}{} FROM {} t JOIN dataset d ON d.id = t.dataset_id \
-             WHERE t.dataset_type_id = ? AND ({})",
+             WHERE {}",
             if select.is_empty() { "" } else { ", " },
             select.join(", "),
             dataset_type.tags_table,
             vec![one.as_str(); chunk.len()].join(" OR ")
         );
-        let mut params = vec![Value::Int(dataset_type.id)];
+        let mut params = Vec::with_capacity(chunk.len() * (required.len() + 1));
         for d in chunk {
+            params.push(Value::Int(dataset_type.id));
             params.extend(
                 required
                     .iter()
