@@ -121,7 +121,12 @@ fn explain_conflict(
         let mut params: Vec<Value> = vec![t.id.into()];
         params.extend(required.iter().map(|d| r.data_id[d].clone()));
         params.push(collection_id.into());
-        if let Ok(Some(row)) = conn.query_opt(&sql, &params) {
+        // A database failure while explaining is the answer, rather than a guess.
+        let holder = match conn.query_opt(&sql, &params) {
+            Ok(row) => row,
+            Err(e) => return Some(e.into()),
+        };
+        if let Some(row) = holder {
             let existing = row[0].as_uuid();
             if existing != Some(r.id) {
                 return Some(RegistryError::Conflict(format!(

@@ -354,9 +354,13 @@ fn explain_conflict(
         cond.join(" AND ")
     );
     for r in refs {
-        if let Ok(Some(_)) =
-            conn.query_opt("SELECT 1 FROM dataset WHERE id = ?", &[Value::Uuid(r.id)])
-        {
+        // A database failure while explaining is the answer, rather than a guess.
+        let existing =
+            match conn.query_opt("SELECT 1 FROM dataset WHERE id = ?", &[Value::Uuid(r.id)]) {
+                Ok(row) => row,
+                Err(e) => return Some(e.into()),
+            };
+        if existing.is_some() {
             return Some(RegistryError::Conflict(format!(
                 "dataset id {} ({} {}) already exists",
                 r.id,
@@ -366,7 +370,11 @@ fn explain_conflict(
         }
         let mut params: Vec<Value> = vec![dataset_type.id.into(), run_id.into()];
         params.extend(required.iter().map(|d| r.data_id[d].clone()));
-        if let Ok(Some(row)) = conn.query_opt(&sql, &params) {
+        let holder = match conn.query_opt(&sql, &params) {
+            Ok(row) => row,
+            Err(e) => return Some(e.into()),
+        };
+        if let Some(row) = holder {
             let other = row[0].as_uuid().map(|u| u.to_string()).unwrap_or_default();
             return Some(RegistryError::Conflict(format!(
                 "run {run:?} already holds a {} dataset with data ID {} (id {other})",
