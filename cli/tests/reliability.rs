@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fresh_pg_database, Backend};
+use common::{dp02_mini_import, fresh_pg_database, Backend};
 
 fn valet() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_valet"));
@@ -58,23 +58,9 @@ fn create(backend: Backend, dir: &Path, name: &str) -> Option<String> {
     Some(repo)
 }
 
-fn import_args(repo: &str) -> Vec<String> {
-    [
-        "import",
-        repo,
-        &data("dp02-mini/files"),
-        "--export-file",
-        "../export.yaml",
-        "-t",
-        "copy",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
 fn imported(backend: Backend, dir: &Path, name: &str) -> Option<String> {
     let repo = create(backend, dir, name)?;
-    let args = import_args(&repo);
+    let args = dp02_mini_import(&repo);
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     Some(repo)
 }
@@ -149,13 +135,13 @@ fn repair_during_import(backend: Backend) {
         return;
     };
     let start = Instant::now();
-    let args = import_args(&probe);
+    let args = dp02_mini_import(&probe);
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let full = start.elapsed();
     let mut waited = 0;
     for (i, fraction) in [0.2, 0.5, 0.8].into_iter().enumerate() {
         let repo = create(backend, dir.path(), &format!("r{i}")).unwrap();
-        let args = import_args(&repo);
+        let args = dp02_mini_import(&repo);
         let mut import = valet()
             .args(&args)
             .stdout(Stdio::null())
