@@ -55,8 +55,8 @@ struct Transaction {
     patterns: Vec<Regex>,
     cache: RecordCache,
     resolver: Resolver,
-    /// The CHAINED table's stored search path.
-    path: Option<Vec<String>>,
+    /// The CHAINED table's stored search path, worked out once.
+    path: Option<Arc<SearchPath>>,
 }
 
 fn observer_error(e: ObsCoreError) -> RegistryError {
@@ -103,6 +103,39 @@ impl ObsCoreObserver {
             resolver: Resolver::new(),
             path: None,
         })
+    }
+}
+
+/// A CHAINED table's search path with what each event asks of it worked out once
+/// per transaction (and per chain edit), not once per event: each collection's rank
+/// by id, membership by name, and whether any member is TAGGED.
+struct SearchPath {
+    names: Vec<String>,
+    members: HashSet<String>,
+    rank_of_id: HashMap<i64, usize>,
+    has_tagged: bool,
+}
+
+impl SearchPath {
+    fn new(conn: &mut Conn, names: Vec<String>) -> Result<SearchPath, ObsCoreError> {
+        let mut rank_of_id = HashMap::with_capacity(names.len());
+        let mut has_tagged = false;
+        for (i, n) in names.iter().enumerate() {
+            if let Some(c) = valet_registry::collections::find_collection(conn, n)? {
+                rank_of_id.insert(c.id, i);
+                has_tagged |= c.kind == valet_registry::CollectionType::Tagged;
+            }
+        }
+        Ok(SearchPath {
+            members: names.iter().cloned().collect(),
+            names,
+            rank_of_id,
+            has_tagged,
+        })
+    }
+
+    fn contains(&self, collection: &str) -> bool {
+        self.members.contains(collection)
     }
 }
 
@@ -210,7 +243,7 @@ impl Transaction {
     }
 
     /// The CHAINED table's search path: the one stored when it was last resolved.
-    fn path(&mut self, conn: &mut Conn, chain: &str) -> Result<Vec<String>, ObsCoreError> {
+    fn path(&mut self, conn: &mut Conn, chain: &str) -> Result<Arc<SearchPath>, ObsCoreError> {
         if let Some(p) = &self.path {
             return Ok(p.clone());
         }
@@ -226,6 +259,7 @@ impl Transaction {
                 p
             }
         };
+        let p = Arc::new(SearchPath::new(conn, p)?);
         self.path = Some(p.clone());
         Ok(p)
     }
@@ -240,7 +274,7 @@ impl Transaction {
             return Ok(());
         };
         let path = self.path(conn, chain)?;
-        let in_path = |c: &str| path.iter().any(|p| p == c);
+        let in_path = |c: &str| path.contains(c);
         let wanted = |t: &DatasetType| config.dataset_type(&t.name).is_some();
         match event {
             Event::DatasetsInserted {
@@ -254,7 +288,7 @@ impl Transaction {
             Event::DatasetsRemoved { datasets } => {
                 // A TAGGED member may have held any of them; otherwise only those of
                 // RUNs in the path can have been the chain's answer.
-                let tagged = path_has_tagged(conn, &path)?;
+                let tagged = path.has_tagged;
                 let touched: Vec<(DatasetType, DatasetRef)> = datasets
                     .iter()
                     .filter(|(t, r)| wanted(t) && (tagged || in_path(&r.run)))
@@ -286,9 +320,10 @@ impl Transaction {
             }
             Event::ChainEdited { .. } | Event::CollectionRemoved { .. } => {
                 let now = current_path(conn, chain)?;
-                if now != path {
+                if now != path.names {
+                    let now = Arc::new(SearchPath::new(conn, now)?);
                     self.path_changed(conn, config, &path, &now)?;
-                    store_path(conn, &now)?;
+                    store_path(conn, &now.names)?;
                     self.path = Some(now);
                 }
             }
@@ -301,7 +336,7 @@ impl Transaction {
         &mut self,
         conn: &mut Conn,
         config: &ObsCoreConfig,
-        path: &[String],
+        path: &SearchPath,
         datasets: &[(DatasetType, DatasetRef)],
     ) -> Result<(), ObsCoreError> {
         for (t, refs) in by_type(datasets) {
@@ -319,9 +354,11 @@ impl Transaction {
         &mut self,
         conn: &mut Conn,
         config: &ObsCoreConfig,
-        old: &[String],
-        new: &[String],
+        old: &SearchPath,
+        new: &SearchPath,
     ) -> Result<(), ObsCoreError> {
+        let (old, new_path) = (&old.names, new);
+        let new = &new_path.names;
         let old_set: HashSet<&String> = old.iter().collect();
         let new_set: HashSet<&String> = new.iter().collect();
         let kept_old: Vec<&String> = old.iter().filter(|c| new_set.contains(c)).collect();
@@ -363,7 +400,7 @@ impl Transaction {
                     Ok(true)
                 },
             )?;
-            self.resolve(conn, config, new, &t, &ids)?;
+            self.resolve(conn, config, new_path, &t, &ids)?;
         }
         Ok(())
     }
@@ -374,7 +411,7 @@ impl Transaction {
         &mut self,
         conn: &mut Conn,
         config: &ObsCoreConfig,
-        path: &[String],
+        path: &SearchPath,
         t: &DatasetType,
         data_ids: &[DataId],
     ) -> Result<(), ObsCoreError> {
@@ -388,11 +425,7 @@ impl Transaction {
             }
             return Ok(());
         }
-        let rank: HashMap<i64, usize> = collection_ids(conn, path)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, id)| (id, i))
-            .collect();
+        let rank = &path.rank_of_id;
         let mut best: Vec<Option<(usize, uuid::Uuid, i64)>> = vec![None; data_ids.len()];
         let mut losers = Vec::new();
         for h in holdings(conn, t, data_ids)? {
@@ -433,12 +466,12 @@ impl Transaction {
         &mut self,
         conn: &mut Conn,
         config: &ObsCoreConfig,
-        path: &[String],
+        path: &SearchPath,
         t: &DatasetType,
         data_id: &DataId,
     ) -> Result<(), ObsCoreError> {
         let universe = self.cache.universe().clone();
-        let found = match path.is_empty() {
+        let found = match path.names.is_empty() {
             true => None,
             false => self.resolver.find_dataset(
                 conn,
@@ -446,7 +479,7 @@ impl Transaction {
                 &valet_collections::FindRequest {
                     dataset_type: &t.name,
                     data_id,
-                    collections: path,
+                    collections: &path.names,
                     timespan: None,
                     as_of: None,
                 },
@@ -464,28 +497,6 @@ impl Transaction {
         }
         Ok(())
     }
-}
-
-/// The ids of these collections, in order (missing ones left out).
-fn collection_ids(conn: &mut Conn, names: &[String]) -> Result<Vec<i64>, ObsCoreError> {
-    let mut out = Vec::with_capacity(names.len());
-    for n in names {
-        if let Some(c) = valet_registry::collections::find_collection(conn, n)? {
-            out.push(c.id);
-        }
-    }
-    Ok(out)
-}
-
-fn path_has_tagged(conn: &mut Conn, path: &[String]) -> Result<bool, ObsCoreError> {
-    for n in path {
-        if let Some(c) = valet_registry::collections::find_collection(conn, n)? {
-            if c.kind == valet_registry::CollectionType::Tagged {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
 }
 
 /// Delete the rows of these datasets.
