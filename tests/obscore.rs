@@ -16,6 +16,14 @@ fn data(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// dp02-mini's ObsCore configuration in CHAINED mode, for `chain`.
+fn chained_config(chain: &str) -> String {
+    std::fs::read_to_string(data("dp02-mini/obscore.yaml"))
+        .unwrap()
+        .replace("collection_type: RUN", "collection_type: CHAINED")
+        .replace("collections: []", &format!("collections: [\"{chain}\"]"))
+}
+
 /// Split one CSV line (quoted fields may hold commas).
 fn fields(line: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -127,10 +135,7 @@ fn parquet_round_trip(backend: Backend) {
 
     // The live table of the same chain, written as it stands, holds the same rows.
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
-    let chained = std::fs::read_to_string(data("dp02-mini/obscore.yaml"))
-        .unwrap()
-        .replace("collection_type: RUN", "collection_type: CHAINED")
-        .replace("collections: []", &format!("collections: [\"{chain}\"]"));
+    let chained = chained_config(chain);
     valet::obscore_live::enable(&t.repo, &chained).unwrap();
     let live_path = dir.path().join("live.parquet");
     let live_n = valet::obscore_table_export::export_table_parquet(
@@ -356,10 +361,7 @@ fn chained_table(backend: Backend) {
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
     repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
         .unwrap();
-    let text = std::fs::read_to_string(data("dp02-mini/obscore.yaml"))
-        .unwrap()
-        .replace("collection_type: RUN", "collection_type: CHAINED")
-        .replace("collections: []", &format!("collections: [\"{chain}\"]"));
+    let text = chained_config(chain);
     // The table is the chain's find-first resolution: exactly the reference's rows.
     assert_eq!(enable(repo, &text).unwrap(), 720);
     let expected = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
@@ -551,10 +553,7 @@ fn chained_follows_every_write(backend: Backend) {
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
     repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
         .unwrap();
-    let text = std::fs::read_to_string(data("dp02-mini/obscore.yaml"))
-        .unwrap()
-        .replace("collection_type: RUN", "collection_type: CHAINED")
-        .replace("collections: []", &format!("collections: [\"{chain}\"]"));
+    let text = chained_config(chain);
     enable(repo, &text).unwrap();
     let clean = |what: &str| assert_eq!(check_table(repo).unwrap(), Vec::<String>::new(), "{what}");
     clean("enabled");

@@ -243,4 +243,59 @@ fn collection_reads_and_writes(backend: Backend) {
     );
 }
 
-on_both_backends!(dataset_queries, collection_reads_and_writes);
+/// Front ends tell failures apart by `RepoError::kind()`, through every layer an
+/// error passes: the registry, the collection layer, observers, ObsCore.
+fn error_kinds(backend: Backend) {
+    use valet::collections::chains::ChainMode;
+    use valet::ErrorKind;
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    dp02_mini(repo);
+    let kind = |r: Result<(), valet::RepoError>| r.unwrap_err().kind();
+    let chain = |name: &str, kids: &[&str]| {
+        let kids: Vec<String> = kids.iter().map(|s| s.to_string()).collect();
+        repo.collection_chain(name, ChainMode::Redefine, &kids, false, None)
+            .map(|_| ())
+    };
+    assert_eq!(kind(chain("u/me/c", &["no/such/run"])), ErrorKind::NotFound);
+    // A chain listing itself is malformed input; a name taken by another type, a
+    // conflict.
+    assert_eq!(
+        kind(chain("u/me/c", &[]).and_then(|()| chain("u/me/c", &["u/me/c"]))),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        kind(
+            repo.register_collection("u/me/c", CollectionType::Tagged, &Default::default())
+                .map(|_| ())
+        ),
+        ErrorKind::Conflict
+    );
+    let registered = |name: &str| {
+        repo.register_collection(name, CollectionType::Run, &Default::default())
+            .map(|_| ())
+    };
+    assert_eq!(kind(registered("a/\u{200B}b")), ErrorKind::InvalidInput);
+    valet::registry::identity::set_thread_user(Some("mallory"));
+    let denied = kind(registered("shared/run"));
+    valet::registry::identity::set_thread_user(None);
+    assert_eq!(denied, ErrorKind::Denied);
+    assert_eq!(
+        kind(repo.enable_obscore("dataset_types: [", None).map(|_| ())),
+        ErrorKind::ObsCore
+    );
+    // An observer's failure keeps the registry's kind: a configuration naming a type
+    // the repository lacks is "not found", not an ObsCore error.
+    let config = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/conformance/dp02-mini/obscore.yaml"),
+    )
+    .unwrap()
+    .replace("calexp:", "calxep:");
+    assert_eq!(
+        kind(repo.enable_obscore(&config, None).map(|_| ())),
+        ErrorKind::NotFound
+    );
+}
+
+on_both_backends!(dataset_queries, collection_reads_and_writes, error_kinds);
