@@ -427,6 +427,21 @@ fn dataset_type_rules(backend: Backend) {
         .map(|t| t.name)
         .collect();
     assert_eq!(names, vec!["bias", "raw"]);
+    drop(c);
+
+    // A calibration type removed and registered again reuses its group's calibs
+    // table, which outlives the type.
+    r.transaction(|c, _| dataset_types::remove_dataset_type(c, "bias"))
+        .unwrap();
+    let (again, _) = r
+        .register_dataset_type(
+            "bias",
+            "ExposureF",
+            &dims(&["detector", "instrument"]),
+            true,
+        )
+        .unwrap();
+    assert_eq!(again.calibs_table, bias.calibs_table);
 }
 
 fn reference_uuid5_examples(backend: Backend) {

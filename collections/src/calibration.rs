@@ -7,9 +7,9 @@ use valet_config::Universe;
 use valet_registry::collections::get_collection;
 use valet_registry::dataset_types::get_dataset_type;
 use valet_registry::datasets::{
-    describe_data_id, get_datasets, standardize_data_id, update_summaries, DataId,
+    describe_data_id, get_datasets, standardize_data_id, update_summaries, values_in_order, DataId,
 };
-use valet_registry::db::{quote_ident as q, DbErrorKind, Value};
+use valet_registry::db::{DbErrorKind, Value};
 use valet_registry::events::Event;
 use valet_registry::timespan::format_tai_iso;
 use valet_registry::{CollectionType, Conn, DatasetType, RegistryError, Result, Timespan};
@@ -25,16 +25,6 @@ fn require_calibration(conn: &mut Conn, name: &str) -> Result<i64> {
         )));
     }
     Ok(c.id)
-}
-
-fn calibs_table(t: &DatasetType) -> Result<&str> {
-    match (&t.calibs_table, t.is_calibration) {
-        (Some(table), true) => Ok(table),
-        _ => Err(RegistryError::Invalid(format!(
-            "dataset type {:?} is not a calibration type; only calibrations can be certified",
-            t.name
-        ))),
-    }
 }
 
 /// Show a timespan for messages.
@@ -67,7 +57,8 @@ pub fn certify(
     let refs = get_datasets(conn, &ids)?;
     let mut n = 0;
     for (_, (t, refs)) in by_type(refs) {
-        let table = calibs_table(&t)?.to_owned();
+        let storage = t.storage();
+        storage.calibs()?;
         let required = &t.dimensions.required;
         // Within one call, one range per data ID (they would all overlap each other).
         let mut keys = std::collections::HashMap::new();
@@ -82,44 +73,24 @@ pub fn certify(
                 )));
             }
         }
-        let mut cond = vec![
-            "dataset_type_id = ?".to_owned(),
-            "collection_id = ?".to_owned(),
-        ];
-        cond.extend(required.iter().map(|d| format!("{} = ?", q(d))));
-        cond.push("timespan_end > ? AND ? > timespan_begin".into());
-        let probe = format!(
-            "SELECT dataset_id, timespan_begin, timespan_end FROM {table} WHERE {} LIMIT 1",
-            cond.join(" AND ")
-        );
         let mut rows = Vec::with_capacity(refs.len());
         for r in &refs {
-            let mut params: Vec<Value> = vec![t.id.into(), collection_id.into()];
-            params.extend(required.iter().map(|d| r.data_id[d].clone()));
-            params.push(timespan.begin_or_min().into());
-            params.push(timespan.end_or_max().into());
-            if let Some(row) = conn.query_opt(&probe, &params)? {
-                let existing = Timespan::from_stored(
-                    row[1].as_i64().unwrap_or_default(),
-                    row[2].as_i64().unwrap_or_default(),
-                );
+            let values = values_in_order(&r.data_id, required);
+            if let Some((other, existing)) =
+                storage.overlapping_range(conn, collection_id, &values, timespan)?
+            {
                 return Err(RegistryError::Conflict(format!(
-                    "cannot certify {} {} ({}) in {collection:?} over {}: it overlaps the range {} of dataset {}",
+                    "cannot certify {} {} ({}) in {collection:?} over {}: it overlaps the range {} of dataset {other}",
                     t.name,
                     describe_data_id(&r.data_id, required),
                     r.id,
                     describe_timespan(&timespan),
                     describe_timespan(&existing),
-                    row[0].as_uuid().map(|u| u.to_string()).unwrap_or_default()
                 )));
             }
-            let mut row = vec![t.id.into(), Value::Uuid(r.id), collection_id.into()];
-            row.extend(required.iter().map(|d| r.data_id[d].clone()));
-            row.push(timespan.begin_or_min().into());
-            row.push(timespan.end_or_max().into());
-            rows.push(row);
+            rows.push((r.id, values, timespan.begin_or_min(), timespan.end_or_max()));
         }
-        insert_calib_rows(conn, &table, required, &rows)?;
+        insert_ranges(conn, &t, collection_id, &rows)?;
         update_summaries(conn, universe, &t, collection_id, &refs)?;
         n += rows.len();
         let data_ids: Vec<DataId> = refs.into_iter().map(|r| r.data_id).collect();
@@ -132,25 +103,18 @@ pub fn certify(
     Ok(n)
 }
 
-fn insert_calib_rows(
+/// Insert validity ranges, reading PostgreSQL's exclusion constraint — the last line
+/// of defence against a concurrent writer that slipped between the probe and the
+/// insert — as a conflict.
+fn insert_ranges(
     conn: &mut Conn,
-    table: &str,
-    required: &[String],
-    rows: &[Vec<Value>],
+    t: &DatasetType,
+    collection_id: i64,
+    rows: &[(Uuid, Vec<Value>, i64, i64)],
 ) -> Result<()> {
-    let mut cols = vec![
-        "dataset_type_id".to_owned(),
-        "dataset_id".into(),
-        "collection_id".into(),
-    ];
-    cols.extend(required.iter().map(|d| q(d)));
-    cols.push("timespan_begin".into());
-    cols.push("timespan_end".into());
-    let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-    match conn.savepoint(|c| c.insert_rows(table, &cols, rows, None)) {
-        Ok(_) => Ok(()),
-        // PostgreSQL's exclusion constraint is the last line of defence against a
-        // concurrent writer that slipped between the probe and the insert.
+    let storage = t.storage();
+    match conn.savepoint(|c| storage.insert_ranges(c, collection_id, rows)) {
+        Ok(()) => Ok(()),
         Err(e) if e.kind == DbErrorKind::Exclusion => Err(RegistryError::Conflict(format!(
             "validity ranges would overlap: {}",
             e.message
@@ -192,77 +156,42 @@ pub fn decertify(
     valet_registry::access::check_not_production(conn, collection, "decertify in")?;
     valet_registry::access::check_write(conn, collection)?;
     let t = get_dataset_type(conn, dataset_type)?;
-    let table = calibs_table(&t)?.to_owned();
+    let storage = t.storage();
+    storage.calibs()?;
     let required = t.dimensions.required.clone();
-    let dims: Vec<String> = required.iter().map(|d| q(d)).collect();
-    let mut cond = vec![
-        "dataset_type_id = ?".to_owned(),
-        "collection_id = ?".to_owned(),
-    ];
-    cond.push("timespan_end > ? AND ? > timespan_begin".into());
-    let base: Vec<Value> = vec![
-        t.id.into(),
-        collection_id.into(),
-        timespan.begin_or_min().into(),
-        timespan.end_or_max().into(),
-    ];
-    let mut filters: Vec<Vec<Value>> = match data_ids {
-        None => vec![vec![]],
+    let mut filters: Vec<Option<Vec<Value>>> = match data_ids {
+        None => vec![None],
         Some(ids) => ids
             .iter()
-            .map(|d| standardize_data_id(universe, &t, d))
+            .map(|d| standardize_data_id(universe, &t, d).map(Some))
             .collect::<Result<_>>()?,
     };
     // A data ID named twice is cut once (its pieces would otherwise go in twice).
     let mut seen = std::collections::HashSet::new();
     filters.retain(|f| seen.insert(format!("{f:?}")));
-    let select_cols = if dims.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", dims.join(", "))
-    };
     let mut affected = Vec::new();
     for f in &filters {
-        let mut c = cond.clone();
-        let mut params = base.clone();
-        if !f.is_empty() {
-            c.extend(dims.iter().map(|d| format!("{d} = ?")));
-            params.extend(f.iter().cloned());
-        }
-        let sql = format!(
-            "SELECT id, dataset_id, timespan_begin, timespan_end{select_cols} FROM {table} WHERE {}",
-            c.join(" AND ")
-        );
-        affected.extend(conn.query(&sql, &params)?);
+        affected.extend(storage.ranges_overlapping(conn, collection_id, timespan, f.as_deref())?);
     }
-    let mut new_rows = Vec::new();
-    for row in &affected {
-        conn.execute(
-            &format!("DELETE FROM {table} WHERE id = ?"),
-            &[row[0].clone()],
-        )?;
-        let (b, e) = (
-            row[2].as_i64().unwrap_or_default(),
-            row[3].as_i64().unwrap_or_default(),
-        );
+    let row_ids: Vec<i64> = affected.iter().map(|r| r.row_id).collect();
+    storage.delete_ranges(conn, &row_ids)?;
+    let mut pieces = Vec::new();
+    for range in &affected {
+        let (b, e) = (range.timespan.begin_or_min(), range.timespan.end_or_max());
         for (pb, pe) in difference(b, e, timespan.begin_or_min(), timespan.end_or_max()) {
-            let mut r = vec![t.id.into(), row[1].clone(), collection_id.into()];
-            r.extend(row[4..].iter().cloned());
-            r.push(pb.into());
-            r.push(pe.into());
-            new_rows.push(r);
+            pieces.push((range.dataset_id, range.values.clone(), pb, pe));
         }
     }
-    if !new_rows.is_empty() {
-        insert_calib_rows(conn, &table, &required, &new_rows)?;
+    if !pieces.is_empty() {
+        insert_ranges(conn, &t, collection_id, &pieces)?;
     }
     let data_ids: Vec<DataId> = affected
         .iter()
-        .map(|row| {
+        .map(|r| {
             required
                 .iter()
                 .cloned()
-                .zip(row[4..].iter().cloned())
+                .zip(r.values.iter().cloned())
                 .collect()
         })
         .collect();
@@ -294,37 +223,18 @@ pub fn validity_ranges(
 ) -> Result<Vec<ValidityRange>> {
     let collection_id = require_calibration(conn, collection)?;
     let t = get_dataset_type(conn, dataset_type)?;
-    let table = calibs_table(&t)?.to_owned();
-    let dims: Vec<String> = t.dimensions.required.iter().map(|d| q(d)).collect();
-    let select_cols = if dims.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", dims.join(", "))
-    };
-    let order = if dims.is_empty() {
-        String::new()
-    } else {
-        format!("{}, ", dims.join(", "))
-    };
-    let sql = format!(
-        "SELECT dataset_id, timespan_begin, timespan_end{select_cols} FROM {table} \
-         WHERE dataset_type_id = ? AND collection_id = ? ORDER BY {order}timespan_begin"
-    );
-    let rows = conn.query(&sql, &[t.id.into(), collection_id.into()])?;
-    Ok(rows
+    Ok(t.storage()
+        .ranges(conn, collection_id)?
         .into_iter()
         .map(|r| ValidityRange {
-            dataset_id: r[0].as_uuid().unwrap_or_default(),
-            timespan: Timespan::from_stored(
-                r[1].as_i64().unwrap_or_default(),
-                r[2].as_i64().unwrap_or_default(),
-            ),
+            dataset_id: r.dataset_id,
+            timespan: r.timespan,
             data_id: t
                 .dimensions
                 .required
                 .iter()
                 .cloned()
-                .zip(r[3..].iter().cloned())
+                .zip(r.values)
                 .collect(),
         })
         .collect())

@@ -14,7 +14,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use uuid::Uuid;
 use valet_config::Universe;
+use valet_registry::dataset_storage::{LookupSource, Scan};
 use valet_registry::dataset_types::get_dataset_type;
 use valet_registry::datasets::{standardize_data_id, DataId};
 use valet_registry::db::{quote_ident as q, DbError, Value};
@@ -179,11 +181,11 @@ impl Resolver {
         Ok(t)
     }
 
-    fn run_of(&self, conn: &mut Conn, dataset: &Value) -> Result<String> {
+    fn run_of(&self, conn: &mut Conn, dataset: Uuid) -> Result<String> {
         let run_id = conn
             .query_opt(
                 "SELECT run_id FROM dataset WHERE id = ?",
-                std::slice::from_ref(dataset),
+                &[Value::Uuid(dataset)],
             )?
             .and_then(|r| r[0].as_i64())
             .ok_or_else(mismatch)?;
@@ -206,54 +208,33 @@ impl Resolver {
         let values = standardize_data_id(universe, &t, req.data_id)?;
         let path = self.search_path(conn, req.collections, req.as_of)?;
         let dims = &t.dimensions.required;
-        let mut cond = vec!["dataset_type_id = ?".to_owned()];
-        cond.extend(dims.iter().map(|d| format!("{} = ?", q(d))));
-        let mut params = vec![Value::Int(t.id)];
-        params.extend(values.iter().cloned());
-
         let search_calibs = t.is_calibration
             && req.timespan.is_some()
             && path
                 .collections
                 .iter()
                 .any(|c| c.kind == CollectionType::Calibration);
-        // RUN/TAGGED rows (source 0) and, for calibrations at a time, overlapping
-        // validity ranges (source 1) come back in one round trip.
-        let mut sql = format!(
-            "SELECT 0, collection_id, dataset_id FROM {} WHERE {}",
-            t.tags_table,
-            cond.join(" AND ")
-        );
-        let mut all_params = params.clone();
-        let calib_ts = match (search_calibs, &t.calibs_table, req.timespan) {
-            (true, Some(table), Some(ts)) => {
-                sql.push_str(&format!(
-                    " UNION ALL SELECT 1, collection_id, dataset_id FROM {table} WHERE {} AND timespan_end > ? AND ? > timespan_begin",
-                    cond.join(" AND ")
-                ));
-                all_params.extend(params.iter().cloned());
-                all_params.push(ts.begin_or_min().into());
-                all_params.push(ts.end_or_max().into());
-                Some(ts)
-            }
-            _ => None,
-        };
-        let mut best: Option<(usize, Value)> = None;
-        let mut matches: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
-        conn.query_each(&sql, &all_params, &mut |row| {
-            let Some(r) = path.rank(row[1].as_i64().unwrap_or(-1)) else {
-                return Ok(());
-            };
-            if row[0].as_i64() == Some(1) {
-                matches.entry(r).or_default().push(row[2].clone());
-            } else if best.as_ref().is_none_or(|(b, _)| r < *b) {
-                best = Some((r, row[2].clone()));
-            }
-            Ok(())
-        })?;
+        let calib_ts = if search_calibs { req.timespan } else { None };
+        // RUN/TAGGED rows and, for calibrations at a time, overlapping validity ranges
+        // come back in one round trip.
+        let mut best: Option<(usize, Uuid)> = None;
+        let mut matches: BTreeMap<usize, Vec<Uuid>> = BTreeMap::new();
+        t.storage()
+            .lookup(conn, &values, calib_ts, &mut |source, collection_id, id| {
+                let Some(r) = path.rank(collection_id) else {
+                    return;
+                };
+                match source {
+                    LookupSource::Calibs => matches.entry(r).or_default().push(id),
+                    LookupSource::Tags if best.is_none_or(|(b, _)| r < b) => {
+                        best = Some((r, id));
+                    }
+                    LookupSource::Tags => {}
+                }
+            })?;
         if let Some(ts) = calib_ts {
             if let Some((&r, ids)) = matches.iter().next() {
-                if best.as_ref().is_none_or(|(b, _)| r < *b) {
+                if best.is_none_or(|(b, _)| r < b) {
                     if ids.len() > 1 {
                         return Err(RegistryError::Conflict(format!(
                             "ambiguous calibration lookup: {} validity ranges of {} {} in {:?} overlap {}",
@@ -264,7 +245,7 @@ impl Resolver {
                             describe_timespan(&ts)
                         )));
                     }
-                    best = Some((r, ids[0].clone()));
+                    best = Some((r, ids[0]));
                 }
             }
         }
@@ -276,11 +257,11 @@ impl Resolver {
         let run = if collection.kind == CollectionType::Run {
             collection.name.clone()
         } else {
-            self.run_of(conn, &id)?
+            self.run_of(conn, id)?
         };
         Ok(Some(Found {
             dataset: DatasetRef {
-                id: id.as_uuid().ok_or_else(mismatch)?,
+                id,
                 dataset_type: t.name.clone(),
                 run,
                 data_id: dims.iter().cloned().zip(values).collect(),
@@ -291,6 +272,10 @@ impl Resolver {
 
     /// Stream the datasets a query selects to `emit`, which returns `false` to stop.
     /// Find-first results come in data-ID order.
+    ///
+    /// The steps: the search path; the sources to scan (the tags table for RUN and
+    /// TAGGED collections, the calibs table for CALIBRATION ones); one scan of each,
+    /// grouped by data ID on the fly, or merged by data ID when there are two.
     pub fn query_datasets(
         &self,
         conn: &mut Conn,
@@ -299,20 +284,7 @@ impl Resolver {
         emit: &mut dyn FnMut(Found) -> Result<bool>,
     ) -> Result<()> {
         let t = self.dataset_type(conn, &query.dataset_type)?;
-        let path: Arc<SearchPath> = if query.find_first {
-            self.search_path(conn, &query.collections, query.as_of)?
-        } else {
-            let records = query_collections(
-                conn,
-                &CollectionQuery {
-                    patterns: query.collections.clone(),
-                    flatten_chains: true,
-                    as_of: query.as_of,
-                    ..Default::default()
-                },
-            )?;
-            Arc::new(SearchPath::new(records))
-        };
+        let path = self.query_path(conn, query)?;
         let calibs_in_path = path
             .collections
             .iter()
@@ -324,179 +296,182 @@ impl Resolver {
             )));
         }
         let filter = dataset_filter(universe, &t, "t", &query.where_, &query.bind)?;
-        let dims = t.dimensions.required.clone();
-        let dim_cols: Vec<String> = dims.iter().map(|d| format!("t.{}", q(d))).collect();
-        let ids: Vec<i64> = path
-            .collections
-            .iter()
-            .filter(|c| c.kind != CollectionType::Calibration && c.kind != CollectionType::Chained)
-            .map(|c| c.id)
-            .collect();
-        let names: HashMap<i64, &CollectionRecord> =
-            path.collections.iter().map(|c| (c.id, c)).collect();
-        // Rows found through TAGGED or CALIBRATION collections carry their RUN's id
-        // (joined from `dataset`); their names are read once, up front.
+        let sources = scan_sources(&t, &path, query);
         let need_runs = path
             .collections
             .iter()
             .any(|c| c.kind != CollectionType::Run);
-        let run_names: HashMap<i64, String> = if need_runs {
-            conn.query(
-                "SELECT collection_id, name FROM collection WHERE type = ?",
-                &[Value::Int(CollectionType::Run as i64)],
-            )?
-            .into_iter()
-            .map(|r| {
-                (
-                    r[0].as_i64().unwrap_or_default(),
-                    r[1].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
-        } else {
-            HashMap::new()
+        let results = Results {
+            t: &t,
+            dims: &t.dimensions.required,
+            names: path.collections.iter().map(|c| (c.id, c)).collect(),
+            // Rows found through TAGGED or CALIBRATION collections carry their RUN's
+            // id (joined from `dataset`); their names are read once, up front.
+            run_names: if need_runs {
+                run_names(conn)?
+            } else {
+                HashMap::new()
+            },
         };
-        let run_column = if need_runs {
-            "d.run_id"
-        } else {
-            "t.collection_id"
-        };
-        let run_join = if need_runs {
-            " JOIN dataset d ON d.id = t.dataset_id"
-        } else {
-            ""
-        };
-
-        let mut sources = vec![(t.tags_table.clone(), ids, None)];
-        if let Some(table) = &t.calibs_table {
-            let calib_ids: Vec<i64> = path
-                .collections
-                .iter()
-                .filter(|c| c.kind == CollectionType::Calibration)
-                .map(|c| c.id)
-                .collect();
-            if !calib_ids.is_empty() {
-                sources.push((
-                    table.clone(),
-                    calib_ids,
-                    query.timespan.or(Some(Timespan::new(None, None))),
-                ));
-            }
-        }
-
-        // Rows of every source, in data-ID order when finding first.
+        let holding = collections_holding(conn, &t)?;
         let mut state = Stream {
             find_first: query.find_first,
             current: None,
             seen: HashSet::new(),
             stopped: false,
         };
-        let holding = conn
-            .query_opt(
-                "SELECT COUNT(*) FROM collection_summary_dataset_type WHERE dataset_type_id = ?",
-                &[Value::Int(t.id)],
-            )?
-            .and_then(|r| r[0].as_i64())
-            .unwrap_or(0) as usize;
+        let merge = sources.len() > 1 && query.find_first;
         let mut pending: Vec<Candidate> = Vec::new();
-        for (table, collection_ids, timespan) in &sources {
-            if collection_ids.is_empty() {
-                continue;
-            }
-            let mut params: Vec<Value> = vec![Value::Int(t.id)];
-            let mut sql = format!(
-                "SELECT {}{}t.collection_id, t.dataset_id, {run_column} FROM {table} t{run_join}{} WHERE t.dataset_type_id = ?",
-                dim_cols.join(", "),
-                if dim_cols.is_empty() { "" } else { ", " },
-                filter.joins,
-            );
+        let ndims = results.dims.len();
+        for source in &sources {
             // The scan reads every row of the type either way; an IN list only saves
             // decoding rows of collections outside the path, and costs a probe per
             // row, so it is used only when most collections holding the type are not
             // searched. Rows outside the path are dropped as they arrive.
-            if collection_ids.len() * 2 < holding {
-                let placeholders = vec!["?"; collection_ids.len()].join(", ");
-                sql.push_str(&format!(" AND t.collection_id IN ({placeholders})"));
-                params.extend(collection_ids.iter().map(|&i| Value::Int(i)));
-            }
-            if let Some(ts) = timespan {
-                sql.push_str(" AND t.timespan_end > ? AND ? > t.timespan_begin");
-                params.push(ts.begin_or_min().into());
-                params.push(ts.end_or_max().into());
-            }
-            if !filter.condition.is_empty() {
-                sql.push_str(&format!(" AND ({})", filter.condition));
-                params.extend(filter.params.iter().cloned());
-            }
-            if query.find_first && !dim_cols.is_empty() {
-                sql.push_str(&format!(" ORDER BY {}", dim_cols.join(", ")));
-            }
-            if sources.len() == 1 || !query.find_first {
-                // Stream straight through.
-                let mut emit_err = None;
-                conn.query_each(&sql, &params, &mut |row| {
-                    if state.stopped {
-                        return Ok(());
-                    }
-                    let Some(cand) = Candidate::from_row(row, dims.len(), &path)? else {
-                        return Ok(());
-                    };
-                    if let Err(e) = state.push(cand, &mut |c| {
-                        self.finish(c, &t, &dims, &names, &run_names, emit)
-                    }) {
-                        emit_err = Some(e);
-                        state.stopped = true;
-                    }
-                    Ok(())
-                })?;
-                if let Some(e) = emit_err {
-                    return Err(e);
-                }
-            } else {
-                // RUN/TAGGED and CALIBRATION rows must be merged by data ID.
-                conn.query_each(&sql, &params, &mut |row| {
-                    if let Some(cand) = Candidate::from_row(row, dims.len(), &path)? {
-                        pending.push(cand);
-                    }
-                    Ok(())
-                })?;
-            }
-        }
-        if !pending.is_empty() {
-            pending.sort_by(|a, b| compare_keys(&a.key, &b.key).then(a.rank.cmp(&b.rank)));
+            let restrict = source.collection_ids.len() * 2 < holding;
+            let scan = Scan {
+                calibs: source.calibs,
+                collections: restrict.then_some(source.collection_ids.as_slice()),
+                timespan: source.timespan,
+                with_run: need_runs,
+                joins: &filter.joins,
+                condition: &filter.condition,
+                params: &filter.params,
+                ordered: query.find_first,
+            };
             let mut emit_err = None;
-            for cand in pending {
+            t.storage().scan(conn, &scan, &mut |row| {
                 if state.stopped {
-                    break;
+                    return Ok(());
                 }
-                if let Err(e) = state.push(cand, &mut |c| {
-                    self.finish(c, &t, &dims, &names, &run_names, emit)
-                }) {
+                let Some(cand) = Candidate::from_row(row, ndims, &path)? else {
+                    return Ok(());
+                };
+                if merge {
+                    // RUN/TAGGED and CALIBRATION rows must be merged by data ID.
+                    pending.push(cand);
+                } else if let Err(e) = state.push(cand, &mut |c| results.finish(c, emit)) {
                     emit_err = Some(e);
                     state.stopped = true;
                 }
-            }
+                Ok(())
+            })?;
             if let Some(e) = emit_err {
                 return Err(e);
             }
         }
+        if !pending.is_empty() {
+            pending.sort_by(|a, b| compare_keys(&a.key, &b.key).then(a.rank.cmp(&b.rank)));
+            for cand in pending {
+                if state.stopped {
+                    break;
+                }
+                state.push(cand, &mut |c| results.finish(c, emit))?;
+            }
+        }
         if !state.stopped {
-            state.flush(&mut |c| self.finish(c, &t, &dims, &names, &run_names, emit))?;
+            state.flush(&mut |c| results.finish(c, emit))?;
         }
         Ok(())
     }
 
+    /// The collections a query searches: the flattened, ranked path for find-first,
+    /// every matching non-chain collection otherwise.
+    fn query_path(&self, conn: &mut Conn, query: &DatasetQuery) -> Result<Arc<SearchPath>> {
+        if query.find_first {
+            return self.search_path(conn, &query.collections, query.as_of);
+        }
+        let records = query_collections(
+            conn,
+            &CollectionQuery {
+                patterns: query.collections.clone(),
+                flatten_chains: true,
+                as_of: query.as_of,
+                ..Default::default()
+            },
+        )?;
+        Ok(Arc::new(SearchPath::new(records)))
+    }
+}
+
+/// One table to scan for a query and the collections of the path it serves.
+struct Source {
+    calibs: bool,
+    collection_ids: Vec<i64>,
+    timespan: Option<Timespan>,
+}
+
+/// The tags table for RUN and TAGGED collections in the path and, for calibrations,
+/// the calibs table for CALIBRATION ones (at the query's time, or at any time).
+fn scan_sources(t: &DatasetType, path: &SearchPath, query: &DatasetQuery) -> Vec<Source> {
+    let of_kind = |keep: &dyn Fn(CollectionType) -> bool| -> Vec<i64> {
+        path.collections
+            .iter()
+            .filter(|c| keep(c.kind))
+            .map(|c| c.id)
+            .collect()
+    };
+    let mut sources = vec![Source {
+        calibs: false,
+        collection_ids: of_kind(&|k| {
+            k != CollectionType::Calibration && k != CollectionType::Chained
+        }),
+        timespan: None,
+    }];
+    if t.calibs_table.is_some() {
+        let calib_ids = of_kind(&|k| k == CollectionType::Calibration);
+        if !calib_ids.is_empty() {
+            sources.push(Source {
+                calibs: true,
+                collection_ids: calib_ids,
+                timespan: query.timespan.or(Some(Timespan::new(None, None))),
+            });
+        }
+    }
+    sources.retain(|s| !s.collection_ids.is_empty());
+    sources
+}
+
+/// Every RUN's name by id.
+fn run_names(conn: &mut Conn) -> Result<HashMap<i64, String>> {
+    Ok(conn
+        .query(
+            "SELECT collection_id, name FROM collection WHERE type = ?",
+            &[Value::Int(CollectionType::Run as i64)],
+        )?
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].as_i64().unwrap_or_default(),
+                r[1].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
+}
+
+/// How many collections have ever held datasets of the type (from the summaries).
+fn collections_holding(conn: &mut Conn, t: &DatasetType) -> Result<usize> {
+    Ok(conn
+        .query_opt(
+            "SELECT COUNT(*) FROM collection_summary_dataset_type WHERE dataset_type_id = ?",
+            &[Value::Int(t.id)],
+        )?
+        .and_then(|r| r[0].as_i64())
+        .unwrap_or(0) as usize)
+}
+
+/// What turns a query's winning rows into results.
+struct Results<'a> {
+    t: &'a DatasetType,
+    dims: &'a [String],
+    names: HashMap<i64, &'a CollectionRecord>,
+    run_names: HashMap<i64, String>,
+}
+
+impl Results<'_> {
     /// Turn a winning candidate into a result and hand it on.
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        c: Group,
-        t: &DatasetType,
-        dims: &[String],
-        names: &HashMap<i64, &CollectionRecord>,
-        run_names: &HashMap<i64, String>,
-        emit: &mut dyn FnMut(Found) -> Result<bool>,
-    ) -> Result<bool> {
+    fn finish(&self, c: Group, emit: &mut dyn FnMut(Found) -> Result<bool>) -> Result<bool> {
+        let (t, dims) = (self.t, self.dims);
         if c.count_at_best > 1 {
             let data_id: DataId = dims
                 .iter()
@@ -511,12 +486,15 @@ impl Resolver {
             )));
         }
         let cand = c.best;
-        let collection = names.get(&cand.collection_id).ok_or_else(mismatch)?;
+        let collection = self.names.get(&cand.collection_id).ok_or_else(mismatch)?;
         // A dataset found through its RUN needs no look-up for the run name.
         let run = if collection.kind == CollectionType::Run {
             collection.name.clone()
         } else {
-            run_names.get(&cand.run_id).cloned().ok_or_else(mismatch)?
+            self.run_names
+                .get(&cand.run_id)
+                .cloned()
+                .ok_or_else(mismatch)?
         };
         emit(Found {
             dataset: DatasetRef {

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 use valet_config::Universe;
 use valet_registry::collections::get_collection;
-use valet_registry::datasets::{describe_data_id, get_datasets, update_summaries};
-use valet_registry::db::{quote_ident as q, DbErrorKind, Value};
+use valet_registry::datasets::{describe_data_id, get_datasets, update_summaries, values_in_order};
+use valet_registry::db::{DbErrorKind, Value};
 use valet_registry::events::Event;
 use valet_registry::{CollectionType, Conn, DatasetRef, DatasetType, RegistryError, Result};
 
@@ -50,30 +50,12 @@ pub fn associate(
     let datasets = get_datasets(conn, ids)?;
     let mut n = 0;
     for (_, (t, refs)) in by_type(datasets.clone()) {
-        let required = &t.dimensions.required;
-        let mut cols = vec![
-            "dataset_type_id".to_owned(),
-            "dataset_id".into(),
-            "collection_id".into(),
-        ];
-        cols.extend(required.iter().map(|d| q(d)));
-        let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
-        let rows: Vec<Vec<Value>> = refs
+        let rows: Vec<(Uuid, Vec<Value>)> = refs
             .iter()
-            .map(|r| {
-                let mut row = vec![t.id.into(), Value::Uuid(r.id), collection_id.into()];
-                row.extend(required.iter().map(|d| r.data_id[d].clone()));
-                row
-            })
+            .map(|r| (r.id, values_in_order(&r.data_id, &t.dimensions.required)))
             .collect();
-        let inserted = conn.savepoint(|c| {
-            c.insert_rows(
-                &t.tags_table,
-                &cols,
-                &rows,
-                Some("ON CONFLICT (dataset_id, collection_id) DO NOTHING"),
-            )
-        });
+        let storage = t.storage();
+        let inserted = conn.savepoint(|c| storage.tag(c, collection_id, &rows));
         match inserted {
             Ok(k) => n += k as usize,
             Err(e) if e.kind == DbErrorKind::Unique => {
@@ -99,14 +81,6 @@ fn explain_conflict(
     refs: &[DatasetRef],
 ) -> Option<RegistryError> {
     let required = &t.dimensions.required;
-    let mut cond = vec!["dataset_type_id = ?".to_owned()];
-    cond.extend(required.iter().map(|d| format!("{} = ?", q(d))));
-    cond.push("collection_id = ?".into());
-    let sql = format!(
-        "SELECT dataset_id FROM {} WHERE {}",
-        t.tags_table,
-        cond.join(" AND ")
-    );
     let mut seen: BTreeMap<String, Uuid> = BTreeMap::new();
     for r in refs {
         let key = describe_data_id(&r.data_id, required);
@@ -118,22 +92,17 @@ fn explain_conflict(
                 )));
             }
         }
-        let mut params: Vec<Value> = vec![t.id.into()];
-        params.extend(required.iter().map(|d| r.data_id[d].clone()));
-        params.push(collection_id.into());
+        let values = values_in_order(&r.data_id, required);
         // A database failure while explaining is the answer, rather than a guess.
-        let holder = match conn.query_opt(&sql, &params) {
-            Ok(row) => row,
-            Err(e) => return Some(e.into()),
+        let holder = match t.storage().holder(conn, collection_id, &values) {
+            Ok(holder) => holder,
+            Err(e) => return Some(e),
         };
-        if let Some(row) = holder {
-            let existing = row[0].as_uuid();
-            if existing != Some(r.id) {
+        if let Some(existing) = holder {
+            if existing != r.id {
                 return Some(RegistryError::Conflict(format!(
-                    "collection {collection:?} already holds {} {key} as dataset {}; cannot associate {}",
-                    t.name,
-                    existing.map(|u| u.to_string()).unwrap_or_default(),
-                    r.id
+                    "collection {collection:?} already holds {} {key} as dataset {existing}; cannot associate {}",
+                    t.name, r.id
                 )));
             }
         }
@@ -148,13 +117,8 @@ pub fn disassociate(conn: &mut Conn, collection: &str, ids: &[Uuid]) -> Result<u
     let datasets = get_datasets(conn, ids)?;
     let mut n = 0;
     for (_, (t, refs)) in by_type(datasets.clone()) {
-        let sql = format!(
-            "DELETE FROM {} WHERE dataset_id = ? AND collection_id = ?",
-            t.tags_table
-        );
-        for r in refs {
-            n += conn.execute(&sql, &[Value::Uuid(r.id), collection_id.into()])? as usize;
-        }
+        let ids: Vec<Uuid> = refs.iter().map(|r| r.id).collect();
+        n += t.storage().untag(conn, collection_id, &ids)? as usize;
     }
     conn.notify(&Event::Disassociated {
         collection,

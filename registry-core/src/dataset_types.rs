@@ -201,13 +201,9 @@ fn register_new(
     let group_id = ensure_group(conn, universe, group)?;
     let calibs_table = if is_calibration {
         let table = calibs_table_name(group_id);
-        let exists = conn
-            .query_opt(
-                "SELECT 1 FROM dataset_type WHERE dimension_group_id = ? AND calibs_table IS NOT NULL",
-                &[group_id.into()],
-            )?
-            .is_some();
-        if !exists {
+        // The table outlives the types that used it (removing a type keeps it), so
+        // ask the database rather than the dataset_type rows.
+        if !crate::schema::table_exists(conn, &table)? {
             create_calibs_table(conn, universe, group_id, &group.required)?;
         }
         Some(table)
@@ -233,18 +229,8 @@ pub fn remove_dataset_type(conn: &mut Conn, name: &str) -> Result<()> {
     crate::races::lock_collection_structure(conn)?;
     let t = get_dataset_type(conn, name)?;
     crate::access::check_admin(conn, &format!("remove dataset type {name:?}"))?;
-    // Every dataset has a row in its type's tags table (its RUN membership), keyed by
-    // type first: existence is one probe; the count is only for the message.
-    let any = conn
-        .query_opt(
-            &format!(
-                "SELECT 1 FROM {} WHERE dataset_type_id = ? LIMIT 1",
-                t.tags_table
-            ),
-            &[t.id.into()],
-        )?
-        .is_some();
-    if any {
+    // Existence is one probe; the count is only for the message.
+    if t.storage().any(conn)? {
         let n = conn
             .query_opt(
                 "SELECT COUNT(*) FROM dataset WHERE dataset_type_id = ?",

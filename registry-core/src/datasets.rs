@@ -7,7 +7,7 @@ use valet_config::Universe;
 
 use crate::collections::CollectionType;
 use crate::dataset_types::DatasetType;
-use crate::db::{quote_ident as q, Conn, DbErrorKind, Row, Value};
+use crate::db::{quote_ident as q, Conn, DbErrorKind, Value};
 use crate::dimensions::coerce;
 use crate::error::{RegistryError, Result};
 use crate::ids::{dataset_id, IdGenerationMode};
@@ -212,8 +212,7 @@ pub fn insert_datasets(
 
     let ingest_date = now_tai_ns();
     let mut refs = Vec::with_capacity(datasets.len());
-    let mut dataset_rows: Vec<Row> = Vec::with_capacity(datasets.len());
-    let mut tag_rows: Vec<Row> = Vec::with_capacity(datasets.len());
+    let mut rows: Vec<(Uuid, Vec<Value>)> = Vec::with_capacity(datasets.len());
     for (d, v) in datasets.iter().zip(values) {
         let id = match d.id {
             Some(id) => id,
@@ -226,42 +225,16 @@ pub fn insert_datasets(
                 dataset_id(mode, &dataset_type.name, run, &pairs)
             }
         };
-        dataset_rows.push(vec![
-            Value::Uuid(id),
-            dataset_type.id.into(),
-            run_record.id.into(),
-            ingest_date.into(),
-        ]);
-        let mut tag = vec![
-            dataset_type.id.into(),
-            Value::Uuid(id),
-            run_record.id.into(),
-        ];
-        tag.extend(v.iter().cloned());
-        tag_rows.push(tag);
         refs.push(DatasetRef {
             id,
             dataset_type: dataset_type.name.clone(),
             run: run.to_owned(),
-            data_id: required.iter().cloned().zip(v).collect(),
+            data_id: required.iter().cloned().zip(v.iter().cloned()).collect(),
         });
+        rows.push((id, v));
     }
-    let mut tag_columns = vec![
-        "dataset_type_id".to_owned(),
-        "dataset_id".into(),
-        "collection_id".into(),
-    ];
-    tag_columns.extend(required.iter().map(|d| q(d)));
-    let tag_columns: Vec<&str> = tag_columns.iter().map(String::as_str).collect();
-    let inserted = conn.savepoint(|c| {
-        c.insert_rows(
-            "dataset",
-            &["id", "dataset_type_id", "run_id", "ingest_date"],
-            &dataset_rows,
-            None,
-        )?;
-        c.insert_rows(&dataset_type.tags_table, &tag_columns, &tag_rows, None)
-    });
+    let storage = dataset_type.storage();
+    let inserted = conn.savepoint(|c| storage.insert_new(c, run_record.id, ingest_date, &rows));
     match inserted {
         Ok(_) => {}
         Err(e) if e.kind == DbErrorKind::Unique => {
@@ -343,16 +316,6 @@ fn explain_conflict(
     refs: &[DatasetRef],
 ) -> Option<RegistryError> {
     let required = &dataset_type.dimensions.required;
-    let mut cond = vec![
-        "dataset_type_id = ?".to_owned(),
-        "collection_id = ?".to_owned(),
-    ];
-    cond.extend(required.iter().map(|d| format!("{} = ?", q(d))));
-    let sql = format!(
-        "SELECT dataset_id FROM {} WHERE {}",
-        dataset_type.tags_table,
-        cond.join(" AND ")
-    );
     for r in refs {
         // A database failure while explaining is the answer, rather than a guess.
         let existing =
@@ -368,14 +331,12 @@ fn explain_conflict(
                 describe_data_id(&r.data_id, required)
             )));
         }
-        let mut params: Vec<Value> = vec![dataset_type.id.into(), run_id.into()];
-        params.extend(required.iter().map(|d| r.data_id[d].clone()));
-        let holder = match conn.query_opt(&sql, &params) {
-            Ok(row) => row,
-            Err(e) => return Some(e.into()),
+        let values = values_in_order(&r.data_id, required);
+        let holder = match dataset_type.storage().holder(conn, run_id, &values) {
+            Ok(holder) => holder,
+            Err(e) => return Some(e),
         };
-        if let Some(row) = holder {
-            let other = row[0].as_uuid().map(|u| u.to_string()).unwrap_or_default();
+        if let Some(other) = holder {
             return Some(RegistryError::Conflict(format!(
                 "run {run:?} already holds a {} dataset with data ID {} (id {other})",
                 dataset_type.name,
@@ -396,106 +357,35 @@ pub fn find_in_collection(
     data_id: &DataId,
 ) -> Result<Option<Uuid>> {
     let values = standardize_data_id(universe, dataset_type, data_id)?;
-    let mut cond = vec!["dataset_type_id = ?".to_owned()];
-    cond.extend(
-        dataset_type
-            .dimensions
-            .required
-            .iter()
-            .map(|d| format!("{} = ?", q(d))),
-    );
-    cond.push("collection_id = ?".into());
-    let sql = format!(
-        "SELECT dataset_id FROM {} WHERE {}",
-        dataset_type.tags_table,
-        cond.join(" AND ")
-    );
-    let mut params = vec![Value::Int(dataset_type.id)];
-    params.extend(values);
-    params.push(collection_id.into());
-    Ok(conn.query_opt(&sql, &params)?.and_then(|r| r[0].as_uuid()))
+    dataset_type.storage().holder(conn, collection_id, &values)
 }
 
-/// A collection's hold on a dataset of one of the data IDs given to [`holdings`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holding {
-    /// Which of the data IDs.
-    pub index: usize,
-    /// The dataset.
-    pub dataset_id: Uuid,
-    /// The collection holding it (its RUN, or a TAGGED collection).
-    pub collection_id: i64,
-    /// The dataset's RUN.
-    pub run_id: i64,
+pub use crate::dataset_storage::Holding;
+
+/// The values of a data ID's `required` dimensions, in order (missing ones as NULL,
+/// which matches nothing).
+pub fn values_in_order(data_id: &DataId, required: &[String]) -> Vec<Value> {
+    required
+        .iter()
+        .map(|k| data_id.get(k).cloned().unwrap_or(Value::Null))
+        .collect()
 }
 
 /// Every RUN and TAGGED membership of datasets of `dataset_type` with one of
-/// `data_ids` (required dimensions), a few hundred data IDs per query: what a
-/// find-first of many data IDs through any search path needs.
+/// `data_ids` (required dimensions): see [`DatasetStorage::holdings`].
+///
+/// [`DatasetStorage::holdings`]: crate::dataset_storage::DatasetStorage::holdings
 pub fn holdings(
     conn: &mut Conn,
     dataset_type: &DatasetType,
     data_ids: &[DataId],
 ) -> Result<Vec<Holding>> {
-    const CHUNK: usize = 200;
     let required = &dataset_type.dimensions.required;
-    let key = |values: &mut dyn Iterator<Item = &Value>| -> String {
-        values
-            .map(|v| format!("{v:?}"))
-            .collect::<Vec<_>>()
-            .join("\u{1}")
-    };
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(data_ids.len());
-    for (i, d) in data_ids.iter().enumerate() {
-        index
-            .entry(key(&mut required
-                .iter()
-                .map(|k| d.get(k).unwrap_or(&Value::Null))))
-            .or_insert(i);
-    }
-    let mut out = Vec::new();
-    let select: Vec<String> = required.iter().map(|d| format!("t.{}", q(d))).collect();
-    // Each alternative names the whole index prefix (type, then dimensions), so both
-    // backends probe the index once per data ID instead of scanning the type.
-    let mut one = vec!["t.dataset_type_id = ?".to_owned()];
-    one.extend(required.iter().map(|d| format!("t.{} = ?", q(d))));
-    let one = format!("({})", one.join(" AND "));
-    for chunk in data_ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT t.dataset_id, t.collection_id, d.run_id{}{} FROM {} t JOIN dataset d ON d.id = t.dataset_id \
-             WHERE {}",
-            if select.is_empty() { "" } else { ", " },
-            select.join(", "),
-            dataset_type.tags_table,
-            vec![one.as_str(); chunk.len()].join(" OR ")
-        );
-        let mut params = Vec::with_capacity(chunk.len() * (required.len() + 1));
-        for d in chunk {
-            params.push(Value::Int(dataset_type.id));
-            params.extend(
-                required
-                    .iter()
-                    .map(|k| d.get(k).cloned().unwrap_or(Value::Null)),
-            );
-        }
-        conn.query_each(&sql, &params, &mut |r| {
-            let (Some(dataset_id), Some(collection_id), Some(run_id)) =
-                (r[0].as_uuid(), r[1].as_i64(), r[2].as_i64())
-            else {
-                return Ok(());
-            };
-            if let Some(&index) = index.get(&key(&mut r[3..].iter())) {
-                out.push(Holding {
-                    index,
-                    dataset_id,
-                    collection_id,
-                    run_id,
-                });
-            }
-            Ok(())
-        })?;
-    }
-    Ok(out)
+    let values: Vec<Vec<Value>> = data_ids
+        .iter()
+        .map(|d| values_in_order(d, required))
+        .collect();
+    dataset_type.storage().holdings(conn, &values)
 }
 
 /// Every dataset of a RUN, with its type, by type (one query a type).
@@ -517,30 +407,15 @@ pub fn run_contents(
             continue;
         }
         let required = &t.dimensions.required;
-        let mut cols = vec!["dataset_id".to_owned()];
-        cols.extend(required.iter().map(|d| q(d)));
-        let sql = format!(
-            "SELECT {} FROM {} WHERE dataset_type_id = ? AND collection_id = ?",
-            cols.join(", "),
-            t.tags_table
-        );
-        let mut refs = Vec::new();
-        conn.query_each(&sql, &[t.id.into(), run.id.into()], &mut |r| {
-            if let Some(id) = r[0].as_uuid() {
-                refs.push(DatasetRef {
-                    id,
-                    dataset_type: t.name.clone(),
-                    run: run.name.clone(),
-                    data_id: required
-                        .iter()
-                        .cloned()
-                        .zip(r[1..].iter().cloned())
-                        .collect(),
-                });
-            }
-            Ok(())
-        })?;
-        out.extend(refs.into_iter().map(|r| (t.clone(), r)));
+        for (id, values) in t.storage().members(conn, run.id)? {
+            let r = DatasetRef {
+                id,
+                dataset_type: t.name.clone(),
+                run: run.name.clone(),
+                data_id: required.iter().cloned().zip(values).collect(),
+            };
+            out.push((t.clone(), r));
+        }
     }
     Ok(out)
 }
@@ -565,17 +440,10 @@ pub fn get_datasets(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<(DatasetType, D
             .get(&row[0].as_i64().unwrap_or_default())
             .ok_or_else(|| RegistryError::Schema(format!("dataset {id} has an unknown type")))?;
         let required = &t.dimensions.required;
-        let sql = format!(
-            "SELECT {} FROM {} WHERE dataset_id = ? AND collection_id = ?",
-            if required.is_empty() {
-                "1".to_owned()
-            } else {
-                required.iter().map(|d| q(d)).collect::<Vec<_>>().join(", ")
-            },
-            t.tags_table
-        );
-        let dims = conn
-            .query_opt(&sql, &[Value::Uuid(*id), row[1].clone()])?
+        let run_id = row[1].as_i64().unwrap_or_default();
+        let dims = t
+            .storage()
+            .values_of(conn, *id, run_id)?
             .ok_or_else(|| RegistryError::Schema(format!("dataset {id} has no RUN row")))?;
         out.push((
             t.clone(),

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod artifacts;
 pub mod collections;
+pub mod dataset_storage;
 pub mod dataset_types;
 pub mod datasets;
 pub mod db;

@@ -488,22 +488,25 @@ CREATE INDEX {table}_dataset ON {table} (dataset_id);",
     Ok(())
 }
 
-/// True if the registry tables exist in this database.
-pub fn is_initialized(conn: &mut Conn) -> Result<bool> {
+/// True if a table of this name exists in the registry's schema.
+pub fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
     let sql = match conn.backend() {
-        Backend::Sqlite => {
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'valet_attributes'"
-        }
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
         Backend::Postgres => {
             "SELECT COUNT(*)::BIGINT FROM information_schema.tables
-             WHERE table_schema = current_schema() AND table_name = 'valet_attributes'"
+             WHERE table_schema = current_schema() AND table_name = ?"
         }
     };
     let n = conn
-        .query_opt(sql, &[])?
+        .query_opt(sql, &[Value::Text(table.to_owned())])?
         .and_then(|r| r.first().and_then(Value::as_i64))
         .unwrap_or(0);
     Ok(n > 0)
+}
+
+/// True if the registry tables exist in this database.
+pub fn is_initialized(conn: &mut Conn) -> Result<bool> {
+    table_exists(conn, "valet_attributes")
 }
 
 /// Create every table of a new registry and record the schema version and universe.

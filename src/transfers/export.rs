@@ -12,7 +12,6 @@ use valet_collections::{query_collections, CollectionQuery, DatasetQuery};
 use valet_registry::artifacts::get_artifact;
 use valet_registry::collections::get_collection;
 use valet_registry::dataset_types::all_dataset_types;
-use valet_registry::db::{quote_ident as q, Value};
 use valet_registry::dimensions::query_records;
 use valet_registry::glob::{glob_to_regex, is_glob};
 use valet_registry::{CollectionRecord, CollectionType, DataId, Timespan};
@@ -218,23 +217,11 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
             CollectionType::Tagged => {
                 let mut members = Vec::new();
                 for t in &types {
-                    let rows = conn.query(
-                        &format!(
-                            "SELECT dataset_id FROM {} WHERE collection_id = ? AND dataset_type_id = ? ORDER BY {}",
-                            t.tags_table,
-                            t.dimensions
-                                .required
-                                .iter()
-                                .map(|d| q(d))
-                                .chain(std::iter::once("dataset_id".to_owned()))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                        &[Value::Int(c.id), Value::Int(t.id)],
-                    )?;
                     members.extend(
-                        rows.iter()
-                            .filter_map(|r| r[0].as_uuid())
+                        t.storage()
+                            .members(&mut conn, c.id)?
+                            .into_iter()
+                            .map(|(id, _)| id)
                             .filter(|u| exported.contains(u)),
                     );
                 }
