@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{backends, repo_with};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use valet::obscore::ObsCoreConfig;
-use valet::obscore_export::{export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions};
+use valet::obscore_api::{ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource};
 use valet::workload::{Shape, CHAIN};
 
 fn obscore(c: &mut Criterion) {
@@ -22,22 +22,37 @@ fn obscore(c: &mut Criterion) {
     };
     for (backend, db) in backends("valet_bench_obscore") {
         let (_dir, repo) = repo_with(Shape::default(), db);
-        let rows =
-            export_obscore_csv(&repo, &config, &options, &mut std::io::sink()).expect("export");
+        let rows = repo
+            .write_obscore(
+                &mut std::io::sink(),
+                ObsCoreFormat::Csv,
+                &ObsCoreSource::search(&config, &options),
+            )
+            .expect("export");
         let mut group = c.benchmark_group("obscore_export");
         group.sample_size(10);
         group.measurement_time(Duration::from_secs(10));
         group.throughput(Throughput::Elements(rows));
         group.bench_function(format!("{backend}/parquet"), |b| {
             b.iter(|| {
-                let n = export_obscore_parquet(&repo, &config, &options, std::io::sink())
+                let n = repo
+                    .write_obscore(
+                        &mut std::io::sink(),
+                        ObsCoreFormat::Parquet,
+                        &ObsCoreSource::search(&config, &options),
+                    )
                     .expect("export");
                 assert_eq!(n, rows);
             })
         });
         group.bench_function(format!("{backend}/csv"), |b| {
             b.iter(|| {
-                let n = export_obscore_csv(&repo, &config, &options, &mut std::io::sink())
+                let n = repo
+                    .write_obscore(
+                        &mut std::io::sink(),
+                        ObsCoreFormat::Csv,
+                        &ObsCoreSource::search(&config, &options),
+                    )
                     .expect("export");
                 assert_eq!(n, rows);
             })

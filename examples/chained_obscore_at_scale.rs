@@ -31,7 +31,7 @@ fn timed<T>(what: &str, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error
 }
 
 fn checked(repo: &Repo, after: &str) -> Result<(), Error> {
-    let problems = valet::obscore_live::check_table(repo)?;
+    let problems = repo.check_obscore_table()?;
     if !problems.is_empty() {
         return Err(format!("after {after}: {} ({} in all)", problems[0], problems.len()).into());
     }
@@ -66,7 +66,7 @@ fn main() -> Result<(), Error> {
         )?;
         let types = (model.dataset_types_only(), "types".to_string());
         import_export(&repo, &[types], &ImportOptions::default())?;
-        valet::obscore_live::enable(&repo, &config)?;
+        repo.enable_obscore(&config, None)?;
         let summary = timed("import with the CHAINED table on", || {
             Ok(import_export(
                 &repo,

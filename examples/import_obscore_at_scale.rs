@@ -50,14 +50,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // The live table's types are registered first, as enabling requires.
             let types = (model.dataset_types_only(), "types".to_string());
             valet::transfers::import_export(&repo, &[types], &ImportOptions::default())?;
-            valet::obscore_live::enable(&repo, include_str!("obscore-dp02.yaml"))?;
+            repo.enable_obscore(include_str!("obscore-dp02.yaml"), None)?;
         }
         let start = Instant::now();
         let summary =
             repo.import_files(std::slice::from_ref(&export), &ImportOptions::default())?;
         let secs = start.elapsed().as_secs_f64();
         let rows = if obscore {
-            valet::obscore_live::check_table(&repo)?
+            repo.check_obscore_table()?
                 .is_empty()
                 .then_some(summary.datasets as u64)
                 .ok_or("the live table disagrees with the registry")?

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use valet::obscore::ObsCoreConfig;
-use valet::obscore_export::{export_obscore_csv, export_obscore_parquet, ObsCoreExportOptions};
+use valet::obscore_api::{ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource};
 use valet::registry::{CollectionType, DataId, IdGenerationMode, NewDataset, Value};
 use valet::workload::{insert_dimension_records, Shape, INSTRUMENT};
 use valet::{CreateOptions, Repo};
@@ -66,8 +66,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let start = Instant::now();
-    let out = std::io::BufWriter::new(std::fs::File::create(dir.path().join("obscore.parquet"))?);
-    let n = export_obscore_parquet(&repo, &config, &options, out)?;
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(dir.path().join("obscore.parquet"))?);
+    let n = repo.write_obscore(
+        &mut out,
+        ObsCoreFormat::Parquet,
+        &ObsCoreSource::search(&config, &options),
+    )?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "Parquet: {n} rows in {secs:.2} s = {:.0} rows/s; 8.5M rows would take ~{:.0} s",
@@ -76,7 +81,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let start = Instant::now();
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.path().join("obscore.csv"))?);
-    let n = export_obscore_csv(&repo, &config, &options, &mut out)?;
+    let n = repo.write_obscore(
+        &mut out,
+        ObsCoreFormat::Csv,
+        &ObsCoreSource::search(&config, &options),
+    )?;
     let secs = start.elapsed().as_secs_f64();
     println!(
         "CSV: {n} rows in {secs:.2} s = {:.0} rows/s",

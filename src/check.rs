@@ -199,16 +199,14 @@ impl Repo {
         }
         let handled = self.check_journals(&root, &known, act, repair, &mut report)?;
         // The live ObsCore table must say what the registry says.
-        let obscore = crate::obscore_live::check_table(self)?;
+        let obscore = self.obscore_problems()?;
         if !obscore.is_empty() {
             if act {
-                let n = crate::obscore_live::update_table(self)?;
+                let n = self.update_obscore_table(None)?;
                 report
                     .repaired
                     .push(format!("refilled the ObsCore table ({n} rows)"));
-                report
-                    .problems
-                    .extend(crate::obscore_live::check_table(self)?);
+                report.problems.extend(self.obscore_problems()?);
             } else {
                 report.problems.extend(obscore);
             }

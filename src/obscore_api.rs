@@ -1,18 +1,15 @@
-//! ObsCore through [`Repo`]: enabling, refilling and checking the live table
-//! ([`crate::obscore_live`]), and exporting rows to a file, from a search
-//! ([`crate::obscore_export`]) or from the live table as it stands
-//! ([`crate::obscore_table_export`]).
+//! ObsCore through [`Repo`]: enabling, refilling and checking the live table (kept by
+//! the observer in [`valet_obscore::live`]), and writing rows from a find-first search
+//! or from the live table as it stands, to a file or any writer.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use crate::obscore_export::{export_obscore_csv, export_obscore_parquet};
-use crate::obscore_live::{check_table, enable_reporting, enabled_config, update_table_reporting};
-use crate::obscore_table_export::{export_table_csv, export_table_parquet};
 use crate::repo::io_err;
 use crate::{Repo, RepoError};
 
-pub use crate::obscore_export::{ObsCoreExportOptions, RowsProgress};
+pub use valet_obscore::export::{obscore_row, ObsCoreExportOptions, RowsProgress};
+pub use valet_obscore::live::{enabled_config, ExpectedDatasets, CONFIG_ATTRIBUTE};
 pub use valet_obscore::ObsCoreConfig;
 
 /// File formats of [`Repo::export_obscore`].
@@ -38,6 +35,16 @@ pub enum ObsCoreSource {
     Live,
 }
 
+impl ObsCoreSource {
+    /// A find-first search with this configuration and these options.
+    pub fn search(config: &ObsCoreConfig, options: &ObsCoreExportOptions) -> ObsCoreSource {
+        ObsCoreSource::Search {
+            config: Box::new(config.clone()),
+            options: options.clone(),
+        }
+    }
+}
+
 impl Repo {
     /// Keep a live ObsCore table, maintained on every write (admins only): store the
     /// configuration (its YAML text), create the table and fill it. Returns the rows.
@@ -46,12 +53,21 @@ impl Repo {
         config_text: &str,
         progress: Option<&RowsProgress>,
     ) -> Result<u64, RepoError> {
-        enable_reporting(self, config_text, progress)
+        Ok(valet_obscore::live::enable_reporting(
+            &self.registry,
+            &self.resolver,
+            config_text,
+            progress,
+        )?)
     }
 
     /// Refill the live ObsCore table from the registry; returns the rows.
     pub fn update_obscore_table(&self, progress: Option<&RowsProgress>) -> Result<u64, RepoError> {
-        update_table_reporting(self, progress)
+        Ok(valet_obscore::live::update_table_reporting(
+            &self.registry,
+            &self.resolver,
+            progress,
+        )?)
     }
 
     /// What a refill of the live ObsCore table would put right (missing, stray and
@@ -62,7 +78,15 @@ impl Repo {
                 "ObsCore is not enabled in this repository".into(),
             ));
         }
-        check_table(self)
+        self.obscore_problems()
+    }
+
+    /// What is wrong with the live ObsCore table; nothing when it is not enabled.
+    pub(crate) fn obscore_problems(&self) -> Result<Vec<String>, RepoError> {
+        Ok(valet_obscore::live::check_table(
+            &self.registry,
+            &self.resolver,
+        )?)
     }
 
     /// Write ObsCore rows to `destination`, through a file beside it that is renamed
@@ -77,21 +101,9 @@ impl Repo {
         let partial = destination.with_extension("partial");
         let file = std::fs::File::create(&partial).map_err(io_err(&partial))?;
         let mut out = BufWriter::new(file);
-        let written = match (source, format) {
-            (ObsCoreSource::Search { config, options }, ObsCoreFormat::Csv) => {
-                export_obscore_csv(self, config, options, &mut out)
-            }
-            (ObsCoreSource::Search { config, options }, ObsCoreFormat::Parquet) => {
-                export_obscore_parquet(self, config, options, &mut out)
-            }
-            (ObsCoreSource::Live, ObsCoreFormat::Csv) => export_table_csv(self, &mut out),
-            (ObsCoreSource::Live, ObsCoreFormat::Parquet) => export_table_parquet(self, &mut out),
-        }
-        .and_then(|n| {
-            out.flush()
-                .map(|_| n)
-                .map_err(|e| RepoError::Invalid(e.to_string()))
-        });
+        let written = self
+            .write_obscore(&mut out, format, source)
+            .and_then(|n| out.flush().map(|_| n).map_err(io_err(&partial)));
         drop(out);
         match written {
             Ok(n) => {
@@ -103,5 +115,31 @@ impl Repo {
                 Err(e)
             }
         }
+    }
+
+    /// Write ObsCore rows to `out` (CSV: a header, then a line per row; Parquet: the
+    /// whole file). Returns the rows written.
+    pub fn write_obscore(
+        &self,
+        out: &mut (dyn Write + Send),
+        format: ObsCoreFormat,
+        source: &ObsCoreSource,
+    ) -> Result<u64, RepoError> {
+        use valet_obscore::{export, table_export};
+        let (registry, resolver) = (&self.registry, &self.resolver);
+        Ok(match (source, format) {
+            (ObsCoreSource::Search { config, options }, ObsCoreFormat::Csv) => {
+                export::export_obscore_csv(registry, resolver, config, options, out)?
+            }
+            (ObsCoreSource::Search { config, options }, ObsCoreFormat::Parquet) => {
+                export::export_obscore_parquet(registry, resolver, config, options, out)?
+            }
+            (ObsCoreSource::Live, ObsCoreFormat::Csv) => {
+                table_export::export_table_csv(registry, out)?
+            }
+            (ObsCoreSource::Live, ObsCoreFormat::Parquet) => {
+                table_export::export_table_parquet(registry, out)?
+            }
+        })
     }
 }

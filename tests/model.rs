@@ -34,7 +34,7 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use common::{new_repo, Backend, TestRepo};
+use common::{new_repo, Backend, Rng, TestRepo};
 use uuid::Uuid;
 use valet::collections::calibration::{certify, decertify};
 use valet::collections::chains::{collection_chain, get_chain, ChainMode};
@@ -968,35 +968,6 @@ impl Model {
 // ---------------------------------------------------------------------------------
 // The generator.
 
-/// splitmix64: small, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo) as usize) as i64
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<T: Clone>(&mut self, v: &[T]) -> T {
-        v[self.below(v.len())].clone()
-    }
-}
-
 /// Draws operations from the model's state; handles are never reused.
 struct Generator {
     rng: Rng,
@@ -1056,7 +1027,7 @@ impl Generator {
             .map(|(n, _)| n.clone())
             .collect();
         if !existing.is_empty() && self.rng.chance(90) {
-            self.rng.pick(&existing)
+            self.rng.pick(&existing).clone()
         } else {
             self.rng.pick(pool).to_string()
         }
@@ -1071,7 +1042,7 @@ impl Generator {
             .filter(|c| m.kind(c) == Some(CollectionType::Run))
             .collect();
         if !path.is_empty() && self.rng.chance(40) {
-            self.rng.pick(&path)
+            self.rng.pick(&path).clone()
         } else if self.rng.chance(30) {
             self.rng.pick(&RUNS).to_string()
         } else {
@@ -1113,7 +1084,7 @@ impl Generator {
             let h = if live.is_empty() || (self.next_handle > 0 && self.rng.chance(4)) {
                 self.rng.range(1, self.next_handle as i64 + 1) as H
             } else {
-                self.rng.pick(&live)
+                *self.rng.pick(&live)
             };
             if !out.contains(&h) {
                 out.push(h);
@@ -1221,7 +1192,7 @@ impl Generator {
             ChainMode::Remove => (0..1 + self.rng.below(2))
                 .map(|_| {
                     if !kids.is_empty() && self.rng.chance(80) {
-                        self.rng.pick(&kids)
+                        self.rng.pick(&kids).clone()
                     } else {
                         self.name(m, &CollectionType::all(), &pool)
                     }
@@ -1267,7 +1238,7 @@ impl Generator {
         let members = m.members(&tag);
         let hs = if !members.is_empty() && self.rng.chance(70) {
             let mut hs: Vec<H> = (0..1 + self.rng.below(2))
-                .map(|_| self.rng.pick(&members))
+                .map(|_| *self.rng.pick(&members))
                 .collect();
             hs.dedup();
             hs
@@ -1315,7 +1286,7 @@ impl Generator {
         let shadowing = m.shadowing();
         let first = if !shadowing.is_empty() && self.rng.chance(30) {
             let h = self.rng.pick(&shadowing);
-            m.datasets[&h].run.clone()
+            m.datasets[h].run.clone()
         } else {
             self.run(m)
         };
@@ -1677,7 +1648,9 @@ fn setup(backend: Backend, mode: Mode) -> Option<TestRepo> {
             Ok(())
         })
         .expect("initial collections");
-    valet::obscore_live::enable(&t.repo, &mode.config()).expect("enable ObsCore");
+    t.repo
+        .enable_obscore(&mode.config(), None)
+        .expect("enable ObsCore");
     Some(t)
 }
 
@@ -1975,7 +1948,7 @@ impl Runner {
             Err(e) => add("check", format!("check failed: {e}")),
         }
         if last {
-            match valet::obscore_live::check_table(self.repo()) {
+            match self.repo().check_obscore_table() {
                 Ok(p) if p.is_empty() => {}
                 Ok(p) => add("obscore-check", format!("check_table: {}", p.join("; "))),
                 Err(e) => add("obscore-check", format!("check_table failed: {e}")),
@@ -2349,7 +2322,10 @@ fn run_ops(factory: &mut Factory, ops: &[Op], tally: &mut Tally, keep_going: boo
         if !(keep_going && stale) {
             break;
         }
-        valet::obscore_live::update_table(runner.repo()).expect("refill the ObsCore table");
+        runner
+            .repo()
+            .update_obscore_table(None)
+            .expect("refill the ObsCore table");
     }
     tally.steps += started.elapsed().as_secs_f64();
     for (k, t) in &runner.times {

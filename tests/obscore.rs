@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use common::{new_repo, Backend};
 use valet::obscore::ObsCoreConfig;
-use valet::obscore_export::{export_obscore_csv, ObsCoreExportOptions};
+use valet::obscore_api::{ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource};
 use valet::transfers::ImportOptions;
 
 fn data(path: &str) -> PathBuf {
@@ -64,16 +64,20 @@ fn dp02_mini_csv(backend: Backend) {
         ObsCoreConfig::from_yaml(&std::fs::read_to_string(data("dp02-mini/obscore.yaml")).unwrap())
             .unwrap();
     let mut out = Vec::new();
-    let n = export_obscore_csv(
-        &t.repo,
-        &config,
-        &ObsCoreExportOptions {
-            collections: vec!["2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905".into()],
-            ..Default::default()
-        },
-        &mut out,
-    )
-    .unwrap();
+    let n = t
+        .repo
+        .write_obscore(
+            &mut out,
+            ObsCoreFormat::Csv,
+            &ObsCoreSource::search(
+                &config,
+                &ObsCoreExportOptions {
+                    collections: vec!["2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905".into()],
+                    ..Default::default()
+                },
+            ),
+        )
+        .unwrap();
     let got = String::from_utf8(out).unwrap();
     let want = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
     let (got, want): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
@@ -95,7 +99,6 @@ fn dp02_mini_csv(backend: Backend) {
 }
 
 fn parquet_round_trip(backend: Backend) {
-    use valet::obscore_export::export_obscore_parquet;
     let Some(t) = new_repo(backend) else { return };
     t.repo
         .import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
@@ -109,13 +112,14 @@ fn parquet_round_trip(backend: Backend) {
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("obscore.parquet");
-    let n = export_obscore_parquet(
-        &t.repo,
-        &config,
-        &options,
-        std::fs::File::create(&path).unwrap(),
-    )
-    .unwrap();
+    let n = t
+        .repo
+        .write_obscore(
+            &mut std::fs::File::create(&path).unwrap(),
+            ObsCoreFormat::Parquet,
+            &ObsCoreSource::search(&config, &options),
+        )
+        .unwrap();
     assert_eq!(n, 720);
     let want = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
     let want: Vec<Vec<String>> = want.lines().map(fields).collect();
@@ -136,13 +140,16 @@ fn parquet_round_trip(backend: Backend) {
     // The live table of the same chain, written as it stands, holds the same rows.
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
     let chained = chained_config(chain);
-    valet::obscore_live::enable(&t.repo, &chained).unwrap();
+    t.repo.enable_obscore(&chained, None).unwrap();
     let live_path = dir.path().join("live.parquet");
-    let live_n = valet::obscore_table_export::export_table_parquet(
-        &t.repo,
-        std::fs::File::create(&live_path).unwrap(),
-    )
-    .unwrap();
+    let live_n = t
+        .repo
+        .write_obscore(
+            &mut std::fs::File::create(&live_path).unwrap(),
+            ObsCoreFormat::Parquet,
+            &ObsCoreSource::Live,
+        )
+        .unwrap();
     assert_eq!(live_n, n);
     let mut live = parquet_rows(&live_path);
     let mut searched = got;
@@ -198,14 +205,13 @@ fn table_rows(repo: &valet::Repo) -> Vec<Vec<valet::registry::Value>> {
 }
 
 fn live_table(backend: Backend) {
-    use valet::obscore_live::{enable, update_table};
     use valet::registry::{DataId, Value};
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
     repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
         .unwrap();
     let text = std::fs::read_to_string(data("dp02-mini/obscore.yaml")).unwrap();
-    let n = enable(repo, &text).unwrap();
+    let n = repo.enable_obscore(&text, None).unwrap();
     // RUN mode with no patterns: every raw and calexp of every RUN.
     let mut c = repo.registry().db.conn().unwrap();
     let want = c
@@ -281,7 +287,7 @@ fn live_table(backend: Backend) {
         .unwrap();
     valet::datastore::empty_trash(repo).unwrap();
     assert_eq!(table_rows(repo).len() as i64, want);
-    assert_eq!(update_table(repo).unwrap() as i64, want);
+    assert_eq!(repo.update_obscore_table(None).unwrap() as i64, want);
     // check sees a row that disagrees with the registry, a missing one and a stray
     // one, and --repair refills the table.
     assert_eq!(
@@ -312,7 +318,7 @@ fn live_table(backend: Backend) {
             "collections: []",
             "collections: [\"LSSTCam-imSim/raw/DM-12345\"]",
         );
-    let n = enable(repo, &tagged).unwrap();
+    let n = repo.enable_obscore(&tagged, None).unwrap();
     assert_eq!(n, 287);
     let raws: Vec<uuid::Uuid> = {
         let mut c = repo.registry().db.conn().unwrap();
@@ -354,7 +360,6 @@ fn table_ids(repo: &valet::Repo) -> Vec<uuid::Uuid> {
 
 fn chained_table(backend: Backend) {
     use valet::collections::chains::{collection_chain, ChainMode};
-    use valet::obscore_live::enable;
     use valet::registry::{DataId, Value};
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
@@ -363,7 +368,7 @@ fn chained_table(backend: Backend) {
         .unwrap();
     let text = chained_config(chain);
     // The table is the chain's find-first resolution: exactly the reference's rows.
-    assert_eq!(enable(repo, &text).unwrap(), 720);
+    assert_eq!(repo.enable_obscore(&text, None).unwrap(), 720);
     let expected = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
     let did_col = fields(expected.lines().next().unwrap())
         .iter()
@@ -436,8 +441,6 @@ fn chained_table(backend: Backend) {
 /// `check` comparing every row with the registry; the search export and the live
 /// table's export agree.
 fn large_batches(backend: Backend) {
-    use valet::obscore_live::{check_table, enable, update_table_reporting};
-    use valet::obscore_table_export::export_table_csv;
     use valet::transfers::import_export;
     use valet::workload::{generate, Shape};
     let Some(t) = new_repo(backend) else { return };
@@ -453,11 +456,11 @@ fn large_batches(backend: Backend) {
     };
     let model = generate(&shape);
     // The configuration names types the repository must know before it is enabled.
-    let err = enable(&t.repo, &config_text).unwrap_err();
+    let err = t.repo.enable_obscore(&config_text, None).unwrap_err();
     assert!(err.to_string().contains("dataset type \"raw\""), "{err}");
     let types = (model.dataset_types_only(), "types".to_string());
     import_export(&t.repo, &[types], &ImportOptions::default()).unwrap();
-    enable(&t.repo, &config_text).unwrap();
+    t.repo.enable_obscore(&config_text, None).unwrap();
     let summary = import_export(
         &t.repo,
         &[(model, "sample".into())],
@@ -472,7 +475,7 @@ fn large_batches(backend: Backend) {
         c.query("SELECT COUNT(*) FROM obscore", &[]).unwrap()[0][0].as_i64()
     };
     assert_eq!(count(&t.repo), Some(rows as i64));
-    assert_eq!(check_table(&t.repo).unwrap(), Vec::<String>::new());
+    assert_eq!(t.repo.check_obscore_table().unwrap(), Vec::<String>::new());
 
     // Spoil one row: check names it; a refill puts every row right again.
     {
@@ -484,22 +487,22 @@ fn large_batches(backend: Backend) {
         )
         .unwrap();
     }
-    let problems = check_table(&t.repo).unwrap();
+    let problems = t.repo.check_obscore_table().unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("in s_ra"), "{problems:?}");
     let refill_reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = refill_reports.clone();
-    let progress: valet::obscore_export::RowsProgress =
+    let progress: valet::obscore_api::RowsProgress =
         std::sync::Arc::new(move |n| sink.lock().unwrap().push(n));
     assert_eq!(
-        update_table_reporting(&t.repo, Some(&progress)).unwrap(),
+        t.repo.update_obscore_table(Some(&progress)).unwrap(),
         rows as u64
     );
     let refill_reports = refill_reports.lock().unwrap().clone();
     assert!(refill_reports.len() > 2, "{refill_reports:?}");
     assert!(refill_reports.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(refill_reports.last().copied(), Some(rows as u64));
-    assert_eq!(check_table(&t.repo).unwrap(), Vec::<String>::new());
+    assert_eq!(t.repo.check_obscore_table().unwrap(), Vec::<String>::new());
 
     // The live table (every RUN) holds the rows a search of every RUN exports.
     let config = ObsCoreConfig::from_yaml(&config_text).unwrap();
@@ -510,24 +513,29 @@ fn large_batches(backend: Backend) {
     let mut searched = Vec::new();
     let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = reports.clone();
-    export_obscore_csv(
-        &t.repo,
-        &config,
-        &ObsCoreExportOptions {
-            collections: runs,
-            progress: Some(std::sync::Arc::new(move |n| sink.lock().unwrap().push(n))),
-            ..Default::default()
-        },
-        &mut searched,
-    )
-    .unwrap();
+    t.repo
+        .write_obscore(
+            &mut searched,
+            ObsCoreFormat::Csv,
+            &ObsCoreSource::search(
+                &config,
+                &ObsCoreExportOptions {
+                    collections: runs,
+                    progress: Some(std::sync::Arc::new(move |n| sink.lock().unwrap().push(n))),
+                    ..Default::default()
+                },
+            ),
+        )
+        .unwrap();
     // Progress comes a chunk at a time, rising to the number of rows.
     let reports = reports.lock().unwrap().clone();
     assert!(reports.len() > 2, "{reports:?}");
     assert!(reports.windows(2).all(|w| w[0] < w[1]), "{reports:?}");
     assert_eq!(reports.last().copied(), Some(rows as u64));
     let mut live = Vec::new();
-    export_table_csv(&t.repo, &mut live).unwrap();
+    t.repo
+        .write_obscore(&mut live, ObsCoreFormat::Csv, &ObsCoreSource::Live)
+        .unwrap();
     let sorted = |bytes: Vec<u8>| {
         let mut lines: Vec<String> = String::from_utf8(bytes)
             .unwrap()
@@ -547,15 +555,20 @@ fn large_batches(backend: Backend) {
 /// back), purging a winner, unlinking a member, and defining a new member chain.
 fn chained_follows_every_write(backend: Backend) {
     use valet::collections::removal::remove_runs;
-    use valet::obscore_live::{check_table, enable};
     let Some(t) = new_repo(backend) else { return };
     let repo = &t.repo;
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
     repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
         .unwrap();
     let text = chained_config(chain);
-    enable(repo, &text).unwrap();
-    let clean = |what: &str| assert_eq!(check_table(repo).unwrap(), Vec::<String>::new(), "{what}");
+    repo.enable_obscore(&text, None).unwrap();
+    let clean = |what: &str| {
+        assert_eq!(
+            repo.check_obscore_table().unwrap(),
+            Vec::<String>::new(),
+            "{what}"
+        )
+    };
     clean("enabled");
     // The run of the issue: it shadows calexps of earlier runs.
     let run = format!("{chain}/20211200T190000Z");

@@ -2,52 +2,17 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{dp02_mini_import, fresh_pg_database, Backend};
-
-fn valet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_valet"))
-        .args(args)
-        .output()
-        .expect("run valet")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = valet(args);
-    assert!(
-        out.status.success(),
-        "valet {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-/// Runs and expects failure with exactly one line on stderr containing `expected`.
-fn fails(args: &[&str], expected: &str) {
-    let out = valet(args);
-    assert!(!out.status.success(), "valet {args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains(expected), "expected {expected:?} in {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-/// Create a repository with the CLI; `None` when the backend is unavailable.
-fn create(backend: Backend, dir: &Path) -> Option<String> {
-    let repo = dir.join("repo").display().to_string();
-    match backend {
-        Backend::Sqlite => ok(&["create", &repo]),
-        Backend::Postgres => ok(&["create", &repo, "--db", &fresh_pg_database()?]),
-    };
-    Some(repo)
-}
+use common::{conformance_data, dp02_mini_import, Backend};
+use support::{create, fails, ok};
 
 fn dataset_type_commands(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path()) else {
+    let Some(repo) = create(backend, dir.path(), "repo") else {
         return;
     };
     fails(&["create", &repo], "already holds a repository");
@@ -141,7 +106,7 @@ fn dataset_type_commands(backend: Backend) {
 
 fn dimension_record_queries(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path()) else {
+    let Some(repo) = create(backend, dir.path(), "repo") else {
         return;
     };
     let opened = valet::Repo::open(Path::new(&repo)).unwrap();
@@ -220,13 +185,6 @@ fn dimension_record_queries(backend: Backend) {
     );
 }
 
-fn data(path: &str) -> String {
-    format!(
-        "{}/../tests/data/conformance/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 /// A DP0.2-shaped sample export of 3 RUNs in `dir/sample`; returns its directory.
 fn generate_sample(dir: &Path, detectors: u32, visits: u32) -> String {
     let sample = dir.join("sample").display().to_string();
@@ -250,7 +208,7 @@ const CHAIN: &str = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
 /// A repository created with the CLI in `dir`, holding a generated sample's registry
 /// content; `None` when the backend is unavailable.
 fn sample_repo(backend: Backend, dir: &Path, detectors: u32, visits: u32) -> Option<String> {
-    let repo = create(backend, dir)?;
+    let repo = create(backend, dir, "repo")?;
     let sample = generate_sample(dir, detectors, visits);
     ok(&["import", &repo, &sample, "--registry-only"]);
     Some(repo)
@@ -258,7 +216,7 @@ fn sample_repo(backend: Backend, dir: &Path, detectors: u32, visits: u32) -> Opt
 
 fn main_job(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path()) else {
+    let Some(repo) = create(backend, dir.path(), "repo") else {
         return;
     };
     let sample = generate_sample(dir.path(), 4, 6);
@@ -469,7 +427,7 @@ fn main_job(backend: Backend) {
 
 fn conformance_import_and_export(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path()) else {
+    let Some(repo) = create(backend, dir.path(), "repo") else {
         return;
     };
     let import = dp02_mini_import(&repo);
@@ -507,7 +465,12 @@ fn conformance_import_and_export(backend: Backend) {
     let text = std::fs::read_to_string(format!("{out}/export.yaml")).unwrap();
     assert!(text.contains("name: LSSTCam-imSim/calib/DM-30694") && !text.contains("PREOPS-905/"));
     fails(
-        &["import", &repo, &data("dp02-mini"), "--registry-only"],
+        &[
+            "import",
+            &repo,
+            &conformance_data("dp02-mini"),
+            "--registry-only",
+        ],
         "already exists",
     );
 }

@@ -6,15 +6,18 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{dp02_mini_import, fresh_pg_database, Backend};
 use serde_json::Value as Json;
+use support::{count_datasets, ok};
 
 const WRITERS: usize = 8;
 const READERS: usize = 8;
@@ -51,10 +54,7 @@ struct Outcome {
 }
 
 fn valet(args: &[String]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_valet"))
-        .args(args)
-        .output()
-        .expect("run valet");
+    let out = support::valet().args(args).output().expect("run valet");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -64,12 +64,6 @@ fn valet(args: &[String]) -> (bool, String, String) {
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
-}
-
-fn ok(args: &[&str]) -> String {
-    let (ok, stdout, stderr) = valet(&strings(args));
-    assert!(ok, "valet {args:?}: {stderr}");
-    stdout
 }
 
 fn run_name(j: usize) -> String {
@@ -149,21 +143,6 @@ fn refusal(o: &Outcome) -> Option<&'static str> {
         return None;
     }
     REFUSALS.into_iter().find(|r| line.contains(r))
-}
-
-/// How many datasets the collections matching `glob` hold.
-fn count_datasets(repo: &str, glob: &str) -> usize {
-    ok(&[
-        "query-datasets",
-        repo,
-        "--collections",
-        glob,
-        "--format",
-        "csv",
-    ])
-    .lines()
-    .count()
-    .saturating_sub(1)
 }
 
 /// The children of a chain now.

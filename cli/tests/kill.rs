@@ -5,33 +5,14 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "support/mod.rs"]
+mod support;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{dp02_mini_import, fresh_pg_database, Backend};
-
-fn valet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_valet"))
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let out = valet().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "valet {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn data(path: &str) -> String {
-    format!(
-        "{}/../tests/data/conformance/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
+use common::{conformance_data, dp02_mini_import, Backend, Rng};
+use support::{count_datasets, create, ok, valet};
 
 /// Kills and repairs, for the closing figures.
 static KILLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -86,20 +67,6 @@ fn beside(i: usize, repo: &str) -> Option<&str> {
     (i % 2 == 1).then_some(repo)
 }
 
-fn datasets(repo: &str) -> usize {
-    run_ok(&[
-        "query-datasets",
-        repo,
-        "--collections",
-        "*",
-        "--format",
-        "csv",
-    ])
-    .lines()
-    .count()
-    .saturating_sub(1)
-}
-
 fn repaired_and_clean(repo: &str) {
     let _ = valet().args(["check", repo, "--repair"]).output().unwrap();
     let out = valet().args(["check", repo, "--deep"]).output().unwrap();
@@ -110,25 +77,11 @@ fn repaired_and_clean(repo: &str) {
     );
 }
 
-fn new_repo(backend: Backend, dir: &Path, name: &str) -> Option<String> {
-    let repo = dir.join(name).display().to_string();
-    match backend {
-        Backend::Sqlite => run_ok(&["create", &repo]),
-        Backend::Postgres => run_ok(&["create", &repo, "--db", &fresh_pg_database()?]),
-    };
-    Some(repo)
-}
-
 /// Deterministic pseudo-random delays spread over `0..max`.
 fn delays(max: Duration, n: u32, seed: u64) -> Vec<Duration> {
-    let mut x = seed | 1;
+    let mut rng = Rng::new(seed);
     (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            max.mul_f64((x % 1000) as f64 / 1000.0)
-        })
+        .map(|_| max.mul_f64(rng.below(1000) as f64 / 1000.0))
         .collect()
 }
 
@@ -136,19 +89,19 @@ fn killed_imports_and_removals(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let import = dp02_mini_import;
     // How long a whole import takes, to spread the kills over it.
-    let Some(probe) = new_repo(backend, dir.path(), "probe") else {
+    let Some(probe) = create(backend, dir.path(), "probe") else {
         return;
     };
     let start = Instant::now();
     let args = import(&probe);
-    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let full = start.elapsed();
-    let total = datasets(&probe);
+    let total = count_datasets(&probe, "*");
     assert_eq!(total, 799);
 
     let mut killed = 0;
     for (i, delay) in delays(full, 6, 7).into_iter().enumerate() {
-        let Some(repo) = new_repo(backend, dir.path(), &format!("import{i}")) else {
+        let Some(repo) = create(backend, dir.path(), &format!("import{i}")) else {
             return;
         };
         let args = import(&repo);
@@ -160,15 +113,15 @@ fn killed_imports_and_removals(backend: Backend) {
             killed += 1;
         }
         repaired_and_clean(&repo);
-        let n = datasets(&repo);
+        let n = count_datasets(&repo, "*");
         assert!(
             n == 0 || n == total,
             "import killed after {delay:?} left {n} datasets"
         );
         if n == 0 {
             // Nothing half-done blocks a retry.
-            run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-            assert_eq!(datasets(&repo), total);
+            ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(count_datasets(&repo, "*"), total);
         }
     }
 
@@ -181,22 +134,22 @@ fn killed_imports_and_removals(backend: Backend) {
     // and no file is left without its dataset.
     let glob = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/*";
     let start = Instant::now();
-    run_ok(&["remove-runs", &probe, glob, "--no-confirm", "--force"]);
+    ok(&["remove-runs", &probe, glob, "--no-confirm", "--force"]);
     let removal = start.elapsed();
-    let after = datasets(&probe);
+    let after = count_datasets(&probe, "*");
     for (i, delay) in delays(removal, 6, 11).into_iter().enumerate() {
-        let Some(repo) = new_repo(backend, dir.path(), &format!("remove{i}")) else {
+        let Some(repo) = create(backend, dir.path(), &format!("remove{i}")) else {
             return;
         };
         let args = import(&repo);
-        run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         run_and_kill(
             &["remove-runs", &repo, glob, "--no-confirm", "--force"],
             delay,
             beside(i, &repo),
         );
         repaired_and_clean(&repo);
-        let n = datasets(&repo);
+        let n = count_datasets(&repo, "*");
         assert!(
             n == total || n == after,
             "remove-runs killed after {delay:?} left {n} datasets"
@@ -230,11 +183,16 @@ fn killed_imports_and_removals(backend: Backend) {
         .into_iter()
         .enumerate()
     {
-        let Some(repo) = new_repo(backend, dir.path(), &format!("ingest{i}")) else {
+        let Some(repo) = create(backend, dir.path(), &format!("ingest{i}")) else {
             return;
         };
-        run_ok(&["import", &repo, &data("dp02-mini"), "--registry-only"]);
-        let before = datasets(&repo);
+        ok(&[
+            "import",
+            &repo,
+            &conformance_data("dp02-mini"),
+            "--registry-only",
+        ]);
+        let before = count_datasets(&repo, "*");
         let args = ingest(&repo);
         run_and_kill(
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -242,7 +200,7 @@ fn killed_imports_and_removals(backend: Backend) {
             beside(i, &repo),
         );
         repaired_and_clean(&repo);
-        let n = datasets(&repo);
+        let n = count_datasets(&repo, "*");
         assert!(
             n == before || n == before + 40,
             "ingest killed after {delay:?} left {} new datasets",
@@ -253,11 +211,11 @@ fn killed_imports_and_removals(backend: Backend) {
     // prune-datasets --purge killed at random moments: the calexps of the run are
     // wholly there or wholly gone, with their files.
     let run = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905/20211200T000000Z";
-    let Some(timing) = new_repo(backend, dir.path(), "prune-probe") else {
+    let Some(timing) = create(backend, dir.path(), "prune-probe") else {
         return;
     };
     let args = import(&timing);
-    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let prune = |repo: &str| -> Vec<String> {
         [
             "prune-datasets",
@@ -274,16 +232,16 @@ fn killed_imports_and_removals(backend: Backend) {
     };
     let start = Instant::now();
     let args = prune(&timing);
-    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let pruning = start.elapsed();
-    let pruned = datasets(&timing);
+    let pruned = count_datasets(&timing, "*");
     assert!(pruned < total);
     for (i, delay) in delays(pruning, 4, 13).into_iter().enumerate() {
-        let Some(repo) = new_repo(backend, dir.path(), &format!("prune{i}")) else {
+        let Some(repo) = create(backend, dir.path(), &format!("prune{i}")) else {
             return;
         };
         let args = import(&repo);
-        run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let args = prune(&repo);
         run_and_kill(
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -291,7 +249,7 @@ fn killed_imports_and_removals(backend: Backend) {
             beside(i, &repo),
         );
         repaired_and_clean(&repo);
-        let n = datasets(&repo);
+        let n = count_datasets(&repo, "*");
         assert!(
             n == total || n == pruned,
             "prune killed after {delay:?} left {n} datasets"
@@ -300,13 +258,18 @@ fn killed_imports_and_removals(backend: Backend) {
 
     // Chain edits killed at random moments: the chain is its old or its new self, and
     // its history says which.
-    let Some(repo) = new_repo(backend, dir.path(), "chains") else {
+    let Some(repo) = create(backend, dir.path(), "chains") else {
         return;
     };
-    run_ok(&["import", &repo, &data("dp02-mini"), "--registry-only"]);
+    ok(&[
+        "import",
+        &repo,
+        &conformance_data("dp02-mini"),
+        "--registry-only",
+    ]);
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
     let children = |repo: &str| -> String {
-        run_ok(&[
+        ok(&[
             "query-collections",
             repo,
             chain,
@@ -327,7 +290,7 @@ fn killed_imports_and_removals(backend: Backend) {
         .zip(delays(Duration::from_millis(60), 4, 17))
         .enumerate()
     {
-        let history = || run_ok(&["chain-history", &repo, chain]).lines().count();
+        let history = || ok(&["chain-history", &repo, chain]).lines().count();
         let (before, edits_before) = (children(&repo), history());
         let mut args = vec!["collection-chain", repo.as_str(), chain];
         args.extend_from_slice(edit);

@@ -5,78 +5,21 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{dp02_mini_import, fresh_pg_database, Backend};
-
-fn valet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_valet"));
-    // The tests act as the user who creates their repositories unless they say not.
-    c.env("VALET_USER", "alice");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    valet().args(args).output().expect("run valet")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "valet {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-/// Expect failure with one line on stderr containing `expected`, and no panic.
-fn refused(out: Output, expected: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "should fail; stderr: {err}");
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains(expected), "expected {expected:?} in {err}");
-}
-
-fn data(path: &str) -> String {
-    format!(
-        "{}/../tests/data/conformance/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
-fn create(backend: Backend, dir: &Path, name: &str) -> Option<String> {
-    let repo = dir.join(name).display().to_string();
-    match backend {
-        Backend::Sqlite => ok(&["create", &repo]),
-        Backend::Postgres => ok(&["create", &repo, "--db", &fresh_pg_database()?]),
-    };
-    Some(repo)
-}
+use common::{conformance_data, dp02_mini_import, fresh_pg_database, Backend};
+use support::{count_datasets, create, ok, refused, run, valet};
 
 fn imported(backend: Backend, dir: &Path, name: &str) -> Option<String> {
     let repo = create(backend, dir, name)?;
     let args = dp02_mini_import(&repo);
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     Some(repo)
-}
-
-fn count_datasets(repo: &str) -> usize {
-    ok(&[
-        "query-datasets",
-        repo,
-        "--collections",
-        "*",
-        "--format",
-        "csv",
-    ])
-    .lines()
-    .count()
-    .saturating_sub(1)
 }
 
 fn clean(repo: &str) {
@@ -155,7 +98,7 @@ fn repair_during_import(backend: Backend) {
         }
         assert!(import.wait().unwrap().success(), "the import failed");
         clean(&repo);
-        assert_eq!(count_datasets(&repo), 799);
+        assert_eq!(count_datasets(&repo, "*"), 799);
     }
     assert!(
         waited > 0,
@@ -367,7 +310,12 @@ fn reads_stay_inside(backend: Backend) {
     let Some(repo) = create(backend, dir.path(), "repo") else {
         return;
     };
-    ok(&["import", &repo, &data("dp02-mini"), "--registry-only"]);
+    ok(&[
+        "import",
+        &repo,
+        &conformance_data("dp02-mini"),
+        "--registry-only",
+    ]);
     let secret = dir.path().join("secret.txt");
     std::fs::write(&secret, b"outside").unwrap();
     let src = dir.path().join("src");
@@ -470,7 +418,7 @@ fn failures_leave_no_debris(backend: Backend) {
     // A failed import leaves no empty directories.
     let bad = dir.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();
-    let mut text = std::fs::read_to_string(data("dp02-mini/export.yaml")).unwrap();
+    let mut text = std::fs::read_to_string(conformance_data("dp02-mini/export.yaml")).unwrap();
     text.push_str(
         "- type: associations\n  collection: u/nobody/tagged\n  collection_type: TAGGED\n  \
          dataset_ids:\n  - !uuid '00000000-0000-4000-8000-000000000001'\n",
@@ -480,7 +428,7 @@ fn failures_leave_no_debris(backend: Backend) {
     let out = run(&[
         "import",
         &fresh,
-        &data("dp02-mini/files"),
+        &conformance_data("dp02-mini/files"),
         "--export-file",
         bad.join("export.yaml").to_str().unwrap(),
         "-t",
@@ -492,7 +440,7 @@ fn failures_leave_no_debris(backend: Backend) {
         .all(|f| f.starts_with("registry.sqlite3") || f == Path::new("valet.yaml")));
     assert_eq!(empty_dirs(Path::new(&fresh)), Vec::<PathBuf>::new());
     // The ObsCore configuration may name only types the repository has.
-    let config = std::fs::read_to_string(data("dp02-mini/obscore.yaml"))
+    let config = std::fs::read_to_string(conformance_data("dp02-mini/obscore.yaml"))
         .unwrap()
         .replace("calexp:", "calxep:");
     let cfg = dir.path().join("obscore.yaml");
