@@ -54,7 +54,8 @@ pub struct QueryDatasetsOptions {
     pub search: DatasetSearch,
     /// Only datasets whose RUN has this owner type (user, group, project, production).
     pub owner_type: Option<String>,
-    /// The search of each dataset type stops once this many datasets are found.
+    /// At most this many datasets in all, over every dataset type, taken after
+    /// sorting (`None`: all of them).
     pub limit: Option<usize>,
     /// Sort by these columns (`type`, `run`, `id`, a dimension, or `uri` with
     /// `with_uris`); a leading `-` sorts descending.
@@ -79,6 +80,8 @@ pub struct DatasetRows {
     pub dimensions: Vec<String>,
     /// The datasets, in search order or as `order_by` sorted them.
     pub rows: Vec<DatasetRow>,
+    /// More datasets matched than the limit let through.
+    pub limited: bool,
 }
 
 /// A single look-up by data ID (the reference's `find_dataset`).
@@ -266,6 +269,13 @@ impl Repo {
             None => HashMap::new(),
         };
         let limit = options.limit.unwrap_or(usize::MAX);
+        // Without sorting the search stops one past the limit (which tells whether
+        // the limit cut anything); sorted, every match is needed first.
+        let stop_after = if options.order_by.is_empty() {
+            limit.saturating_add(1)
+        } else {
+            usize::MAX
+        };
         let mut found: Vec<Found> = Vec::new();
         self.search_types(&types, &options.search, &mut |f| {
             if let Some(want) = &options.owner_type {
@@ -274,7 +284,7 @@ impl Repo {
                 }
             }
             found.push(f);
-            Ok(found.len() < limit)
+            Ok(found.len() < stop_after)
         })?;
         let dims: BTreeSet<String> = found
             .iter()
@@ -294,7 +304,13 @@ impl Repo {
         if !options.order_by.is_empty() {
             sort_dataset_rows(&mut rows, &dimensions, options)?;
         }
-        Ok(DatasetRows { dimensions, rows })
+        let limited = rows.len() > limit;
+        rows.truncate(limit);
+        Ok(DatasetRows {
+            dimensions,
+            rows,
+            limited,
+        })
     }
 
     /// Find one dataset by type and data ID; `None` when no collection has one.

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 
 use common::{conformance_data, dp02_mini_import, Backend};
-use support::{create, fails, ok};
+use support::{create, fails, ok, run};
 
 fn dataset_type_commands(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -109,6 +109,8 @@ fn dimension_record_queries(backend: Backend) {
     let Some(repo) = create(backend, dir.path(), "repo") else {
         return;
     };
+    // In this process too, act as the user who created the repository.
+    valet::registry::identity::set_thread_user(Some(support::TEST_USER));
     let opened = valet::Repo::open(Path::new(&repo)).unwrap();
     let rec = |pairs: &[(&str, valet::registry::Value)]| -> valet::registry::Record {
         pairs
@@ -755,7 +757,107 @@ fn parsing_limits(backend: Backend) {
     find(["2021-01-02", "2021-01-01"]);
 }
 
+/// `query-datasets --limit` and `--order-by` as the reference: 0 is no limit, a
+/// negative limit is a cap that warns, the limit counts every dataset type and is
+/// taken after sorting; choices are case-insensitive.
+fn limits_order_and_choices(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path(), "repo") else {
+        return;
+    };
+    ok(&[
+        "import",
+        &repo,
+        &conformance_data("dp02-mini"),
+        "--registry-only",
+    ]);
+    let query = |extra: &[&str]| {
+        let mut args = vec![
+            "query-datasets",
+            &repo,
+            "--collections",
+            "*",
+            "--format",
+            "csv",
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(str::to_owned)
+            .collect();
+        (rows, String::from_utf8(out.stderr).unwrap())
+    };
+    let (all, warning) = query(&["--limit", "0"]);
+    assert!(all.len() > 700, "{}", all.len());
+    assert!(warning.is_empty(), "{warning}");
+    // The default cap (20,000) is far above the fixture: everything, no warning.
+    assert_eq!(query(&[]), (all.clone(), String::new()));
+
+    let (capped, warning) = query(&["--limit", "-5"]);
+    assert_eq!(capped.len(), 5);
+    assert_eq!(
+        warning.trim_end(),
+        "valet: warning: Requested limit of 5 hit for number of datasets returned. Use --limit to increase this limit."
+    );
+    let (cut, warning) = query(&["--limit", "5"]);
+    assert_eq!((cut.len(), warning.as_str()), (5, ""));
+    // A limit over several dataset types counts all of them.
+    let (two_types, _) = query(&["bias", "raw", "--limit", "7"]);
+    assert_eq!(two_types.len(), 7);
+    let (all_of_exact, warning) = query(&["--limit", &format!("-{}", all.len())]);
+    assert_eq!((all_of_exact.len(), warning.as_str()), (all.len(), ""));
+
+    // The limit is taken after sorting; `-visit` needs no `=`.
+    let header = ok(&[
+        "query-datasets",
+        &repo,
+        "calexp",
+        "--collections",
+        "*",
+        "--format",
+        "csv",
+    ]);
+    let column = header
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "visit")
+        .expect("a visit column");
+    let visits = |rows: &[String]| -> Vec<i64> {
+        rows.iter()
+            .map(|r| r.split(',').nth(column).unwrap().parse().unwrap())
+            .collect()
+    };
+    let (top, _) = query(&["calexp", "--order-by", "-visit", "--limit", "3"]);
+    let (every, _) = query(&["calexp", "--order-by=visit", "--limit", "0"]);
+    let mut want = visits(&every);
+    want.reverse();
+    assert_eq!(visits(&top), want[..3].to_vec());
+    assert!(want[0] > want[want.len() - 1]);
+
+    // Choices are case-insensitive.
+    ok(&[
+        "query-collections",
+        &repo,
+        "--chains",
+        "table",
+        "--format",
+        "JSON",
+    ]);
+    fails(&["query-datasets", &repo, "--format", "xml"], "xml");
+}
+
 on_both_backends!(
+    limits_order_and_choices,
     parsing_limits,
     dataset_type_commands,
     dimension_record_queries,

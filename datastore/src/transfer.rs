@@ -43,7 +43,8 @@ pub enum TransferMode {
 impl std::str::FromStr for TransferMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
+        // Case does not matter, as in the reference's command line.
+        Ok(match s.to_ascii_lowercase().as_str() {
             "auto" => TransferMode::Auto,
             "copy" => TransferMode::Copy,
             "move" => TransferMode::Move,

@@ -61,7 +61,7 @@ pub struct QueryArgs {
     #[arg(long = "collection-type", value_parser = parse_type)]
     pub collection_type: Vec<CollectionType>,
     /// How to show chains.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub chains: ChainsMode,
     /// Treat the patterns as regular expressions.
     #[arg(long)]
@@ -70,7 +70,7 @@ pub struct QueryArgs {
     #[arg(long)]
     pub as_of: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
 }
 
@@ -150,7 +150,7 @@ pub struct ChainArgs {
     /// (negative positions after `--`).
     pub children: Vec<String>,
     /// How to change the chain.
-    #[arg(long, default_value = "redefine", value_parser = ["redefine", "extend", "prepend", "remove", "pop"])]
+    #[arg(long, default_value = "redefine", value_parser = ["redefine", "extend", "prepend", "remove", "pop"], ignore_case = true)]
     pub mode: String,
     /// Replace chains among the children by their non-chain leaves.
     #[arg(long)]
@@ -185,7 +185,7 @@ pub struct HistoryArgs {
     /// The chain.
     pub chain: String,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
 }
 
@@ -228,7 +228,7 @@ pub struct RegisterArgs {
     pub doc: Option<String>,
     /// Owner type: user, group, project or production (default: user for u/…
     /// names, project otherwise).
-    #[arg(long, value_parser = ["user", "group", "project", "production"])]
+    #[arg(long, value_parser = ["user", "group", "project", "production"], ignore_case = true)]
     pub owner_type: Option<String>,
 }
 
@@ -240,7 +240,7 @@ pub fn register(args: &RegisterArgs) -> CliResult {
         args.collection_type,
         &RegisterCollectionOptions {
             doc: args.doc.clone(),
-            owner_type: args.owner_type.clone(),
+            owner_type: args.owner_type.as_deref().map(str::to_ascii_lowercase),
         },
     )?;
     if !created {
@@ -378,7 +378,7 @@ pub struct LintArgs {
     /// Repository.
     pub repo: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
 }
 

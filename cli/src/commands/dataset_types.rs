@@ -58,7 +58,7 @@ pub struct QueryArgs {
     #[arg(short, long)]
     pub verbose: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
 }
 

@@ -67,11 +67,12 @@ pub struct QueryArgs {
     /// Every matching dataset (the default, as in the reference).
     #[arg(long)]
     pub no_find_first: bool,
-    /// Show at most this many datasets.
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Sort by these columns (prefix with '-' for descending).
-    #[arg(long)]
+    /// Show at most this many datasets in all; 0 shows every one, and a negative
+    /// value is a cap that warns when it cuts (the reference's default).
+    #[arg(long, default_value_t = -20_000, allow_negative_numbers = true)]
+    pub limit: i64,
+    /// Sort by these columns (prefix with '-' for descending), before the limit.
+    #[arg(long, allow_hyphen_values = true)]
     pub order_by: Vec<String>,
     /// For calibrations: the instant (ISO TAI) validity ranges must contain.
     #[arg(long)]
@@ -80,10 +81,10 @@ pub struct QueryArgs {
     #[arg(long)]
     pub show_uri: bool,
     /// Only datasets whose RUN has this owner type (user, group, project, production).
-    #[arg(long, value_parser = ["user", "group", "project", "production"])]
+    #[arg(long, value_parser = ["user", "group", "project", "production"], ignore_case = true)]
     pub owner_type: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
 }
 
@@ -100,11 +101,17 @@ pub fn query(args: &QueryArgs) -> CliResult {
         .transpose()?;
     let found = repo.query_datasets(&QueryDatasetsOptions {
         search,
-        owner_type: args.owner_type.clone(),
-        limit: args.limit,
+        owner_type: args.owner_type.as_deref().map(str::to_ascii_lowercase),
+        limit: (args.limit != 0).then_some(args.limit.unsigned_abs() as usize),
         order_by: split_commas(&args.order_by),
         with_uris: args.show_uri,
     })?;
+    if found.limited && args.limit < 0 {
+        eprintln!(
+            "valet: warning: Requested limit of {} hit for number of datasets returned. Use --limit to increase this limit.",
+            args.limit.unsigned_abs()
+        );
+    }
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
     columns.extend(found.dimensions.iter().cloned());
     if args.show_uri {
@@ -154,7 +161,7 @@ pub struct FindArgs {
     #[arg(long)]
     pub as_of: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
 }
 
@@ -227,7 +234,7 @@ pub struct DataIdsArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
 }
 

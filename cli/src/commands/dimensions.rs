@@ -26,7 +26,7 @@ pub struct QueryRecordsArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
 }
 

@@ -54,7 +54,7 @@ pub struct ExportArgs {
     #[arg(long, short = 'c', required_unless_present = "live")]
     pub config: Option<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "parquet")]
+    #[arg(long, value_enum, default_value = "parquet", ignore_case = true)]
     pub format: ExportFormat,
     /// Collections searched find-first, in order (default: the configuration's
     /// `collections`).

@@ -87,7 +87,7 @@ pub struct LineageArgs {
     #[arg(long, default_value_t = 100)]
     pub depth: usize,
     /// Output format.
-    #[arg(long, value_enum, default_value_t)]
+    #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: LineageFormat,
 }
 

@@ -19,7 +19,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub dimension_config: Option<PathBuf>,
     /// Who the acting user is: login (default) or database-role (PostgreSQL only).
-    #[arg(long, value_parser = ["login", "database-role"])]
+    #[arg(long, value_parser = ["login", "database-role"], ignore_case = true)]
     pub identity: Option<String>,
 }
 
@@ -30,7 +30,7 @@ pub fn create(args: &CreateArgs) -> CliResult {
         &CreateOptions {
             db: args.db.clone(),
             dimension_config: args.dimension_config.clone(),
-            identity: args.identity.clone(),
+            identity: args.identity.as_deref().map(str::to_ascii_lowercase),
         },
     )?;
     eprintln!(

@@ -29,7 +29,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub registry_only: bool,
     /// Transfer mode for the files.
-    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"])]
+    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"], ignore_case = true)]
     pub transfer: String,
     /// Also read files the export lists outside DIRECTORY (absolute paths, symlinks
     /// leading out); without it they are refused unless `-t direct`.
@@ -182,7 +182,7 @@ pub struct IngestArgs {
     #[arg(long)]
     pub allow_outside: bool,
     /// How dataset ids are made.
-    #[arg(long, default_value = "UNIQUE", value_parser = ["UNIQUE", "DATAID_TYPE", "DATAID_TYPE_RUN"])]
+    #[arg(long, default_value = "UNIQUE", value_parser = ["UNIQUE", "DATAID_TYPE", "DATAID_TYPE_RUN"], ignore_case = true)]
     pub id_generation_mode: String,
 }
 
