@@ -47,6 +47,18 @@ pub struct DatasetSearch {
     pub as_of: Option<i64>,
 }
 
+impl DatasetSearch {
+    /// The search, over every collection when it names none and does not find first
+    /// (what the reference's queries do; a find-first search needs an explicit order).
+    fn in_all_collections_by_default(&self) -> DatasetSearch {
+        let mut search = self.clone();
+        if search.collections.is_empty() && !search.find_first {
+            search.collections = vec!["*".into()];
+        }
+        search
+    }
+}
+
 /// What [`Repo::query_datasets`] returns besides the search.
 #[derive(Debug, Clone, Default)]
 pub struct QueryDatasetsOptions {
@@ -221,7 +233,7 @@ impl Repo {
     ) -> Result<(), RepoError> {
         if search.collections.is_empty() {
             return Err(RepoError::Invalid(
-                "no collections given: use --collections".into(),
+                "no collections given to search (use --collections)".into(),
             ));
         }
         let mut conn = self.registry.db.conn()?;
@@ -277,7 +289,8 @@ impl Repo {
             usize::MAX
         };
         let mut found: Vec<Found> = Vec::new();
-        self.search_types(&types, &options.search, &mut |f| {
+        let search = options.search.in_all_collections_by_default();
+        self.search_types(&types, &search, &mut |f| {
             if let Some(want) = &options.owner_type {
                 if owner_of_run.get(&f.dataset.run) != Some(want) {
                     return Ok(true);
@@ -341,7 +354,8 @@ impl Repo {
         let mut dimensions = options.dimensions.clone();
         let mut seen: HashSet<String> = HashSet::new();
         let mut rows: Vec<Vec<Value>> = Vec::new();
-        self.search_datasets(&options.search, &mut |f| {
+        let search = options.search.in_all_collections_by_default();
+        self.search_datasets(&search, &mut |f| {
             if dimensions.is_empty() {
                 dimensions = self.dimension_order(f.dataset.data_id.keys().cloned());
             }

@@ -799,7 +799,14 @@ fn where_parser(backend: Backend) {
             return Outcome::Broken(format!("tree {} deep", tree_depth(&parsed)));
         }
         let mut params = Vec::new();
-        if let Err(e) = expr::to_sql(&parsed, &text, &|n| Ok(format!("\"{n}\"")), &mut params) {
+        // Every name known, and holding text, so no value is refused for its type.
+        let known = |n: &str| {
+            Ok(expr::Column {
+                sql: format!("\"{n}\""),
+                numeric: false,
+            })
+        };
+        if let Err(e) = expr::to_sql(&parsed, &text, &known, &mut params) {
             return Outcome::Broken(format!("compiling with every name known failed: {e}"));
         }
         let mut conn = repo.registry().db.conn().expect("connection");

@@ -20,9 +20,9 @@ use valet_registry::dataset_storage::{LookupSource, Scan};
 use valet_registry::dataset_types::get_dataset_type;
 use valet_registry::datasets::{standardize_data_id, DataId};
 use valet_registry::db::{quote_ident as q, DbError, Value};
-use valet_registry::expr::{self, Literal};
+use valet_registry::expr::{self, Column, Literal};
 use valet_registry::glob::is_glob;
-use valet_registry::schema::{dimension_reference, read_generation};
+use valet_registry::schema::{dimension_is_numeric, dimension_reference, read_generation};
 use valet_registry::{
     CollectionRecord, CollectionType, Conn, DatasetRef, DatasetType, RegistryError, Result,
     Timespan,
@@ -251,6 +251,20 @@ impl Resolver {
         }
 
         let Some((rank, id)) = best else {
+            // CALIBRATION collections are searched only at a time: without one, say so
+            // rather than that nothing was found.
+            let calibs_skipped = t.is_calibration
+                && req.timespan.is_none()
+                && path
+                    .collections
+                    .iter()
+                    .any(|c| c.kind == CollectionType::Calibration);
+            if calibs_skipped {
+                return Err(RegistryError::Invalid(format!(
+                    "a look-up of calibration type {:?} through CALIBRATION collections needs a time (--at or --timespan)",
+                    t.name
+                )));
+            }
             return Ok(None);
         };
         let collection = &path.collections[rank];
@@ -683,7 +697,12 @@ pub fn dataset_filter(
             })
             .cloned()
     };
-    let resolve = |name: &str| -> std::result::Result<String, String> {
+    let numeric = |element: &str, column: &str| -> bool {
+        universe
+            .element(element)
+            .is_some_and(|e| valet_registry::schema::column_is_numeric(universe, e, column))
+    };
+    let resolve = |name: &str| -> std::result::Result<Column, String> {
         if let Some((element, field)) = name.split_once('.') {
             if !required.iter().any(|d| d == element) {
                 return Err(format!(
@@ -703,14 +722,21 @@ pub fn dataset_filter(
                 return Err(format!("unknown field '{name}'"));
             }
             let a = join_required(element)?;
-            return Ok(format!("{a}.{}", q(&column)));
+            return Ok(Column {
+                sql: format!("{a}.{}", q(&column)),
+                numeric: numeric(element, &column),
+            });
         }
+        let dimension = |sql: String| Column {
+            sql,
+            numeric: dimension_is_numeric(universe, name),
+        };
         if required.iter().any(|d| d == name) {
-            return Ok(format!("{alias}.{}", q(name)));
+            return Ok(dimension(format!("{alias}.{}", q(name))));
         }
         if let Some(d) = implying(name) {
             let a = join_required(&d)?;
-            return Ok(format!("{a}.{}", q(name)));
+            return Ok(dimension(format!("{a}.{}", q(name))));
         }
         if name == "band" {
             if let Some(d) = implying("physical_filter") {
@@ -729,7 +755,7 @@ pub fn dataset_filter(
                         ),
                     ));
                 }
-                return Ok(format!("{pf}.{}", q("band")));
+                return Ok(dimension(format!("{pf}.{}", q("band"))));
             }
         }
         Err(format!(

@@ -99,9 +99,15 @@ impl RepoConfig {
         }
     }
 
-    /// The datastore root as an absolute path.
+    /// The datastore root as an absolute path without `.` components (so URIs built
+    /// from it read as the reference's `file:///…`).
     pub fn datastore_path(&self, repo: &Path) -> PathBuf {
-        repo.join(&self.datastore_root)
+        let joined = repo.join(&self.datastore_root);
+        let absolute = std::path::absolute(&joined).unwrap_or(joined);
+        absolute
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
     }
 }
 

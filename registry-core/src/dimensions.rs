@@ -7,6 +7,7 @@ use valet_config::{ColumnType, Element, Universe};
 
 use crate::db::{quote_ident as q, Conn, DbErrorKind, Value};
 use crate::error::{RegistryError, Result};
+use crate::expr::Column;
 use crate::schema::{dimension_reference, element_columns, element_key_columns};
 use crate::timespan::parse_tai_iso;
 
@@ -444,7 +445,7 @@ pub fn record_filter(
     };
     let pk = e.primary_key().map(|k| k.name.clone());
     let expr = crate::expr::parse(text, bind)?;
-    let resolve = |name: &str| -> std::result::Result<String, String> {
+    let resolve = |name: &str| -> std::result::Result<Column, String> {
         let bare = match name.split_once('.') {
             Some((el, field)) if el == element => field,
             Some(_) => {
@@ -460,7 +461,10 @@ pub fn record_filter(
             bare
         };
         if columns.iter().any(|c| c == column) {
-            Ok(q(column))
+            Ok(Column {
+                sql: q(column),
+                numeric: crate::schema::column_is_numeric(universe, e, column),
+            })
         } else {
             Err(format!("unknown field '{name}' for {element} records"))
         }

@@ -565,29 +565,72 @@ pub fn parse_binds(pairs: &[String]) -> Result<BTreeMap<String, Literal>> {
     Ok(out)
 }
 
+/// What a name in an expression stands for: its SQL, and whether it holds numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The SQL of the column.
+    pub sql: String,
+    /// The column holds numbers (a text value compared with it is refused).
+    pub numeric: bool,
+}
+
+/// Resolves a name to its [`Column`], or says why it cannot be used.
+pub type Resolve<'a> = dyn Fn(&str) -> std::result::Result<Column, String> + 'a;
+
 /// Compile an expression to an SQL condition with `?` parameters. `resolve` turns a
-/// field name into an SQL column expression, or explains why it cannot.
+/// field name into its column, or explains why it cannot.
 pub fn to_sql(
     expr: &Expr,
     text: &str,
-    resolve: &dyn Fn(&str) -> std::result::Result<String, String>,
+    resolve: &Resolve<'_>,
     params: &mut Vec<Value>,
 ) -> Result<String> {
     let operand = |o: &Operand, params: &mut Vec<Value>| -> Result<String> {
         match o {
-            Operand::Field { name, column } => {
-                resolve(name).map_err(|why| error(text, *column, &why))
-            }
+            Operand::Field { name, column } => resolve(name)
+                .map(|c| c.sql)
+                .map_err(|why| error(text, *column, &why)),
             Operand::Literal(l) => {
                 params.push(l.to_value());
                 Ok("?".into())
             }
         }
     };
+    // A text value compared with a column of numbers matches nothing: the reference
+    // refuses it, and so does valet, naming both.
+    let check_types = |a: &Operand, b: &Operand| -> Result<()> {
+        for (field, other) in [(a, b), (b, a)] {
+            if let (Operand::Field { name, column }, Operand::Literal(Literal::Text(v))) =
+                (field, other)
+            {
+                if resolve(name).is_ok_and(|c| c.numeric) {
+                    return Err(error(
+                        text,
+                        *column,
+                        &format!("{name} holds numbers and cannot be compared with the text {v:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    };
     Ok(match expr {
         Expr::Cmp(a, op, b) => {
+            check_types(a, b)?;
             let a = operand(a, params)?;
-            let b = operand(b, params)?;
+            // `band = r`: an unknown name compared with a known one is most likely a
+            // value written without quotes.
+            let b = match (b, operand(b, params)) {
+                (Operand::Field { name, column }, Err(_)) if !name.contains('.') => {
+                    let why = resolve(name).err().unwrap_or_default();
+                    return Err(error(
+                        text,
+                        *column,
+                        &format!("{why} (if '{name}' is a value, quote it: '{name}')"),
+                    ));
+                }
+                (_, b) => b?,
+            };
             format!("{a} {} {b}", op.sql())
         }
         Expr::In {
@@ -595,6 +638,11 @@ pub fn to_sql(
             items,
             negated,
         } => {
+            for item in items {
+                if let InItem::Value(v) = item {
+                    check_types(o, v)?;
+                }
+            }
             let col = operand(o, params)?;
             let mut singles = Vec::new();
             let mut ranges = Vec::new();
@@ -639,7 +687,7 @@ pub fn to_sql(
 fn compile_all(
     terms: &[Expr],
     text: &str,
-    resolve: &dyn Fn(&str) -> std::result::Result<String, String>,
+    resolve: &Resolve<'_>,
     params: &mut Vec<Value>,
 ) -> Result<Vec<String>> {
     terms
@@ -676,7 +724,10 @@ mod tests {
                 if n == "bad" {
                     Err(format!("unknown field '{n}'"))
                 } else {
-                    Ok(format!("\"{n}\""))
+                    Ok(Column {
+                        sql: format!("\"{n}\""),
+                        numeric: n == "visit",
+                    })
                 }
             },
             &mut params,
@@ -740,6 +791,23 @@ mod tests {
         assert!(msg.contains("unexpected '=' at column 8"), "{msg}");
         let msg = compile("visit = 3 AND bad > 1").unwrap_err().to_string();
         assert!(msg.contains("unknown field 'bad' at column 15"), "{msg}");
+        // A text value against a column of numbers, either side, in IN lists too.
+        for text in ["visit = 'abc'", "'abc' < visit", "visit IN (1, 'abc')"] {
+            let msg = compile(text).unwrap_err().to_string();
+            assert!(
+                msg.contains("visit holds numbers and cannot be compared with the text \"abc\""),
+                "{msg}"
+            );
+        }
+        assert!(compile("name = 'abc'").is_ok());
+        // A value written without quotes is hinted at.
+        let msg = compile("name = bad").unwrap_err().to_string();
+        assert!(
+            msg.contains("unknown field 'bad' (if 'bad' is a value, quote it: 'bad') at column 8"),
+            "{msg}"
+        );
+        let msg = compile("bad = 'x'").unwrap_err().to_string();
+        assert!(!msg.contains("quote it"), "{msg}");
         let msg = compile("name = 'open").unwrap_err().to_string();
         assert!(msg.contains("unterminated string at column 8"), "{msg}");
         let msg = compile("visit IN (1..x)").unwrap_err().to_string();

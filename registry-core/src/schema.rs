@@ -216,6 +216,30 @@ pub fn element_columns(universe: &Universe, e: &Element) -> Result<Vec<String>> 
     Ok(cols)
 }
 
+/// Whether a column of an element's table (see [`element_columns`]) holds numbers:
+/// its own keys and metadata by their types, a dimension it names by that
+/// dimension's key, timespans always.
+pub fn column_is_numeric(universe: &Universe, e: &Element, column: &str) -> bool {
+    use valet_config::ColumnType;
+    let numeric = |ty: &ColumnType| matches!(ty, ColumnType::Int | ColumnType::Float);
+    if let Some(spec) = e.keys.iter().chain(&e.metadata).find(|c| c.name == column) {
+        return numeric(&spec.ty);
+    }
+    if column == "timespan_begin" || column == "timespan_end" {
+        return true;
+    }
+    dimension_is_numeric(universe, column)
+}
+
+/// Whether a dimension's values (its primary key) are numbers.
+pub fn dimension_is_numeric(universe: &Universe, dimension: &str) -> bool {
+    use valet_config::ColumnType;
+    universe
+        .element(dimension)
+        .and_then(|d| d.primary_key())
+        .is_some_and(|k| matches!(k.ty, ColumnType::Int | ColumnType::Float))
+}
+
 /// The primary-key columns of an element's table.
 pub fn element_key_columns(universe: &Universe, e: &Element) -> Result<Vec<String>> {
     let mut cols: Vec<String> = universe
