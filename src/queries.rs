@@ -15,6 +15,7 @@ use valet_registry::artifacts::get_artifact;
 use valet_registry::collections::all_collections;
 use valet_registry::dataset_types::{all_dataset_types, get_dataset_type};
 use valet_registry::dimensions::{query_records, record_filter};
+use valet_registry::expand::RecordCache;
 use valet_registry::glob::{glob_to_regex, is_glob};
 use valet_registry::{DataId, DatasetRef, DatasetType, Record, RegistryError, Timespan, Value};
 
@@ -83,17 +84,37 @@ pub struct DatasetRow {
     pub found: Found,
     /// The `file://` URI of its file (with `with_uris`; `None` when it has none).
     pub uri: Option<String>,
+    /// The implied dimension values of its data ID (`band`, `physical_filter`, …).
+    pub implied: DataId,
+}
+
+impl DatasetRow {
+    /// The value of a dimension of its data ID, required or implied.
+    pub fn value(&self, dimension: &str) -> Option<&Value> {
+        self.found
+            .dataset
+            .data_id
+            .get(dimension)
+            .or_else(|| self.implied.get(dimension))
+    }
 }
 
 /// The datasets a query found and the dimensions their data IDs use.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DatasetRows {
-    /// Every dimension of the data IDs found, in universe order.
+    /// Every dimension of the data IDs found: required ones in universe order, then
+    /// implied ones.
     pub dimensions: Vec<String>,
-    /// The datasets, in search order or as `order_by` sorted them.
+    /// Each dataset type's own columns: its required, then its implied dimensions.
+    pub type_dimensions: BTreeMap<String, Vec<String>>,
+    /// The datasets, by dataset type, each type's sorted as the reference sorts them
+    /// or as `order_by` asks.
     pub rows: Vec<DatasetRow>,
     /// More datasets matched than the limit let through.
     pub limited: bool,
+    /// Dataset types named that do not exist (reported, not an error, as in the
+    /// reference).
+    pub missing_types: Vec<String>,
 }
 
 /// A single look-up by data ID (the reference's `find_dataset`).
@@ -267,9 +288,32 @@ impl Repo {
     }
 
     /// List datasets (the reference's `query-datasets`): the search, filtered by the
-    /// owner type of their RUNs, cut at the limit, with URIs and sorted as asked.
+    /// owner type of their RUNs, with the implied dimensions of each data ID, grouped
+    /// by dataset type (by name), each group sorted as the reference sorts it (by
+    /// RUN, then its dimensions) or by `order_by`, and cut at the limit.
     pub fn query_datasets(&self, options: &QueryDatasetsOptions) -> Result<DatasetRows, RepoError> {
-        let types = self.matching_dataset_types(&options.search.dataset_types)?;
+        // An unknown type is reported, not an error, as in the reference.
+        let mut missing_types = Vec::new();
+        let mut patterns = Vec::new();
+        for p in &options.search.dataset_types {
+            match self.matching_dataset_types(std::slice::from_ref(p)) {
+                Err(e) if e.kind() == crate::ErrorKind::NotFound => missing_types.push(p.clone()),
+                other => patterns.extend(other?),
+            }
+        }
+        if patterns.is_empty() && !missing_types.is_empty() {
+            return Ok(DatasetRows {
+                missing_types,
+                ..Default::default()
+            });
+        }
+        let mut types = if options.search.dataset_types.is_empty() {
+            self.matching_dataset_types(&[])?
+        } else {
+            patterns
+        };
+        types.sort();
+        types.dedup();
         let owner_of_run: HashMap<String, String> = match &options.owner_type {
             Some(_) => {
                 let mut conn = self.registry.db.conn()?;
@@ -291,6 +335,9 @@ impl Repo {
         let mut found: Vec<Found> = Vec::new();
         let search = options.search.in_all_collections_by_default();
         self.search_types(&types, &search, &mut |f| {
+            if found.len() >= stop_after {
+                return Ok(false);
+            }
             if let Some(want) = &options.owner_type {
                 if owner_of_run.get(&f.dataset.run) != Some(want) {
                     return Ok(true);
@@ -299,11 +346,8 @@ impl Repo {
             found.push(f);
             Ok(found.len() < stop_after)
         })?;
-        let dims: BTreeSet<String> = found
-            .iter()
-            .flat_map(|f| f.dataset.data_id.keys().cloned())
-            .collect();
-        let dimensions = self.dimension_order(dims);
+        let type_dimensions = self.type_dimensions(&types)?;
+        let implied = self.implied_values(&found, &type_dimensions)?;
         let uris = if options.with_uris {
             self.file_uris(found.iter().map(|f| f.dataset.id))?
         } else {
@@ -312,18 +356,143 @@ impl Repo {
         let mut rows: Vec<DatasetRow> = found
             .into_iter()
             .zip(uris)
-            .map(|(found, uri)| DatasetRow { found, uri })
+            .zip(implied)
+            .map(|((found, uri), implied)| DatasetRow {
+                found,
+                uri,
+                implied,
+            })
             .collect();
-        if !options.order_by.is_empty() {
-            sort_dataset_rows(&mut rows, &dimensions, options)?;
-        }
+        let dimensions = self.union_of_dimensions(&rows, &type_dimensions);
+        let default_order: BTreeMap<String, Vec<String>> = type_dimensions
+            .iter()
+            .map(|(name, group)| (name.clone(), self.reference_sort_keys(group)))
+            .collect();
+        sort_dataset_rows(&mut rows, &dimensions, &default_order, options)?;
         let limited = rows.len() > limit;
         rows.truncate(limit);
         Ok(DatasetRows {
             dimensions,
+            type_dimensions: type_dimensions
+                .into_iter()
+                .map(|(k, t)| (k, t.required.into_iter().chain(t.implied).collect()))
+                .collect(),
             rows,
             limited,
+            missing_types,
         })
+    }
+
+    /// The columns the reference sorts a dataset type's table by: the RUN, then the
+    /// required dimensions of its temporal and spatial dimensions (`exposure`,
+    /// `day_obs`, `visit`), then the others, each once.
+    fn reference_sort_keys(&self, group: &valet_config::DimensionGroup) -> Vec<String> {
+        let universe = &self.registry.universe;
+        let mut early = Vec::new();
+        let mut late = Vec::new();
+        for d in group.required.iter().chain(&group.implied) {
+            match universe.element(d) {
+                Some(e) if e.spatial || e.temporal => {
+                    early.extend(universe.required_of(d).unwrap_or_else(|_| vec![d.clone()]))
+                }
+                _ => late.push(d.clone()),
+            }
+        }
+        let mut seen = HashSet::new();
+        std::iter::once("run".to_owned())
+            .chain(early)
+            .chain(late)
+            .filter(|k| seen.insert(k.clone()))
+            .collect()
+    }
+
+    /// The dimensions of each dataset type.
+    fn type_dimensions(
+        &self,
+        types: &[String],
+    ) -> Result<BTreeMap<String, valet_config::DimensionGroup>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        types
+            .iter()
+            .map(|name| {
+                let mut group = self.resolver.dataset_type(&mut conn, name)?.dimensions;
+                // The reference lists implied dimensions by name.
+                group.implied.sort();
+                Ok((name.clone(), group))
+            })
+            .collect()
+    }
+
+    /// The implied dimension values of each dataset's data ID (`band`,
+    /// `physical_filter`, … of a visit), from the dimension records.
+    fn implied_values(
+        &self,
+        found: &[Found],
+        type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
+    ) -> Result<Vec<DataId>, RepoError> {
+        let needed: BTreeSet<String> = type_dimensions
+            .values()
+            .filter(|g| !g.implied.is_empty())
+            .flat_map(|g| g.required.iter().chain(&g.implied).cloned())
+            .collect();
+        if needed.is_empty() || found.is_empty() {
+            return Ok(vec![DataId::new(); found.len()]);
+        }
+        let mut cache = RecordCache::new(self.registry.universe.clone());
+        cache.load_for(
+            &mut self.registry.db.conn()?,
+            &needed.into_iter().collect::<Vec<_>>(),
+        )?;
+        found
+            .iter()
+            .map(|f| {
+                let Some(group) = type_dimensions.get(&f.dataset.dataset_type) else {
+                    return Ok(DataId::new());
+                };
+                let expanded = cache.expand(&group.required, &f.dataset.data_id)?;
+                // A value implied at one remove (`band` through `physical_filter`) is
+                // in the record that implies it.
+                let lookup = |d: &String| {
+                    expanded
+                        .data_id
+                        .get(d)
+                        .or_else(|| expanded.records.values().find_map(|r| r.get(d)))
+                        .map(|v| (d.clone(), v.clone()))
+                };
+                Ok(group.implied.iter().filter_map(lookup).collect())
+            })
+            .collect()
+    }
+
+    /// Every dimension of the rows' types: required ones in universe order, then the
+    /// implied ones, as the reference lays a table out.
+    fn union_of_dimensions(
+        &self,
+        rows: &[DatasetRow],
+        type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
+    ) -> Vec<String> {
+        let present: BTreeSet<&str> = rows
+            .iter()
+            .map(|r| r.found.dataset.dataset_type.as_str())
+            .collect();
+        let groups: Vec<&valet_config::DimensionGroup> = present
+            .iter()
+            .filter_map(|t| type_dimensions.get(*t))
+            .collect();
+        let required = self.dimension_order(
+            groups
+                .iter()
+                .flat_map(|g| g.required.iter().cloned())
+                .collect::<BTreeSet<_>>(),
+        );
+        let implied = self.dimension_order(
+            groups
+                .iter()
+                .flat_map(|g| g.implied.iter().cloned())
+                .filter(|d| !required.contains(d))
+                .collect::<BTreeSet<_>>(),
+        );
+        required.into_iter().chain(implied).collect()
     }
 
     /// Find one dataset by type and data ID; `None` when no collection has one.
@@ -458,10 +627,12 @@ impl Repo {
     }
 }
 
-/// Sort query rows by the `order_by` columns of `options`.
+/// Sort query rows: by dataset type, then by the `order_by` columns of `options` or,
+/// without them, by each type's `default_order` columns.
 fn sort_dataset_rows(
     rows: &mut [DatasetRow],
     dimensions: &[String],
+    default_order: &BTreeMap<String, Vec<String>>,
     options: &QueryDatasetsOptions,
 ) -> Result<(), RepoError> {
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
@@ -483,27 +654,101 @@ fn sort_dataset_rows(
         }
         keys.push((name.to_owned(), desc));
     }
-    let cell = |r: &DatasetRow, column: &str| -> Value {
-        let d = &r.found.dataset;
-        match column {
-            "type" => Value::Text(d.dataset_type.clone()),
-            "run" => Value::Text(d.run.clone()),
-            "id" => Value::Uuid(d.id),
-            "uri" => r.uri.clone().map_or(Value::Null, Value::Text),
-            dim => d.data_id.get(dim).cloned().unwrap_or(Value::Null),
-        }
-    };
-    rows.sort_by(|a, b| {
-        for (column, desc) in &keys {
-            let o = compare_values(&cell(a, column), &cell(b, column));
+    let by_keys = |a: &DatasetRow, b: &DatasetRow, keys: &[(String, bool)]| {
+        for (column, desc) in keys {
+            let o = Cell::of(a, column).cmp(&Cell::of(b, column));
             let o = if *desc { o.reverse() } else { o };
             if o != Ordering::Equal {
                 return o;
             }
         }
         Ordering::Equal
+    };
+    let default_keys: HashMap<&str, Vec<(String, bool)>> = default_order
+        .iter()
+        .map(|(t, columns)| {
+            let keys = columns.iter().map(|c| (c.clone(), false)).collect();
+            (t.as_str(), keys)
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let (ta, tb) = (&a.found.dataset.dataset_type, &b.found.dataset.dataset_type);
+        ta.cmp(tb).then_with(|| {
+            if keys.is_empty() {
+                by_keys(
+                    a,
+                    b,
+                    default_keys.get(ta.as_str()).map_or(&[], Vec::as_slice),
+                )
+            } else {
+                by_keys(a, b, &keys)
+            }
+        })
     });
     Ok(())
+}
+
+/// One cell of a query row, borrowed, for sorting: numbers by value, text and ids
+/// by their text, text before numbers, missing values last (as the JSON text of the
+/// cells would sort).
+#[derive(Debug, Clone, Copy)]
+enum Cell<'a> {
+    Text(&'a str),
+    Id(Uuid),
+    Value(&'a Value),
+    Missing,
+}
+
+impl Cell<'_> {
+    /// A row's cell in `column`, borrowed: a sort of many rows must not allocate per
+    /// comparison.
+    fn of<'a>(r: &'a DatasetRow, column: &str) -> Cell<'a> {
+        let d = &r.found.dataset;
+        match column {
+            "type" => Cell::Text(&d.dataset_type),
+            "run" => Cell::Text(&d.run),
+            "id" => Cell::Id(d.id),
+            "uri" => r.uri.as_deref().map_or(Cell::Missing, Cell::Text),
+            dim => r.value(dim).map_or(Cell::Missing, Cell::Value),
+        }
+    }
+
+    fn cmp(&self, other: &Cell<'_>) -> Ordering {
+        use Cell::*;
+        let number = |c: &Cell<'_>| match c {
+            Value(v) => match v {
+                crate::Value::Int(i) => Some(*i as f64),
+                crate::Value::Float(f) => Some(*f),
+                _ => None,
+            },
+            _ => None,
+        };
+        let rank = |c: &Cell<'_>| match c {
+            Missing => 2,
+            _ if number(c).is_some() => 1,
+            _ => 0,
+        };
+        match (self, other) {
+            (Value(crate::Value::Int(a)), Value(crate::Value::Int(b))) => a.cmp(b),
+            (Text(a), Text(b)) => a.cmp(b),
+            (Id(a), Id(b)) => a.cmp(b),
+            _ => match (number(self), number(other)) {
+                (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+                _ => rank(self)
+                    .cmp(&rank(other))
+                    .then_with(|| compare_values(&self.owned(), &other.owned())),
+            },
+        }
+    }
+
+    fn owned(&self) -> crate::Value {
+        match self {
+            Cell::Text(s) => crate::Value::Text((*s).to_owned()),
+            Cell::Id(u) => crate::Value::Uuid(*u),
+            Cell::Value(v) => (*v).clone(),
+            Cell::Missing => crate::Value::Null,
+        }
+    }
 }
 
 /// A registry value as JSON: numbers, text and booleans as they are, UUIDs as text,

@@ -129,8 +129,56 @@ impl Table {
     }
 }
 
+/// Lay out a table as the reference's tools print one (astropy's `pprint_all`):
+/// each column as wide as its widest cell or name, names centered, values right-
+/// aligned, a line of dashes under the names, one space between columns.
+pub fn reference_table(columns: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: Vec<String>| {
+        out.push_str(&cells.join(" "));
+        out.push('\n');
+    };
+    line(
+        &mut out,
+        columns
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| centered(c, *w))
+            .collect(),
+    );
+    line(&mut out, widths.iter().map(|w| "-".repeat(*w)).collect());
+    for row in rows {
+        line(
+            &mut out,
+            row.iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:>w$}"))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// `text` centered in `width` columns, the odd space placed as Python's
+/// `str.center` places it.
+fn centered(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n >= width {
+        return text.to_owned();
+    }
+    let margin = width - n;
+    let left = margin / 2 + (margin & width & 1);
+    format!("{}{text}{}", " ".repeat(left), " ".repeat(margin - left))
+}
+
 /// A JSON value as plain text (no quotes around strings, empty for null).
-fn plain(v: &Json) -> String {
+pub fn plain(v: &Json) -> String {
     match v {
         Json::Null => String::new(),
         Json::String(s) => s.clone(),
@@ -171,6 +219,19 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn headers_center_as_python_does() {
+        assert_eq!(centered("type", 6), " type ");
+        assert_eq!(centered("instrument", 13), "  instrument ");
+        assert_eq!(centered("day_obs", 8), "day_obs ");
+        assert_eq!(centered("run", 21), "         run         ");
+        let t = reference_table(
+            &["type".into(), "detector".into()],
+            &[vec!["raw".into(), "3".into()]],
+        );
+        assert_eq!(t, "type detector\n---- --------\n raw        3\n");
     }
 
     #[test]

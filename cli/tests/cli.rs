@@ -445,7 +445,7 @@ fn conformance_import_and_export(backend: Backend) {
         "json",
     ]);
     let with_uri: serde_json::Value = serde_json::from_str(&with_uri).unwrap();
-    let uri = with_uri[0]["uri"].as_str().unwrap();
+    let uri = with_uri[0]["URI"].as_str().unwrap();
     // Absolute, as the reference prints them, with no `.` in the path.
     assert!(
         uri.starts_with("file:///") && uri.ends_with(".json") && !uri.contains("/./"),

@@ -8,12 +8,14 @@ use serde_json::{json, Value as Json};
 use valet::collection_writes::{CertifyOptions, DecertifyOptions};
 use valet::prune::PruneOptions;
 use valet::queries::{
-    parse_binds, DatasetSearch, FindDatasetOptions, QueryDataIdsOptions, QueryDatasetsOptions,
+    parse_binds, DatasetRows, DatasetSearch, FindDatasetOptions, QueryDataIdsOptions,
+    QueryDatasetsOptions,
 };
+use valet::registry::glob::is_glob;
 use valet::{RegistryError, Repo};
 
 use crate::args::{as_of, parse_data_id, split_commas, timespan};
-use crate::output::{to_json, Format, Table};
+use crate::output::{plain, reference_table, stdout_text, to_json, Format, Table};
 use crate::CliResult;
 
 /// Options shared by commands that search for datasets.
@@ -112,22 +114,32 @@ pub fn query(args: &QueryArgs) -> CliResult {
             args.limit.unsigned_abs()
         );
     }
+    for t in &found.missing_types {
+        eprintln!("valet: Dataset type '{t}' does not exist.");
+    }
+    // One dataset type named outright and nothing found: the reference's error.
+    if let [only] = args.glob.as_slice() {
+        if found.rows.is_empty() && found.missing_types.is_empty() && !is_glob(only) {
+            return Err(RegistryError::NotFound(format!(
+                "no {only} datasets match the query in the collections searched"
+            ))
+            .into());
+        }
+    }
+    if args.format == Format::Table {
+        return print_dataset_tables(&found, args.show_uri);
+    }
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
     columns.extend(found.dimensions.iter().cloned());
     if args.show_uri {
-        columns.push("uri".into());
+        columns.push("URI".into());
     }
     let mut table = Table::new(columns);
     for r in found.rows {
         let d = &r.found.dataset;
         let mut row = vec![json!(d.dataset_type), json!(d.run), json!(d.id.to_string())];
         for k in &found.dimensions {
-            row.push(
-                d.data_id
-                    .get(k)
-                    .map(|v| to_json(k, v))
-                    .unwrap_or(Json::Null),
-            );
+            row.push(r.value(k).map(|v| to_json(k, v)).unwrap_or(Json::Null));
         }
         if args.show_uri {
             row.push(r.uri.map_or(Json::Null, Json::String));
@@ -135,6 +147,49 @@ pub fn query(args: &QueryArgs) -> CliResult {
         table.rows.push(row);
     }
     table.print(args.format)?;
+    Ok(())
+}
+
+/// Print datasets as the reference does: a table per dataset type with its own
+/// columns, each after an empty line, and an empty line at the end.
+fn print_dataset_tables(found: &DatasetRows, show_uri: bool) -> CliResult {
+    let mut text = String::new();
+    for group in found
+        .rows
+        .chunk_by(|a, b| a.found.dataset.dataset_type == b.found.dataset.dataset_type)
+    {
+        let dataset_type = &group[0].found.dataset.dataset_type;
+        let dimensions = found
+            .type_dimensions
+            .get(dataset_type)
+            .cloned()
+            .unwrap_or_default();
+        let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
+        columns.extend(dimensions.iter().cloned());
+        if show_uri {
+            columns.push("URI".into());
+        }
+        let rows: Vec<Vec<String>> = group
+            .iter()
+            .map(|r| {
+                let d = &r.found.dataset;
+                let mut row = vec![d.dataset_type.clone(), d.run.clone(), d.id.to_string()];
+                row.extend(dimensions.iter().map(|k| {
+                    r.value(k)
+                        .map(|v| plain(&to_json(k, v)))
+                        .unwrap_or_default()
+                }));
+                if show_uri {
+                    row.push(r.uri.clone().unwrap_or_default());
+                }
+                row
+            })
+            .collect();
+        text.push('\n');
+        text.push_str(&reference_table(&columns, &rows));
+    }
+    text.push('\n');
+    stdout_text(&text)?;
     Ok(())
 }
 
