@@ -99,6 +99,9 @@ impl Repo {
                 }
             }
             ChainsView::Flatten | ChainsView::NoChildren => {
+                // In registration order, as the reference lists them.
+                let mut found = found;
+                found.sort_by_key(|c| c.id);
                 rows.extend(found.into_iter().map(|c| row(c, 0, vec![])));
             }
         }

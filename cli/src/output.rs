@@ -72,6 +72,26 @@ impl Table {
         out.flush()
     }
 
+    /// Print in the chosen format; a table as the reference lays it out, under
+    /// these column names (JSON and CSV keep the table's own).
+    pub fn print_as_reference(
+        &self,
+        format: Format,
+        headers: &[&str],
+        align: Align,
+    ) -> std::io::Result<()> {
+        if format != Format::Table {
+            return self.print(format);
+        }
+        let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+        let cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(plain).collect())
+            .collect();
+        stdout_text(&reference_table(&headers, &cells, align))
+    }
+
     fn write_table(&self, out: &mut impl Write) -> std::io::Result<()> {
         let cells: Vec<Vec<String>> = self
             .rows
@@ -129,10 +149,20 @@ impl Table {
     }
 }
 
+/// How [`reference_table`] aligns values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Padded on the left (astropy's default, as `query-datasets` prints).
+    Right,
+    /// Padded on the right (as `query-collections` and `query-dataset-types` print).
+    Left,
+}
+
 /// Lay out a table as the reference's tools print one (astropy's `pprint_all`):
-/// each column as wide as its widest cell or name, names centered, values right-
-/// aligned, a line of dashes under the names, one space between columns.
-pub fn reference_table(columns: &[String], rows: &[Vec<String>]) -> String {
+/// each column as wide as its widest cell or name, names centered, values aligned
+/// as asked and padded to the column's width, a line of dashes under the names, one
+/// space between columns.
+pub fn reference_table(columns: &[String], rows: &[Vec<String>], align: Align) -> String {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
     for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -158,7 +188,10 @@ pub fn reference_table(columns: &[String], rows: &[Vec<String>]) -> String {
             &mut out,
             row.iter()
                 .zip(&widths)
-                .map(|(c, w)| format!("{c:>w$}"))
+                .map(|(c, w)| match align {
+                    Align::Right => format!("{c:>w$}"),
+                    Align::Left => format!("{c:<w$}"),
+                })
                 .collect(),
         );
     }
@@ -230,6 +263,7 @@ mod tests {
         let t = reference_table(
             &["type".into(), "detector".into()],
             &[vec!["raw".into(), "3".into()]],
+            Align::Right,
         );
         assert_eq!(t, "type detector\n---- --------\n raw        3\n");
     }

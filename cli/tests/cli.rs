@@ -94,7 +94,8 @@ fn dataset_type_commands(backend: Backend) {
     let csv = ok(&["query-dataset-types", &repo, "r*", "--format", "csv"]);
     assert_eq!(csv, "name\nraw\n");
     let table = ok(&["query-dataset-types", &repo]);
-    assert_eq!(table, "name\n----\nbias\nraw\n");
+    // Laid out as the reference: left-aligned and padded to the column.
+    assert_eq!(table, "name\n----\nbias\nraw \n");
 
     ok(&["remove-dataset-type", &repo, "b*"]);
     assert_eq!(

@@ -12,7 +12,7 @@ use valet::registry::timespan::format_tai_iso;
 use valet::{ChainMode, CollectionType, RegistryError, Repo};
 
 use crate::args::{as_of, split_commas};
-use crate::output::{Format, Table};
+use crate::output::{Align, Format, Table};
 use crate::CliResult;
 
 /// How `query-collections` shows chains (the reference's `--chains`).
@@ -89,6 +89,8 @@ pub fn query(args: &QueryArgs) -> CliResult {
         as_of: as_of(&args.as_of)?,
     })?;
     let mut table;
+    // Laid out as the reference's, under its column names, except in TABLE mode.
+    let mut as_reference = true;
     match args.chains {
         ChainsMode::Tree | ChainsMode::InverseTree => {
             // People see the tree as indentation; machines get a depth column.
@@ -111,6 +113,7 @@ pub fn query(args: &QueryArgs) -> CliResult {
             }
         }
         ChainsMode::Table | ChainsMode::InverseTable => {
+            as_reference = false;
             let inverse = args.chains == ChainsMode::InverseTable;
             table = Table::new(["name", "type", if inverse { "parents" } else { "children" }]);
             for r in rows {
@@ -135,7 +138,11 @@ pub fn query(args: &QueryArgs) -> CliResult {
             }
         }
     }
-    table.print(args.format)?;
+    if as_reference {
+        table.print_as_reference(args.format, &["Name", "Type"], Align::Left)?;
+    } else {
+        table.print(args.format)?;
+    }
     Ok(())
 }
 

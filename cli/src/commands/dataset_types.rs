@@ -8,7 +8,7 @@ use valet::dataset_type_writes::DatasetTypeSpec;
 use valet::Repo;
 
 use crate::args::split_commas;
-use crate::output::{Format, Table};
+use crate::output::{Align, Format, Table};
 use crate::CliResult;
 
 /// Register a dataset type.
@@ -81,7 +81,11 @@ pub fn query(args: &QueryArgs) -> CliResult {
         }
         table.rows.push(row);
     }
-    table.print(args.format)?;
+    if args.verbose {
+        table.print(args.format)?;
+    } else {
+        table.print_as_reference(args.format, &["name"], Align::Left)?;
+    }
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use valet::registry::glob::is_glob;
 use valet::{RegistryError, Repo};
 
 use crate::args::{as_of, parse_data_id, split_commas, timespan};
-use crate::output::{plain, reference_table, stdout_text, to_json, Format, Table};
+use crate::output::{plain, reference_table, stdout_text, to_json, Align, Format, Table};
 use crate::CliResult;
 
 /// Options shared by commands that search for datasets.
@@ -186,7 +186,7 @@ fn print_dataset_tables(found: &DatasetRows, show_uri: bool) -> CliResult {
             })
             .collect();
         text.push('\n');
-        text.push_str(&reference_table(&columns, &rows));
+        text.push_str(&reference_table(&columns, &rows, Align::Right));
     }
     text.push('\n');
     stdout_text(&text)?;
