@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use petgraph::graph::DiGraph;
 use serde_json::Value as Json;
@@ -84,18 +85,23 @@ pub struct DatasetRow {
     pub found: Found,
     /// The `file://` URI of its file (with `with_uris`; `None` when it has none).
     pub uri: Option<String>,
-    /// The implied dimension values of its data ID (`band`, `physical_filter`, …).
-    pub implied: DataId,
+    /// The values of its type's columns (see [`DatasetRows::type_dimensions`]): the
+    /// required, then the implied dimensions of its data ID (`band`, …); NULL where
+    /// a record is missing.
+    pub values: Vec<Value>,
+    columns: Arc<Vec<String>>,
 }
 
 impl DatasetRow {
     /// The value of a dimension of its data ID, required or implied.
     pub fn value(&self, dimension: &str) -> Option<&Value> {
-        self.found
-            .dataset
-            .data_id
-            .get(dimension)
-            .or_else(|| self.implied.get(dimension))
+        let i = self.columns.iter().position(|c| c == dimension)?;
+        self.values.get(i).filter(|v| !v.is_null())
+    }
+
+    /// Its type's columns, which [`Self::values`] follows.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
     }
 }
 
@@ -347,20 +353,32 @@ impl Repo {
             Ok(found.len() < stop_after)
         })?;
         let type_dimensions = self.type_dimensions(&types)?;
-        let implied = self.implied_values(&found, &type_dimensions)?;
+        let type_columns: HashMap<String, Arc<Vec<String>>> = type_dimensions
+            .iter()
+            .map(|(t, g)| {
+                let columns = g.required.iter().chain(&g.implied).cloned().collect();
+                (t.clone(), Arc::new(columns))
+            })
+            .collect();
+        let values = self.dimension_values(&found, &type_dimensions)?;
         let uris = if options.with_uris {
             self.file_uris(found.iter().map(|f| f.dataset.id))?
         } else {
             vec![None; found.len()]
         };
-        let mut rows: Vec<DatasetRow> = found
+        let no_columns = Arc::new(Vec::new());
+        let rows: Vec<DatasetRow> = found
             .into_iter()
             .zip(uris)
-            .zip(implied)
-            .map(|((found, uri), implied)| DatasetRow {
+            .zip(values)
+            .map(|((found, uri), values)| DatasetRow {
+                columns: type_columns
+                    .get(&found.dataset.dataset_type)
+                    .unwrap_or(&no_columns)
+                    .clone(),
                 found,
                 uri,
-                implied,
+                values,
             })
             .collect();
         let dimensions = self.union_of_dimensions(&rows, &type_dimensions);
@@ -368,14 +386,14 @@ impl Repo {
             .iter()
             .map(|(name, group)| (name.clone(), self.reference_sort_keys(group)))
             .collect();
-        sort_dataset_rows(&mut rows, &dimensions, &default_order, options)?;
+        let mut rows = sort_dataset_rows(rows, &dimensions, &default_order, options)?;
         let limited = rows.len() > limit;
         rows.truncate(limit);
         Ok(DatasetRows {
             dimensions,
-            type_dimensions: type_dimensions
+            type_dimensions: type_columns
                 .into_iter()
-                .map(|(k, t)| (k, t.required.into_iter().chain(t.implied).collect()))
+                .map(|(k, columns)| (k, columns.to_vec()))
                 .collect(),
             rows,
             limited,
@@ -423,32 +441,88 @@ impl Repo {
             .collect()
     }
 
-    /// The implied dimension values of each dataset's data ID (`band`,
-    /// `physical_filter`, … of a visit), from the dimension records.
-    fn implied_values(
+    /// The values of each dataset's columns: its data ID's required dimensions, then
+    /// the implied ones (`band`, `physical_filter`, … of a visit), read from the
+    /// dimension records.
+    fn dimension_values(
         &self,
         found: &[Found],
         type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
-    ) -> Result<Vec<DataId>, RepoError> {
+    ) -> Result<Vec<Vec<Value>>, RepoError> {
+        let required_values = |f: &Found, group: &valet_config::DimensionGroup| -> Vec<Value> {
+            let mut v = Vec::with_capacity(group.required.len() + group.implied.len());
+            v.extend(
+                group
+                    .required
+                    .iter()
+                    .map(|d| f.dataset.data_id.get(d).cloned().unwrap_or(Value::Null)),
+            );
+            v
+        };
         let needed: BTreeSet<String> = type_dimensions
             .values()
             .filter(|g| !g.implied.is_empty())
             .flat_map(|g| g.required.iter().chain(&g.implied).cloned())
             .collect();
         if needed.is_empty() || found.is_empty() {
-            return Ok(vec![DataId::new(); found.len()]);
+            return Ok(found
+                .iter()
+                .map(|f| {
+                    type_dimensions
+                        .get(&f.dataset.dataset_type)
+                        .map(|g| required_values(f, g))
+                        .unwrap_or_default()
+                })
+                .collect());
         }
         let mut cache = RecordCache::new(self.registry.universe.clone());
         cache.load_for(
             &mut self.registry.db.conn()?,
             &needed.into_iter().collect::<Vec<_>>(),
         )?;
+        // Implied values depend only on the dimensions that imply something (a
+        // visit, not its detector): each distinct one is expanded once.
+        let universe = &self.registry.universe;
+        let implying: HashMap<&str, Vec<String>> = type_dimensions
+            .iter()
+            .map(|(t, g)| {
+                let dims: BTreeSet<String> = g
+                    .required
+                    .iter()
+                    .filter(|d| universe.element(d).is_some_and(|e| !e.implies.is_empty()))
+                    .flat_map(|d| universe.required_of(d).unwrap_or_default())
+                    .collect();
+                (t.as_str(), dims.into_iter().collect())
+            })
+            .collect();
+        let mut memo: HashMap<String, Vec<Value>> = HashMap::new();
+        let mut key = String::new();
         found
             .iter()
             .map(|f| {
                 let Some(group) = type_dimensions.get(&f.dataset.dataset_type) else {
-                    return Ok(DataId::new());
+                    return Ok(Vec::new());
                 };
+                let mut values = required_values(f, group);
+                {
+                    use std::fmt::Write as _;
+                    key.clear();
+                    key.push_str(&f.dataset.dataset_type);
+                    for d in implying
+                        .get(f.dataset.dataset_type.as_str())
+                        .into_iter()
+                        .flatten()
+                    {
+                        key.push('\u{1}');
+                        if let Some(v) = f.dataset.data_id.get(d) {
+                            let _ = write!(key, "{v}");
+                        }
+                    }
+                }
+                if let Some(known) = memo.get(&key) {
+                    values.extend(known.iter().cloned());
+                    return Ok(values);
+                }
                 let expanded = cache.expand(&group.required, &f.dataset.data_id)?;
                 // A value implied at one remove (`band` through `physical_filter`) is
                 // in the record that implies it.
@@ -457,9 +531,13 @@ impl Repo {
                         .data_id
                         .get(d)
                         .or_else(|| expanded.records.values().find_map(|r| r.get(d)))
-                        .map(|v| (d.clone(), v.clone()))
+                        .cloned()
+                        .unwrap_or(Value::Null)
                 };
-                Ok(group.implied.iter().filter_map(lookup).collect())
+                let implied: Vec<Value> = group.implied.iter().map(lookup).collect();
+                values.extend(implied.iter().cloned());
+                memo.insert(key.clone(), implied);
+                Ok(values)
             })
             .collect()
     }
@@ -630,11 +708,11 @@ impl Repo {
 /// Sort query rows: by dataset type, then by the `order_by` columns of `options` or,
 /// without them, by each type's `default_order` columns.
 fn sort_dataset_rows(
-    rows: &mut [DatasetRow],
+    rows: Vec<DatasetRow>,
     dimensions: &[String],
     default_order: &BTreeMap<String, Vec<String>>,
     options: &QueryDatasetsOptions,
-) -> Result<(), RepoError> {
+) -> Result<Vec<DatasetRow>, RepoError> {
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
     columns.extend(dimensions.iter().cloned());
     if options.with_uris {
@@ -654,38 +732,119 @@ fn sort_dataset_rows(
         }
         keys.push((name.to_owned(), desc));
     }
-    let by_keys = |a: &DatasetRow, b: &DatasetRow, keys: &[(String, bool)]| {
-        for (column, desc) in keys {
-            let o = Cell::of(a, column).cmp(&Cell::of(b, column));
-            let o = if *desc { o.reverse() } else { o };
-            if o != Ordering::Equal {
-                return o;
-            }
+    // Each type's sort columns, resolved to where a row keeps them, once.
+    let mut specs: HashMap<&str, Vec<(KeyColumn, bool)>> = HashMap::new();
+    for r in &rows {
+        let t = r.found.dataset.dataset_type.as_str();
+        if specs.contains_key(t) {
+            continue;
         }
-        Ordering::Equal
-    };
-    let default_keys: HashMap<&str, Vec<(String, bool)>> = default_order
-        .iter()
-        .map(|(t, columns)| {
-            let keys = columns.iter().map(|c| (c.clone(), false)).collect();
-            (t.as_str(), keys)
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        let (ta, tb) = (&a.found.dataset.dataset_type, &b.found.dataset.dataset_type);
-        ta.cmp(tb).then_with(|| {
-            if keys.is_empty() {
-                by_keys(
-                    a,
-                    b,
-                    default_keys.get(ta.as_str()).map_or(&[], Vec::as_slice),
-                )
-            } else {
-                by_keys(a, b, &keys)
+        let wanted: Vec<(String, bool)> = if keys.is_empty() {
+            default_order
+                .get(t)
+                .into_iter()
+                .flatten()
+                .map(|c| (c.clone(), false))
+                .collect()
+        } else {
+            keys.clone()
+        };
+        let spec = wanted
+            .iter()
+            .map(|(c, desc)| (KeyColumn::of(c, r.columns()), *desc))
+            .collect();
+        specs.insert(t, spec);
+    }
+    // RUN names compare by their rank among the names, once, not letter by letter
+    // in every comparison.
+    let mut runs: Vec<&str> = rows.iter().map(|r| r.found.dataset.run.as_str()).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    let run_rank: HashMap<&str, usize> = runs.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+    let order: Vec<usize> = {
+        // Each row's sort cells, worked out once (borrowed, not copied), then a sort
+        // of the row numbers.
+        let mut keyed: Vec<(Vec<(Cell<'_>, bool)>, usize)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let t = r.found.dataset.dataset_type.as_str();
+                let spec = specs.get(t).map_or(&[][..], Vec::as_slice);
+                let mut cells = Vec::with_capacity(spec.len() + 1);
+                cells.push((Cell::Text(t), false));
+                for (column, desc) in spec {
+                    let cell = match column {
+                        KeyColumn::Run => Cell::Rank(
+                            run_rank
+                                .get(r.found.dataset.run.as_str())
+                                .copied()
+                                .unwrap_or(0),
+                        ),
+                        other => other.cell(r),
+                    };
+                    cells.push((cell, *desc));
+                }
+                (cells, i)
+            })
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            for ((x, desc), (y, _)) in a.iter().zip(b) {
+                let o = x.cmp(y);
+                let o = if *desc { o.reverse() } else { o };
+                if o != Ordering::Equal {
+                    return o;
+                }
             }
-        })
-    });
-    Ok(())
+            Ordering::Equal
+        });
+        keyed.into_iter().map(|(_, i)| i).collect()
+    };
+    let mut slots: Vec<Option<DatasetRow>> = rows.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+/// Where a row keeps a column it is sorted by.
+#[derive(Debug, Clone, Copy)]
+enum KeyColumn {
+    Type,
+    Run,
+    Id,
+    Uri,
+    Dimension(usize),
+    Missing,
+}
+
+impl KeyColumn {
+    /// The column `name` of rows whose type has these dimension `columns`.
+    fn of(name: &str, columns: &[String]) -> KeyColumn {
+        match name {
+            "type" => KeyColumn::Type,
+            "run" => KeyColumn::Run,
+            "id" => KeyColumn::Id,
+            "uri" => KeyColumn::Uri,
+            dim => columns
+                .iter()
+                .position(|c| c == dim)
+                .map_or(KeyColumn::Missing, KeyColumn::Dimension),
+        }
+    }
+
+    /// A row's cell in this column, borrowed: a sort of many rows must not allocate
+    /// per comparison.
+    fn cell<'a>(&self, r: &'a DatasetRow) -> Cell<'a> {
+        let d = &r.found.dataset;
+        match self {
+            KeyColumn::Type => Cell::Text(&d.dataset_type),
+            KeyColumn::Run => Cell::Text(&d.run),
+            KeyColumn::Id => Cell::Id(d.id),
+            KeyColumn::Uri => r.uri.as_deref().map_or(Cell::Missing, Cell::Text),
+            KeyColumn::Dimension(i) => match r.values.get(*i) {
+                Some(v) if !v.is_null() => Cell::Value(v),
+                _ => Cell::Missing,
+            },
+            KeyColumn::Missing => Cell::Missing,
+        }
+    }
 }
 
 /// One cell of a query row, borrowed, for sorting: numbers by value, text and ids
@@ -694,25 +853,13 @@ fn sort_dataset_rows(
 #[derive(Debug, Clone, Copy)]
 enum Cell<'a> {
     Text(&'a str),
+    Rank(usize),
     Id(Uuid),
     Value(&'a Value),
     Missing,
 }
 
 impl Cell<'_> {
-    /// A row's cell in `column`, borrowed: a sort of many rows must not allocate per
-    /// comparison.
-    fn of<'a>(r: &'a DatasetRow, column: &str) -> Cell<'a> {
-        let d = &r.found.dataset;
-        match column {
-            "type" => Cell::Text(&d.dataset_type),
-            "run" => Cell::Text(&d.run),
-            "id" => Cell::Id(d.id),
-            "uri" => r.uri.as_deref().map_or(Cell::Missing, Cell::Text),
-            dim => r.value(dim).map_or(Cell::Missing, Cell::Value),
-        }
-    }
-
     fn cmp(&self, other: &Cell<'_>) -> Ordering {
         use Cell::*;
         let number = |c: &Cell<'_>| match c {
@@ -730,7 +877,11 @@ impl Cell<'_> {
         };
         match (self, other) {
             (Value(crate::Value::Int(a)), Value(crate::Value::Int(b))) => a.cmp(b),
+            (Value(crate::Value::Text(a)), Value(crate::Value::Text(b))) => a.cmp(b),
+            (Value(crate::Value::Text(a)), Text(b)) => a.as_str().cmp(b),
+            (Text(a), Value(crate::Value::Text(b))) => (*a).cmp(b.as_str()),
             (Text(a), Text(b)) => a.cmp(b),
+            (Rank(a), Rank(b)) => a.cmp(b),
             (Id(a), Id(b)) => a.cmp(b),
             _ => match (number(self), number(other)) {
                 (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
@@ -744,6 +895,7 @@ impl Cell<'_> {
     fn owned(&self) -> crate::Value {
         match self {
             Cell::Text(s) => crate::Value::Text((*s).to_owned()),
+            Cell::Rank(i) => crate::Value::Int(*i as i64),
             Cell::Id(u) => crate::Value::Uuid(*u),
             Cell::Value(v) => (*v).clone(),
             Cell::Missing => crate::Value::Null,

@@ -163,39 +163,130 @@ pub enum Align {
 /// as asked and padded to the column's width, a line of dashes under the names, one
 /// space between columns.
 pub fn reference_table(columns: &[String], rows: &[Vec<String>], align: Align) -> String {
+    let mut out = Vec::new();
+    // Writing into memory cannot fail.
+    let _ = write_reference_table(
+        &mut out,
+        columns,
+        rows.len(),
+        &mut |r, c, buf| buf.push_str(&rows[r][c]),
+        align,
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`reference_table`] for `rows` rows whose cells `cell(row, column, buffer)`
+/// writes, streamed to `out`: each cell is formatted twice (once to measure, once to
+/// write) instead of being kept, so memory does not grow with the rows.
+pub fn write_reference_table(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: usize,
+    cell: &mut dyn FnMut(usize, usize, &mut String),
+    align: Align,
+) -> std::io::Result<()> {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
+    let mut buf = String::new();
+    for r in 0..rows {
+        for (c, w) in widths.iter_mut().enumerate() {
+            buf.clear();
+            cell(r, c, &mut buf);
+            *w = (*w).max(buf.chars().count());
         }
     }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: Vec<String>| {
-        out.push_str(&cells.join(" "));
-        out.push('\n');
-    };
-    line(
-        &mut out,
-        columns
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| centered(c, *w))
-            .collect(),
-    );
-    line(&mut out, widths.iter().map(|w| "-".repeat(*w)).collect());
-    for row in rows {
-        line(
-            &mut out,
-            row.iter()
-                .zip(&widths)
-                .map(|(c, w)| match align {
-                    Align::Right => format!("{c:>w$}"),
-                    Align::Left => format!("{c:<w$}"),
-                })
-                .collect(),
-        );
+    let mut line = String::new();
+    for (i, (c, w)) in columns.iter().zip(&widths).enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.push_str(&centered(c, *w));
     }
-    out
+    line.push('\n');
+    for (i, w) in widths.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        line.extend(std::iter::repeat_n('-', *w));
+    }
+    line.push('\n');
+    out.write_all(line.as_bytes())?;
+    for r in 0..rows {
+        line.clear();
+        for (c, w) in widths.iter().enumerate() {
+            if c > 0 {
+                line.push(' ');
+            }
+            buf.clear();
+            cell(r, c, &mut buf);
+            let pad = w.saturating_sub(buf.chars().count());
+            if align == Align::Right {
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+            line.push_str(&buf);
+            if align == Align::Left {
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Write `rows` rows as JSON (an array of objects, as [`Table::print`] writes it) or
+/// CSV, each row made by `row` when it is written, so that memory does not grow
+/// with the rows.
+pub fn write_rows(
+    out: &mut impl Write,
+    format: Format,
+    columns: &[String],
+    rows: usize,
+    row: &dyn Fn(usize) -> Vec<Json>,
+) -> std::io::Result<()> {
+    match format {
+        Format::Csv => {
+            let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
+            writeln!(out, "{}", header.join(","))?;
+            for r in 0..rows {
+                let fields: Vec<String> = row(r).iter().map(|v| csv_field(&plain(v))).collect();
+                writeln!(out, "{}", fields.join(","))?;
+            }
+            Ok(())
+        }
+        Format::Json | Format::Table => {
+            /// One row, serialized as an object of its columns.
+            struct Object<'a>(&'a [String], Vec<Json>);
+            impl serde::Serialize for Object<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    use serde::ser::SerializeMap;
+                    let mut m = s.serialize_map(Some(self.0.len()))?;
+                    for (c, v) in self.0.iter().zip(&self.1) {
+                        m.serialize_entry(c, v)?;
+                    }
+                    m.end()
+                }
+            }
+            let mut ser = serde_json::Serializer::pretty(&mut *out);
+            serde::Serializer::collect_seq(&mut ser, (0..rows).map(|r| Object(columns, row(r))))?;
+            writeln!(out)
+        }
+    }
+}
+
+/// Append a registry value as plain text (as [`to_json`] then [`plain`] would show
+/// it), without going through JSON for the common kinds.
+pub fn push_plain(buf: &mut String, column: &str, value: &Value) {
+    use std::fmt::Write as _;
+    match value {
+        Value::Int(i) if !column.starts_with("timespan_") => {
+            let _ = write!(buf, "{i}");
+        }
+        Value::Text(t) => buf.push_str(t),
+        Value::Uuid(u) => {
+            let _ = write!(buf, "{u}");
+        }
+        other => buf.push_str(&plain(&to_json(column, other))),
+    }
 }
 
 /// `text` centered in `width` columns, the odd space placed as Python's

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 
 use common::{conformance_data, dp02_mini_import, Backend};
-use support::{create, fails, ok, run};
+use support::{create, fails, ok, run, with_dp02_mini_registry};
 
 fn dataset_type_commands(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -764,15 +764,9 @@ fn parsing_limits(backend: Backend) {
 /// taken after sorting; choices are case-insensitive.
 fn limits_order_and_choices(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path(), "repo") else {
+    let Some(repo) = with_dp02_mini_registry(backend, dir.path(), "repo") else {
         return;
     };
-    ok(&[
-        "import",
-        &repo,
-        &conformance_data("dp02-mini"),
-        "--registry-only",
-    ]);
     let query = |extra: &[&str]| {
         let mut args = vec![
             "query-datasets",

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{conformance_data, dp02_mini_import, Backend, Rng};
-use support::{count_datasets, create, ok, valet};
+use support::{count_datasets, create, ok, valet, with_dp02_mini_registry};
 
 /// Kills and repairs, for the closing figures.
 static KILLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -258,15 +258,9 @@ fn killed_imports_and_removals(backend: Backend) {
 
     // Chain edits killed at random moments: the chain is its old or its new self, and
     // its history says which.
-    let Some(repo) = create(backend, dir.path(), "chains") else {
+    let Some(repo) = with_dp02_mini_registry(backend, dir.path(), "chains") else {
         return;
     };
-    ok(&[
-        "import",
-        &repo,
-        &conformance_data("dp02-mini"),
-        "--registry-only",
-    ]);
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
     let children = |repo: &str| -> String {
         ok(&[

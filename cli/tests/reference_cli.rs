@@ -8,8 +8,8 @@ mod common;
 #[path = "support/mod.rs"]
 mod support;
 
-use common::{conformance_data, Backend};
-use support::{create, ok, run};
+use common::Backend;
+use support::{run, with_dp02_mini_registry};
 
 fn recorded(name: &str) -> String {
     let path = format!(
@@ -21,15 +21,9 @@ fn recorded(name: &str) -> String {
 
 fn answers_as_the_reference(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path(), "repo") else {
+    let Some(repo) = with_dp02_mini_registry(backend, dir.path(), "repo") else {
         return;
     };
-    ok(&[
-        "import",
-        &repo,
-        &conformance_data("dp02-mini"),
-        "--registry-only",
-    ]);
     let commands: Vec<Vec<String>> =
         serde_json::from_str(&recorded("commands.json")).expect("commands.json");
     assert!(!commands.is_empty());

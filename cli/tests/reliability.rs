@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{conformance_data, dp02_mini_import, fresh_pg_database, Backend};
-use support::{count_datasets, create, ok, refused, run, valet};
+use support::{count_datasets, create, ok, refused, run, valet, with_dp02_mini_registry};
 
 fn imported(backend: Backend, dir: &Path, name: &str) -> Option<String> {
     let repo = create(backend, dir, name)?;
@@ -307,15 +307,9 @@ fn closed_pipes(backend: Backend) {
 /// unless named.
 fn reads_stay_inside(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path(), "repo") else {
+    let Some(repo) = with_dp02_mini_registry(backend, dir.path(), "repo") else {
         return;
     };
-    ok(&[
-        "import",
-        &repo,
-        &conformance_data("dp02-mini"),
-        "--registry-only",
-    ]);
     let secret = dir.path().join("secret.txt");
     std::fs::write(&secret, b"outside").unwrap();
     let src = dir.path().join("src");

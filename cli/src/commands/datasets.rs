@@ -1,6 +1,7 @@
 //! Dataset commands: `query-datasets`, `find-dataset`, `query-data-ids`, `associate`,
 //! `certify-calibrations`, `decertify-calibrations`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -15,7 +16,7 @@ use valet::registry::glob::is_glob;
 use valet::{RegistryError, Repo};
 
 use crate::args::{as_of, parse_data_id, split_commas, timespan};
-use crate::output::{plain, reference_table, stdout_text, to_json, Align, Format, Table};
+use crate::output::{push_plain, to_json, write_reference_table, write_rows, Align, Format, Table};
 use crate::CliResult;
 
 /// Options shared by commands that search for datasets.
@@ -127,33 +128,65 @@ pub fn query(args: &QueryArgs) -> CliResult {
         }
     }
     if args.format == Format::Table {
-        return print_dataset_tables(&found, args.show_uri);
+        print_dataset_tables(&found, args.show_uri)?;
+        forget_at_exit(found);
+        return Ok(());
     }
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
     columns.extend(found.dimensions.iter().cloned());
     if args.show_uri {
         columns.push("URI".into());
     }
-    let mut table = Table::new(columns);
-    for r in found.rows {
+    // Where each type's rows keep each column of the whole answer.
+    let positions: std::collections::HashMap<&str, Vec<Option<usize>>> = found
+        .type_dimensions
+        .iter()
+        .map(|(t, own)| {
+            let at = found
+                .dimensions
+                .iter()
+                .map(|k| own.iter().position(|c| c == k))
+                .collect();
+            (t.as_str(), at)
+        })
+        .collect();
+    let row = |i: usize| -> Vec<Json> {
+        let r = &found.rows[i];
         let d = &r.found.dataset;
         let mut row = vec![json!(d.dataset_type), json!(d.run), json!(d.id.to_string())];
-        for k in &found.dimensions {
-            row.push(r.value(k).map(|v| to_json(k, v)).unwrap_or(Json::Null));
+        let at = positions.get(d.dataset_type.as_str());
+        for (j, k) in found.dimensions.iter().enumerate() {
+            let value = at
+                .and_then(|at| at[j])
+                .and_then(|p| r.values.get(p))
+                .filter(|v| !v.is_null());
+            row.push(value.map(|v| to_json(k, v)).unwrap_or(Json::Null));
         }
         if args.show_uri {
-            row.push(r.uri.map_or(Json::Null, Json::String));
+            row.push(r.uri.clone().map_or(Json::Null, Json::String));
         }
-        table.rows.push(row);
-    }
-    table.print(args.format)?;
+        row
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    write_rows(&mut out, args.format, &columns, found.rows.len(), &row)?;
+    out.flush()?;
+    forget_at_exit(found);
     Ok(())
+}
+
+/// Leave a large answer to the end of the process instead of freeing it piece by
+/// piece: the operating system takes the memory back at once, and freeing a row's
+/// every allocation costs as much as printing it.
+fn forget_at_exit<T>(value: T) {
+    std::mem::forget(value);
 }
 
 /// Print datasets as the reference does: a table per dataset type with its own
 /// columns, each after an empty line, and an empty line at the end.
 fn print_dataset_tables(found: &DatasetRows, show_uri: bool) -> CliResult {
-    let mut text = String::new();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     for group in found
         .rows
         .chunk_by(|a, b| a.found.dataset.dataset_type == b.found.dataset.dataset_type)
@@ -169,27 +202,28 @@ fn print_dataset_tables(found: &DatasetRows, show_uri: bool) -> CliResult {
         if show_uri {
             columns.push("URI".into());
         }
-        let rows: Vec<Vec<String>> = group
-            .iter()
-            .map(|r| {
-                let d = &r.found.dataset;
-                let mut row = vec![d.dataset_type.clone(), d.run.clone(), d.id.to_string()];
-                row.extend(dimensions.iter().map(|k| {
-                    r.value(k)
-                        .map(|v| plain(&to_json(k, v)))
-                        .unwrap_or_default()
-                }));
-                if show_uri {
-                    row.push(r.uri.clone().unwrap_or_default());
+        let uri_column = 3 + dimensions.len();
+        let mut cell = |r: usize, c: usize, buf: &mut String| {
+            let row = &group[r];
+            let d = &row.found.dataset;
+            match c {
+                0 => buf.push_str(&d.dataset_type),
+                1 => buf.push_str(&d.run),
+                2 => push_plain(buf, "id", &valet::Value::Uuid(d.id)),
+                c if c == uri_column => buf.push_str(row.uri.as_deref().unwrap_or_default()),
+                c => {
+                    // The table's columns are the type's own, as the row keeps them.
+                    if let Some(v) = row.values.get(c - 3).filter(|v| !v.is_null()) {
+                        push_plain(buf, &dimensions[c - 3], v);
+                    }
                 }
-                row
-            })
-            .collect();
-        text.push('\n');
-        text.push_str(&reference_table(&columns, &rows, Align::Right));
+            }
+        };
+        out.write_all(b"\n")?;
+        write_reference_table(&mut out, &columns, group.len(), &mut cell, Align::Right)?;
     }
-    text.push('\n');
-    stdout_text(&text)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
     Ok(())
 }
 

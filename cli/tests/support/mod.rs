@@ -74,3 +74,16 @@ pub fn count_datasets(repo: &str, glob: &str) -> usize {
 pub fn fails(args: &[&str], expected: &str) {
     refused(run(args), expected)
 }
+
+/// Create the repository `dir/name` and import the dp02-mini fixture into it,
+/// registry only (no files); `None` when the backend is unavailable.
+pub fn with_dp02_mini_registry(backend: Backend, dir: &Path, name: &str) -> Option<String> {
+    let repo = create(backend, dir, name)?;
+    ok(&[
+        "import",
+        &repo,
+        &crate::common::conformance_data("dp02-mini"),
+        "--registry-only",
+    ]);
+    Some(repo)
+}
