@@ -22,6 +22,7 @@ pub mod obscore_table_export;
 pub mod provenance;
 pub mod prune;
 pub mod queries;
+pub mod raws;
 pub mod repo;
 pub mod retrieve;
 pub mod transfers;

@@ -41,6 +41,8 @@ enum Command {
     QueryDimensionRecords(dimensions::QueryRecordsArgs),
     /// Register an instrument: its records and how its raw headers read.
     RegisterInstrument(instruments::RegisterArgs),
+    /// Ingest raw files: exposure records from their headers, then the raws.
+    IngestRaws(instruments::IngestRawsArgs),
     /// Import Butler export files.
     Import(transfers::ImportArgs),
     /// Export collections and their datasets as a Butler export file.
@@ -101,6 +103,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::RemoveDatasetType(a) => dataset_types::remove(a),
         Command::QueryDimensionRecords(a) => dimensions::query_records(a),
         Command::RegisterInstrument(a) => instruments::register(a),
+        Command::IngestRaws(a) => instruments::ingest_raws(a),
         Command::Import(a) => transfers::import(a),
         Command::Export(a) => transfers::export(a),
         Command::IngestFiles(a) => transfers::ingest(a),

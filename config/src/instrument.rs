@@ -85,6 +85,10 @@ pub struct DetectorDefinition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TranslatorSpec {
+    /// Conditions any one of which recognises a header as this instrument's (without
+    /// them, a header is this instrument's when its `instrument` property is).
+    #[serde(default)]
+    pub recognize: Vec<When>,
     /// Which HDUs hold raws. Without it, the primary header alone describes the one
     /// raw of a file; with it, each extension with the key (and a value in range) is a
     /// raw, its header read over the primary's.

@@ -39,6 +39,18 @@ pub struct FitsError {
     pub message: String,
 }
 
+impl FitsError {
+    /// The message without the file's name (for a report that names the file).
+    pub fn without_file(&self) -> String {
+        format!(
+            "byte {}{}: {}",
+            self.offset,
+            card_part(&self.card),
+            self.message
+        )
+    }
+}
+
 fn card_part(card: &Option<String>) -> String {
     match card {
         Some(k) if !k.is_empty() => format!(" (card {k})"),

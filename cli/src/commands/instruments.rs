@@ -1,4 +1,4 @@
-//! `valet register-instrument`.
+//! `valet register-instrument` and `valet ingest-raws`.
 
 use std::path::PathBuf;
 
@@ -34,6 +34,76 @@ pub fn register(args: &RegisterArgs) -> CliResult {
             "instrument {}: {} records inserted, {} updated, {} unchanged",
             s.instrument, s.inserted, s.updated, s.unchanged
         ))?;
+    }
+    Ok(())
+}
+
+/// Ingest raw files: records from their headers, then the raws, then the files.
+#[derive(Debug, Args)]
+pub struct IngestRawsArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Raw files, or directories to walk for them.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The RUN for the raws (default: <instrument>/raw/all).
+    #[arg(long)]
+    pub output_run: Option<String>,
+    /// Transfer mode.
+    #[arg(long, short = 't', default_value = "auto")]
+    pub transfer: String,
+    /// Threads reading headers (default: the number of cores).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub processes: usize,
+    /// Which files of a directory are raws.
+    #[arg(long, default_value = valet::raws::ingest::DEFAULT_REGEX)]
+    pub regex: String,
+    /// Stop at the first file that cannot be ingested, writing nothing.
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+/// Run `valet ingest-raws`.
+pub fn ingest_raws(args: &IngestRawsArgs) -> CliResult {
+    let repo = Repo::open(&args.repo)?;
+    let bar = crate::output::progress_bar("reading headers {bar:40} {pos}/{len} files ({eta})");
+    let summary = repo.ingest_raws(
+        &args.paths,
+        &valet::raws::IngestRawsOptions {
+            run: args.output_run.clone(),
+            transfer: args.transfer.parse()?,
+            threads: args.processes,
+            regex: Some(args.regex.clone()),
+            fail_fast: args.fail_fast,
+            progress: crate::output::progress_reports(&bar),
+        },
+    );
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let s = summary?;
+    for (file, reason) in &s.failed {
+        eprintln!("valet: {file}: {reason}");
+    }
+    if s.ingested_files == 0 && s.failed.is_empty() && s.skipped > 0 {
+        eprintln!(
+            "nothing to ingest: the {} raw file(s) were all ingested before",
+            s.skipped
+        );
+    } else {
+        eprintln!(
+            "{} file(s): ingested {} raw(s) from {} file(s) into {}, {} new exposure(s); {} skipped (ingested before), {} failed",
+            s.files,
+            s.raws,
+            s.ingested_files,
+            if s.runs.is_empty() { "no RUN".to_owned() } else { s.runs.join(", ") },
+            s.exposures,
+            s.skipped,
+            s.failed.len()
+        );
+    }
+    if !s.failed.is_empty() {
+        return Err(format!("{} file(s) could not be ingested", s.failed.len()).into());
     }
     Ok(())
 }

@@ -1,0 +1,285 @@
+//! `ingest-raws` on both backends: DECam- and HSC-shaped raws become exposure,
+//! day_obs and group records, `raw` datasets with the reference's deterministic ids
+//! and stored files; again is a no-op; bad files are reported and skipped (or stop
+//! everything with fail-fast); a conflicting exposure record changes nothing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{new_repo, Backend};
+use valet::raws::IngestRawsOptions;
+use valet::registry::ids::DATASET_ID_NAMESPACE;
+use valet::{ErrorKind, Repo, TransferMode, Value};
+use valet_fits::write::write_hdus;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/raws")
+        .join(name)
+}
+
+/// The generated raws (and the edge-case files, which no instrument claims), copied
+/// into a directory of their own.
+fn raw_dir(dir: &Path) -> PathBuf {
+    let out = dir.join("raws");
+    std::fs::create_dir_all(out.join("night1")).unwrap();
+    for name in [
+        "decam-raw.fits.fz",
+        "hsc-raw-HSCA90402500.fits",
+        "hsc-raw-HSCA90402512.fits",
+        "hsc-raw-HSCA90403016.fits",
+        "edge-cases.fits",
+    ] {
+        std::fs::copy(data(name), out.join("night1").join(name)).unwrap();
+    }
+    std::fs::write(out.join("night1/notes.txt"), "not a raw").unwrap();
+    out
+}
+
+fn count(repo: &Repo, sql: &str) -> i64 {
+    let mut c = repo.registry().db.conn().unwrap();
+    match c.query_opt(sql, &[]).unwrap().unwrap()[0] {
+        Value::Int(n) => n,
+        ref v => panic!("{v:?}"),
+    }
+}
+
+fn setup(backend: Backend) -> Option<(common::TestRepo, PathBuf)> {
+    let t = new_repo(backend)?;
+    t.repo.register_instrument_from("DECam", false).unwrap();
+    t.repo.register_instrument_from("HSC", false).unwrap();
+    let dir = raw_dir(t.dir.path());
+    Some((t, dir))
+}
+
+fn copy_options() -> IngestRawsOptions {
+    IngestRawsOptions {
+        transfer: TransferMode::Copy,
+        threads: 2,
+        ..Default::default()
+    }
+}
+
+fn ingest_then_again(backend: Backend) {
+    let Some((t, dir)) = setup(backend) else {
+        return;
+    };
+    let repo = &t.repo;
+    let s = repo
+        .ingest_raws(std::slice::from_ref(&dir), &copy_options())
+        .unwrap();
+    // notes.txt is not taken (the regex); edge-cases.fits is nobody's raw.
+    assert_eq!(s.files, 5);
+    assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
+    assert!(s.failed[0].0.ends_with("edge-cases.fits"));
+    assert!(
+        s.failed[0].1.contains("no registered instrument"),
+        "{:?}",
+        s.failed
+    );
+    assert_eq!(
+        (s.ingested_files, s.raws, s.exposures, s.skipped),
+        (4, 5, 3, 0)
+    );
+    assert_eq!(
+        s.runs,
+        vec!["DECam/raw/all".to_owned(), "HSC/raw/all".to_owned()]
+    );
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM dataset"), 5);
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM exposure"), 3);
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM day_obs"), 2);
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM \"group\""), 3);
+    // The DECam file holds two raws, both pointing at the one stored file, which keeps
+    // its compound extension.
+    let mut c = repo.registry().db.conn().unwrap();
+    let rows = c
+        .query(
+            "SELECT DISTINCT path FROM datastore_record ORDER BY path",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM datastore_record"), 5);
+    let decam: Vec<String> = rows
+        .iter()
+        .filter_map(|r| match &r[0] {
+            Value::Text(p) if p.starts_with("DECam/") => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(decam.len(), 1);
+    assert!(decam[0].ends_with("_S1_DECam_raw_all.fits.fz"), "{decam:?}");
+    assert!(repo.root().join(&decam[0]).is_file());
+    // Ids are the reference's DATAID_TYPE_RUN recipe.
+    let id = uuid::Uuid::new_v5(
+        &DATASET_ID_NAMESPACE,
+        b"dataset_type=raw,run=HSC/raw/all,detector=50,exposure=904024,instrument=HSC",
+    );
+    let found = c
+        .query_opt(
+            "SELECT COUNT(*) FROM dataset WHERE id = ?",
+            &[Value::Uuid(id)],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(found[0], Value::Int(1));
+    // The day_obs record spans the observing day from DECam's 12 h offset.
+    let day = c
+        .query_opt(
+            "SELECT timespan_begin FROM day_obs WHERE instrument = 'DECam' AND id = 20130212",
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+    let begin = valet::registry::timespan::parse_tai_iso("2013-02-12 12:00:00").unwrap();
+    assert_eq!(day[0], Value::Int(begin));
+    drop(c);
+
+    // Again: nothing new, and it says so.
+    let again = repo
+        .ingest_raws(std::slice::from_ref(&dir), &copy_options())
+        .unwrap();
+    assert_eq!(
+        (
+            again.ingested_files,
+            again.raws,
+            again.exposures,
+            again.skipped
+        ),
+        (0, 0, 0, 4)
+    );
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM dataset"), 5);
+    assert!(repo.check(Default::default()).unwrap().problems.is_empty());
+}
+
+fn fail_fast_writes_nothing(backend: Backend) {
+    let Some((t, dir)) = setup(backend) else {
+        return;
+    };
+    let options = IngestRawsOptions {
+        fail_fast: true,
+        ..copy_options()
+    };
+    let e = t.repo.ingest_raws(&[dir], &options).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("edge-cases.fits"), "{e}");
+    assert_eq!(count(&t.repo, "SELECT COUNT(*) FROM dataset"), 0);
+    assert_eq!(count(&t.repo, "SELECT COUNT(*) FROM exposure"), 0);
+}
+
+/// Write `source`'s HDUs again with the primary header changed by `edit`.
+fn rewrite(source: &Path, dest: &Path, edit: impl Fn(&mut valet_fits::Header)) {
+    let bytes = std::fs::read(source).unwrap();
+    let hdus = valet_fits::read_headers(source).unwrap();
+    let mut headers: Vec<valet_fits::Header> = hdus.iter().map(|h| h.header.clone()).collect();
+    edit(&mut headers[0]);
+    let parts: Vec<(&valet_fits::Header, &[u8])> = headers
+        .iter()
+        .zip(&hdus)
+        .map(|(h, hdu)| {
+            let start = hdu.data_offset as usize;
+            (h, &bytes[start..start + hdu.data_size as usize])
+        })
+        .collect();
+    let mut out = Vec::new();
+    write_hdus(&mut out, &parts).unwrap();
+    std::fs::write(dest, out).unwrap();
+}
+
+fn conflicting_exposure_changes_nothing(backend: Backend) {
+    let Some((t, dir)) = setup(backend) else {
+        return;
+    };
+    let repo = &t.repo;
+    let hsc = dir.join("night1/hsc-raw-HSCA90402500.fits");
+    repo.ingest_raws(std::slice::from_ref(&hsc), &copy_options())
+        .unwrap();
+    // Another detector of the same exposure, whose header disagrees on its time.
+    let other = t.dir.path().join("other.fits");
+    rewrite(&dir.join("night1/hsc-raw-HSCA90402512.fits"), &other, |h| {
+        h.set("EXPTIME", valet_fits::Value::Float(45.0));
+    });
+    let e = repo.ingest_raws(&[other], &copy_options()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    let m = e.to_string();
+    assert!(
+        m.contains("exposure record") && m.contains("exposure_time: 30") && m.contains("45"),
+        "{m}"
+    );
+    assert_eq!(count(repo, "SELECT COUNT(*) FROM dataset"), 1);
+}
+
+fn corrupt_files_are_reported_and_skipped(backend: Backend) {
+    let Some((t, dir)) = setup(backend) else {
+        return;
+    };
+    let repo = &t.repo;
+    let good = dir.join("night1/hsc-raw-HSCA90403016.fits");
+    let bytes = std::fs::read(&good).unwrap();
+    let bad = t.dir.path().join("cut.fits");
+    std::fs::write(&bad, &bytes[..bytes.len() - 2880 + 64]).unwrap();
+    let unknown_filter = t.dir.path().join("filter.fits");
+    rewrite(&good, &unknown_filter, |h| {
+        h.set("FILTER01", valet_fits::Value::Str("HSC-Q".into()));
+        h.set("EXP-ID", valet_fits::Value::Str("HSCA90409900".into()));
+    });
+    let s = repo
+        .ingest_raws(&[bad.clone(), unknown_filter, good], &copy_options())
+        .unwrap();
+    assert_eq!((s.ingested_files, s.raws), (1, 1));
+    assert_eq!(s.failed.len(), 2);
+    assert!(s.failed[0].1.contains("truncated"), "{:?}", s.failed);
+    assert!(s.failed[1].1.contains("HSC-Q"), "{:?}", s.failed);
+}
+
+fn direct_transfer_records_the_path(backend: Backend) {
+    let Some((t, dir)) = setup(backend) else {
+        return;
+    };
+    let file = dir.join("night1/decam-raw.fits.fz");
+    let s = t
+        .repo
+        .ingest_raws(
+            std::slice::from_ref(&file),
+            &IngestRawsOptions {
+                transfer: TransferMode::Direct,
+                run: Some("DECam/raw/direct".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((s.raws, s.runs.len()), (2, 1));
+    let mut c = t.repo.registry().db.conn().unwrap();
+    let rows = c
+        .query("SELECT DISTINCT path FROM datastore_record", &[])
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let Value::Text(p) = &rows[0][0] else {
+        panic!()
+    };
+    assert!(p.ends_with("decam-raw.fits.fz"), "{p}");
+}
+
+fn the_same_raw_twice_is_reported(backend: Backend) {
+    let Some((t, dir)) = setup(backend) else {
+        return;
+    };
+    let first = dir.join("night1/hsc-raw-HSCA90403016.fits");
+    let copy = t.dir.path().join("copy.fits");
+    std::fs::copy(&first, &copy).unwrap();
+    let s = t.repo.ingest_raws(&[first, copy], &copy_options()).unwrap();
+    assert_eq!((s.ingested_files, s.raws), (1, 1));
+    assert_eq!(s.failed.len(), 1);
+    assert!(s.failed[0].0.ends_with("copy.fits"));
+    assert!(s.failed[0].1.contains("the same raws as"), "{:?}", s.failed);
+}
+
+on_both_backends!(
+    ingest_then_again,
+    fail_fast_writes_nothing,
+    conflicting_exposure_changes_nothing,
+    corrupt_files_are_reported_and_skipped,
+    direct_transfer_records_the_path,
+    the_same_raw_twice_is_reported,
+);
