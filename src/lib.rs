@@ -25,6 +25,7 @@ pub mod queries;
 pub mod raws;
 pub mod repo;
 pub mod retrieve;
+pub mod sample_raws;
 pub mod transfers;
 pub mod workload;
 

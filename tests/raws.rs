@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::{new_repo, Backend};
 use valet::raws::IngestRawsOptions;
 use valet::registry::ids::DATASET_ID_NAMESPACE;
-use valet::{ErrorKind, Repo, TransferMode, Value};
+use valet::{ErrorKind, Record, Repo, TransferMode, Value};
 use valet_fits::write::write_hdus;
 
 fn data(name: &str) -> PathBuf {
@@ -275,6 +275,71 @@ fn the_same_raw_twice_is_reported(backend: Backend) {
     assert!(s.failed[0].1.contains("the same raws as"), "{:?}", s.failed);
 }
 
+fn raw_template_from_the_definition(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let mut def = valet::InstrumentDefinition::shipped("HSC")
+        .unwrap()
+        .unwrap();
+    def.raw_template = Some("{run:/}/{exposure.obs_id}/{detector.full_name}".into());
+    t.repo.register_instrument(&def, false).unwrap();
+    let dir = raw_dir(t.dir.path());
+    let file = dir.join("night1/hsc-raw-HSCA90402512.fits");
+    t.repo
+        .ingest_raws(std::slice::from_ref(&file), &copy_options())
+        .unwrap();
+    assert!(t
+        .repo
+        .root()
+        .join("HSC/raw/all/HSCA90402400/1_12.fits")
+        .is_file());
+}
+
+fn sample_raws_are_the_samples_exposures(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let shape = valet::workload::Shape {
+        detectors: 4,
+        visits: 3,
+        runs: 1,
+        reprocessed_percent: 0,
+    };
+    let dir = t.dir.path().join("sample-raws");
+    let files = valet::sample_raws::write_raws(&dir, &shape).unwrap();
+    assert_eq!(files.len(), 12);
+    t.repo
+        .register_instrument_from("LSSTCam-imSim", false)
+        .unwrap();
+    let s = t.repo.ingest_raws(&[dir], &copy_options()).unwrap();
+    assert_eq!((s.raws, s.exposures, s.failed.len()), (12, 3, 0));
+    // Every field the generator writes for an exposure, the raws' headers give.
+    let generated: Vec<Record> = valet::workload::generate(&shape)
+        .entries
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            valet::transfers::Entry::Dimension { element, records } if element == "exposure" => {
+                Some(records)
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let stored = t
+        .repo
+        .query_dimension_records(&valet::queries::DimensionRecordQuery {
+            element: "exposure".into(),
+            where_: String::new(),
+            bind: Default::default(),
+            limit: None,
+        })
+        .unwrap()
+        .records;
+    assert_eq!(generated.len(), stored.len());
+    for (g, s) in generated.iter().zip(&stored) {
+        for (k, v) in g {
+            assert_eq!(s.get(k), Some(v), "exposure {:?} field {k}", g.get("id"));
+        }
+    }
+}
+
 on_both_backends!(
     ingest_then_again,
     fail_fast_writes_nothing,
@@ -282,4 +347,6 @@ on_both_backends!(
     corrupt_files_are_reported_and_skipped,
     direct_transfer_records_the_path,
     the_same_raw_twice_is_reported,
+    raw_template_from_the_definition,
+    sample_raws_are_the_samples_exposures,
 );

@@ -21,11 +21,12 @@ use valet_registry::{
 };
 
 use super::translate::{day_obs_timespan, raw_headers, recognises, translate, ObservationInfo};
-use crate::datastore::WriteLog;
+use crate::datastore::{Datastore, WriteLog};
 use crate::expand::RecordCache;
 use crate::repo::io_err;
 use crate::transfers::import::ProgressFn;
 use crate::{Repo, RepoError};
+use valet_config::repo_config::TemplateSpec;
 
 /// The dataset type raws are ingested as.
 pub const RAW: &str = "raw";
@@ -314,6 +315,25 @@ struct Planned<'a> {
 }
 
 impl Repo {
+    /// The datastore raws go into: the repository's, with each instrument
+    /// definition's `raw_template` where `valet.yaml` sets none for that instrument.
+    fn raw_datastore(&self, defs: &[InstrumentDefinition]) -> Result<Datastore, RepoError> {
+        let mut templates = self.config.templates.clone();
+        for d in defs {
+            let Some(t) = &d.raw_template else { continue };
+            let section = templates
+                .entry(format!("instrument<{}>", d.name))
+                .or_insert_with(|| TemplateSpec::PerInstrument(Default::default()));
+            if let TemplateSpec::PerInstrument(map) = section {
+                map.entry(RAW.to_owned()).or_insert_with(|| t.clone());
+            }
+        }
+        Ok(Datastore::new(
+            self.config.datastore_path(&self.root),
+            &templates,
+        )?)
+    }
+
     /// Ingest raw files (the reference's `ingest-raws`). Headers are read on
     /// `threads` threads; a file whose header no registered instrument recognises or
     /// translates is reported in the summary and skipped (or, with `fail_fast`, fails
@@ -405,7 +425,7 @@ impl Repo {
                 }
             }
         }
-        let store = self.datastore()?;
+        let store = self.raw_datastore(&defs)?;
         let mut log = WriteLog::begin(Some(&store), None)?;
         let result = self.registry.db.transaction(|conn| {
             log.undo();

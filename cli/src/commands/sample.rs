@@ -24,6 +24,10 @@ pub struct SampleArgs {
     /// Percentage of calexp data IDs processed again in a later RUN.
     #[arg(long, default_value_t = 10)]
     pub reprocessed_percent: i64,
+    /// Also write the raws as FITS files (DIRECTORY/raws/), one per exposure and
+    /// detector, for `register-instrument LSSTCam-imSim` and `ingest-raws`.
+    #[arg(long)]
+    pub raws: bool,
 }
 
 /// Run `valet generate-sample`.
@@ -38,15 +42,18 @@ pub fn generate_sample(args: &SampleArgs) -> CliResult {
                 .into(),
         );
     }
-    let path = write_sample(
-        &args.directory,
-        &Shape {
-            detectors: args.detectors,
-            visits: args.visits,
-            runs: args.runs,
-            reprocessed_percent: args.reprocessed_percent,
-        },
-    )?;
+    let shape = Shape {
+        detectors: args.detectors,
+        visits: args.visits,
+        runs: args.runs,
+        reprocessed_percent: args.reprocessed_percent,
+    };
+    let path = write_sample(&args.directory, &shape)?;
     eprintln!("wrote {}", path.display());
+    if args.raws {
+        let dir = args.directory.join("raws");
+        let files = valet::sample_raws::write_raws(&dir, &shape)?;
+        eprintln!("wrote {} raw file(s) under {}", files.len(), dir.display());
+    }
     Ok(())
 }
