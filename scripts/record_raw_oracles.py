@@ -10,7 +10,10 @@ astro_metadata_translator. Writes, into the directory given:
 - hsc-raw-*.fits: HSC-shaped raws, one detector each;
 - headers.json: astropy's reading of every header of every file above;
 - translated.json: astro_metadata_translator's ObservationInfo for each raw's
-  detectors, in the units and frames valet's exposure records use.
+  detectors, in the units and frames valet's exposure records use;
+- wcs-sip.fits: an image whose WCS is TAN with PC+CDELT and SIP distortion;
+- wcs.json: astropy.wcs's sky positions of the pixel corners, edge midpoints and
+  centre of every image HDU with a celestial WCS in the files above.
 """
 
 import gzip
@@ -240,7 +243,41 @@ def translated(path):
     return out
 
 
-files = edge_cases() + [decam()] + hsc()
+def sip():
+    hdu = fits.PrimaryHDU(np.zeros((20, 30), dtype=np.int16))
+    h = hdu.header
+    for k, v in {
+        "CTYPE1": "RA---TAN-SIP", "CTYPE2": "DEC--TAN-SIP", "CRVAL1": 359.95, "CRVAL2": -45.5,
+        "CRPIX1": 14.2, "CRPIX2": 9.7, "CDELT1": -0.0025, "CDELT2": 0.0025,
+        "PC1_1": 0.96, "PC1_2": -0.28, "PC2_1": 0.28, "PC2_2": 0.96,
+        "A_ORDER": 2, "B_ORDER": 2, "A_2_0": 1.5e-4, "A_1_1": -2.0e-4, "A_0_2": 3.0e-5,
+        "B_2_0": -1.0e-4, "B_1_1": 5.0e-5, "B_0_2": 2.5e-4,
+    }.items():
+        h[k] = v
+    path = OUT / "wcs-sip.fits"
+    hdu.writeto(path, overwrite=True)
+    return path
+
+
+def wcs_points(path):
+    from astropy.wcs import WCS
+    out = []
+    with fits.open(path) as hdul:
+        for i, hdu in enumerate(hdul):
+            h = hdu.header
+            if "CTYPE1" not in h or hdu.data is None:
+                continue
+            ny, nx = hdu.data.shape
+            pts = [(0.5, 0.5), (nx / 2 + 0.5, 0.5), (nx + 0.5, 0.5), (nx + 0.5, ny / 2 + 0.5),
+                   (nx + 0.5, ny + 0.5), (nx / 2 + 0.5, ny + 0.5), (0.5, ny + 0.5), (0.5, ny / 2 + 0.5),
+                   (nx / 2 + 0.5, ny / 2 + 0.5)]
+            w = WCS(h)
+            sky = w.all_pix2world(np.array(pts), 1)
+            out.append({"hdu": i, "points": [[x, y, float(r), float(d)] for (x, y), (r, d) in zip(pts, sky)]})
+    return out
+
+
+files = edge_cases() + [decam()] + hsc() + [sip()]
 (OUT / "headers.json").write_text(
     json.dumps({p.name: headers(p) for p in files}, indent=1) + "\n"
 )
@@ -253,6 +290,10 @@ raws = [p for p in files if p.name.startswith(("decam", "hsc"))]
         },
         indent=1,
     )
+    + "\n"
+)
+(OUT / "wcs.json").write_text(
+    json.dumps({p.name: wcs_points(p) for p in files if p.name.startswith(("decam", "hsc", "wcs"))}, indent=1)
     + "\n"
 )
 print(f"wrote {len(files)} FITS files and their answers to {OUT}")
