@@ -43,15 +43,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let root = work.path().join(format!("repo-{mode:?}"));
         let repo = Repo::create(&root, &CreateOptions::default())?;
         repo.register_instrument_from("LSSTCam-imSim", false)?;
+        let options = IngestRawsOptions {
+            transfer: mode,
+            threads,
+            ..Default::default()
+        };
         let start = Instant::now();
-        let s = repo.ingest_raws(
-            std::slice::from_ref(&raws),
-            &IngestRawsOptions {
-                transfer: mode,
-                threads,
-                ..Default::default()
-            },
-        )?;
+        let s = repo.ingest_raws(std::slice::from_ref(&raws), &options)?;
         let secs = start.elapsed().as_secs_f64();
         assert_eq!(s.raws, files.len());
         println!(
@@ -61,14 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             files.len() as f64 / secs
         );
         let start = Instant::now();
-        let again = repo.ingest_raws(
-            std::slice::from_ref(&raws),
-            &IngestRawsOptions {
-                transfer: mode,
-                threads,
-                ..Default::default()
-            },
-        )?;
+        let again = repo.ingest_raws(std::slice::from_ref(&raws), &options)?;
         assert_eq!(again.skipped, files.len());
         println!("  again (a no-op): {:.2} s", start.elapsed().as_secs_f64());
     }

@@ -43,6 +43,8 @@ enum Command {
     RegisterInstrument(instruments::RegisterArgs),
     /// Ingest raw files: exposure records from their headers, then the raws.
     IngestRaws(instruments::IngestRawsArgs),
+    /// Define visits (and their regions) from the exposures of raws.
+    DefineVisits(instruments::DefineVisitsArgs),
     /// Import Butler export files.
     Import(transfers::ImportArgs),
     /// Export collections and their datasets as a Butler export file.
@@ -104,6 +106,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::QueryDimensionRecords(a) => dimensions::query_records(a),
         Command::RegisterInstrument(a) => instruments::register(a),
         Command::IngestRaws(a) => instruments::ingest_raws(a),
+        Command::DefineVisits(a) => instruments::define_visits(a),
         Command::Import(a) => transfers::import(a),
         Command::Export(a) => transfers::export(a),
         Command::IngestFiles(a) => transfers::ingest(a),

@@ -4,6 +4,7 @@
 pub mod astro;
 pub mod ingest;
 pub mod translate;
+pub mod visits;
 pub mod wcs;
 
 pub use ingest::{IngestRawsOptions, IngestRawsSummary};

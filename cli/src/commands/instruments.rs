@@ -1,4 +1,4 @@
-//! `valet register-instrument` and `valet ingest-raws`.
+//! `valet register-instrument`, `valet ingest-raws` and `valet define-visits`.
 
 use std::path::PathBuf;
 
@@ -105,5 +105,40 @@ pub fn ingest_raws(args: &IngestRawsArgs) -> CliResult {
     if !s.failed.is_empty() {
         return Err(format!("{} file(s) could not be ingested", s.failed.len()).into());
     }
+    Ok(())
+}
+
+/// Define visits from the exposures of an instrument's raws.
+#[derive(Debug, Args)]
+pub struct DefineVisitsArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// The instrument.
+    pub instrument: String,
+    /// Collections searched for raws (default: <instrument>/raw/all).
+    #[arg(long)]
+    pub collections: Vec<String>,
+    /// Only raws whose data IDs match this expression.
+    #[arg(long = "where", default_value = "")]
+    pub where_: String,
+    /// Replace visits defined differently before (and their detector regions).
+    #[arg(long)]
+    pub update_records: bool,
+}
+
+/// Run `valet define-visits`.
+pub fn define_visits(args: &DefineVisitsArgs) -> CliResult {
+    let s = Repo::open(&args.repo)?.define_visits(
+        &args.instrument,
+        &valet::raws::visits::DefineVisitsOptions {
+            collections: crate::args::split_commas(&args.collections),
+            where_: args.where_.clone(),
+            update_records: args.update_records,
+        },
+    )?;
+    eprintln!(
+        "{} exposure(s) ({} not on the sky): {} visit(s) defined, {} already defined, {} updated",
+        s.exposures, s.not_on_sky, s.inserted, s.unchanged, s.updated
+    );
     Ok(())
 }
