@@ -12,6 +12,7 @@ pub mod collection_queries;
 pub mod collection_writes;
 pub mod dataset_type_writes;
 pub mod datastore;
+pub mod dimension_writes;
 pub mod error;
 pub mod ingest;
 pub mod instruments;

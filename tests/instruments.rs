@@ -173,9 +173,69 @@ fn load_definition_reads_files_and_names() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
 
+fn records_from_files(backend: Backend) {
+    use valet::dimension_writes::ExistingRecords;
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    repo.register_instrument_from("HSC", false).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = t.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let yaml = write("systems.yaml", "- {instrument: HSC, id: 7, name: custom}\n");
+    let s = repo
+        .insert_dimension_records_from("visit_system", &yaml, ExistingRecords::Refuse)
+        .unwrap();
+    assert_eq!((s.records, s.inserted), (1, 1));
+    let e = repo
+        .insert_dimension_records_from("visit_system", &yaml, ExistingRecords::Refuse)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.to_string().contains("already exists"), "{e}");
+    let s = repo
+        .insert_dimension_records_from("visit_system", &yaml, ExistingRecords::Skip)
+        .unwrap();
+    assert_eq!(s.inserted, 0);
+    let renamed = write(
+        "renamed.json",
+        r#"[{"instrument": "HSC", "id": 7, "name": "other"}]"#,
+    );
+    let s = repo
+        .insert_dimension_records_from("visit_system", &renamed, ExistingRecords::Update)
+        .unwrap();
+    assert_eq!((s.inserted, s.updated), (0, 1));
+    let csv = write("filters.csv", "instrument,name,band\nHSC,HSC-NEW,x\n");
+    let s = repo
+        .insert_dimension_records_from("physical_filter", &csv, ExistingRecords::Refuse)
+        .unwrap();
+    assert_eq!(s.inserted, 1);
+    assert_eq!(
+        count(repo, "physical_filter", "HSC"),
+        shipped("HSC").physical_filters.len() + 1
+    );
+    let orphan = write("orphan.csv", "instrument,name,band\nNope,F,x\n");
+    let e = repo
+        .insert_dimension_records_from("physical_filter", &orphan, ExistingRecords::Refuse)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(
+        e.to_string()
+            .contains("instrument {name: Nope} does not exist"),
+        "{e}"
+    );
+    set_thread_user(Some("bob"));
+    let e = repo
+        .insert_dimension_records_from("physical_filter", &csv, ExistingRecords::Skip)
+        .unwrap_err();
+    set_thread_user(None);
+    assert_eq!(e.kind(), ErrorKind::Denied);
+}
+
 on_both_backends!(
     register_shipped_then_again,
     different_definition_needs_update,
     only_admins_register,
     sample_definition_matches_the_sample_export,
+    records_from_files,
 );

@@ -45,6 +45,8 @@ enum Command {
     IngestRaws(instruments::IngestRawsArgs),
     /// Define visits (and their regions) from the exposures of raws.
     DefineVisits(instruments::DefineVisitsArgs),
+    /// Insert dimension records from a YAML, JSON or CSV file.
+    InsertDimensionRecords(dimensions::InsertRecordsArgs),
     /// Import Butler export files.
     Import(transfers::ImportArgs),
     /// Export collections and their datasets as a Butler export file.
@@ -107,6 +109,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::RegisterInstrument(a) => instruments::register(a),
         Command::IngestRaws(a) => instruments::ingest_raws(a),
         Command::DefineVisits(a) => instruments::define_visits(a),
+        Command::InsertDimensionRecords(a) => dimensions::insert_records(a),
         Command::Import(a) => transfers::import(a),
         Command::Export(a) => transfers::export(a),
         Command::IngestFiles(a) => transfers::ingest(a),
