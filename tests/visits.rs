@@ -182,6 +182,39 @@ fn decam_and_hsc_visits(backend: Backend) {
     }
     assert!(visit_vertices.len() >= 4);
 
+    // The visits feed ObsCore: a raw's row takes its detector's region.
+    let config = valet::obscore::ObsCoreConfig::from_yaml(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/obscore-dp02.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut csv = Vec::new();
+    let rows = valet::obscore_export::export_obscore_csv(
+        repo,
+        &config,
+        &valet::obscore_export::ObsCoreExportOptions {
+            collections: vec!["DECam/raw/all".into()],
+            ..Default::default()
+        },
+        &mut csv,
+    )
+    .unwrap();
+    assert_eq!(rows, 2);
+    let csv = String::from_utf8(csv).unwrap();
+    let s25 = csv.lines().find(|l| l.contains("-S1\"")).unwrap();
+    let region = records(
+        repo,
+        "visit_detector_region",
+        "instrument = 'DECam' AND detector = 25",
+    );
+    let (ra, dec) = vertices(&region[0])[0];
+    assert!(
+        s25.contains(&format!("POLYGON ICRS {ra:.6} {dec:.6}")),
+        "{s25}"
+    );
+
     // Again: nothing changes.
     let again = repo.define_visits("HSC", &Default::default()).unwrap();
     assert_eq!((again.inserted, again.unchanged), (0, 2));
