@@ -340,6 +340,41 @@ fn sample_raws_are_the_samples_exposures(backend: Backend) {
     }
 }
 
+fn generated_raws_of_every_instrument(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    for name in ["DECam", "HSC", "LSSTCam-imSim"] {
+        repo.register_instrument_from(name, false).unwrap();
+    }
+    let dir = t.dir.path().join("generated");
+    let decam = valet::sample_raws::write_decam_raws(&dir.join("DECam"), 2, 5).unwrap();
+    let hsc = valet::sample_raws::write_hsc_raws(&dir.join("HSC"), 2, 3).unwrap();
+    assert_eq!((decam.len(), hsc.len()), (2, 6));
+    let s = repo
+        .ingest_raws(std::slice::from_ref(&dir), &copy_options())
+        .unwrap();
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_eq!((s.ingested_files, s.raws, s.exposures), (8, 16, 4));
+    for name in ["DECam", "HSC"] {
+        let v = repo.define_visits(name, &Default::default()).unwrap();
+        assert_eq!((v.exposures, v.inserted, v.not_on_sky), (2, 2, 0), "{name}");
+    }
+    // DECam's primary header (FK5, sexagesimal hours) and HSC's (ICRS) both give a
+    // tracking position near where the WCS puts the first detector.
+    let mut c = repo.registry().db.conn().unwrap();
+    let rows = c
+        .query(
+            "SELECT instrument, tracking_ra FROM exposure ORDER BY instrument, id",
+            &[],
+        )
+        .unwrap();
+    let ra = |i: usize| match rows[i][1] {
+        Value::Float(x) => x,
+        ref v => panic!("{v:?}"),
+    };
+    assert!((ra(0) - 150.0).abs() < 1e-3 && (ra(2) - 30.0).abs() < 1e-3);
+}
+
 on_both_backends!(
     ingest_then_again,
     fail_fast_writes_nothing,
@@ -349,4 +384,5 @@ on_both_backends!(
     the_same_raw_twice_is_reported,
     raw_template_from_the_definition,
     sample_raws_are_the_samples_exposures,
+    generated_raws_of_every_instrument,
 );

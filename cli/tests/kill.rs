@@ -364,7 +364,7 @@ fn killed_raw_ingests(backend: Backend) {
         "--runs",
         "1",
     ]);
-    let raws = sample.join("raws").display().to_string();
+    let raws = sample.join("raws/LSSTCam-imSim").display().to_string();
     let ingest = |repo: &str| -> Vec<String> {
         ["ingest-raws", repo, &raws, "-t", "copy", "-j", "2"]
             .map(str::to_owned)

@@ -24,8 +24,10 @@ pub struct SampleArgs {
     /// Percentage of calexp data IDs processed again in a later RUN.
     #[arg(long, default_value_t = 10)]
     pub reprocessed_percent: i64,
-    /// Also write the raws as FITS files (DIRECTORY/raws/), one per exposure and
-    /// detector, for `register-instrument LSSTCam-imSim` and `ingest-raws`.
+    /// Also write raws as FITS files: the sample's (DIRECTORY/raws/LSSTCam-imSim/, one
+    /// per exposure and detector) and a few DECam- and HSC-shaped ones
+    /// (DIRECTORY/raws/DECam/, DIRECTORY/raws/HSC/), for `register-instrument` and
+    /// `ingest-raws`.
     #[arg(long)]
     pub raws: bool,
 }
@@ -52,8 +54,17 @@ pub fn generate_sample(args: &SampleArgs) -> CliResult {
     eprintln!("wrote {}", path.display());
     if args.raws {
         let dir = args.directory.join("raws");
-        let files = valet::sample_raws::write_raws(&dir, &shape)?;
-        eprintln!("wrote {} raw file(s) under {}", files.len(), dir.display());
+        let (exposures, detectors) = (args.visits.min(3), args.detectors.min(8));
+        let sample = valet::sample_raws::write_raws(&dir.join("LSSTCam-imSim"), &shape)?;
+        let decam = valet::sample_raws::write_decam_raws(&dir.join("DECam"), exposures, detectors)?;
+        let hsc = valet::sample_raws::write_hsc_raws(&dir.join("HSC"), exposures, detectors)?;
+        eprintln!(
+            "wrote {} LSSTCam-imSim, {} DECam and {} HSC raw file(s) under {}",
+            sample.len(),
+            decam.len(),
+            hsc.len(),
+            dir.display()
+        );
     }
     Ok(())
 }
