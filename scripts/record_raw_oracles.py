@@ -12,6 +12,7 @@ astro_metadata_translator. Writes, into the directory given:
 - translated.json: astro_metadata_translator's ObservationInfo for each raw's
   detectors, in the units and frames valet's exposure records use;
 - wcs-sip.fits: an image whose WCS is TAN with PC+CDELT and SIP distortion;
+- wcs-tpv.fits: an image with a DECam raw's TPV WCS (its PV polynomial);
 - wcs.json: astropy.wcs's sky positions of the pixel corners, edge midpoints and
   centre of every image HDU with a celestial WCS in the files above.
 """
@@ -259,6 +260,27 @@ def sip():
     return path
 
 
+def tpv():
+    hdu = fits.PrimaryHDU(TINY)
+    h = hdu.header
+    pv1 = [0.0107262491558, 1.03899426784, -0.00253295758814, 0.0, 0.0440579429998,
+           -0.00480948264558, 0.00735227852542, 0.01641672826, -0.00253592468977,
+           0.00562233785525, -0.00235436587955]
+    pv2 = [-0.000677378816994, 1.01170064187, -0.00154844123095, 0.0, -0.000974573910792,
+           0.015516347937, -0.00176930825331, -0.00664988058298, -0.00246200658752,
+           0.00641298947322, -0.000605534691727]
+    for k, v in {
+        "CTYPE1": "RA---TPV", "CTYPE2": "DEC--TPV", "CRVAL1": 270.678779, "CRVAL2": -23.783305,
+        "CRPIX1": 2151.2, "CRPIX2": 14826.0, "CD1_1": -1.8249413473e-07, "CD1_2": 7.28535892432e-05,
+        "CD2_1": -7.2849900453899e-05, "CD2_2": -1.82181666096e-07,
+        **{f"PV1_{i}": c for i, c in enumerate(pv1)}, **{f"PV2_{i}": c for i, c in enumerate(pv2)},
+    }.items():
+        h[k] = v
+    path = OUT / "wcs-tpv.fits"
+    hdu.writeto(path, overwrite=True)
+    return path
+
+
 def wcs_points(path):
     from astropy.wcs import WCS
     out = []
@@ -277,7 +299,7 @@ def wcs_points(path):
     return out
 
 
-files = edge_cases() + [decam()] + hsc() + [sip()]
+files = edge_cases() + [decam()] + hsc() + [sip(), tpv()]
 (OUT / "headers.json").write_text(
     json.dumps({p.name: headers(p) for p in files}, indent=1) + "\n"
 )

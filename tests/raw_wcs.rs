@@ -1,4 +1,4 @@
-//! Raw WCSs (TAN with CD, PC+CDELT and SIP; compressed-image headers) against
+//! Raw WCSs (TAN with CD, PC+CDELT, SIP and TPV; compressed-image headers) against
 //! astropy.wcs on the files of `tests/data/raws` (`wcs.json`, written by
 //! `scripts/record-raw-oracles.sh`): every boundary point within 0.01 arcsec.
 
@@ -61,6 +61,6 @@ fn boundaries_match_astropy() {
             }
         }
     }
-    // Three DECam CCDs, three HSC raws and the SIP image, nine points each.
-    assert_eq!(points, 7 * 9);
+    // Three DECam CCDs, three HSC raws, the SIP and the TPV image, nine points each.
+    assert_eq!(points, 8 * 9);
 }

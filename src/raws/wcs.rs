@@ -1,6 +1,7 @@
 //! A raw's celestial WCS (FITS WCS papers I and II): the gnomonic (`TAN`) projection
-//! with a `CD` matrix or `PC` and `CDELT`, and SIP distortion (`-SIP`, `A_p_q`/`B_p_q`)
-//! when present; enough to put a detector's boundary on the sky.
+//! with a `CD` matrix or `PC` and `CDELT`, SIP distortion (`-SIP`, `A_p_q`/`B_p_q`) and
+//! the `TPV` polynomial (`PVi_k`, as DECam writes it) when present; enough to put a
+//! detector's boundary on the sky.
 
 use valet_fits::Header;
 
@@ -19,11 +20,32 @@ pub struct Wcs {
     cd: [[f64; 2]; 2],
     lonpole: f64,
     sip: Option<Sip>,
+    /// TPV coefficients (`PV1_k`, `PV2_k`, k < 40).
+    tpv: Option<[[f64; 40]; 2]>,
+}
+
+/// The TPV polynomial's terms of (x, y), in `PVi_k` order: by degree, `x^d … y^d`,
+/// with `r^d` after each odd degree.
+fn tpv_terms(x: f64, y: f64) -> [f64; 40] {
+    let r = x.hypot(y);
+    let mut out = [0.0; 40];
+    let mut k = 0;
+    for d in 0..=7 {
+        for j in 0..=d {
+            out[k] = x.powi(d - j) * y.powi(j);
+            k += 1;
+        }
+        if d % 2 == 1 {
+            out[k] = r.powi(d);
+            k += 1;
+        }
+    }
+    out
 }
 
 impl Wcs {
-    /// The WCS a header describes. `TPV` headers are read as `TAN` (their `PV`
-    /// polynomial is left out); other projections are refused.
+    /// The WCS a header describes (`TAN`, `TAN-SIP` or `TPV`); other projections are
+    /// refused.
     pub fn from_header(h: &Header) -> Result<Wcs, String> {
         let ctype = |i: usize| {
             h.get_str(&format!("CTYPE{i}"))
@@ -41,7 +63,7 @@ impl Wcs {
         let p = projection(&c1);
         if !matches!(p.as_str(), "TAN" | "TAN-SIP" | "TPV") || projection(&c2) != p {
             return Err(format!(
-                "WCS projection {p:?} is not supported (TAN, TAN-SIP, TPV read as TAN)"
+                "WCS projection {p:?} is not supported (TAN, TAN-SIP, TPV)"
             ));
         }
         let num = |k: &str| h.get_f64(k);
@@ -85,12 +107,23 @@ impl Wcs {
                 b: terms("B"),
             }
         });
+        let tpv = (p == "TPV").then(|| {
+            let mut c = [[0.0; 40]; 2];
+            for (i, row) in c.iter_mut().enumerate() {
+                for (k, cell) in row.iter_mut().enumerate() {
+                    *cell =
+                        num(&format!("PV{}_{k}", i + 1)).unwrap_or(if k == 1 { 1.0 } else { 0.0 });
+                }
+            }
+            c
+        });
         Ok(Wcs {
             crpix,
             crval,
             cd,
             lonpole: num("LONPOLE").unwrap_or(180.0),
             sip,
+            tpv,
         })
     }
 
@@ -108,8 +141,15 @@ impl Wcs {
             u += du;
             v += dv;
         }
-        let x = self.cd[0][0] * u + self.cd[0][1] * v;
-        let y = self.cd[1][0] * u + self.cd[1][1] * v;
+        let mut x = self.cd[0][0] * u + self.cd[0][1] * v;
+        let mut y = self.cd[1][0] * u + self.cd[1][1] * v;
+        if let Some([pv1, pv2]) = &self.tpv {
+            // ξ is a polynomial in (x, y), η the same polynomial form in (y, x).
+            let (tx, ty) = (tpv_terms(x, y), tpv_terms(y, x));
+            let xi: f64 = pv1.iter().zip(tx).map(|(c, t)| c * t).sum();
+            let eta: f64 = pv2.iter().zip(ty).map(|(c, t)| c * t).sum();
+            (x, y) = (xi, eta);
+        }
         // Native spherical coordinates of the gnomonic projection.
         let r = x.hypot(y);
         let phi = x.atan2(-y);
