@@ -245,6 +245,7 @@ fn direct_transfer_records_the_path(backend: Backend) {
             &IngestRawsOptions {
                 transfer: TransferMode::Direct,
                 run: Some("DECam/raw/direct".into()),
+                track_file_attrs: false,
                 ..Default::default()
             },
         )

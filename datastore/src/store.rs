@@ -21,6 +21,8 @@ pub struct Datastore {
     /// Its root directory.
     pub root: PathBuf,
     templates: Templates,
+    /// Whether stored files get a checksum (their size is always recorded).
+    checksums: bool,
 }
 
 impl Datastore {
@@ -32,7 +34,15 @@ impl Datastore {
         Ok(Datastore {
             root,
             templates: Templates::with_overrides(overrides)?,
+            checksums: true,
         })
+    }
+
+    /// This datastore, storing files without computing their checksums (the
+    /// reference's `--no-track-file-attrs`, for large files read in place).
+    pub fn without_checksums(mut self) -> Datastore {
+        self.checksums = false;
+        self
     }
 
     /// The path (relative to the root, without extension) the templates give a dataset.
@@ -100,7 +110,7 @@ impl Datastore {
             path: source.display().to_string(),
             message: "stored by a write that began without a datastore".into(),
         })?;
-        let stored = transfer.file(source, &relative, mode, true)?;
+        let stored = transfer.file(source, &relative, mode, self.checksums)?;
         Ok(ids
             .iter()
             .map(|id| ArtifactRecord {

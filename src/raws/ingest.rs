@@ -50,6 +50,9 @@ pub struct IngestRawsOptions {
     pub fail_fast: bool,
     /// Progress reports (files read, of all), for a progress bar.
     pub progress: Option<ProgressFn>,
+    /// Record each file's checksum (its size is always recorded); off, files are
+    /// not read again to store them (`--no-track-file-attrs`).
+    pub track_file_attrs: bool,
 }
 
 impl Default for IngestRawsOptions {
@@ -61,6 +64,7 @@ impl Default for IngestRawsOptions {
             regex: None,
             fail_fast: false,
             progress: None,
+            track_file_attrs: true,
         }
     }
 }
@@ -425,7 +429,10 @@ impl Repo {
                 }
             }
         }
-        let store = self.raw_datastore(&defs)?;
+        let mut store = self.raw_datastore(&defs)?;
+        if !options.track_file_attrs {
+            store = store.without_checksums();
+        }
         let mut log = WriteLog::begin(Some(&store), None)?;
         let result = self.registry.db.transaction(|conn| {
             log.undo();

@@ -61,6 +61,12 @@ pub struct IngestRawsArgs {
     /// Stop at the first file that cannot be ingested, writing nothing.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Record each file's checksum as well as its size (the default).
+    #[arg(long, overrides_with = "no_track_file_attrs")]
+    pub track_file_attrs: bool,
+    /// Record only each file's size: files are not read again to store them.
+    #[arg(long)]
+    pub no_track_file_attrs: bool,
 }
 
 /// Run `valet ingest-raws`.
@@ -76,6 +82,7 @@ pub fn ingest_raws(args: &IngestRawsArgs) -> CliResult {
             regex: Some(args.regex.clone()),
             fail_fast: args.fail_fast,
             progress: crate::output::progress_reports(&bar),
+            track_file_attrs: !args.no_track_file_attrs,
         },
     );
     if let Some(b) = &bar {
