@@ -215,24 +215,34 @@ impl Repo {
         }
     }
 
-    /// The definitions of every instrument registered with one.
+    /// The definitions of the repository's instruments: those registered with one,
+    /// and the shipped ones of instruments whose records came without one (from an
+    /// export).
     pub fn instrument_definitions(&self) -> Result<Vec<InstrumentDefinition>, RepoError> {
         let mut conn = self.registry.db.conn()?;
         let rows = conn.query(
             "SELECT value FROM valet_attributes WHERE name LIKE 'instrument_definition:%' ORDER BY name",
             &[],
         )?;
-        rows.into_iter()
-            .filter_map(|r| match r.into_iter().next() {
-                Some(Value::Text(t)) => Some(t),
-                _ => None,
-            })
-            .map(|t| {
-                Ok(InstrumentDefinition::from_yaml(
+        let mut defs = Vec::new();
+        for row in rows {
+            if let Some(Value::Text(t)) = row.into_iter().next() {
+                defs.push(InstrumentDefinition::from_yaml(
                     &t,
                     "a kept instrument definition",
-                )?)
-            })
-            .collect()
+                )?);
+            }
+        }
+        for row in conn.query("SELECT name FROM instrument ORDER BY name", &[])? {
+            let Some(Value::Text(name)) = row.into_iter().next() else {
+                continue;
+            };
+            if defs.iter().all(|d| d.name != name) {
+                if let Some(def) = InstrumentDefinition::shipped(&name) {
+                    defs.push(def?);
+                }
+            }
+        }
+        Ok(defs)
     }
 }

@@ -376,6 +376,41 @@ fn generated_raws_of_every_instrument(backend: Backend) {
     assert!((ra(0) - 150.0).abs() < 1e-3 && (ra(2) - 30.0).abs() < 1e-3);
 }
 
+fn exported_instruments_use_the_shipped_translator(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    // dp02-mini brings LSSTCam-imSim's records but no definition.
+    repo.import_files(
+        &[common::conformance_data("dp02-mini/export.yaml").into()],
+        &Default::default(),
+    )
+    .unwrap();
+    // A new exposure (the sample's own would differ from dp02-mini's records).
+    let dir = t.dir.path().join("sample-raws");
+    std::fs::create_dir_all(&dir).unwrap();
+    for d in 0..2 {
+        let mut h = valet::sample_raws::raw_header(0, d);
+        h.set("EXPID", valet_fits::Value::Int(999_999));
+        h.set("OBSID", valet_fits::Value::Str("e999999".into()));
+        h.set("GROUPID", valet_fits::Value::Str("g999999".into()));
+        h.set("DAYOBS", valet_fits::Value::Int(20230101));
+        let mut bytes = Vec::new();
+        write_hdus(&mut bytes, &[(&h, &[0u8; 128])]).unwrap();
+        std::fs::write(dir.join(format!("raw_{d}.fits")), bytes).unwrap();
+    }
+    let s = repo
+        .ingest_raws(
+            &[dir],
+            &IngestRawsOptions {
+                run: Some("LSSTCam-imSim/raw/new".into()),
+                ..copy_options()
+            },
+        )
+        .unwrap();
+    assert!(s.failed.is_empty(), "{:?}", s.failed);
+    assert_eq!(s.raws, 2);
+}
+
 on_both_backends!(
     ingest_then_again,
     fail_fast_writes_nothing,
@@ -386,4 +421,5 @@ on_both_backends!(
     raw_template_from_the_definition,
     sample_raws_are_the_samples_exposures,
     generated_raws_of_every_instrument,
+    exported_instruments_use_the_shipped_translator,
 );
