@@ -7,7 +7,9 @@ astro_metadata_translator. Writes, into the directory given:
   escapes, complex and undefined values, a binary table with a heap, an image after it;
 - decam-raw.fits.fz: a DECam-shaped raw, a primary header and tile-compressed detector
   extensions (two science CCDs and one guide CCD);
-- hsc-raw-*.fits: HSC-shaped raws, one detector each;
+- hsc-raw-*.fits: HSC-shaped raws, one detector each (one from the second
+  commissioning run, whose focus CCDs were misnumbered, and a bias);
+- decam-bias.fits.fz: a DECam bias (its filter is replaced by the reference's fix);
 - headers.json: astropy's reading of every header of every file above;
 - translated.json: astro_metadata_translator's ObservationInfo for each raw's
   detectors, in the units and frames valet's exposure records use;
@@ -162,6 +164,33 @@ def hsc():
     return paths
 
 
+def decam_bias():
+    primary = fits.PrimaryHDU()
+    for k, v in DECAM_PRIMARY.items():
+        primary.header[k] = v
+    for k, v in {"OBSTYPE": "zero", "OBJECT": "bias", "EXPNUM": 177700, "EXPTIME": 0.0,
+                 "DARKTIME": 0.52, "OBSID": "ct4m20130213t080000",
+                 "DATE-OBS": "2013-02-13T08:00:00.5", "DTUTC": "2013-02-13T08:00:01"}.items():
+        primary.header[k] = v
+    ext = decam_extension(5, "S26", "S3-04_123194-13-3", (270.5, -23.5))
+    path = OUT / "decam-bias.fits.fz"
+    fits.HDUList([primary, ext]).writeto(path, overwrite=True)
+    return path
+
+
+def hsc_commissioning():
+    hdu = fits.PrimaryHDU(TINY)
+    for k, v in HSC_BASE.items():
+        hdu.header[k] = v
+    for k, v in {"DET-ID": 112, "EXP-ID": "HSCA00130000", "FRAMEID": "HSCA00130012",
+                 "DATE-OBS": "2013-01-26", "MJD": 56318.7, "MJD-STR": 56318.7,
+                 "DATA-TYP": "BIAS", "FILTER01": "HSC-G", "EXPTIME": 0.0}.items():
+        hdu.header[k] = v
+    path = OUT / "hsc-raw-HSCA00130012.fits"
+    hdu.writeto(path, overwrite=True)
+    return path
+
+
 def value(v):
     if isinstance(v, bool):
         return {"t": "bool", "v": v}
@@ -299,7 +328,7 @@ def wcs_points(path):
     return out
 
 
-files = edge_cases() + [decam()] + hsc() + [sip(), tpv()]
+files = edge_cases() + [decam(), decam_bias()] + hsc() + [hsc_commissioning(), sip(), tpv()]
 (OUT / "headers.json").write_text(
     json.dumps({p.name: headers(p) for p in files}, indent=1) + "\n"
 )

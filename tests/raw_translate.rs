@@ -197,8 +197,9 @@ fn decam_and_hsc_match_astro_metadata_translator() {
             checked += 1;
         }
     }
-    // Two DECam detector HDUs (the guide CCD left out) and three HSC raws.
-    assert_eq!(checked, 5);
+    // Two DECam detector HDUs (the guide CCD left out), a DECam bias (its filter
+    // replaced) and four HSC raws (one with a misnumbered commissioning focus CCD).
+    assert_eq!(checked, 7);
 }
 
 #[test]

@@ -61,6 +61,6 @@ fn boundaries_match_astropy() {
             }
         }
     }
-    // Three DECam CCDs, three HSC raws, the SIP and the TPV image, nine points each.
-    assert_eq!(points, 8 * 9);
+    // Four DECam CCDs, four HSC raws, the SIP and the TPV image, nine points each.
+    assert_eq!(points, 10 * 9);
 }
