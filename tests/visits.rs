@@ -313,4 +313,38 @@ fn groups_of_exposures_become_one_visit(backend: Backend) {
     assert_eq!(records(repo, "visit_detector_region", "visit = 0").len(), 2);
 }
 
-on_both_backends!(decam_and_hsc_visits, groups_of_exposures_become_one_visit);
+fn live_obscore_table_takes_the_regions(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    repo.register_instrument_from("DECam", false).unwrap();
+    copy_ingest(repo, &[data("decam-raw.fits.fz")]);
+    let config = r#"
+namespace: daf_butler_obscore
+version: 0
+table_name: obscore
+collection_type: RUN
+facility_name: Test
+obs_collection: TEST
+collections: ["DECam/raw/all"]
+dataset_types:
+  raw:
+    dataproduct_type: image
+    calib_level: 1
+    obs_id_fmt: "{records[exposure].obs_id}-{records[detector].full_name}"
+"#;
+    assert_eq!(repo.enable_obscore(config, None).unwrap(), 2);
+    assert!(repo.check_obscore_table().unwrap().is_empty());
+    let s = repo.define_visits("DECam", &Default::default()).unwrap();
+    assert_eq!(s.obscore_rows, Some(2));
+    let problems = repo.check_obscore_table().unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    // Nothing new: the table is left alone.
+    let again = repo.define_visits("DECam", &Default::default()).unwrap();
+    assert_eq!(again.obscore_rows, None);
+}
+
+on_both_backends!(
+    decam_and_hsc_visits,
+    groups_of_exposures_become_one_visit,
+    live_obscore_table_takes_the_regions,
+);

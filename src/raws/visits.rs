@@ -53,6 +53,9 @@ pub struct DefineVisitsSummary {
     pub unchanged: usize,
     /// Visits defined before otherwise, replaced (`update_records`).
     pub updated: usize,
+    /// Rows of the live ObsCore table refilled to take the new regions (when it is
+    /// enabled and visits changed).
+    pub obscore_rows: Option<u64>,
 }
 
 /// A visit to define.
@@ -398,7 +401,7 @@ impl Repo {
             })
             .collect();
         let update = options.update_records;
-        self.registry.db.transaction(|conn| {
+        let summary = self.registry.db.transaction(|conn| {
             let universe = self.registry.universe.clone();
             let mut s = summary.clone();
             sync_records(conn, &universe, "visit_system", &systems, false)?;
@@ -440,6 +443,30 @@ impl Repo {
                 )?;
             }
             Ok(s)
-        })
+        })?;
+        self.refresh_obscore_regions(summary)
+    }
+
+    /// Bring the live ObsCore table, if enabled, up to date with the regions new
+    /// visits gave exposure-based datasets. The table is refilled after the visits
+    /// commit (the ObsCore observer has no event for changed regions yet); were this
+    /// interrupted, `check` reports the rows and `obscore update-table` repairs them.
+    fn refresh_obscore_regions(
+        &self,
+        mut summary: DefineVisitsSummary,
+    ) -> Result<DefineVisitsSummary, RepoError> {
+        if summary.inserted + summary.updated == 0 {
+            return Ok(summary);
+        }
+        let mut conn = self.registry.db.conn()?;
+        if valet_obscore::live::enabled_config(&mut conn)?.is_none() {
+            return Ok(summary);
+        }
+        drop(conn);
+        summary.obscore_rows = Some(valet_obscore::live::update_table(
+            &self.registry,
+            &self.resolver,
+        )?);
+        Ok(summary)
     }
 }

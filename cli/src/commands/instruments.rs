@@ -144,8 +144,16 @@ pub fn define_visits(args: &DefineVisitsArgs) -> CliResult {
         },
     )?;
     eprintln!(
-        "{} exposure(s) ({} not on the sky): {} visit(s) defined, {} already defined, {} updated",
-        s.exposures, s.not_on_sky, s.inserted, s.unchanged, s.updated
+        "{} exposure(s) ({} not on the sky): {} visit(s) defined, {} already defined, {} updated{}",
+        s.exposures,
+        s.not_on_sky,
+        s.inserted,
+        s.unchanged,
+        s.updated,
+        match s.obscore_rows {
+            Some(n) => format!("; the live ObsCore table refilled ({n} rows)"),
+            None => String::new(),
+        }
     );
     Ok(())
 }
