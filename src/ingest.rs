@@ -176,6 +176,22 @@ impl Repo {
     }
 }
 
+/// The header row of a table (CSV, or ECSV with `#` lines) and its data rows with
+/// their line numbers (from 0), blank and `#` lines left out.
+pub(crate) fn table_lines<'a>(
+    text: &'a str,
+    source: &str,
+) -> Result<(&'a str, impl Iterator<Item = (usize, &'a str)>), RepoError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    let (_, header) = lines
+        .next()
+        .ok_or_else(|| RepoError::Invalid(format!("{source}: the table is empty")))?;
+    Ok((header, lines))
+}
+
 /// Read an ingest table: CSV (or ECSV, whose `#` header lines are skipped) with a
 /// header row; the first column is the file, the others dimension values. `fixed`
 /// values apply to every row; relative files are taken under `prefix` and must stay
@@ -197,13 +213,7 @@ pub fn read_ingest_table(
             })
         })
         .transpose()?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-    let (_, header) = lines
-        .next()
-        .ok_or_else(|| RepoError::Invalid(format!("{source}: the table is empty")))?;
+    let (header, lines) = table_lines(text, source)?;
     let split = |l: &str| -> Vec<String> {
         if l.contains(',') {
             l.split(',')

@@ -26,10 +26,10 @@ pub const RAW_RUN: &str = "LSSTCam-imSim/raw/all";
 /// The CALIBRATION collection.
 pub const CALIB: &str = "LSSTCam-imSim/calib/DM-30694";
 
-const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
+pub(crate) const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
 /// 2022-01-01T00:00:00 TAI in nanoseconds.
-const START_NS: i64 = 1_640_995_200_000_000_000;
-const EXPOSURE_NS: i64 = 30_000_000_000;
+pub(crate) const START_NS: i64 = 1_640_995_200_000_000_000;
+pub(crate) const EXPOSURE_NS: i64 = 30_000_000_000;
 
 /// The size of a generated repository.
 #[derive(Debug, Clone, Copy)]
@@ -96,14 +96,14 @@ pub fn square(ra: f64, dec: f64, half: f64) -> Value {
     )
 }
 
-fn visit_center(v: i64) -> (f64, f64) {
+pub(crate) fn visit_center(v: i64) -> (f64, f64) {
     (
         50.0 + (v % 40) as f64 * 0.5,
         -30.0 + (v / 40 % 20) as f64 * 0.5,
     )
 }
 
-fn detector_center(v: i64, d: i64) -> (f64, f64) {
+pub(crate) fn detector_center(v: i64, d: i64) -> (f64, f64) {
     let (ra, dec) = visit_center(v);
     (
         ra - 0.95 + (d % 14) as f64 * 0.14,

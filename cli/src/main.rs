@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    admin, check, collections, dataset_types, datasets, dimensions, obscore, provenance, repo,
-    sample, transfers,
+    admin, check, collections, dataset_types, datasets, dimensions, instruments, obscore,
+    provenance, repo, sample, transfers,
 };
 
 /// What every command returns; errors are printed as one line by `main`.
@@ -39,6 +39,14 @@ enum Command {
     RemoveDatasetType(dataset_types::RemoveArgs),
     /// List the records of a dimension element.
     QueryDimensionRecords(dimensions::QueryRecordsArgs),
+    /// Register an instrument: its records and how its raw headers read.
+    RegisterInstrument(instruments::RegisterArgs),
+    /// Ingest raw files: exposure records from their headers, then the raws.
+    IngestRaws(instruments::IngestRawsArgs),
+    /// Define visits (and their regions) from the exposures of raws.
+    DefineVisits(instruments::DefineVisitsArgs),
+    /// Insert dimension records from a YAML, JSON or CSV file.
+    InsertDimensionRecords(dimensions::InsertRecordsArgs),
     /// Import Butler export files.
     Import(transfers::ImportArgs),
     /// Export collections and their datasets as a Butler export file.
@@ -98,6 +106,10 @@ fn run(cli: &Cli) -> CliResult {
         Command::QueryDatasetTypes(a) => dataset_types::query(a),
         Command::RemoveDatasetType(a) => dataset_types::remove(a),
         Command::QueryDimensionRecords(a) => dimensions::query_records(a),
+        Command::RegisterInstrument(a) => instruments::register(a),
+        Command::IngestRaws(a) => instruments::ingest_raws(a),
+        Command::DefineVisits(a) => instruments::define_visits(a),
+        Command::InsertDimensionRecords(a) => dimensions::insert_records(a),
         Command::Import(a) => transfers::import(a),
         Command::Export(a) => transfers::export(a),
         Command::IngestFiles(a) => transfers::ingest(a),

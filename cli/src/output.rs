@@ -334,6 +334,33 @@ fn region_text(bytes: &[u8]) -> String {
         .unwrap_or_else(|| bytes.iter().map(|x| format!("{x:02x}")).collect())
 }
 
+/// A progress bar on stderr with this template, only when a person is watching.
+pub fn progress_bar(template: &str) -> Option<indicatif::ProgressBar> {
+    std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    })
+}
+
+/// The progress reports that move a bar, if there is one.
+pub fn progress_reports(
+    bar: &Option<indicatif::ProgressBar>,
+) -> Option<valet::transfers::import::ProgressFn> {
+    bar.as_ref().map(|b| {
+        let b = b.clone();
+        let report: valet::transfers::import::ProgressFn =
+            std::sync::Arc::new(move |done, total| {
+                b.set_length(total);
+                b.set_position(done);
+            });
+        report
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -891,6 +891,74 @@ fn limits_order_and_choices(backend: Backend) {
     fails(&["query-datasets", &repo, "--format", "xml"], "xml");
 }
 
+/// The main job from raw files: generate-sample --raws, register-instrument,
+/// ingest-raws (again: a no-op; a bad file: reported, non-zero exit), define-visits.
+fn raws_from_files(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path(), "repo") else {
+        return;
+    };
+    let sample = dir.path().join("sample").display().to_string();
+    let gen = run(&[
+        "generate-sample",
+        &sample,
+        "--raws",
+        "--visits",
+        "3",
+        "--detectors",
+        "4",
+        "--runs",
+        "1",
+    ]);
+    assert!(gen.status.success());
+    for name in ["LSSTCam-imSim", "DECam", "HSC"] {
+        ok(&["register-instrument", &repo, name]);
+    }
+    let again = run(&["register-instrument", &repo, "HSC"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing changed"));
+    fails(
+        &["register-instrument", &repo, "NoSuchCam"],
+        "neither a definition file",
+    );
+
+    let raws = format!("{sample}/raws");
+    let first = run(&["ingest-raws", &repo, &raws, "-j", "2"]);
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{err}");
+    assert!(err.contains("ingested 36 raw(s) from 27 file(s)"), "{err}");
+    let second = run(&["ingest-raws", &repo, &raws]);
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("nothing to ingest"));
+
+    let bad = dir.path().join("bad.fits");
+    std::fs::write(&bad, b"SIMPLE  =  not a FITS file").unwrap();
+    let out = run(&["ingest-raws", &repo, bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.fits: byte 0") && err.contains("1 failed"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    for name in ["LSSTCam-imSim", "DECam", "HSC"] {
+        ok(&["define-visits", &repo, name]);
+    }
+    let visits = ok(&["query-dimension-records", &repo, "visit", "--format", "csv"]);
+    assert_eq!(visits.lines().count(), 1 + 9);
+    let regions = ok(&[
+        "query-dimension-records",
+        &repo,
+        "visit_detector_region",
+        "--where",
+        "instrument = 'DECam'",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(regions.lines().count(), 1 + 3 * 4);
+    assert!(regions.contains("POLYGON ICRS"), "{regions}");
+}
+
 on_both_backends!(
     limits_order_and_choices,
     parsing_limits,
@@ -899,4 +967,5 @@ on_both_backends!(
     main_job,
     conformance_import_and_export,
     obscore_export_commands,
+    raws_from_files,
 );

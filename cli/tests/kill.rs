@@ -304,4 +304,63 @@ fn killed_imports_and_removals(backend: Backend) {
     );
 }
 
-on_both_backends!(killed_imports_and_removals);
+/// `ingest-raws` killed at random moments: the raws are wholly there or wholly not,
+/// no copied file is left without its dataset, and a retry ingests what is missing.
+fn killed_raw_ingests(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    let sample_arg = sample.display().to_string();
+    ok(&[
+        "generate-sample",
+        &sample_arg,
+        "--raws",
+        "--visits",
+        "20",
+        "--detectors",
+        "40",
+        "--runs",
+        "1",
+    ]);
+    let raws = sample.join("raws/LSSTCam-imSim").display().to_string();
+    let ingest = |repo: &str| -> Vec<String> {
+        ["ingest-raws", repo, &raws, "-t", "copy", "-j", "2"]
+            .map(str::to_owned)
+            .into()
+    };
+    let Some(probe) = create(backend, dir.path(), "raw-probe") else {
+        return;
+    };
+    ok(&["register-instrument", &probe, "LSSTCam-imSim"]);
+    let start = Instant::now();
+    let args = ingest(&probe);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let full = start.elapsed();
+    assert_eq!(count_datasets(&probe, "*"), 800);
+    let mut killed = 0;
+    for (i, delay) in delays(full, 6, 23).into_iter().enumerate() {
+        let Some(repo) = create(backend, dir.path(), &format!("raws{i}")) else {
+            return;
+        };
+        ok(&["register-instrument", &repo, "LSSTCam-imSim"]);
+        let args = ingest(&repo);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        if !run_and_kill(&argv, delay, beside(i, &repo)) {
+            killed += 1;
+        }
+        repaired_and_clean(&repo);
+        let n = count_datasets(&repo, "*");
+        assert!(
+            n == 0 || n == 800,
+            "ingest-raws killed after {delay:?} left {n} raws"
+        );
+        ok(&argv);
+        assert_eq!(count_datasets(&repo, "*"), 800);
+        repaired_and_clean(&repo);
+    }
+    assert!(
+        killed > 0,
+        "no ingest-raws was interrupted: the test would prove nothing"
+    );
+}
+
+on_both_backends!(killed_imports_and_removals, killed_raw_ingests);

@@ -2,9 +2,11 @@
 //!
 //! Parsing and validation only; the only I/O is reading and writing these files.
 
+pub mod instrument;
 pub mod repo_config;
 pub mod universe;
 
+pub use instrument::InstrumentDefinition;
 pub use repo_config::RepoConfig;
 pub use universe::{ColumnSpec, ColumnType, DimensionGroup, Element, Universe};
 

@@ -21,6 +21,8 @@ pub struct Datastore {
     /// Its root directory.
     pub root: PathBuf,
     templates: Templates,
+    /// Whether stored files get a checksum (their size is always recorded).
+    checksums: bool,
 }
 
 impl Datastore {
@@ -32,7 +34,15 @@ impl Datastore {
         Ok(Datastore {
             root,
             templates: Templates::with_overrides(overrides)?,
+            checksums: true,
         })
+    }
+
+    /// This datastore, storing files without computing their checksums (the
+    /// reference's `--no-track-file-attrs`, for large files read in place).
+    pub fn without_checksums(mut self) -> Datastore {
+        self.checksums = false;
+        self
     }
 
     /// The path (relative to the root, without extension) the templates give a dataset.
@@ -95,15 +105,12 @@ impl Datastore {
             message: "a file with no dataset".into(),
         })?;
         let mut relative = self.path_for(universe, t, run, first, expanded)?;
-        if let Some(ext) = source.extension() {
-            relative.push('.');
-            relative.push_str(&ext.to_string_lossy());
-        }
+        relative.push_str(&file_extension(source));
         let transfer = log.transfer.as_mut().ok_or_else(|| TransferError::Io {
             path: source.display().to_string(),
             message: "stored by a write that began without a datastore".into(),
         })?;
-        let stored = transfer.file(source, &relative, mode, true)?;
+        let stored = transfer.file(source, &relative, mode, self.checksums)?;
         Ok(ids
             .iter()
             .map(|id| ArtifactRecord {
@@ -204,4 +211,40 @@ pub fn empty_trash(db: &Db, store: &Datastore) -> Result<TrashReport, TransferEr
     }
     db.transaction(|c| clear_trash(c, &done))?;
     Ok(report)
+}
+
+/// A file's extension as the reference's resources take it: the last one, with the
+/// one before it when the last names a compression (`.fits.fz`, `.fits.gz`).
+pub fn file_extension(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut parts: Vec<&str> = name.trim_start_matches('.').split('.').skip(1).collect();
+    let Some(last) = parts.pop() else {
+        return String::new();
+    };
+    match parts.last() {
+        Some(before) if ["gz", "fz", "bz2", "xz", "zst"].contains(&last) && !before.is_empty() => {
+            format!(".{before}.{last}")
+        }
+        _ => format!(".{last}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_extension;
+    use std::path::Path;
+
+    #[test]
+    fn compressed_files_keep_both_extensions() {
+        assert_eq!(file_extension(Path::new("/d/a.fits")), ".fits");
+        assert_eq!(file_extension(Path::new("a.fits.fz")), ".fits.fz");
+        assert_eq!(file_extension(Path::new("x.y.fits.gz")), ".fits.gz");
+        assert_eq!(file_extension(Path::new("a.gz")), ".gz");
+        assert_eq!(file_extension(Path::new("noext")), "");
+        assert_eq!(file_extension(Path::new(".hidden")), "");
+        assert_eq!(file_extension(Path::new("a.json")), ".json");
+    }
 }

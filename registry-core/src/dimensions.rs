@@ -473,3 +473,112 @@ pub fn record_filter(
     let sql = crate::expr::to_sql(&expr, text, &resolve, &mut params)?;
     Ok((sql, params))
 }
+
+/// What [`sync_records`] did with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// It was new and is now inserted.
+    Inserted,
+    /// An identical record was already there.
+    Unchanged,
+    /// A record with its key was there with other values, and now has these.
+    Updated,
+}
+
+/// Make records of one element present (the reference's `syncDimensionData`): a new
+/// record is inserted, an identical one left alone, and one whose key exists with
+/// other values is a conflict naming both — unless `update`, which replaces the
+/// stored values. Foreign keys are checked as [`insert_records`] checks them; only
+/// admins insert or update.
+pub fn sync_records(
+    conn: &mut Conn,
+    universe: &Universe,
+    element: &str,
+    records: &[Record],
+    update: bool,
+) -> Result<Vec<SyncOutcome>> {
+    let e = universe.get(element)?;
+    if !e.has_table() {
+        // Let insert_records explain why.
+        insert_records(conn, universe, element, records, false)?;
+        return Ok(Vec::new());
+    }
+    let columns = element_columns(universe, e)?;
+    let keys = element_key_columns(universe, e)?;
+    let types = column_types(universe, e)?;
+    let standardizer = Standardizer::new(universe, e)?;
+    let cond: Vec<String> = keys.iter().map(|c| format!("{} = ?", q(c))).collect();
+    let select = format!(
+        "SELECT {} FROM {} WHERE {}",
+        columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+        q(element),
+        cond.join(" AND ")
+    );
+    let mut outcomes = Vec::with_capacity(records.len());
+    let mut new = Vec::new();
+    for record in records {
+        let r = standardizer.standardize(record)?;
+        let key: Vec<Value> = keys
+            .iter()
+            .map(|k| r.get(k).cloned().unwrap_or(Value::Null))
+            .collect();
+        let Some(row) = conn.query_opt(&select, &key)? else {
+            new.push(r);
+            outcomes.push(SyncOutcome::Inserted);
+            continue;
+        };
+        let mut stored: Record = columns.iter().cloned().zip(row).collect();
+        restore_types(&types, &mut stored);
+        let differences: Vec<String> = columns
+            .iter()
+            .filter(|c| !keys.contains(c))
+            .filter_map(|c| {
+                let mine = r.get(c).unwrap_or(&Value::Null);
+                let theirs = stored.get(c).unwrap_or(&Value::Null);
+                (mine != theirs).then(|| format!("{c}: {theirs} stored, {mine} given"))
+            })
+            .collect();
+        if differences.is_empty() {
+            outcomes.push(SyncOutcome::Unchanged);
+            continue;
+        }
+        if !update {
+            return Err(RegistryError::Conflict(format!(
+                "{element} record {} already exists with other values ({})",
+                describe(&r, &keys),
+                differences.join("; ")
+            )));
+        }
+        crate::access::check_admin(conn, &format!("update {element} records"))?;
+        let mut checker = ReferenceChecker::default();
+        for dep in e.requires.iter().chain(e.implies.iter()) {
+            if let Some(problem) = checker.check(conn, universe, dep, &r)? {
+                return Err(RegistryError::NotFound(format!(
+                    "cannot update {element} record {}: {problem}",
+                    describe(&r, &keys)
+                )));
+            }
+        }
+        let set: Vec<&String> = columns.iter().filter(|c| !keys.contains(c)).collect();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {}",
+            q(element),
+            set.iter()
+                .map(|c| format!("{} = ?", q(c)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            cond.join(" AND ")
+        );
+        let params: Vec<Value> = set
+            .iter()
+            .map(|c| r.get(*c).cloned().unwrap_or(Value::Null))
+            .chain(key)
+            .collect();
+        conn.execute(&sql, &params)?;
+        outcomes.push(SyncOutcome::Updated);
+    }
+    if !new.is_empty() {
+        insert_records(conn, universe, element, &new, false)?;
+    }
+    Ok(outcomes)
+}

@@ -10,5 +10,5 @@ pub mod yaml_write;
 pub use export::{build_export, export_files, ExportOptions};
 pub use import::{import_export, ImportOptions, ImportSummary};
 pub use model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
-pub use yaml_read::read_export;
+pub use yaml_read::{read_export, read_records};
 pub use yaml_write::write_export;

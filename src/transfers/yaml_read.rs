@@ -603,6 +603,36 @@ pub fn read_export(text: &str, source: &str) -> Result<ExportFile, RepoError> {
     })
 }
 
+/// Dimension records from YAML or JSON text: a list of records, or a mapping whose
+/// `records` are (an export's entry). Fields are read as an export's are (timespans,
+/// tagged regions); `source` names the text in errors.
+pub fn read_records(text: &str, source: &str) -> Result<Vec<Record>, RepoError> {
+    let doc: Yaml =
+        serde_yaml_ng::from_str(text).map_err(|e| RepoError::Invalid(format!("{source}: {e}")))?;
+    let list = match untag(&doc) {
+        Yaml::Sequence(items) => items,
+        Yaml::Mapping(_) => match get(&doc, "records").map(untag) {
+            Some(Yaml::Sequence(items)) => items,
+            _ => {
+                return Err(RepoError::Invalid(format!(
+                    "{source}: expected a list of records, or a mapping with `records:`"
+                )))
+            }
+        },
+        _ => {
+            return Err(RepoError::Invalid(format!(
+                "{source}: expected a list of records"
+            )))
+        }
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            record(v).map_err(|e| RepoError::Invalid(format!("{source}: record {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

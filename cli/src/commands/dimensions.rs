@@ -1,4 +1,4 @@
-//! `valet query-dimension-records`.
+//! `valet query-dimension-records` and `valet insert-dimension-records`.
 
 use std::path::PathBuf;
 
@@ -50,5 +50,48 @@ pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
         );
     }
     table.print(args.format)?;
+    Ok(())
+}
+
+/// Insert dimension records from a file.
+#[derive(Debug, Args)]
+pub struct InsertRecordsArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Dimension element (tract, patch, visit_system, …).
+    pub element: String,
+    /// The records: YAML or JSON (a list of mappings), or CSV with a header row.
+    pub file: PathBuf,
+    /// Leave records that exist already as they are.
+    #[arg(long, conflicts_with = "update")]
+    pub skip_existing: bool,
+    /// Give records that exist already the file's values.
+    #[arg(long)]
+    pub update: bool,
+}
+
+/// Run `valet insert-dimension-records`.
+pub fn insert_records(args: &InsertRecordsArgs) -> CliResult {
+    use valet::dimension_writes::ExistingRecords;
+    let existing = if args.update {
+        ExistingRecords::Update
+    } else if args.skip_existing {
+        ExistingRecords::Skip
+    } else {
+        ExistingRecords::Refuse
+    };
+    let s = Repo::open(&args.repo)?.insert_dimension_records_from(
+        &args.element,
+        &args.file,
+        existing,
+    )?;
+    eprintln!(
+        "{} {} record(s): {} inserted, {} updated, {} left as they were",
+        s.records,
+        args.element,
+        s.inserted,
+        s.updated,
+        s.records - s.inserted - s.updated
+    );
     Ok(())
 }

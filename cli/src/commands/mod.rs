@@ -7,6 +7,7 @@ pub mod collections;
 pub mod dataset_types;
 pub mod datasets;
 pub mod dimensions;
+pub mod instruments;
 pub mod obscore;
 pub mod provenance;
 pub mod repo;

@@ -24,6 +24,12 @@ pub struct SampleArgs {
     /// Percentage of calexp data IDs processed again in a later RUN.
     #[arg(long, default_value_t = 10)]
     pub reprocessed_percent: i64,
+    /// Also write raws as FITS files: the sample's (DIRECTORY/raws/LSSTCam-imSim/, one
+    /// per exposure and detector) and a few DECam- and HSC-shaped ones
+    /// (DIRECTORY/raws/DECam/, DIRECTORY/raws/HSC/), for `register-instrument` and
+    /// `ingest-raws`.
+    #[arg(long)]
+    pub raws: bool,
 }
 
 /// Run `valet generate-sample`.
@@ -38,15 +44,27 @@ pub fn generate_sample(args: &SampleArgs) -> CliResult {
                 .into(),
         );
     }
-    let path = write_sample(
-        &args.directory,
-        &Shape {
-            detectors: args.detectors,
-            visits: args.visits,
-            runs: args.runs,
-            reprocessed_percent: args.reprocessed_percent,
-        },
-    )?;
+    let shape = Shape {
+        detectors: args.detectors,
+        visits: args.visits,
+        runs: args.runs,
+        reprocessed_percent: args.reprocessed_percent,
+    };
+    let path = write_sample(&args.directory, &shape)?;
     eprintln!("wrote {}", path.display());
+    if args.raws {
+        let dir = args.directory.join("raws");
+        let (exposures, detectors) = (args.visits.min(3), args.detectors.min(8));
+        let sample = valet::sample_raws::write_raws(&dir.join("LSSTCam-imSim"), &shape)?;
+        let decam = valet::sample_raws::write_decam_raws(&dir.join("DECam"), exposures, detectors)?;
+        let hsc = valet::sample_raws::write_hsc_raws(&dir.join("HSC"), exposures, detectors)?;
+        eprintln!(
+            "wrote {} LSSTCam-imSim, {} DECam and {} HSC raw file(s) under {}",
+            sample.len(),
+            decam.len(),
+            hsc.len(),
+            dir.display()
+        );
+    }
     Ok(())
 }

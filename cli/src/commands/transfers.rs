@@ -59,17 +59,8 @@ pub fn import(args: &ImportArgs) -> CliResult {
             })
             .collect()
     };
-    // A progress bar on stderr, only when a person is watching.
-    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "importing {bar:40} {pos}/{len} records and datasets ({eta})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar =
+        crate::output::progress_bar("importing {bar:40} {pos}/{len} records and datasets ({eta})");
     let summary = repo.import_files(
         &files,
         &ImportOptions {
@@ -77,15 +68,7 @@ pub fn import(args: &ImportArgs) -> CliResult {
             transfer,
             directory: Some(args.directory.clone()),
             allow_outside: args.allow_outside,
-            progress: bar.as_ref().map(|b| {
-                let b = b.clone();
-                let report: valet::transfers::import::ProgressFn =
-                    std::sync::Arc::new(move |done, total| {
-                        b.set_length(total);
-                        b.set_position(done);
-                    });
-                report
-            }),
+            progress: crate::output::progress_reports(&bar),
         },
     );
     if let Some(b) = &bar {
