@@ -7,7 +7,7 @@
 #   scripts/demo-raws.sh [WORK_DIR]      (default: a new temporary directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p valet-cli
+cargo build --release -p valet-cli
 valet=target/release/valet
 work=${1:-$(mktemp -d /tmp/valet-raws.XXXXXX)}
 

@@ -6,7 +6,7 @@
 #   scripts/demo.sh [WORK_DIR]      (default: a new temporary directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p valet-cli
+cargo build --release -p valet-cli
 valet=target/release/valet
 work=${1:-$(mktemp -d /tmp/valet-demo.XXXXXX)}
 chain=2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905

@@ -384,7 +384,12 @@ impl Repo {
         let dimensions = self.union_of_dimensions(&rows, &type_dimensions);
         let default_order: BTreeMap<String, Vec<String>> = type_dimensions
             .iter()
-            .map(|(name, group)| (name.clone(), self.reference_sort_keys(group)))
+            .map(|(name, group)| {
+                let keys = std::iter::once("run".to_owned())
+                    .chain(self.reference_sort_keys(group))
+                    .collect();
+                (name.clone(), keys)
+            })
             .collect();
         let mut rows = sort_dataset_rows(rows, &dimensions, &default_order, options)?;
         let limited = rows.len() > limit;
@@ -401,9 +406,9 @@ impl Repo {
         })
     }
 
-    /// The columns the reference sorts a dataset type's table by: the RUN, then the
-    /// required dimensions of its temporal and spatial dimensions (`exposure`,
-    /// `day_obs`, `visit`), then the others, each once.
+    /// The dimensions the reference sorts a table of these data IDs by: the required
+    /// dimensions of the temporal and spatial ones (`exposure`, `day_obs`, `visit`),
+    /// then the others, each once.
     fn reference_sort_keys(&self, group: &valet_config::DimensionGroup) -> Vec<String> {
         let universe = &self.registry.universe;
         let mut early = Vec::new();
@@ -417,8 +422,8 @@ impl Repo {
             }
         }
         let mut seen = HashSet::new();
-        std::iter::once("run".to_owned())
-            .chain(early)
+        early
+            .into_iter()
             .chain(late)
             .filter(|k| seen.insert(k.clone()))
             .collect()
@@ -598,34 +603,77 @@ impl Repo {
 
     /// The distinct data IDs of the datasets a search finds, sorted by value.
     pub fn query_data_ids(&self, options: &QueryDataIdsOptions) -> Result<DataIdRows, RepoError> {
-        let mut dimensions = options.dimensions.clone();
+        let search = options.search.in_all_collections_by_default();
+        let mut types = self.matching_dataset_types(&search.dataset_types)?;
+        types.sort();
+        types.dedup();
+        let type_dimensions = self.type_dimensions(&types)?;
+        // The columns, as the reference gives them: the dimensions asked for (with
+        // those they require and imply), or every dimension of the first dataset type.
+        let group = if options.dimensions.is_empty() {
+            types
+                .first()
+                .and_then(|t| type_dimensions.get(t))
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            let mut g = self
+                .registry
+                .universe
+                .group(&options.dimensions)
+                .map_err(RegistryError::from)?;
+            g.implied.sort();
+            g
+        };
+        let dimensions: Vec<String> = group
+            .required
+            .iter()
+            .chain(&group.implied)
+            .cloned()
+            .collect();
+        let mut found = Vec::new();
+        self.search_types(&types, &search, &mut |f| {
+            found.push(f);
+            Ok(true)
+        })?;
+        let values = self.dimension_values(&found, &type_dimensions)?;
         let mut seen: HashSet<String> = HashSet::new();
         let mut rows: Vec<Vec<Value>> = Vec::new();
-        let search = options.search.in_all_collections_by_default();
-        self.search_datasets(&search, &mut |f| {
-            if dimensions.is_empty() {
-                dimensions = self.dimension_order(f.dataset.data_id.keys().cloned());
-            }
+        for (f, values) in found.iter().zip(values) {
+            let own = type_dimensions
+                .get(&f.dataset.dataset_type)
+                .map(|g| {
+                    g.required
+                        .iter()
+                        .chain(&g.implied)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
             let mut row = Vec::with_capacity(dimensions.len());
             for d in &dimensions {
-                let v = f.dataset.data_id.get(d).ok_or_else(|| {
+                let at = own.iter().position(|c| c == d).ok_or_else(|| {
                     RegistryError::Invalid(format!(
-                        "{d:?} is not a required dimension of {}",
+                        "{d:?} is not a dimension of {}",
                         f.dataset.dataset_type
                     ))
                 })?;
-                row.push(v.clone());
+                row.push(values[at].clone());
             }
             let key: Vec<Json> = row.iter().map(value_json).collect();
             if seen.insert(serde_json::to_string(&key).unwrap_or_default()) {
                 rows.push(row);
             }
-            Ok(true)
-        })?;
+        }
+        // Sorted as the reference sorts a table of data IDs.
+        let keys: Vec<usize> = self
+            .reference_sort_keys(&group)
+            .iter()
+            .filter_map(|k| dimensions.iter().position(|d| d == k))
+            .collect();
         rows.sort_by(|a, b| {
-            a.iter()
-                .zip(b.iter())
-                .map(|(x, y)| compare_values(x, y))
+            keys.iter()
+                .map(|&i| compare_values(&a[i], &b[i]))
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         });

@@ -136,7 +136,12 @@ fn dataset_queries(backend: Backend) {
             limit: Some(3),
         })
         .unwrap();
-    let visits: Vec<i64> = ids.rows.iter().map(|r| int(&r[0])).collect();
+    // A dimension brings those it requires and implies, as in the reference.
+    assert_eq!(
+        ids.dimensions,
+        ["instrument", "visit", "band", "day_obs", "physical_filter"]
+    );
+    let visits: Vec<i64> = ids.rows.iter().map(|r| int(&r[1])).collect();
     assert_eq!(visits, [0, 1, 2]);
 
     // Dimension records with a bound filter.

@@ -348,7 +348,8 @@ pub fn data_ids(args: &DataIdsArgs) -> CliResult {
                 .collect()
         })
         .collect();
-    table.print(args.format)?;
+    let headers: Vec<&str> = found.dimensions.iter().map(String::as_str).collect();
+    table.print_as_reference(args.format, &headers, Align::Right)?;
     Ok(())
 }
 
