@@ -112,6 +112,26 @@ pub fn query(args: &QueryArgs) -> CliResult {
                 }
             }
         }
+        ChainsMode::Table | ChainsMode::InverseTable if args.format == Format::Table => {
+            // The reference gives each child (or parent) a line of its own.
+            let inverse = args.chains == ChainsMode::InverseTable;
+            table = Table::new(["name", "type", "related"]);
+            for r in rows {
+                let mut related = r.related.iter();
+                let first = related.next().cloned().unwrap_or_default();
+                table.rows.push(vec![
+                    json!(r.record.name),
+                    json!(r.record.kind.name()),
+                    json!(first),
+                ]);
+                for more in related {
+                    table.rows.push(vec![json!(""), json!(""), json!(more)]);
+                }
+            }
+            let third = if inverse { "Parents" } else { "Children" };
+            table.print_as_reference(args.format, &["Name", "Type", third], Align::Left)?;
+            return Ok(());
+        }
         ChainsMode::Table | ChainsMode::InverseTable => {
             as_reference = false;
             let inverse = args.chains == ChainsMode::InverseTable;
