@@ -314,6 +314,34 @@ impl Universe {
             .ok_or_else(|| ConfigError::Universe(format!("unknown dimension element {name:?}")))
     }
 
+    /// Dimension names in the order the reference lists a group's names: by depth
+    /// (how many `requires`/`implies` steps lead down from the dimension), then by
+    /// name (`band, instrument, day_obs, detector, physical_filter, visit`).
+    pub fn reference_order(&self, names: &[String]) -> Vec<String> {
+        fn depth(u: &Universe, name: &str, seen: &mut Vec<String>) -> usize {
+            let Some(e) = u.element(name) else { return 0 };
+            if seen.iter().any(|s| s == name) {
+                return 0;
+            }
+            seen.push(name.to_owned());
+            let d = e
+                .requires
+                .iter()
+                .chain(&e.implies)
+                .map(|n| 1 + depth(u, n, seen))
+                .max()
+                .unwrap_or(0);
+            seen.pop();
+            d
+        }
+        let mut keyed: Vec<(usize, String)> = names
+            .iter()
+            .map(|n| (depth(self, n, &mut Vec::new()), n.clone()))
+            .collect();
+        keyed.sort();
+        keyed.into_iter().map(|(_, n)| n).collect()
+    }
+
     /// The full set of required dimensions of an element, in universe order: the
     /// closure of its `requires`, plus the element itself when it is a dimension.
     pub fn required_of(&self, name: &str) -> Result<Vec<String>, ConfigError> {

@@ -66,6 +66,30 @@ pub struct QueryArgs {
 pub fn query(args: &QueryArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let types = repo.query_dataset_types(&args.glob)?;
+    if args.verbose && args.format == Format::Table {
+        // As the reference: every dimension, in its order, as a Python list.
+        let mut table = Table::new(["name", "dimensions", "storage class"]);
+        for t in types {
+            let all: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
+            let listed: Vec<String> = repo
+                .universe()
+                .reference_order(&all)
+                .iter()
+                .map(|d| format!("'{d}'"))
+                .collect();
+            table.rows.push(vec![
+                Json::String(t.name.clone()),
+                Json::String(format!("[{}]", listed.join(", "))),
+                Json::String(t.storage_class.clone()),
+            ]);
+        }
+        table.print_as_reference(
+            args.format,
+            &["name", "dimensions", "storage class"],
+            Align::Left,
+        )?;
+        return Ok(());
+    }
     let mut table = if args.verbose {
         Table::new(["name", "dimensions", "storage_class", "is_calibration"])
     } else {
