@@ -4,6 +4,7 @@
 //! writes that change it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::config::CollectionKind;
 use crate::parquet_out::column_types;
@@ -19,6 +20,7 @@ use crate::export::{obscore_row, RowsProgress};
 use crate::parallel::{in_parallel, CHUNK_ROWS};
 use crate::ObsCoreError;
 use valet_collections::Resolver;
+use valet_config::Universe;
 use valet_registry::expand::RecordCache;
 use valet_registry::Registry;
 
@@ -138,8 +140,23 @@ pub fn update_table_reporting(
                 "ObsCore is not enabled in this repository".into(),
             ));
         };
+        refill(conn, &registry.universe, resolver, &config, progress)
+    })
+}
+
+/// Refill the live table of `config` in the caller's transaction: every row deleted,
+/// then every dataset the configuration selects added again. Returns the rows.
+pub fn refill(
+    conn: &mut Conn,
+    universe: &Arc<Universe>,
+    resolver: &Resolver,
+    config: &ObsCoreConfig,
+    progress: Option<&RowsProgress>,
+) -> Result<u64, ObsCoreError> {
+    {
+        let config = config.clone();
         conn.execute(&format!("DELETE FROM {}", table_name(&config)), &[])?;
-        let universe = registry.universe.clone();
+        let universe = universe.clone();
         let mut cache = RecordCache::new(universe.clone());
         let mut n = 0;
         for expected in expected_datasets(conn, resolver, &universe, &config)? {
@@ -158,7 +175,7 @@ pub fn update_table_reporting(
             }
         }
         Ok(n)
-    })
+    }
 }
 
 /// The datasets of one type the live table should hold, kept compact — a data ID as

@@ -442,28 +442,22 @@ impl Repo {
                     true,
                 )?;
             }
+            // New or changed regions change the rows of datasets already in a live
+            // ObsCore table (a raw takes its region through its visit): refill it in
+            // this transaction, so the table and the visits commit together.
+            if s.inserted + s.updated > 0 {
+                if let Some(config) = valet_obscore::live::enabled_config(conn)? {
+                    s.obscore_rows = Some(valet_obscore::live::refill(
+                        conn,
+                        &universe,
+                        &self.resolver,
+                        &config,
+                        None,
+                    )?);
+                }
+            }
             Ok(s)
         })?;
-        self.refresh_obscore_regions(summary)
-    }
-
-    /// Bring the live ObsCore table, if enabled, up to date with the regions new
-    /// visits gave exposure-based datasets. The table is refilled after the visits
-    /// commit (the ObsCore observer has no event for changed regions yet); were this
-    /// interrupted, `check` reports the rows and `obscore update-table` repairs them.
-    fn refresh_obscore_regions(
-        &self,
-        mut summary: DefineVisitsSummary,
-    ) -> Result<DefineVisitsSummary, RepoError> {
-        if summary.inserted + summary.updated == 0 {
-            return Ok(summary);
-        }
-        let mut conn = self.registry.db.conn()?;
-        if valet_obscore::live::enabled_config(&mut conn)?.is_none() {
-            return Ok(summary);
-        }
-        drop(conn);
-        summary.obscore_rows = Some(self.update_obscore_table(None)?);
         Ok(summary)
     }
 }
