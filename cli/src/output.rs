@@ -185,7 +185,8 @@ pub fn write_reference_table(
     cell: &mut dyn FnMut(usize, usize, &mut String),
     align: Align,
 ) -> std::io::Result<()> {
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    // astropy makes no column narrower than three characters.
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(3)).collect();
     let mut buf = String::new();
     for r in 0..rows {
         for (c, w) in widths.iter_mut().enumerate() {

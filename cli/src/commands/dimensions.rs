@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use std::io::Write;
 use valet::queries::{parse_binds, DimensionRecordQuery};
-use valet::{Repo, Value};
 
-use crate::output::{to_json, Format, Table};
+use valet::registry::timespan::format_tai_iso;
+use valet::{Record, Repo, Value};
+
+use crate::output::{push_plain, to_json, write_reference_table, Align, Format, Table};
 use crate::CliResult;
 
 /// List the records of one dimension element.
@@ -39,6 +42,10 @@ pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
         bind: parse_binds(&args.bind)?,
         limit: args.limit,
     })?;
+    if args.format == Format::Table {
+        print_records_as_reference(&repo, &args.element, &found.records)?;
+        return Ok(());
+    }
     let mut table = Table::new(found.columns.iter().cloned());
     for r in &found.records {
         table.rows.push(
@@ -51,6 +58,106 @@ pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
     }
     table.print(args.format)?;
     Ok(())
+}
+
+/// Print records as the reference's `query-dimension-records` does: its column order
+/// (dependencies, primary key, implied dimensions, other keys, metadata, region,
+/// timespan), sorted by data ID, regions elided, a timespan as `[begin, end)` in
+/// TAI, laid out as its table.
+fn print_records_as_reference(repo: &Repo, element: &str, records: &[Record]) -> CliResult {
+    let universe = repo.universe();
+    let e = universe.get(element)?;
+    let pk = e.primary_key().map(|k| k.name.clone());
+    let mut columns: Vec<String> = universe
+        .required_of(element)?
+        .into_iter()
+        .filter(|d| d != element)
+        .collect();
+    columns.extend(pk.clone());
+    let mut implied = e.implies.clone();
+    implied.sort();
+    columns.extend(implied);
+    columns.extend(
+        e.keys
+            .iter()
+            .map(|k| k.name.clone())
+            .filter(|k| Some(k) != pk.as_ref()),
+    );
+    columns.extend(e.metadata.iter().map(|m| m.name.clone()));
+    if e.spatial {
+        columns.push("region".into());
+    }
+    if e.temporal {
+        columns.push("timespan".into());
+    }
+    // Sorted by data ID: the dependencies, then the primary key.
+    let dependencies = universe.required_of(element)?.len() - usize::from(pk.is_some());
+    let key_count = dependencies + usize::from(pk.is_some());
+    let mut sorted: Vec<&Record> = records.iter().collect();
+    sorted.sort_by(|a, b| {
+        columns[..key_count]
+            .iter()
+            .map(|c| compare(a.get(c), b.get(c)))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let headers: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            if c == "timespan" {
+                "timespan (TAI)".to_owned()
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    let mut cell = |r: usize, c: usize, buf: &mut String| {
+        let record = sorted[r];
+        match columns[c].as_str() {
+            "timespan" => buf.push_str(&timespan_text(
+                record.get("timespan_begin"),
+                record.get("timespan_end"),
+            )),
+            "region" => buf.push_str(match record.get("region") {
+                Some(v) if !v.is_null() => "(elided)",
+                _ => "None",
+            }),
+            column => match record.get(column) {
+                None | Some(Value::Null) => buf.push_str("None"),
+                Some(Value::Bool(b)) => buf.push_str(if *b { "True" } else { "False" }),
+                Some(Value::Bytes(b)) => {
+                    buf.push_str("0x");
+                    buf.push_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>());
+                }
+                Some(v) => push_plain(buf, column, v),
+            },
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    write_reference_table(&mut out, &headers, sorted.len(), &mut cell, Align::Right)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(Value::Int(x)), Some(Value::Int(y))) => x.cmp(y),
+        (Some(Value::Text(x)), Some(Value::Text(y))) => x.cmp(y),
+        (x, y) => format!("{x:?}").cmp(&format!("{y:?}")),
+    }
+}
+
+/// A timespan as the reference prints one: `[begin, end)` in TAI, to the second.
+fn timespan_text(begin: Option<&Value>, end: Option<&Value>) -> String {
+    let at = |v: Option<&Value>| -> Option<String> {
+        let ns = v?.as_i64()?;
+        let text = format_tai_iso(ns);
+        Some(text.get(..19).unwrap_or(&text).replacen(' ', "T", 1))
+    };
+    let head = at(begin).map_or("(-∞, ".to_owned(), |b| format!("[{b}, "));
+    let tail = at(end).map_or("∞)".to_owned(), |e| format!("{e})"));
+    head + &tail
 }
 
 /// Insert dimension records from a file.
