@@ -584,6 +584,7 @@ impl Repo {
         options: &FindDatasetOptions,
     ) -> Result<Option<FoundDataset>, RepoError> {
         let mut conn = self.registry.db.conn()?;
+        self.check_implied_values(&mut conn, &options.dataset_type, &options.data_id)?;
         let found = self.resolver.find_dataset(
             &mut conn,
             &self.registry.universe,
@@ -599,6 +600,57 @@ impl Repo {
             dimensions: self.dimension_order(found.dataset.data_id.keys().cloned()),
             found,
         }))
+    }
+
+    /// Refuse a data ID whose implied values (`band`, `physical_filter`, …) contradict
+    /// what its records say, as the reference does: `visit=2,band=u` when visit 2 is
+    /// an r-band visit finds nothing there, and here is an error naming both.
+    fn check_implied_values(
+        &self,
+        conn: &mut valet_registry::Conn,
+        dataset_type: &str,
+        data_id: &DataId,
+    ) -> Result<(), RepoError> {
+        let t = self.resolver.dataset_type(conn, dataset_type)?;
+        let given: Vec<&String> = t
+            .dimensions
+            .implied
+            .iter()
+            .filter(|d| data_id.contains_key(*d))
+            .collect();
+        if given.is_empty() {
+            return Ok(());
+        }
+        let group = &t.dimensions;
+        let mut cache = RecordCache::new(self.registry.universe.clone());
+        let needed: Vec<String> = group
+            .required
+            .iter()
+            .chain(&group.implied)
+            .cloned()
+            .collect();
+        cache.load_for(conn, &needed)?;
+        let required: DataId = group
+            .required
+            .iter()
+            .filter_map(|d| data_id.get(d).map(|v| (d.clone(), v.clone())))
+            .collect();
+        let expanded = cache.expand(&group.required, &required)?;
+        for d in given {
+            let recorded = expanded
+                .data_id
+                .get(d)
+                .or_else(|| expanded.records.values().find_map(|r| r.get(d)));
+            let Some(recorded) = recorded else { continue };
+            let asked = &data_id[d];
+            if recorded.to_string() != asked.to_string() {
+                return Err(RepoError::Invalid(format!(
+                    "data ID {d}={asked} contradicts the dimension records, which give {d}={recorded} for {}",
+                    valet_registry::datasets::describe_data_id(&required, &group.required)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The distinct data IDs of the datasets a search finds, sorted by value.

@@ -878,6 +878,23 @@ fn limits_order_and_choices(backend: Backend) {
         ],
         "needs a time (--at or --timespan)",
     );
+    // An implied value that contradicts the records is an error, not a miss.
+    let find = |band: &str| {
+        run(&[
+            "find-dataset",
+            &repo,
+            "calexp",
+            "-c",
+            "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905",
+            "-d",
+            &format!("instrument=LSSTCam-imSim,detector=1,visit=2,band={band}"),
+        ])
+    };
+    assert!(find("r").status.success());
+    support::refused(
+        find("u"),
+        "data ID band=u contradicts the dimension records, which give band=r",
+    );
 
     // Choices are case-insensitive.
     ok(&[
