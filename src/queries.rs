@@ -689,28 +689,33 @@ impl Repo {
             Ok(true)
         })?;
         let values = self.dimension_values(&found, &type_dimensions)?;
+        // Where each type's values hold each column, worked out once per type.
+        let positions: HashMap<&str, Vec<Option<usize>>> = type_dimensions
+            .iter()
+            .map(|(t, g)| {
+                let own: Vec<&String> = g.required.iter().chain(&g.implied).collect();
+                let at = dimensions
+                    .iter()
+                    .map(|d| own.iter().position(|c| *c == d))
+                    .collect();
+                (t.as_str(), at)
+            })
+            .collect();
         let mut seen: HashSet<String> = HashSet::new();
         let mut rows: Vec<Vec<Value>> = Vec::new();
         for (f, values) in found.iter().zip(values) {
-            let own = type_dimensions
-                .get(&f.dataset.dataset_type)
-                .map(|g| {
-                    g.required
-                        .iter()
-                        .chain(&g.implied)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default();
+            let at = positions
+                .get(f.dataset.dataset_type.as_str())
+                .map_or(&[][..], Vec::as_slice);
             let mut row = Vec::with_capacity(dimensions.len());
-            for d in &dimensions {
-                let at = own.iter().position(|c| c == d).ok_or_else(|| {
+            for (i, d) in dimensions.iter().enumerate() {
+                let p = at.get(i).copied().flatten().ok_or_else(|| {
                     RegistryError::Invalid(format!(
                         "{d:?} is not a dimension of {}",
                         f.dataset.dataset_type
                     ))
                 })?;
-                row.push(values[at].clone());
+                row.push(values[p].clone());
             }
             let key: Vec<Json> = row.iter().map(value_json).collect();
             if seen.insert(serde_json::to_string(&key).unwrap_or_default()) {
@@ -758,6 +763,21 @@ impl Repo {
                 .as_ref()
                 .map(|(sql, params)| (sql.as_str(), params.as_slice())),
         )?;
+        // By data ID (the element's dependencies, then its primary key), as the
+        // reference lists records.
+        let e = universe.get(&query.element)?;
+        let key = valet_registry::schema::element_key_columns(universe, e)?;
+        records.sort_by(|a, b| {
+            key.iter()
+                .map(|k| {
+                    compare_values(
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                    )
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        });
         records.truncate(query.limit.unwrap_or(usize::MAX));
         Ok(DimensionRecords { columns, records })
     }
@@ -962,33 +982,21 @@ enum Cell<'a> {
 impl Cell<'_> {
     fn cmp(&self, other: &Cell<'_>) -> Ordering {
         use Cell::*;
-        let number = |c: &Cell<'_>| match c {
-            Value(v) => match v {
-                crate::Value::Int(i) => Some(*i as f64),
-                crate::Value::Float(f) => Some(*f),
-                _ => None,
-            },
-            _ => None,
-        };
         let rank = |c: &Cell<'_>| match c {
             Missing => 2,
-            _ if number(c).is_some() => 1,
+            Value(crate::Value::Int(_) | crate::Value::Float(_)) => 1,
             _ => 0,
         };
         match (self, other) {
-            (Value(crate::Value::Int(a)), Value(crate::Value::Int(b))) => a.cmp(b),
-            (Value(crate::Value::Text(a)), Value(crate::Value::Text(b))) => a.cmp(b),
+            (Value(a), Value(b)) => compare_values(a, b),
             (Value(crate::Value::Text(a)), Text(b)) => a.as_str().cmp(b),
             (Text(a), Value(crate::Value::Text(b))) => (*a).cmp(b.as_str()),
             (Text(a), Text(b)) => a.cmp(b),
             (Rank(a), Rank(b)) => a.cmp(b),
             (Id(a), Id(b)) => a.cmp(b),
-            _ => match (number(self), number(other)) {
-                (Some(a), Some(b)) => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
-                _ => rank(self)
-                    .cmp(&rank(other))
-                    .then_with(|| compare_values(&self.owned(), &other.owned())),
-            },
+            _ => rank(self)
+                .cmp(&rank(other))
+                .then_with(|| compare_values(&self.owned(), &other.owned())),
         }
     }
 
@@ -1022,6 +1030,12 @@ pub fn value_json(v: &Value) -> Json {
 /// Compare values: numbers by value, everything else by its JSON text (so text sorts
 /// before numbers, and missing values last).
 fn compare_values(a: &Value, b: &Value) -> Ordering {
+    // The common kinds directly; the rest through their JSON text.
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => return x.cmp(y),
+        (Value::Text(x), Value::Text(y)) => return x.cmp(y),
+        _ => {}
+    }
     match (value_json(a), value_json(b)) {
         (Json::Number(x), Json::Number(y)) => x
             .as_f64()

@@ -153,29 +153,25 @@ pub fn refill(
     config: &ObsCoreConfig,
     progress: Option<&RowsProgress>,
 ) -> Result<u64, ObsCoreError> {
-    {
-        let config = config.clone();
-        conn.execute(&format!("DELETE FROM {}", table_name(&config)), &[])?;
-        let universe = universe.clone();
-        let mut cache = RecordCache::new(universe.clone());
-        let mut n = 0;
-        for expected in expected_datasets(conn, resolver, &universe, &config)? {
-            let done = n;
-            let report = |k: u64| {
-                if let Some(p) = progress {
-                    p(done + k);
-                }
-            };
-            n += add_expected(conn, &config, &mut cache, &expected, &report)?;
-        }
-        if config.collection_type == CollectionKind::Chained {
-            if let Some(chain) = config.collections.as_ref().and_then(|c| c.first()) {
-                let path = crate::observer::current_path(conn, chain)?;
-                crate::observer::store_path(conn, &path)?;
+    conn.execute(&format!("DELETE FROM {}", table_name(config)), &[])?;
+    let mut cache = RecordCache::new(universe.clone());
+    let mut n = 0;
+    for expected in expected_datasets(conn, resolver, universe, config)? {
+        let done = n;
+        let report = |k: u64| {
+            if let Some(p) = progress {
+                p(done + k);
             }
-        }
-        Ok(n)
+        };
+        n += add_expected(conn, config, &mut cache, &expected, &report)?;
     }
+    if config.collection_type == CollectionKind::Chained {
+        if let Some(chain) = config.collections.as_ref().and_then(|c| c.first()) {
+            let path = crate::observer::current_path(conn, chain)?;
+            crate::observer::store_path(conn, &path)?;
+        }
+    }
+    Ok(n)
 }
 
 /// The datasets of one type the live table should hold, kept compact — a data ID as

@@ -295,6 +295,11 @@ impl Repo {
             let hull = convex_hull(&points)
                 .map_err(|m| RepoError::Invalid(format!("visit {}: {m}", p.id)))?;
             let floats = |k: &str| all(ex.iter().map(|e| float(e, k)));
+            // The least (or greatest) of an integer column over the exposures.
+            let least =
+                |k: &str| all(ex.iter().map(|e| int(e, k))).and_then(|v| v.into_iter().min());
+            let greatest =
+                |k: &str| all(ex.iter().map(|e| int(e, k))).and_then(|v| v.into_iter().max());
             let mut v = Record::from([
                 ("instrument".to_owned(), inst()),
                 ("id".to_owned(), Value::Int(p.id)),
@@ -323,18 +328,8 @@ impl Repo {
                         .unwrap_or_else(|| "various".into()),
                 )),
             );
-            put(
-                "day_obs",
-                all(ex.iter().map(|e| int(e, "day_obs")))
-                    .and_then(|d| d.into_iter().min())
-                    .map(Value::Int),
-            );
-            put(
-                "seq_num",
-                all(ex.iter().map(|e| int(e, "seq_num")))
-                    .and_then(|d| d.into_iter().min())
-                    .map(Value::Int),
-            );
+            put("day_obs", least("day_obs").map(Value::Int));
+            put("seq_num", least("seq_num").map(Value::Int));
             put(
                 "exposure_time",
                 floats("exposure_time").map(|t| Value::Float(t.iter().sum())),
@@ -348,18 +343,8 @@ impl Repo {
                 "azimuth",
                 floats("azimuth").map(|a| Value::Float(mean_angle(&a))),
             );
-            put(
-                "timespan_begin",
-                all(ex.iter().map(|e| int(e, "timespan_begin")))
-                    .and_then(|t| t.into_iter().min())
-                    .map(Value::Int),
-            );
-            put(
-                "timespan_end",
-                all(ex.iter().map(|e| int(e, "timespan_end")))
-                    .and_then(|t| t.into_iter().max())
-                    .map(Value::Int),
-            );
+            put("timespan_begin", least("timespan_begin").map(Value::Int));
+            put("timespan_end", greatest("timespan_end").map(Value::Int));
             v.retain(|k, _| visit_columns.iter().any(|c| c == k));
             visits.push(v);
             for e in ex {

@@ -89,8 +89,13 @@ pub fn query(args: &QueryArgs) -> CliResult {
         as_of: as_of(&args.as_of)?,
     })?;
     let mut table;
-    // Laid out as the reference's, under its column names, except in TABLE mode.
-    let mut as_reference = true;
+    let inverse = matches!(args.chains, ChainsMode::InverseTable);
+    // In table form every view is laid out as the reference's, under its names.
+    let headers: &[&str] = match args.chains {
+        ChainsMode::Table => &["Name", "Type", "Children"],
+        ChainsMode::InverseTable => &["Name", "Type", "Parents"],
+        _ => &["Name", "Type"],
+    };
     match args.chains {
         ChainsMode::Tree | ChainsMode::InverseTree => {
             // People see the tree as indentation; machines get a depth column.
@@ -114,7 +119,6 @@ pub fn query(args: &QueryArgs) -> CliResult {
         }
         ChainsMode::Table | ChainsMode::InverseTable if args.format == Format::Table => {
             // The reference gives each child (or parent) a line of its own.
-            let inverse = args.chains == ChainsMode::InverseTable;
             table = Table::new(["name", "type", "related"]);
             for r in rows {
                 let mut related = r.related.iter();
@@ -128,13 +132,8 @@ pub fn query(args: &QueryArgs) -> CliResult {
                     table.rows.push(vec![json!(""), json!(""), json!(more)]);
                 }
             }
-            let third = if inverse { "Parents" } else { "Children" };
-            table.print_as_reference(args.format, &["Name", "Type", third], Align::Left)?;
-            return Ok(());
         }
         ChainsMode::Table | ChainsMode::InverseTable => {
-            as_reference = false;
-            let inverse = args.chains == ChainsMode::InverseTable;
             table = Table::new(["name", "type", if inverse { "parents" } else { "children" }]);
             for r in rows {
                 let shown = if args.format == Format::Json {
@@ -158,11 +157,7 @@ pub fn query(args: &QueryArgs) -> CliResult {
             }
         }
     }
-    if as_reference {
-        table.print_as_reference(args.format, &["Name", "Type"], Align::Left)?;
-    } else {
-        table.print(args.format)?;
-    }
+    table.print_as_reference(args.format, headers, Align::Left)?;
     Ok(())
 }
 

@@ -62,7 +62,7 @@ pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
 
 /// Print records as the reference's `query-dimension-records` does: its column order
 /// (dependencies, primary key, implied dimensions, other keys, metadata, region,
-/// timespan), sorted by data ID, regions elided, a timespan as `[begin, end)` in
+/// timespan), regions elided, a timespan as `[begin, end)` in
 /// TAI, laid out as its table.
 fn print_records_as_reference(repo: &Repo, element: &str, records: &[Record]) -> CliResult {
     let universe = repo.universe();
@@ -90,17 +90,6 @@ fn print_records_as_reference(repo: &Repo, element: &str, records: &[Record]) ->
     if e.temporal {
         columns.push("timespan".into());
     }
-    // Sorted by data ID: the dependencies, then the primary key.
-    let dependencies = universe.required_of(element)?.len() - usize::from(pk.is_some());
-    let key_count = dependencies + usize::from(pk.is_some());
-    let mut sorted: Vec<&Record> = records.iter().collect();
-    sorted.sort_by(|a, b| {
-        columns[..key_count]
-            .iter()
-            .map(|c| compare(a.get(c), b.get(c)))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
     let headers: Vec<String> = columns
         .iter()
         .map(|c| {
@@ -112,7 +101,7 @@ fn print_records_as_reference(repo: &Repo, element: &str, records: &[Record]) ->
         })
         .collect();
     let mut cell = |r: usize, c: usize, buf: &mut String| {
-        let record = sorted[r];
+        let record = &records[r];
         match columns[c].as_str() {
             "timespan" => buf.push_str(&timespan_text(
                 record.get("timespan_begin"),
@@ -135,17 +124,9 @@ fn print_records_as_reference(repo: &Repo, element: &str, records: &[Record]) ->
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    write_reference_table(&mut out, &headers, sorted.len(), &mut cell, Align::Right)?;
+    write_reference_table(&mut out, &headers, records.len(), &mut cell, Align::Right)?;
     out.flush()?;
     Ok(())
-}
-
-fn compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
-    match (a, b) {
-        (Some(Value::Int(x)), Some(Value::Int(y))) => x.cmp(y),
-        (Some(Value::Text(x)), Some(Value::Text(y))) => x.cmp(y),
-        (x, y) => format!("{x:?}").cmp(&format!("{y:?}")),
-    }
 }
 
 /// A timespan as the reference prints one: `[begin, end)` in TAI, to the second.
