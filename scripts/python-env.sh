@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Make (or reuse) the Python environment the Python-side tests run in, and print its
+# path: target/py-venv, with the reference Butler (lsst-daf-butler from PyPI), its
+# PostgreSQL driver, pytest and maturin. It is rebuilt when python/requirements-test.txt
+# changes, so a warm run costs nothing.
+#
+#   venv=$(scripts/python-env.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=target/py-venv
+requirements=python/requirements-test.txt
+stamp="$venv/.requirements"
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$stamp"; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
+    cp "$requirements" "$stamp"
+fi
+echo "$PWD/$venv"
