@@ -1,9 +1,12 @@
 //! Collection reads through [`Repo`]: listing collections with their chains shown as
 //! asked, the names that patterns mean, chain history and the naming lint.
 
-use valet_collections::chains::{chain_history, children_as_of, children_of, parents_of};
+use valet_collections::chains::{chain_history, children_as_of, children_of, flatten, parents_of};
 use valet_collections::naming::lint;
 use valet_collections::{query_collections, CollectionQuery};
+use valet_registry::collections::get_collection;
+use valet_registry::dataset_types::all_dataset_types;
+use valet_registry::datasets::summary_type_ids;
 use valet_registry::{CollectionRecord, CollectionType, Conn, RegistryError};
 
 pub use valet_collections::naming::{Finding, Severity};
@@ -124,6 +127,57 @@ impl Repo {
             },
         )?;
         Ok(found.into_iter().map(|c| c.name).collect())
+    }
+
+    /// The collection of this name.
+    pub fn collection(&self, name: &str) -> Result<CollectionRecord, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        Ok(get_collection(&mut conn, name)?)
+    }
+
+    /// The children of a chain, in order; a collection of another type is an error.
+    pub fn chain_children(&self, chain: &str) -> Result<Vec<String>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        let record = get_collection(&mut conn, chain)?;
+        if record.kind != CollectionType::Chained {
+            return Err(RepoError::Invalid(format!(
+                "collection {chain:?} is {}, not CHAINED",
+                record.kind
+            )));
+        }
+        Ok(children_of(&mut conn, record.id)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect())
+    }
+
+    /// The chains that list a collection as a child, by name.
+    pub fn chain_parents(&self, name: &str) -> Result<Vec<String>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        get_collection(&mut conn, name)?;
+        let mut parents: Vec<String> = parents_of(&mut conn, name)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        parents.sort();
+        Ok(parents)
+    }
+
+    /// The names of the dataset types a collection (or, for a chain, any collection
+    /// it reaches) has ever held: the reference's collection summary.
+    pub fn collection_dataset_types(&self, name: &str) -> Result<Vec<String>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        let mut ids = std::collections::HashSet::new();
+        for c in flatten(&mut conn, &[name.to_owned()], None)? {
+            ids.extend(summary_type_ids(&mut conn, c.id)?);
+        }
+        let mut names: Vec<String> = all_dataset_types(&mut conn)?
+            .into_iter()
+            .filter(|t| ids.contains(&t.id))
+            .map(|t| t.name)
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// Every recorded edit of a chain, oldest first.

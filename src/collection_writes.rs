@@ -7,7 +7,7 @@ use uuid::Uuid;
 use valet_collections::calibration::{certify, decertify};
 use valet_collections::chains::{children_of, collection_chain, ChainMode};
 use valet_collections::removal::{remove_collections, remove_runs};
-use valet_collections::tagged::associate;
+use valet_collections::tagged::{associate, disassociate};
 use valet_registry::collections::{
     find_collection, get_collection, register_collection, register_owned_collection,
 };
@@ -189,6 +189,26 @@ impl Repo {
             }
             certify(conn, u, &options.output, &ids, options.timespan)
         })?)
+    }
+
+    /// Certify these datasets into an existing CALIBRATION collection for a validity
+    /// range (the reference's `Registry.certify`); returns how many were certified.
+    pub fn certify(
+        &self,
+        collection: &str,
+        ids: &[Uuid],
+        timespan: Timespan,
+    ) -> Result<usize, RepoError> {
+        Ok(self
+            .registry
+            .transaction(|conn, u| certify(conn, u, collection, ids, timespan))?)
+    }
+
+    /// Remove datasets from a TAGGED collection; returns how many were members.
+    pub fn disassociate(&self, collection: &str, ids: &[Uuid]) -> Result<usize, RepoError> {
+        Ok(self
+            .registry
+            .transaction(|conn, _| disassociate(conn, collection, ids))?)
     }
 
     /// Remove a time range from the validity ranges of a calibration type in a

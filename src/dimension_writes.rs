@@ -115,6 +115,17 @@ impl Repo {
         } else {
             crate::transfers::read_records(&text, &source)?
         };
+        self.insert_dimension_records(element, &records, existing)
+    }
+
+    /// Insert records of one dimension element (admins only), in one transaction,
+    /// with the foreign-key checks and messages of an import.
+    pub fn insert_dimension_records(
+        &self,
+        element: &str,
+        records: &[Record],
+        existing: ExistingRecords,
+    ) -> Result<InsertRecordsSummary, RepoError> {
         self.require_admin(&format!("insert {element} records"))?;
         self.registry.db.transaction(|conn| {
             let universe = self.registry.universe.clone();
@@ -131,12 +142,12 @@ impl Repo {
                         conn,
                         &universe,
                         element,
-                        &records,
+                        records,
                         existing == ExistingRecords::Skip,
                     )? as usize;
                 }
                 ExistingRecords::Update => {
-                    for o in sync_records(conn, &universe, element, &records, true)? {
+                    for o in sync_records(conn, &universe, element, records, true)? {
                         match o {
                             SyncOutcome::Inserted => s.inserted += 1,
                             SyncOutcome::Updated => s.updated += 1,

@@ -10,6 +10,7 @@
 pub mod check;
 pub mod collection_queries;
 pub mod collection_writes;
+pub mod dataset_records;
 pub mod dataset_type_writes;
 pub mod datastore;
 pub mod dimension_writes;

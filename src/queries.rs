@@ -225,6 +225,12 @@ impl Repo {
         Ok(out)
     }
 
+    /// The registered dataset type of this name.
+    pub fn dataset_type(&self, name: &str) -> Result<DatasetType, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        Ok(get_dataset_type(&mut conn, name)?)
+    }
+
     /// The registered dataset types whose names match any of the globs (all of them
     /// if none), by name.
     pub fn query_dataset_types(&self, globs: &[String]) -> Result<Vec<DatasetType>, RepoError> {
@@ -806,7 +812,7 @@ impl Repo {
     }
 
     /// Dimension names in universe order (instrument before detector before visit).
-    fn dimension_order(&self, names: impl IntoIterator<Item = String>) -> Vec<String> {
+    pub(crate) fn dimension_order(&self, names: impl IntoIterator<Item = String>) -> Vec<String> {
         let u = &self.registry.universe;
         let mut v: Vec<String> = names.into_iter().collect();
         v.sort_by_key(|n| u.element(n).map(|e| e.index).unwrap_or(usize::MAX));

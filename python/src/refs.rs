@@ -1,0 +1,543 @@
+//! The reference's value types that queries return by the thousand, built in Rust so
+//! that a result costs one small object per row: `DatasetType`, `DataCoordinate`,
+//! `DatasetRef`, `DimensionGroup` and dimension records.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyAttributeError, PyKeyError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use valet::{DataId, Record, Value};
+
+use crate::values::{uuid_to_py, value_to_py};
+
+/// A set of dimensions: the required ones, then those they imply.
+#[pyclass(name = "DimensionGroup", module = "valet", frozen, eq, hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PyDimensionGroup {
+    required: Vec<String>,
+    implied: Vec<String>,
+}
+
+impl PyDimensionGroup {
+    /// A group from its required and implied dimension names.
+    pub fn new(required: Vec<String>, implied: Vec<String>) -> Self {
+        PyDimensionGroup { required, implied }
+    }
+
+    fn all(&self) -> impl Iterator<Item = &String> {
+        self.required.iter().chain(&self.implied)
+    }
+}
+
+#[pymethods]
+impl PyDimensionGroup {
+    /// Every dimension name, required first.
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.all().cloned().collect()
+    }
+
+    /// The required dimension names.
+    #[getter]
+    fn required(&self) -> Vec<String> {
+        self.required.clone()
+    }
+
+    /// The implied dimension names.
+    #[getter]
+    fn implied(&self) -> Vec<String> {
+        self.implied.clone()
+    }
+
+    fn __contains__(&self, name: &str) -> bool {
+        self.all().any(|n| n == name)
+    }
+
+    fn __len__(&self) -> usize {
+        self.required.len() + self.implied.len()
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.all())?.try_iter()?.into_any())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{{{}}}", self.all().cloned().collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// A registered dataset type.
+#[pyclass(name = "DatasetType", module = "valet", frozen)]
+#[derive(Clone)]
+pub struct PyDatasetType {
+    name: String,
+    dimensions: PyDimensionGroup,
+    storage_class: String,
+    is_calibration: bool,
+}
+
+impl PyDatasetType {
+    /// The Python value of a registered type.
+    pub fn from_valet(t: &valet::DatasetType) -> Self {
+        PyDatasetType {
+            name: t.name.clone(),
+            dimensions: PyDimensionGroup::new(
+                t.dimensions.required.clone(),
+                t.dimensions.implied.clone(),
+            ),
+            storage_class: t.storage_class.clone(),
+            is_calibration: t.is_calibration,
+        }
+    }
+
+    /// The dataset type's required dimensions, in order.
+    pub fn required(&self) -> &[String] {
+        &self.dimensions.required
+    }
+
+    /// Its name.
+    pub fn type_name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[pymethods]
+impl PyDatasetType {
+    /// A dataset type to register: its name, dimension names (or a group), storage
+    /// class name and whether it is a calibration type. The universe completes the
+    /// dimensions when it is registered.
+    #[new]
+    #[pyo3(signature = (name, dimensions, storageClass, universe=None, isCalibration=false))]
+    #[allow(non_snake_case)]
+    fn py_new(
+        name: String,
+        dimensions: &Bound<'_, PyAny>,
+        storageClass: &Bound<'_, PyAny>,
+        universe: Option<&Bound<'_, PyAny>>,
+        isCalibration: bool,
+    ) -> PyResult<Self> {
+        let _ = universe;
+        let dimensions = match dimensions.cast::<PyDimensionGroup>() {
+            Ok(g) => g.get().clone(),
+            Err(_) => PyDimensionGroup::new(dimensions.extract()?, vec![]),
+        };
+        let storage_class = match storageClass.extract::<String>() {
+            Ok(s) => s,
+            Err(_) => storageClass.getattr("name")?.extract()?,
+        };
+        Ok(PyDatasetType {
+            name,
+            dimensions,
+            storage_class,
+            is_calibration: isCalibration,
+        })
+    }
+
+    /// The name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The dimensions of its data IDs.
+    #[getter]
+    fn dimensions(&self) -> PyDimensionGroup {
+        self.dimensions.clone()
+    }
+
+    /// The name of its storage class.
+    #[getter(storageClass_name)]
+    fn storage_class_name(&self) -> &str {
+        &self.storage_class
+    }
+
+    /// Whether it can be certified into CALIBRATION collections.
+    #[pyo3(name = "isCalibration")]
+    fn is_calibration(&self) -> bool {
+        self.is_calibration
+    }
+
+    /// Whether it is a component type (valet registers none).
+    #[pyo3(name = "isComponent")]
+    fn is_component(&self) -> bool {
+        false
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyDatasetType>().is_ok_and(|o| {
+            let o = o.get();
+            o.name == self.name
+                && o.dimensions == self.dimensions
+                && o.storage_class == self.storage_class
+                && o.is_calibration == self.is_calibration
+        })
+    }
+
+    fn __hash__(&self) -> u64 {
+        hash_of(&self.name)
+    }
+
+    fn __repr__(&self) -> String {
+        let calibration = if self.is_calibration {
+            ", isCalibration=True"
+        } else {
+            ""
+        };
+        format!(
+            "DatasetType({:?}, {}, {}{calibration})",
+            self.name,
+            self.dimensions.__repr__(),
+            self.storage_class
+        )
+    }
+}
+
+/// A data ID: values for a group of dimensions (the required ones at least), and
+/// with the records of its elements when expanded.
+#[pyclass(name = "DataCoordinate", module = "valet", frozen)]
+pub struct PyDataCoordinate {
+    keys: Arc<Vec<String>>,
+    values: Vec<Value>,
+    required: usize,
+    implied: Arc<Vec<String>>,
+    records: Option<BTreeMap<String, Record>>,
+}
+
+impl PyDataCoordinate {
+    /// A data ID of these required dimensions (values in the same order), and
+    /// optionally the implied ones after them with their values and the records.
+    pub fn new(
+        keys: Arc<Vec<String>>,
+        values: Vec<Value>,
+        required: usize,
+        implied: Arc<Vec<String>>,
+        records: Option<BTreeMap<String, Record>>,
+    ) -> Self {
+        PyDataCoordinate {
+            keys,
+            values,
+            required,
+            implied,
+            records,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        let i = self.keys.iter().position(|k| k == key)?;
+        self.values.get(i)
+    }
+
+    fn required_pairs(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.keys.iter().zip(&self.values).take(self.required)
+    }
+}
+
+/// Values of the required dimensions of `data_id`, in the order of `keys`.
+pub fn values_in_order(mut data_id: DataId, keys: &[String]) -> Vec<Value> {
+    keys.iter()
+        .map(|k| data_id.remove(k).unwrap_or(Value::Null))
+        .collect()
+}
+
+#[pymethods]
+impl PyDataCoordinate {
+    fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+        match self.get(key) {
+            Some(v) => value_to_py(py, v),
+            None => Err(PyKeyError::new_err(key.to_owned())),
+        }
+    }
+
+    fn __contains__(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn __len__(&self) -> usize {
+        self.required
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.keys.iter().take(self.required))?
+            .try_iter()?
+            .into_any())
+    }
+
+    /// The required dimension names.
+    fn keys(&self) -> Vec<String> {
+        self.keys.iter().take(self.required).cloned().collect()
+    }
+
+    /// The value of a dimension, or `default`.
+    #[pyo3(signature = (key, default=None))]
+    fn get_value<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self.get(key) {
+            Some(v) => value_to_py(py, v),
+            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
+        }
+    }
+
+    /// The required dimensions and their values.
+    #[getter]
+    fn required<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.required_pairs() {
+            d.set_item(k, value_to_py(py, v)?)?;
+        }
+        Ok(d)
+    }
+
+    /// Every dimension known, required and implied, and its value.
+    #[getter]
+    fn mapping<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.keys.iter().zip(&self.values) {
+            d.set_item(k, value_to_py(py, v)?)?;
+        }
+        Ok(d)
+    }
+
+    /// The dimensions of the data ID.
+    #[getter]
+    fn dimensions(&self) -> PyDimensionGroup {
+        PyDimensionGroup::new(
+            self.keys.iter().take(self.required).cloned().collect(),
+            (*self.implied).clone(),
+        )
+    }
+
+    /// Whether the implied dimensions' values are here too.
+    #[pyo3(name = "hasFull")]
+    fn has_full(&self) -> bool {
+        self.keys.len() == self.required + self.implied.len()
+    }
+
+    /// Whether the records of its elements are here.
+    #[pyo3(name = "hasRecords")]
+    fn has_records(&self) -> bool {
+        self.records.is_some()
+    }
+
+    /// The record of each element, by element name (expanded data IDs only).
+    #[getter]
+    fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (element, record) in self.records.iter().flatten() {
+            d.set_item(element, PyDimensionRecord::new(element, record))?;
+        }
+        Ok(d)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if let Ok(o) = other.cast::<PyDataCoordinate>() {
+            let o = o.get();
+            return Ok(o.required_pairs().eq(self.required_pairs()));
+        }
+        if let Ok(d) = other.cast::<PyDict>() {
+            let py = other.py();
+            return self.required(py)?.eq(d);
+        }
+        Ok(false)
+    }
+
+    fn __hash__(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        for (k, v) in self.required_pairs() {
+            k.hash(&mut h);
+            v.to_string().hash(&mut h);
+        }
+        h.finish()
+    }
+
+    fn __repr__(&self) -> String {
+        let shown: Vec<String> = self
+            .keys
+            .iter()
+            .zip(&self.values)
+            .map(|(k, v)| format!("{k}: {}", python_repr(v)))
+            .collect();
+        format!("{{{}}}", shown.join(", "))
+    }
+}
+
+/// A value as Python's `repr` shows it.
+fn python_repr(v: &Value) -> String {
+    match v {
+        Value::Text(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        other => other.to_string(),
+    }
+}
+
+fn hash_of(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// One record of a dimension element, its fields as attributes.
+#[pyclass(name = "DimensionRecord", module = "valet", frozen)]
+pub struct PyDimensionRecord {
+    element: String,
+    fields: Vec<(String, Value)>,
+}
+
+impl PyDimensionRecord {
+    /// The Python value of a record of `element`.
+    pub fn new(element: &str, record: &Record) -> Self {
+        PyDimensionRecord {
+            element: element.to_owned(),
+            fields: record.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyDimensionRecord {
+    fn __getattr__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        match self.fields.iter().find(|(k, _)| k == name) {
+            Some((_, v)) => value_to_py(py, v),
+            None => Err(PyAttributeError::new_err(format!(
+                "{} record has no field {name:?}",
+                self.element
+            ))),
+        }
+    }
+
+    /// The element's name.
+    #[getter]
+    fn definition(&self) -> &str {
+        &self.element
+    }
+
+    /// The fields as a dictionary.
+    #[pyo3(name = "toDict")]
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.fields {
+            d.set_item(k, value_to_py(py, v)?)?;
+        }
+        Ok(d)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyDimensionRecord>()
+            .is_ok_and(|o| o.get().element == self.element && o.get().fields == self.fields)
+    }
+
+    fn __repr__(&self) -> String {
+        let shown: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", python_repr(v)))
+            .collect();
+        format!("{}.RecordClass({})", self.element, shown.join(", "))
+    }
+}
+
+/// A resolved dataset: id, dataset type, data ID and RUN.
+#[pyclass(name = "DatasetRef", module = "valet", frozen)]
+pub struct PyDatasetRef {
+    id: uuid::Uuid,
+    run: String,
+    dataset_type: Py<PyDatasetType>,
+    keys: Arc<Vec<String>>,
+    values: Vec<Value>,
+    implied: Arc<Vec<String>>,
+}
+
+impl PyDatasetRef {
+    /// A ref of `dataset_type` (whose required dimensions `keys` lists, and whose
+    /// implied ones `implied`) from valet's.
+    pub fn new(
+        r: valet::DatasetRef,
+        dataset_type: Py<PyDatasetType>,
+        keys: Arc<Vec<String>>,
+        implied: Arc<Vec<String>>,
+    ) -> Self {
+        PyDatasetRef {
+            id: r.id,
+            run: r.run,
+            values: values_in_order(r.data_id, &keys),
+            dataset_type,
+            keys,
+            implied,
+        }
+    }
+
+    /// The dataset's id.
+    pub fn uuid(&self) -> uuid::Uuid {
+        self.id
+    }
+}
+
+#[pymethods]
+impl PyDatasetRef {
+    /// The dataset's id, a `uuid.UUID`.
+    #[getter]
+    fn id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        uuid_to_py(py, &self.id)
+    }
+
+    /// The RUN collection it lives in.
+    #[getter]
+    fn run(&self) -> &str {
+        &self.run
+    }
+
+    /// Its dataset type.
+    #[getter(datasetType)]
+    fn dataset_type(&self, py: Python<'_>) -> Py<PyDatasetType> {
+        self.dataset_type.clone_ref(py)
+    }
+
+    /// Its data ID.
+    #[getter(dataId)]
+    fn data_id(&self) -> PyDataCoordinate {
+        PyDataCoordinate::new(
+            self.keys.clone(),
+            self.values.clone(),
+            self.keys.len(),
+            self.implied.clone(),
+            None,
+        )
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<PyDatasetRef>()
+            .is_ok_and(|o| o.get().id == self.id)
+    }
+
+    fn __hash__(&self) -> u64 {
+        let (hi, lo) = self.id.as_u64_pair();
+        hi ^ lo
+    }
+
+    fn __repr__(&self) -> String {
+        let values: Vec<String> = self
+            .keys
+            .iter()
+            .zip(&self.values)
+            .map(|(k, v)| format!("{k}: {}", python_repr(v)))
+            .collect();
+        format!(
+            "DatasetRef({}, {{{}}}, run={:?}, id={})",
+            self.dataset_type.get().__repr__(),
+            values.join(", "),
+            self.run,
+            self.id
+        )
+    }
+}

@@ -1,0 +1,743 @@
+//! `_valet.Repo`: one valet repository, each method one call of a `valet::Repo`
+//! method with the GIL released.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use uuid::Uuid;
+use valet::collection_queries::{ChainsView, QueryCollectionsOptions};
+use valet::collection_writes::RegisterCollectionOptions;
+use valet::dataset_type_writes::DatasetTypeSpec;
+use valet::dimension_writes::ExistingRecords;
+use valet::ingest::FileToIngest;
+use valet::prune::PruneOptions;
+use valet::queries::{Binds, DatasetSearch, FindDatasetOptions, Literal};
+use valet::transfers::{ExportOptions, ImportOptions};
+use valet::{
+    ChainMode, CollectionType, CreateOptions, DataId, IdGenerationMode, Record, Repo, TransferMode,
+};
+
+use crate::arrow::datasets_table;
+use crate::errors::IntoPy;
+use crate::refs::{PyDataCoordinate, PyDatasetRef, PyDatasetType};
+use crate::values::{data_id_from_py, span, timespan, value_from_py, value_to_py};
+
+/// What a ref of a dataset type shares with every other: the type's Python value
+/// and the names of its dimensions.
+struct TypeInfo {
+    python: Py<PyDatasetType>,
+    required: Arc<Vec<String>>,
+    implied: Arc<Vec<String>>,
+}
+
+/// A valet repository, open.
+#[pyclass(name = "Repo", module = "valet._valet", frozen)]
+pub struct PyRepo {
+    repo: Repo,
+    types: Mutex<HashMap<String, Arc<TypeInfo>>>,
+}
+
+fn invalid(message: String) -> PyErr {
+    PyValueError::new_err(message)
+}
+
+fn parse<T: FromStr<Err = String>>(text: &str) -> PyResult<T> {
+    text.parse().map_err(invalid)
+}
+
+fn uuids(ids: Vec<String>) -> PyResult<Vec<Uuid>> {
+    ids.iter()
+        .map(|s| Uuid::parse_str(s).map_err(|e| invalid(format!("dataset id {s:?}: {e}"))))
+        .collect()
+}
+
+fn collection_type(code: u8) -> PyResult<CollectionType> {
+    match code {
+        1 => Ok(CollectionType::Run),
+        2 => Ok(CollectionType::Tagged),
+        3 => Ok(CollectionType::Chained),
+        4 => Ok(CollectionType::Calibration),
+        other => Err(invalid(format!("unknown collection type {other}"))),
+    }
+}
+
+fn binds(bind: Option<&Bound<'_, PyDict>>) -> PyResult<Binds> {
+    let mut out = Binds::new();
+    for (k, v) in bind.iter().flat_map(|d| d.iter()) {
+        let name: String = k.extract()?;
+        let literal = match value_from_py(&v, &format!("bind value {name:?}"))? {
+            valet::Value::Int(i) => Literal::Int(i),
+            valet::Value::Float(x) => Literal::Float(x),
+            valet::Value::Text(s) => Literal::Text(s),
+            valet::Value::Bool(b) => Literal::Int(b as i64),
+            other => {
+                return Err(invalid(format!(
+                    "bind value {name:?}: {other} is not usable"
+                )))
+            }
+        };
+        out.insert(name, literal);
+    }
+    Ok(out)
+}
+
+fn records_from_py(records: &Bound<'_, PyList>) -> PyResult<Vec<Record>> {
+    records
+        .iter()
+        .map(|r| {
+            let d = r.cast::<PyDict>()?;
+            let mut record = Record::new();
+            for (k, v) in d.iter() {
+                let key: String = k.extract()?;
+                let value = value_from_py(&v, &format!("record field {key:?}"))?;
+                record.insert(key, value);
+            }
+            Ok(record)
+        })
+        .collect()
+}
+
+impl PyRepo {
+    fn wrap(repo: Repo) -> Self {
+        PyRepo {
+            repo,
+            types: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The shared parts of refs of a dataset type, looked up once.
+    fn type_info(&self, py: Python<'_>, name: &str) -> PyResult<Arc<TypeInfo>> {
+        if let Some(t) = self.types.lock().ok().and_then(|m| m.get(name).cloned()) {
+            return Ok(t);
+        }
+        let t = py.detach(|| self.repo.dataset_type(name)).py()?;
+        let info = Arc::new(TypeInfo {
+            required: Arc::new(t.dimensions.required.clone()),
+            implied: Arc::new(t.dimensions.implied.clone()),
+            python: Py::new(py, PyDatasetType::from_valet(&t))?,
+        });
+        if let Ok(mut m) = self.types.lock() {
+            m.insert(name.to_owned(), info.clone());
+        }
+        Ok(info)
+    }
+
+    fn forget_types(&self) {
+        if let Ok(mut m) = self.types.lock() {
+            m.clear();
+        }
+    }
+
+    /// Python refs for valet's, each type looked up once.
+    fn refs_to_py(
+        &self,
+        py: Python<'_>,
+        refs: Vec<valet::DatasetRef>,
+    ) -> PyResult<Vec<Py<PyDatasetRef>>> {
+        let mut last: Option<Arc<TypeInfo>> = None;
+        refs.into_iter()
+            .map(|r| {
+                let info = match &last {
+                    Some(t) if t.python.get().type_name() == r.dataset_type => t.clone(),
+                    _ => {
+                        let t = self.type_info(py, &r.dataset_type)?;
+                        last = Some(t.clone());
+                        t
+                    }
+                };
+                Py::new(
+                    py,
+                    PyDatasetRef::new(
+                        r,
+                        info.python.clone_ref(py),
+                        info.required.clone(),
+                        info.implied.clone(),
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+#[pymethods]
+impl PyRepo {
+    /// Open the repository at `root`.
+    #[new]
+    fn open(py: Python<'_>, root: PathBuf) -> PyResult<Self> {
+        Ok(Self::wrap(py.detach(|| Repo::open(&root)).py()?))
+    }
+
+    /// Create a repository at `root` (`db`: a registry URL; `dimension_config`: a
+    /// universe file).
+    #[staticmethod]
+    #[pyo3(signature = (root, db=None, dimension_config=None))]
+    fn create(
+        py: Python<'_>,
+        root: PathBuf,
+        db: Option<String>,
+        dimension_config: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let options = CreateOptions {
+            db,
+            dimension_config,
+            ..Default::default()
+        };
+        Ok(Self::wrap(
+            py.detach(|| Repo::create(&root, &options)).py()?,
+        ))
+    }
+
+    /// The repository root.
+    #[getter]
+    fn root(&self) -> PathBuf {
+        self.repo.root().to_owned()
+    }
+
+    /// The registered dataset type of this name.
+    fn dataset_type(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyDatasetType>> {
+        Ok(self.type_info(py, name)?.python.clone_ref(py))
+    }
+
+    /// The registered dataset types matching the globs (all if none), by name.
+    fn dataset_types(&self, py: Python<'_>, globs: Vec<String>) -> PyResult<Vec<PyDatasetType>> {
+        let types = py.detach(|| self.repo.query_dataset_types(&globs)).py()?;
+        Ok(types.iter().map(PyDatasetType::from_valet).collect())
+    }
+
+    /// Register a dataset type; `False` when an identical one exists.
+    fn register_dataset_type(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        dimensions: Vec<String>,
+        storage_class: String,
+        is_calibration: bool,
+    ) -> PyResult<bool> {
+        let spec = DatasetTypeSpec {
+            storage_class,
+            dimensions,
+            is_calibration,
+        };
+        let (_, created) = py
+            .detach(|| self.repo.register_dataset_type(name, &spec))
+            .py()?;
+        Ok(created)
+    }
+
+    /// Remove the dataset types that names or globs mean; returns their names.
+    fn remove_dataset_types(&self, py: Python<'_>, patterns: Vec<String>) -> PyResult<Vec<String>> {
+        self.forget_types();
+        py.detach(|| self.repo.remove_dataset_types(&patterns)).py()
+    }
+
+    /// Find one dataset; returns the ref and the collection it was found in.
+    #[pyo3(signature = (dataset_type, data_id, collections, timespan_ns=None, as_of=None))]
+    fn find_dataset(
+        &self,
+        py: Python<'_>,
+        dataset_type: String,
+        data_id: Option<Bound<'_, PyDict>>,
+        collections: Vec<String>,
+        timespan_ns: Option<(Option<i64>, Option<i64>)>,
+        as_of: Option<i64>,
+    ) -> PyResult<Option<(Py<PyDatasetRef>, String)>> {
+        let options = FindDatasetOptions {
+            data_id: data_id_from_py(data_id.as_ref())?,
+            dataset_type,
+            collections,
+            timespan: timespan(timespan_ns)?,
+            as_of,
+        };
+        let Some(found) = py.detach(|| self.repo.find_dataset(&options)).py()? else {
+            return Ok(None);
+        };
+        let collection = found.found.collection;
+        let mut refs = self.refs_to_py(py, vec![found.found.dataset])?;
+        Ok(refs.pop().map(|r| (r, collection)))
+    }
+
+    /// The datasets a search selects, as refs.
+    #[pyo3(signature = (dataset_types, collections, find_first, where_, bind=None, timespan_ns=None, as_of=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn query_datasets(
+        &self,
+        py: Python<'_>,
+        dataset_types: Vec<String>,
+        collections: Vec<String>,
+        find_first: bool,
+        where_: String,
+        bind: Option<Bound<'_, PyDict>>,
+        timespan_ns: Option<(Option<i64>, Option<i64>)>,
+        as_of: Option<i64>,
+    ) -> PyResult<Vec<Py<PyDatasetRef>>> {
+        let search = DatasetSearch {
+            dataset_types,
+            collections,
+            where_,
+            bind: binds(bind.as_ref())?,
+            find_first,
+            timespan: timespan(timespan_ns)?,
+            as_of,
+        };
+        let refs = py.detach(|| self.repo.find_datasets(&search)).py()?;
+        self.refs_to_py(py, refs)
+    }
+
+    /// The datasets of one type a search selects, as an Arrow C stream capsule (one
+    /// record batch: `id`, `run`, then the required dimensions).
+    #[pyo3(signature = (dataset_type, collections, find_first, where_, bind=None, timespan_ns=None, as_of=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn query_datasets_arrow<'py>(
+        &self,
+        py: Python<'py>,
+        dataset_type: String,
+        collections: Vec<String>,
+        find_first: bool,
+        where_: String,
+        bind: Option<Bound<'_, PyDict>>,
+        timespan_ns: Option<(Option<i64>, Option<i64>)>,
+        as_of: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let search = DatasetSearch {
+            dataset_types: vec![dataset_type.clone()],
+            collections,
+            where_,
+            bind: binds(bind.as_ref())?,
+            find_first,
+            timespan: timespan(timespan_ns)?,
+            as_of,
+        };
+        let stream = py
+            .detach(|| datasets_table(&self.repo, &dataset_type, &search))
+            .py()?;
+        Ok(pyo3::types::PyCapsule::new_with_value(py, stream, c"arrow_array_stream")?.into_any())
+    }
+
+    /// The datasets with these ids (strings), as refs.
+    fn get_datasets(&self, py: Python<'_>, ids: Vec<String>) -> PyResult<Vec<Py<PyDatasetRef>>> {
+        let ids = uuids(ids)?;
+        let found = py.detach(|| self.repo.get_datasets(&ids)).py()?;
+        self.refs_to_py(py, found.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Register datasets without files in a RUN.
+    fn insert_datasets(
+        &self,
+        py: Python<'_>,
+        dataset_type: &str,
+        run: &str,
+        data_ids: Vec<Bound<'_, PyDict>>,
+        id_mode: &str,
+    ) -> PyResult<Vec<Py<PyDatasetRef>>> {
+        let data_ids = data_ids
+            .iter()
+            .map(|d| data_id_from_py(Some(d)))
+            .collect::<PyResult<Vec<DataId>>>()?;
+        let mode: IdGenerationMode = parse(id_mode)?;
+        let refs = py
+            .detach(|| {
+                self.repo
+                    .insert_datasets(dataset_type, run, &data_ids, mode)
+            })
+            .py()?;
+        self.refs_to_py(py, refs)
+    }
+
+    /// A data ID completed with implied dimensions and records.
+    fn expand_data_id(
+        &self,
+        py: Python<'_>,
+        dimensions: Vec<String>,
+        data_id: Bound<'_, PyDict>,
+    ) -> PyResult<PyDataCoordinate> {
+        let data_id = data_id_from_py(Some(&data_id))?;
+        let e = py
+            .detach(|| self.repo.expand_data_id(&dimensions, &data_id))
+            .py()?;
+        let implied: Vec<String> = e.dimensions[e.required..].to_vec();
+        let values = e
+            .dimensions
+            .iter()
+            .map(|d| e.data_id.get(d).cloned().unwrap_or(valet::Value::Null))
+            .collect();
+        Ok(PyDataCoordinate::new(
+            Arc::new(e.dimensions),
+            values,
+            e.required,
+            Arc::new(implied),
+            Some(e.records),
+        ))
+    }
+
+    /// Insert dimension records (dictionaries of fields); `existing` is `refuse`,
+    /// `skip` or `update`. Returns (inserted, updated).
+    fn insert_dimension_records(
+        &self,
+        py: Python<'_>,
+        element: &str,
+        records: Bound<'_, PyList>,
+        existing: &str,
+    ) -> PyResult<(usize, usize)> {
+        let records = records_from_py(&records)?;
+        let existing = match existing {
+            "refuse" => ExistingRecords::Refuse,
+            "skip" => ExistingRecords::Skip,
+            "update" => ExistingRecords::Update,
+            other => {
+                return Err(invalid(format!(
+                    "unknown handling of existing records {other:?}"
+                )))
+            }
+        };
+        let s = py
+            .detach(|| {
+                self.repo
+                    .insert_dimension_records(element, &records, existing)
+            })
+            .py()?;
+        Ok((s.inserted, s.updated))
+    }
+
+    /// The records of a dimension element matching a `where` expression, by key.
+    #[pyo3(signature = (element, where_, bind=None, limit=None))]
+    fn dimension_records<'py>(
+        &self,
+        py: Python<'py>,
+        element: String,
+        where_: String,
+        bind: Option<Bound<'_, PyDict>>,
+        limit: Option<usize>,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let query = valet::queries::DimensionRecordQuery {
+            element,
+            where_,
+            bind: binds(bind.as_ref())?,
+            limit,
+        };
+        let found = py
+            .detach(|| self.repo.query_dimension_records(&query))
+            .py()?;
+        found
+            .records
+            .iter()
+            .map(|r| {
+                let d = PyDict::new(py);
+                for c in &found.columns {
+                    if let Some(v) = r.get(c) {
+                        d.set_item(c, value_to_py(py, v)?)?;
+                    }
+                }
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Register a collection (type 1 RUN, 2 TAGGED, 3 CHAINED, 4 CALIBRATION);
+    /// `False` if it exists with that type.
+    #[pyo3(signature = (name, kind, doc=None))]
+    fn register_collection(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        kind: u8,
+        doc: Option<String>,
+    ) -> PyResult<bool> {
+        let kind = collection_type(kind)?;
+        let options = RegisterCollectionOptions {
+            doc,
+            ..Default::default()
+        };
+        py.detach(|| self.repo.register_collection(name, kind, &options))
+            .py()
+    }
+
+    /// A collection's name, type code and documentation.
+    fn collection_info(&self, py: Python<'_>, name: &str) -> PyResult<(String, u8, String)> {
+        let c = py.detach(|| self.repo.collection(name)).py()?;
+        Ok((c.name, c.kind as u8, c.doc.unwrap_or_default()))
+    }
+
+    /// The children of a chain, in order.
+    fn chain_children(&self, py: Python<'_>, name: &str) -> PyResult<Vec<String>> {
+        py.detach(|| self.repo.chain_children(name)).py()
+    }
+
+    /// The chains listing a collection.
+    fn chain_parents(&self, py: Python<'_>, name: &str) -> PyResult<Vec<String>> {
+        py.detach(|| self.repo.chain_parents(name)).py()
+    }
+
+    /// Edit a chain: `mode` is redefine, extend, prepend or remove.
+    #[pyo3(signature = (parent, mode, children, flatten=false, doc=None))]
+    fn edit_chain(
+        &self,
+        py: Python<'_>,
+        parent: &str,
+        mode: &str,
+        children: Vec<String>,
+        flatten: bool,
+        doc: Option<String>,
+    ) -> PyResult<Vec<String>> {
+        let mode = match mode {
+            "redefine" => ChainMode::Redefine,
+            "extend" => ChainMode::Extend,
+            "prepend" => ChainMode::Prepend,
+            "remove" => ChainMode::Remove,
+            other => return Err(invalid(format!("unknown chain edit {other:?}"))),
+        };
+        let kids = py
+            .detach(|| {
+                self.repo
+                    .collection_chain(parent, mode, &children, flatten, doc.as_deref())
+            })
+            .py()?;
+        Ok(kids.into_iter().map(|c| c.name).collect())
+    }
+
+    /// The names (and type codes) of the collections that patterns mean, chains
+    /// flattened into their children when asked (with the chains themselves first
+    /// when `include_chains`).
+    #[pyo3(signature = (patterns, types, flatten=false, include_chains=true))]
+    fn query_collections(
+        &self,
+        py: Python<'_>,
+        patterns: Vec<String>,
+        types: Vec<u8>,
+        flatten: bool,
+        include_chains: bool,
+    ) -> PyResult<Vec<(String, u8)>> {
+        let options = QueryCollectionsOptions {
+            patterns,
+            types: types
+                .into_iter()
+                .map(collection_type)
+                .collect::<PyResult<_>>()?,
+            chains: if flatten {
+                ChainsView::Flatten
+            } else {
+                ChainsView::NoChildren
+            },
+            ..Default::default()
+        };
+        let rows = py.detach(|| self.repo.query_collections(&options)).py()?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| include_chains || r.record.kind != CollectionType::Chained)
+            .map(|r| (r.record.name, r.record.kind as u8))
+            .collect())
+    }
+
+    /// The dataset types a collection has held.
+    fn collection_dataset_types(&self, py: Python<'_>, name: &str) -> PyResult<Vec<String>> {
+        py.detach(|| self.repo.collection_dataset_types(name)).py()
+    }
+
+    /// Remove collections (not RUNs with datasets; see `remove_runs`).
+    fn remove_collections(&self, py: Python<'_>, names: Vec<String>, unlink: bool) -> PyResult<()> {
+        py.detach(|| self.repo.remove_collections(&names, unlink))
+            .py()
+    }
+
+    /// Remove RUNs with their datasets and files; returns how many datasets went.
+    fn remove_runs(&self, py: Python<'_>, names: Vec<String>, unlink: bool) -> PyResult<u64> {
+        Ok(py
+            .detach(|| self.repo.remove_runs(&names, unlink))
+            .py()?
+            .datasets)
+    }
+
+    /// Add datasets (ids) to a TAGGED collection.
+    fn associate(&self, py: Python<'_>, collection: &str, ids: Vec<String>) -> PyResult<usize> {
+        let ids = uuids(ids)?;
+        py.detach(|| self.repo.associate(collection, &ids)).py()
+    }
+
+    /// Remove datasets (ids) from a TAGGED collection.
+    fn disassociate(&self, py: Python<'_>, collection: &str, ids: Vec<String>) -> PyResult<usize> {
+        let ids = uuids(ids)?;
+        py.detach(|| self.repo.disassociate(collection, &ids)).py()
+    }
+
+    /// Certify datasets (ids) into a CALIBRATION collection for a validity range.
+    fn certify(
+        &self,
+        py: Python<'_>,
+        collection: &str,
+        ids: Vec<String>,
+        timespan_ns: (Option<i64>, Option<i64>),
+    ) -> PyResult<usize> {
+        let ids = uuids(ids)?;
+        let span = span(timespan_ns)?;
+        py.detach(|| self.repo.certify(collection, &ids, span)).py()
+    }
+
+    /// Remove a time range from validity ranges of a type (of these data IDs only,
+    /// if any are given).
+    fn decertify(
+        &self,
+        py: Python<'_>,
+        collection: String,
+        dataset_type: String,
+        timespan_ns: (Option<i64>, Option<i64>),
+        data_ids: Vec<Bound<'_, PyDict>>,
+    ) -> PyResult<usize> {
+        let options = valet::collection_writes::DecertifyOptions {
+            collection,
+            dataset_type,
+            timespan: span(timespan_ns)?,
+            data_ids: data_ids
+                .iter()
+                .map(|d| data_id_from_py(Some(d)))
+                .collect::<PyResult<_>>()?,
+        };
+        py.detach(|| self.repo.decertify_calibrations(&options))
+            .py()
+    }
+
+    /// Import export files (YAML) and, with a transfer mode, their files.
+    #[pyo3(signature = (paths, directory=None, transfer=None, skip_dimensions=vec![]))]
+    fn import_files(
+        &self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        directory: Option<PathBuf>,
+        transfer: Option<String>,
+        skip_dimensions: Vec<String>,
+    ) -> PyResult<usize> {
+        let options = ImportOptions {
+            skip_dimensions,
+            transfer: transfer.as_deref().map(parse::<TransferMode>).transpose()?,
+            directory,
+            ..Default::default()
+        };
+        self.forget_types();
+        Ok(py
+            .detach(|| self.repo.import_files(&paths, &options))
+            .py()?
+            .datasets)
+    }
+
+    /// Export collections and datasets to `directory` (with files when `transfer`).
+    #[pyo3(signature = (directory, collections, dataset_types, where_, transfer=None))]
+    fn export(
+        &self,
+        py: Python<'_>,
+        directory: PathBuf,
+        collections: Vec<String>,
+        dataset_types: Vec<String>,
+        where_: String,
+        transfer: Option<String>,
+    ) -> PyResult<PathBuf> {
+        let options = ExportOptions {
+            collections,
+            dataset_types,
+            where_,
+        };
+        let transfer = transfer.as_deref().map(parse::<TransferMode>).transpose()?;
+        Ok(py
+            .detach(|| self.repo.export(&directory, &options, transfer))
+            .py()?
+            .export_file)
+    }
+
+    /// Ingest files (path, data ID) as datasets of one type into a RUN.
+    fn ingest(
+        &self,
+        py: Python<'_>,
+        dataset_type: &str,
+        run: &str,
+        files: Vec<(PathBuf, Bound<'_, PyDict>)>,
+        transfer: &str,
+        id_mode: &str,
+    ) -> PyResult<Vec<Py<PyDatasetRef>>> {
+        let files = files
+            .into_iter()
+            .map(|(path, d)| {
+                Ok(FileToIngest {
+                    path,
+                    data_id: data_id_from_py(Some(&d))?,
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let mode: TransferMode = parse(transfer)?;
+        let id_mode: IdGenerationMode = parse(id_mode)?;
+        let refs = py
+            .detach(|| {
+                self.repo
+                    .ingest_files(dataset_type, run, &files, mode, id_mode)
+            })
+            .py()?;
+        self.refs_to_py(py, refs)
+    }
+
+    /// Store bytes as a new dataset in a RUN; `extension` names the file type.
+    fn put(
+        &self,
+        py: Python<'_>,
+        data: Vec<u8>,
+        dataset_type: &str,
+        data_id: Bound<'_, PyDict>,
+        run: &str,
+        extension: &str,
+    ) -> PyResult<Py<PyDatasetRef>> {
+        let data_id = data_id_from_py(Some(&data_id))?;
+        let r = py
+            .detach(|| self.repo.put(&data, dataset_type, &data_id, run, extension))
+            .py()?;
+        let mut refs = self.refs_to_py(py, vec![r])?;
+        refs.pop()
+            .ok_or_else(|| invalid("put returned no dataset".into()))
+    }
+
+    /// The path of a dataset's file.
+    fn file_path(&self, py: Python<'_>, id: String) -> PyResult<PathBuf> {
+        let ids = uuids(vec![id])?;
+        let found = py.detach(|| self.repo.get_datasets(&ids)).py()?;
+        let (_, r) = found
+            .into_iter()
+            .next()
+            .ok_or_else(|| invalid("no dataset".into()))?;
+        py.detach(|| self.repo.get_path(&r)).py()
+    }
+
+    /// Prune datasets: disassociate from TAGGED collections, unstore, or purge
+    /// (delete, every one in `purge_run`). Returns (purged, disassociated).
+    #[pyo3(signature = (ids, disassociate, unstore, purge_run=None))]
+    fn prune(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+        disassociate: Vec<String>,
+        unstore: bool,
+        purge_run: Option<String>,
+    ) -> PyResult<(u64, u64)> {
+        let ids = uuids(ids)?;
+        let options = PruneOptions {
+            purge: purge_run,
+            unstore,
+            disassociate,
+        };
+        let r = py
+            .detach(|| self.repo.prune_datasets(&ids, &options))
+            .py()?;
+        Ok((r.purged, r.disassociated))
+    }
+
+    /// The edits of a chain, oldest first: (time in UTC ns, user, children after).
+    fn chain_history(
+        &self,
+        py: Python<'_>,
+        chain: &str,
+    ) -> PyResult<Vec<(i64, String, Vec<String>)>> {
+        let edits = py.detach(|| self.repo.chain_history(chain)).py()?;
+        Ok(edits
+            .into_iter()
+            .map(|e| (e.edited_at, e.edited_by, e.new_children))
+            .collect())
+    }
+}
