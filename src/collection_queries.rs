@@ -1,7 +1,9 @@
 //! Collection reads through [`Repo`]: listing collections with their chains shown as
 //! asked, the names that patterns mean, chain history and the naming lint.
 
-use valet_collections::chains::{chain_history, children_as_of, children_of, flatten, parents_of};
+use valet_collections::chains::{
+    chain_history, children_as_of, children_of, expand_tree, flatten, parents_of,
+};
 use valet_collections::naming::lint;
 use valet_collections::{query_collections, CollectionQuery};
 use valet_registry::collections::get_collection;
@@ -127,6 +129,29 @@ impl Repo {
             },
         )?;
         Ok(found.into_iter().map(|c| c.name).collect())
+    }
+
+    /// The collections that names or globs mean, each chain replaced by what it
+    /// reaches in search order (depth-first, first occurrence kept), and listed
+    /// before its children with `include_chains`: the reference's
+    /// `flatten_chains=True`. Only collections of `types` are kept (all if empty).
+    pub fn collections_in_search_order(
+        &self,
+        patterns: &[String],
+        types: &[CollectionType],
+        include_chains: bool,
+    ) -> Result<Vec<CollectionRecord>, RepoError> {
+        let names = self.matching_collections(patterns, &[])?;
+        let mut conn = self.registry.db.conn()?;
+        let found = if include_chains {
+            expand_tree(&mut conn, &names, None)?
+        } else {
+            flatten(&mut conn, &names, None)?
+        };
+        Ok(found
+            .into_iter()
+            .filter(|c| types.is_empty() || types.contains(&c.kind))
+            .collect())
     }
 
     /// The collection of this name.

@@ -136,6 +136,9 @@ pub struct FindDatasetOptions {
     pub timespan: Option<Timespan>,
     /// Resolve chains as they were at this time (UTC nanoseconds).
     pub as_of: Option<i64>,
+    /// Without `timespan`, refuse a calibration look-up that passes over CALIBRATION
+    /// collections instead of finding nothing there (the reference skips them).
+    pub calibrations_need_time: bool,
 }
 
 /// A dataset found by a look-up.
@@ -602,6 +605,21 @@ impl Repo {
                 as_of: options.as_of,
             },
         )?;
+        if found.is_none()
+            && options.timespan.is_none()
+            && options.calibrations_need_time
+            && self.resolver.skips_calibrations(
+                &mut conn,
+                &options.dataset_type,
+                &options.collections,
+                options.as_of,
+            )?
+        {
+            return Err(RepoError::Invalid(format!(
+                "a look-up of calibration type {:?} through CALIBRATION collections needs a time (--at or --timespan)",
+                options.dataset_type
+            )));
+        }
         Ok(found.map(|found| FoundDataset {
             dimensions: self.dimension_order(found.dataset.data_id.keys().cloned()),
             found,

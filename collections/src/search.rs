@@ -197,6 +197,26 @@ impl Resolver {
         Ok(name)
     }
 
+    /// Whether a look-up of this type through these collections without a time
+    /// passes over CALIBRATION collections (which are searched only at a time).
+    pub fn skips_calibrations(
+        &self,
+        conn: &mut Conn,
+        dataset_type: &str,
+        collections: &[String],
+        as_of: Option<i64>,
+    ) -> Result<bool> {
+        let t = self.dataset_type(conn, dataset_type)?;
+        if !t.is_calibration {
+            return Ok(false);
+        }
+        let path = self.search_path(conn, collections, as_of)?;
+        Ok(path
+            .collections
+            .iter()
+            .any(|c| c.kind == CollectionType::Calibration))
+    }
+
     /// Find one dataset by type and data ID through the collections, first match wins.
     pub fn find_dataset(
         &self,
@@ -251,20 +271,6 @@ impl Resolver {
         }
 
         let Some((rank, id)) = best else {
-            // CALIBRATION collections are searched only at a time: without one, say so
-            // rather than that nothing was found.
-            let calibs_skipped = t.is_calibration
-                && req.timespan.is_none()
-                && path
-                    .collections
-                    .iter()
-                    .any(|c| c.kind == CollectionType::Calibration);
-            if calibs_skipped {
-                return Err(RegistryError::Invalid(format!(
-                    "a look-up of calibration type {:?} through CALIBRATION collections needs a time (--at or --timespan)",
-                    t.name
-                )));
-            }
             return Ok(None);
         };
         let collection = &path.collections[rank];

@@ -18,7 +18,10 @@ fn class_name(e: &RepoError, message: &str) -> &'static str {
         ErrorKind::NotFound => "LookupError",
         ErrorKind::Conflict => "ConflictingDefinitionError",
         ErrorKind::Denied => "PermissionError",
-        ErrorKind::InvalidInput if message.contains(", not CHAINED") => "CollectionTypeError",
+        ErrorKind::InvalidInput if message.contains("would create a cycle") => {
+            "CollectionCycleError"
+        }
+        ErrorKind::InvalidInput if names_collection_type(message) => "CollectionTypeError",
         ErrorKind::InvalidInput if message.contains("calibration") && message.contains("time") => {
             "CalibrationLookupError"
         }
@@ -30,6 +33,14 @@ fn class_name(e: &RepoError, message: &str) -> &'static str {
         ErrorKind::Io | ErrorKind::Datastore => "OSError",
         ErrorKind::ObsCore | ErrorKind::Database => "RuntimeError",
     }
+}
+
+/// Whether a message says a collection is of the wrong type ("… is RUN; …",
+/// "… is TAGGED, not CHAINED").
+fn names_collection_type(message: &str) -> bool {
+    ["RUN", "TAGGED", "CHAINED", "CALIBRATION"]
+        .iter()
+        .any(|t| message.contains(&format!(" is {t};")) || message.contains(&format!(" is {t},")))
 }
 
 /// The Python exception for a valet error, with valet's one-line message.

@@ -252,6 +252,7 @@ impl PyRepo {
             collections,
             timespan: timespan(timespan_ns)?,
             as_of,
+            calibrations_need_time: false,
         };
         let Some(found) = py.detach(|| self.repo.find_dataset(&options)).py()? else {
             return Ok(None);
@@ -511,24 +512,32 @@ impl PyRepo {
         flatten: bool,
         include_chains: bool,
     ) -> PyResult<Vec<(String, u8)>> {
-        let options = QueryCollectionsOptions {
-            patterns,
-            types: types
-                .into_iter()
-                .map(collection_type)
-                .collect::<PyResult<_>>()?,
-            chains: if flatten {
-                ChainsView::Flatten
-            } else {
-                ChainsView::NoChildren
-            },
-            ..Default::default()
-        };
-        let rows = py.detach(|| self.repo.query_collections(&options)).py()?;
-        Ok(rows
+        let types: Vec<CollectionType> = types
             .into_iter()
-            .filter(|r| include_chains || r.record.kind != CollectionType::Chained)
-            .map(|r| (r.record.name, r.record.kind as u8))
+            .map(collection_type)
+            .collect::<PyResult<_>>()?;
+        let records = if flatten {
+            py.detach(|| {
+                self.repo
+                    .collections_in_search_order(&patterns, &types, include_chains)
+            })
+            .py()?
+        } else {
+            let options = QueryCollectionsOptions {
+                patterns,
+                types,
+                chains: ChainsView::NoChildren,
+                ..Default::default()
+            };
+            let rows = py.detach(|| self.repo.query_collections(&options)).py()?;
+            rows.into_iter()
+                .map(|r| r.record)
+                .filter(|r| include_chains || r.kind != CollectionType::Chained)
+                .collect()
+        };
+        Ok(records
+            .into_iter()
+            .map(|r| (r.name, r.kind as u8))
             .collect())
     }
 

@@ -76,7 +76,7 @@ def _constrained(where: str, bind: Mapping[str, Any] | None, data_id: Mapping[st
     for key, value in data_id.items():
         name = "valet_data_id_" + key.replace(".", "_")
         bind[name] = value
-        terms.append(f"{key} = :{name}")
+        terms.append(f"{key} = {name}")
     return " AND ".join(terms), bind
 
 

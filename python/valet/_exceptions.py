@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = [
     "ButlerUserError",
     "CalibrationLookupError",
+    "CollectionCycleError",
     "CollectionError",
     "CollectionTypeError",
     "ConflictingDefinitionError",
@@ -32,6 +33,10 @@ class RegistryError(Exception):
 
 class CollectionError(RegistryError):
     """A problem with a collection."""
+
+
+class CollectionCycleError(ValueError, ButlerUserError):
+    """A chain edit that would make a chain reach itself."""
 
 
 class DatasetTypeError(RegistryError):

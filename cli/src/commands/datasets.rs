@@ -273,6 +273,7 @@ pub fn find(args: &FindArgs) -> CliResult {
         collections,
         timespan: ts,
         as_of: as_of(&args.as_of)?,
+        calibrations_need_time: true,
     };
     let Some(f) = repo.find_dataset(&options)? else {
         return Err(format!(
