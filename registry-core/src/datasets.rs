@@ -388,19 +388,24 @@ pub fn holdings(
     dataset_type.storage().holdings(conn, &values)
 }
 
+/// The ids of the dataset types a (non-chain) collection has ever held: its summary.
+pub fn summary_type_ids(conn: &mut Conn, collection_id: i64) -> Result<HashSet<i64>> {
+    Ok(conn
+        .query(
+            "SELECT dataset_type_id FROM collection_summary_dataset_type WHERE collection_id = ?",
+            &[collection_id.into()],
+        )?
+        .iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect())
+}
+
 /// Every dataset of a RUN, with its type, by type (one query a type).
 pub fn run_contents(
     conn: &mut Conn,
     run: &crate::collections::CollectionRecord,
 ) -> Result<Vec<(DatasetType, DatasetRef)>> {
-    let type_ids: HashSet<i64> = conn
-        .query(
-            "SELECT dataset_type_id FROM collection_summary_dataset_type WHERE collection_id = ?",
-            &[run.id.into()],
-        )?
-        .iter()
-        .filter_map(|r| r[0].as_i64())
-        .collect();
+    let type_ids = summary_type_ids(conn, run.id)?;
     let mut out = Vec::new();
     for t in crate::dataset_types::all_dataset_types(conn)? {
         if !type_ids.contains(&t.id) {
