@@ -27,6 +27,10 @@ pub const RAW_RUN: &str = "LSSTCam-imSim/raw/all";
 pub const CALIB: &str = "LSSTCam-imSim/calib/DM-30694";
 
 pub(crate) const BANDS: [&str; 6] = ["u", "g", "r", "i", "z", "y"];
+/// The sample's files are JSON placeholders, read (by the reference too) with its
+/// JSON formatter rather than the one their storage class would choose.
+const JSON_FORMATTER: &str = "lsst.daf.butler.formatters.json.JsonFormatter";
+
 /// 2022-01-01T00:00:00 TAI in nanoseconds.
 pub(crate) const START_NS: i64 = 1_640_995_200_000_000_000;
 pub(crate) const EXPOSURE_NS: i64 = 30_000_000_000;
@@ -330,7 +334,7 @@ pub fn generate(shape: &Shape) -> ExportFile {
                     ("exposure", e.into()),
                 ])],
                 path: Some(format!("{RAW_RUN}/raw/raw_{INSTRUMENT}_{d}_{e}.json")),
-                formatter: None,
+                formatter: Some(JSON_FORMATTER.into()),
             })
         })
         .collect();
@@ -385,7 +389,7 @@ pub fn generate(shape: &Shape) -> ExportFile {
                         ("visit", v.into()),
                     ])],
                     path: Some(format!("{run}/calexp/calexp_{INSTRUMENT}_{d}_{v}.json")),
-                    formatter: None,
+                    formatter: Some(JSON_FORMATTER.into()),
                 })
                 .collect(),
         });
@@ -416,7 +420,7 @@ pub fn generate(shape: &Shape) -> ExportFile {
                     ids: vec![ids[d as usize]],
                     data_ids: vec![data_id(&[("instrument", i()), ("detector", d.into())])],
                     path: Some(format!("{r}/bias/bias_{INSTRUMENT}_{d}.json")),
-                    formatter: None,
+                    formatter: Some(JSON_FORMATTER.into()),
                 })
                 .collect(),
         });

@@ -33,6 +33,9 @@ class CollectionType(enum.IntEnum):
 _NSEC_PER_DAY = 86_400 * 1_000_000_000
 
 
+_EPOCH_JD = 2440587.5  # 1970-01-01T00:00:00 TAI as a Julian date.
+
+
 def _to_nsec(value: Any) -> int | None:
     """TAI nanoseconds since 1970 for an ``astropy.time.Time``, an int (already TAI
     nanoseconds) or None (unbounded)."""
@@ -40,12 +43,10 @@ def _to_nsec(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    import astropy.time
-
-    epoch = astropy.time.Time("1970-01-01 00:00:00", format="iso", scale="tai")
-    delta = value.tai - epoch
-    days, extra = divmod(delta.jd1, 1)
-    return int(days) * _NSEC_PER_DAY + int(round((delta.jd2 + extra) * _NSEC_PER_DAY))
+    tai = value.tai
+    # The two parts of the Julian date kept apart, so nanoseconds survive.
+    days, extra = divmod(tai.jd1 - _EPOCH_JD, 1)
+    return int(days) * _NSEC_PER_DAY + int(round((tai.jd2 + extra) * _NSEC_PER_DAY))
 
 
 def _from_nsec(nsec: int | None) -> Any:
