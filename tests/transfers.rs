@@ -248,6 +248,7 @@ fn export_round_trip(backend: Backend) {
             collections: vec![run.into()],
             dataset_types: vec!["calexp".into()],
             where_: "detector < 3".into(),
+            ..Default::default()
         },
     )
     .unwrap();

@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod arrow;
+mod compact;
 mod errors;
 mod refs;
 mod repo;

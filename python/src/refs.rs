@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyAttributeError, PyKeyError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 use valet::{DataId, Record, Value};
 
 use crate::values::{uuid_to_py, value_to_py};
@@ -446,33 +446,46 @@ impl PyDimensionRecord {
     }
 }
 
+/// What every ref of a dataset type shares: the type's Python value and the names of
+/// its dimensions.
+pub struct RefShape {
+    /// The dataset type.
+    pub dataset_type: Py<PyDatasetType>,
+    /// Its required dimensions, in order.
+    pub required: Arc<Vec<String>>,
+    /// Its implied dimensions.
+    pub implied: Arc<Vec<String>>,
+}
+
 /// A resolved dataset: id, dataset type, data ID and RUN.
 #[pyclass(name = "DatasetRef", module = "valet", frozen)]
 pub struct PyDatasetRef {
     id: uuid::Uuid,
-    run: String,
-    dataset_type: Py<PyDatasetType>,
-    keys: Arc<Vec<String>>,
+    run: Py<PyString>,
+    shape: Arc<RefShape>,
     values: Vec<Value>,
-    implied: Arc<Vec<String>>,
 }
 
 impl PyDatasetRef {
-    /// A ref of `dataset_type` (whose required dimensions `keys` lists, and whose
-    /// implied ones `implied`) from valet's.
-    pub fn new(
-        r: valet::DatasetRef,
-        dataset_type: Py<PyDatasetType>,
-        keys: Arc<Vec<String>>,
-        implied: Arc<Vec<String>>,
+    /// A ref of the dataset type `shape` describes, from valet's, in `run` (the
+    /// Python string of `r.run`, shared by the refs of a RUN).
+    pub fn new(r: valet::DatasetRef, run: Py<PyString>, shape: Arc<RefShape>) -> Self {
+        let values = values_in_order(r.data_id, &shape.required);
+        Self::from_values(r.id, run, shape, values)
+    }
+
+    /// A ref from its parts: `values` follow the shape's required dimensions.
+    pub fn from_values(
+        id: uuid::Uuid,
+        run: Py<PyString>,
+        shape: Arc<RefShape>,
+        values: Vec<Value>,
     ) -> Self {
         PyDatasetRef {
-            id: r.id,
-            run: r.run,
-            values: values_in_order(r.data_id, &keys),
-            dataset_type,
-            keys,
-            implied,
+            id,
+            run,
+            values,
+            shape,
         }
     }
 
@@ -492,24 +505,24 @@ impl PyDatasetRef {
 
     /// The RUN collection it lives in.
     #[getter]
-    fn run(&self) -> &str {
-        &self.run
+    fn run(&self, py: Python<'_>) -> Py<PyString> {
+        self.run.clone_ref(py)
     }
 
     /// Its dataset type.
     #[getter(datasetType)]
     fn dataset_type(&self, py: Python<'_>) -> Py<PyDatasetType> {
-        self.dataset_type.clone_ref(py)
+        self.shape.dataset_type.clone_ref(py)
     }
 
     /// Its data ID.
     #[getter(dataId)]
     fn data_id(&self) -> PyDataCoordinate {
         PyDataCoordinate::new(
-            self.keys.clone(),
+            self.shape.required.clone(),
             self.values.clone(),
-            self.keys.len(),
-            self.implied.clone(),
+            self.shape.required.len(),
+            self.shape.implied.clone(),
             None,
         )
     }
@@ -525,18 +538,19 @@ impl PyDatasetRef {
         hi ^ lo
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         let values: Vec<String> = self
-            .keys
+            .shape
+            .required
             .iter()
             .zip(&self.values)
             .map(|(k, v)| format!("{k}: {}", python_repr(v)))
             .collect();
         format!(
             "DatasetRef({}, {{{}}}, run={:?}, id={})",
-            self.dataset_type.get().__repr__(),
+            self.shape.dataset_type.get().__repr__(),
             values.join(", "),
-            self.run,
+            self.run.bind(py).to_string(),
             self.id
         )
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 use uuid::Uuid;
 use valet::collection_queries::{ChainsView, QueryCollectionsOptions};
 use valet::collection_writes::RegisterCollectionOptions;
@@ -23,23 +23,16 @@ use valet::{
 };
 
 use crate::arrow::datasets_table;
+use crate::compact;
 use crate::errors::IntoPy;
-use crate::refs::{PyDataCoordinate, PyDatasetRef, PyDatasetType};
+use crate::refs::{PyDataCoordinate, PyDatasetRef, PyDatasetType, RefShape};
 use crate::values::{data_id_from_py, span, timespan, value_from_py, value_to_py};
-
-/// What a ref of a dataset type shares with every other: the type's Python value
-/// and the names of its dimensions.
-struct TypeInfo {
-    python: Py<PyDatasetType>,
-    required: Arc<Vec<String>>,
-    implied: Arc<Vec<String>>,
-}
 
 /// A valet repository, open.
 #[pyclass(name = "Repo", module = "valet._valet", frozen)]
 pub struct PyRepo {
     repo: Repo,
-    types: Mutex<HashMap<String, Arc<TypeInfo>>>,
+    types: Mutex<HashMap<String, Arc<RefShape>>>,
 }
 
 fn invalid(message: String) -> PyErr {
@@ -102,6 +95,22 @@ fn records_from_py(records: &Bound<'_, PyList>) -> PyResult<Vec<Record>> {
         .collect()
 }
 
+/// Run `build` with Python's cyclic garbage collector paused: refs hold no cycles,
+/// and a collection every few hundred new objects would cost more than building
+/// them.
+fn without_gc<T>(py: Python<'_>, build: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    let gc = py.import("gc")?;
+    let was_enabled: bool = gc.call_method0("isenabled")?.extract()?;
+    if was_enabled {
+        gc.call_method0("disable")?;
+    }
+    let built = build();
+    if was_enabled {
+        gc.call_method0("enable")?;
+    }
+    built
+}
+
 impl PyRepo {
     fn wrap(repo: Repo) -> Self {
         PyRepo {
@@ -111,15 +120,15 @@ impl PyRepo {
     }
 
     /// The shared parts of refs of a dataset type, looked up once.
-    fn type_info(&self, py: Python<'_>, name: &str) -> PyResult<Arc<TypeInfo>> {
+    fn type_info(&self, py: Python<'_>, name: &str) -> PyResult<Arc<RefShape>> {
         if let Some(t) = self.types.lock().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(t);
         }
         let t = py.detach(|| self.repo.dataset_type(name)).py()?;
-        let info = Arc::new(TypeInfo {
+        let info = Arc::new(RefShape {
             required: Arc::new(t.dimensions.required.clone()),
             implied: Arc::new(t.dimensions.implied.clone()),
-            python: Py::new(py, PyDatasetType::from_valet(&t))?,
+            dataset_type: Py::new(py, PyDatasetType::from_valet(&t))?,
         });
         if let Ok(mut m) = self.types.lock() {
             m.insert(name.to_owned(), info.clone());
@@ -133,32 +142,42 @@ impl PyRepo {
         }
     }
 
-    /// Python refs for valet's, each type looked up once.
+    /// Python refs for valet's, each type looked up once and each RUN's name made
+    /// once.
     fn refs_to_py(
         &self,
         py: Python<'_>,
         refs: Vec<valet::DatasetRef>,
     ) -> PyResult<Vec<Py<PyDatasetRef>>> {
-        let mut last: Option<Arc<TypeInfo>> = None;
+        without_gc(py, || self.build_refs(py, refs))
+    }
+
+    fn build_refs(
+        &self,
+        py: Python<'_>,
+        refs: Vec<valet::DatasetRef>,
+    ) -> PyResult<Vec<Py<PyDatasetRef>>> {
+        let mut shapes: HashMap<String, Arc<RefShape>> = HashMap::new();
+        let mut runs: HashMap<String, Py<PyString>> = HashMap::new();
         refs.into_iter()
             .map(|r| {
-                let info = match &last {
-                    Some(t) if t.python.get().type_name() == r.dataset_type => t.clone(),
-                    _ => {
-                        let t = self.type_info(py, &r.dataset_type)?;
-                        last = Some(t.clone());
-                        t
+                let shape = match shapes.get(&r.dataset_type) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = self.type_info(py, &r.dataset_type)?;
+                        shapes.insert(r.dataset_type.clone(), s.clone());
+                        s
                     }
                 };
-                Py::new(
-                    py,
-                    PyDatasetRef::new(
-                        r,
-                        info.python.clone_ref(py),
-                        info.required.clone(),
-                        info.implied.clone(),
-                    ),
-                )
+                let run = match runs.get(&r.run) {
+                    Some(name) => name.clone_ref(py),
+                    None => {
+                        let name: Py<PyString> = PyString::new(py, &r.run).unbind();
+                        runs.insert(r.run.clone(), name.clone_ref(py));
+                        name
+                    }
+                };
+                Py::new(py, PyDatasetRef::new(r, run, shape))
             })
             .collect()
     }
@@ -200,7 +219,7 @@ impl PyRepo {
 
     /// The registered dataset type of this name.
     fn dataset_type(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyDatasetType>> {
-        Ok(self.type_info(py, name)?.python.clone_ref(py))
+        Ok(self.type_info(py, name)?.dataset_type.clone_ref(py))
     }
 
     /// The registered dataset types matching the globs (all if none), by name.
@@ -285,8 +304,31 @@ impl PyRepo {
             timespan: timespan(timespan_ns)?,
             as_of,
         };
-        let refs = py.detach(|| self.repo.find_datasets(&search)).py()?;
-        self.refs_to_py(py, refs)
+        let found = py.detach(|| compact::find(&self.repo, &search)).py()?;
+        let shapes = found
+            .types
+            .iter()
+            .map(|t| self.type_info(py, t))
+            .collect::<PyResult<Vec<_>>>()?;
+        let runs: Vec<Py<PyString>> = found
+            .runs
+            .iter()
+            .map(|r| PyString::new(py, r).unbind())
+            .collect();
+        without_gc(py, || {
+            found
+                .rows
+                .into_iter()
+                .map(|row| {
+                    let shape = shapes[row.type_index].clone();
+                    let run = runs[row.run_index].clone_ref(py);
+                    Py::new(
+                        py,
+                        PyDatasetRef::from_values(row.id, run, shape, row.values),
+                    )
+                })
+                .collect()
+        })
     }
 
     /// The datasets of one type a search selects, as an Arrow C stream capsule (one
@@ -631,8 +673,10 @@ impl PyRepo {
             .datasets)
     }
 
-    /// Export collections and datasets to `directory` (with files when `transfer`).
-    #[pyo3(signature = (directory, collections, dataset_types, where_, transfer=None))]
+    /// Export collections and datasets (only those of `ids`, when given) to
+    /// `directory`, with their files when `transfer`; returns the export file.
+    #[pyo3(signature = (directory, collections, dataset_types, where_, transfer=None, ids=None))]
+    #[allow(clippy::too_many_arguments)]
     fn export(
         &self,
         py: Python<'_>,
@@ -641,11 +685,13 @@ impl PyRepo {
         dataset_types: Vec<String>,
         where_: String,
         transfer: Option<String>,
+        ids: Option<Vec<String>>,
     ) -> PyResult<PathBuf> {
         let options = ExportOptions {
             collections,
             dataset_types,
             where_,
+            datasets: ids.map(uuids).transpose()?.map(|v| v.into_iter().collect()),
         };
         let transfer = transfer.as_deref().map(parse::<TransferMode>).transpose()?;
         Ok(py

@@ -314,3 +314,19 @@ def test_remove(empty):
                 refs(b.query_datasets("bias", collections="c", limit=None)))
 
     same(empty, build)
+
+
+def test_export_import_both_ways(dp02, empty, tmp_path):
+    """Each implementation exports the same datasets; the other imports them."""
+    chosen = dp02["reference"].query_datasets("calexp", collections=CHAIN, limit=None)[::7]
+    ids = {str(r.id) for r in chosen}
+    for source, dest in [("reference", "valet"), ("valet", "reference")]:
+        butler = dp02[source]
+        mine = [r for r in butler.query_datasets("calexp", collections=CHAIN, limit=None) if str(r.id) in ids]
+        with butler.export(directory=str(tmp_path / source), filename="export.yaml", transfer="copy") as ex:
+            ex.saveDatasets(mine)
+        empty[dest].import_(directory=str(tmp_path / source), filename="export.yaml", transfer="copy")
+    runs = sorted({r.run for r in chosen})
+    same(empty, lambda b, m: refs(b.query_datasets("calexp", collections=runs, find_first=False, limit=None)))
+    assert len(refs(empty["valet"].query_datasets("calexp", collections=runs, find_first=False, limit=None))) == len(chosen)
+    same(empty, lambda b, m: sorted(b.registry.queryCollections()))

@@ -456,11 +456,68 @@ class Butler:
             list(skip_dimensions or []),
         )
 
+    @contextmanager
+    def export(
+        self,
+        *,
+        directory: str | os.PathLike | None = None,
+        filename: str | os.PathLike | None = None,
+        format: str | None = None,
+        transfer: str | None = None,
+    ) -> Iterator["RepoExportContext"]:
+        """Export what the block saves (``saveDatasets``, ``saveCollection``) to an
+        export file in the reference's YAML format, with the files when
+        ``transfer`` is given. Nothing is written if the block raises."""
+        if directory is None and transfer is not None:
+            raise TypeError("Cannot transfer without providing a directory.")
+        if format not in (None, "yaml"):
+            raise ValueError(f"export format {format!r} is not supported; use yaml")
+        name = os.fspath(filename) if filename is not None else "export.yaml"
+        path = os.path.join(os.fspath(directory), name) if directory is not None else name
+        context = RepoExportContext()
+        yield context
+        target = os.path.dirname(os.path.abspath(path))
+        written = self._repo.export(
+            target,
+            sorted(context.collections),
+            sorted(context.dataset_types),
+            "",
+            transfer,
+            sorted(context.ids),
+        )
+        if os.path.abspath(written) != os.path.abspath(path):
+            os.replace(written, path)
+
     # valet's additions.
 
     def chain_history(self, name: str) -> list[tuple[int, str, list[str]]]:
         """Every edit of a chain, oldest first: (UTC ns, user, children after)."""
         return self._repo.chain_history(name)
+
+
+class RepoExportContext:
+    """What an ``export()`` block saves: datasets (with their RUNs and types) and
+    whole collections. Every dimension record is exported, so
+    ``saveDimensionData`` need not be called."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.collections: set[str] = set()
+        self.dataset_types: set[str] = set()
+
+    def saveDatasets(self, refs: Iterable[DatasetRef], *, elements: Any = None, rewrite: Any = None) -> None:
+        """Export these datasets, their RUNs and their dataset types."""
+        for ref in refs:
+            self.ids.add(str(ref.id))
+            self.collections.add(ref.run)
+            self.dataset_types.add(ref.datasetType.name)
+
+    def saveCollection(self, name: str) -> None:
+        """Export a collection (its saved datasets' memberships, a chain's links)."""
+        self.collections.add(name)
+
+    def saveDimensionData(self, element: Any, records: Iterable[Any]) -> None:
+        """Accepted for the reference's API: every dimension record is exported."""
 
 
 class _ArrowStream:

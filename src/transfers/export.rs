@@ -28,6 +28,9 @@ pub struct ExportOptions {
     pub dataset_types: Vec<String>,
     /// A `--where` expression restricting the datasets.
     pub where_: String,
+    /// Only these datasets (with the collections and types above), when given: what
+    /// the reference's `export().saveDatasets(refs)` writes.
+    pub datasets: Option<HashSet<Uuid>>,
 }
 
 /// Build the export model.
@@ -81,7 +84,11 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
                     ..Default::default()
                 },
                 &mut |f| {
-                    if exported.insert(f.dataset.id) {
+                    let wanted = options
+                        .datasets
+                        .as_ref()
+                        .is_none_or(|ids| ids.contains(&f.dataset.id));
+                    if wanted && exported.insert(f.dataset.id) {
                         by_run
                             .entry((t.name.clone(), f.dataset.run.clone()))
                             .or_default()

@@ -125,6 +125,7 @@ pub fn export(args: &ExportArgs) -> CliResult {
             collections: split_commas(&args.collections),
             dataset_types: split_commas(&args.dataset_type),
             where_: args.where_.clone(),
+            ..Default::default()
         },
         mode,
     )?;
