@@ -32,7 +32,11 @@ fn python() -> &'static Path {
         let out = Command::new(workspace().join("scripts/python-env.sh"))
             .output()
             .expect("run scripts/python-env.sh");
-        assert!(out.status.success(), "python-env.sh: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "python-env.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("bin/python")
     })
 }
@@ -59,7 +63,11 @@ fn build(db: Option<&str>, universe: Option<u32>) -> Reference {
         cmd.args(["--universe", &u.to_string()]);
     }
     let out = cmd.output().expect("run reference.py");
-    assert!(out.status.success(), "reference.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "reference.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let answers = serde_json::from_str(&std::fs::read_to_string(&answers).unwrap()).unwrap();
     Reference {
         _dir: dir,
@@ -120,8 +128,10 @@ fn compare(repo: &Repo, answers: &Json, files: bool) {
                 ..Default::default()
             })
             .unwrap();
-        let mut got: Vec<(String, String)> =
-            found.into_iter().map(|d| (d.id.to_string(), d.run)).collect();
+        let mut got: Vec<(String, String)> = found
+            .into_iter()
+            .map(|d| (d.id.to_string(), d.run))
+            .collect();
         got.sort();
         let expected: Vec<(String, String)> = q["found"]
             .as_array()
@@ -129,7 +139,11 @@ fn compare(repo: &Repo, answers: &Json, files: bool) {
             .iter()
             .map(|p| (s(&p[0]), s(&p[1])))
             .collect();
-        assert_eq!(got, expected, "find-first of {} in {}", q["type"], q["collection"]);
+        assert_eq!(
+            got, expected,
+            "find-first of {} in {}",
+            q["type"], q["collection"]
+        );
     }
     let find = |q: &Json, timespan: Option<Timespan>| {
         repo.find_dataset(&FindDatasetOptions {
@@ -148,7 +162,11 @@ fn compare(repo: &Repo, answers: &Json, files: bool) {
     for q in answers["calibrations"].as_array().unwrap() {
         let t = q["time"].as_i64().unwrap();
         let span = Some(Timespan::new(Some(t), Some(t + 1)));
-        assert_eq!(find(q, span).as_deref(), q["id"].as_str(), "calibration {q}");
+        assert_eq!(
+            find(q, span).as_deref(),
+            q["id"].as_str(),
+            "calibration {q}"
+        );
     }
     if files {
         for (id, f) in answers["files"].as_object().unwrap() {
@@ -226,8 +244,14 @@ fn restricted_to_collections_and_types(backend: Backend) {
         .collect();
     // The chain, what it reaches, and the RUNs of the datasets its TAGGED and
     // CALIBRATION collections hold; nothing of the processing runs.
-    assert!(names.contains(&"LSSTCam-imSim/raw/DM-12345".to_owned()), "{names:?}");
-    assert!(names.contains(&"LSSTCam-imSim/raw/all".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"LSSTCam-imSim/raw/DM-12345".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"LSSTCam-imSim/raw/all".to_owned()),
+        "{names:?}"
+    );
     assert!(!names.iter().any(|n| n.starts_with("2.2i/")), "{names:?}");
     assert_eq!(repo.query_dataset_types(&[]).unwrap().len(), 2);
     for q in r.answers["find_first"].as_array().unwrap() {
@@ -245,7 +269,6 @@ fn restricted_to_collections_and_types(backend: Backend) {
     }
     assert!(summary.datasets > 0);
 }
-
 
 /// A copy of the dp02 reference (its config and registry file) to spoil.
 fn spoiled_copy(sql: &str) -> tempfile::TempDir {
@@ -266,8 +289,14 @@ fn unsupported_manager_version_is_refused_in_one_line() {
         "UPDATE butler_attributes SET value = '9.0.0' WHERE name LIKE 'version:%SynthIntKeyCollectionManager'",
     );
     let dest = copy.path().join("v");
-    let err = adopt(&dest, &copy.path().join("butler"), None).err().unwrap().to_string();
-    assert!(err.contains("collections manager") && err.contains("9.0.0"), "{err}");
+    let err = adopt(&dest, &copy.path().join("butler"), None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("collections manager") && err.contains("9.0.0"),
+        "{err}"
+    );
     assert!(!err.contains('\n'), "{err}");
     assert!(!dest.exists());
 }
@@ -298,7 +327,9 @@ fn postgres_source(backend: Backend) {
         return;
     };
     let mut client = ::postgres::Client::connect(&source_db, ::postgres::NoTls).unwrap();
-    client.batch_execute("CREATE EXTENSION IF NOT EXISTS btree_gist").unwrap();
+    client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        .unwrap();
     // The venv has the reference's psycopg2 driver; the URL names it.
     let (_, rest) = source_db.split_once("://").unwrap();
     let r = build(Some(&format!("postgresql+psycopg2://{rest}")), None);
@@ -318,14 +349,25 @@ on_both_backends!(
 #[test]
 fn the_source_is_left_untouched() {
     let file = dp02().root.join("gen3.sqlite3");
-    let before = (std::fs::read(&file).unwrap(), std::fs::metadata(&file).unwrap().modified().unwrap());
+    let before = (
+        std::fs::read(&file).unwrap(),
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+    );
     let dir = tempfile::tempdir().unwrap();
     adopt(&dir.path().join("v"), &dp02().root, None).unwrap();
-    let after = (std::fs::read(&file).unwrap(), std::fs::metadata(&file).unwrap().modified().unwrap());
+    let after = (
+        std::fs::read(&file).unwrap(),
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+    );
     assert!(before == after, "adopt changed {}", file.display());
     let names: Vec<String> = std::fs::read_dir(&dp02().root)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(!names.iter().any(|n| n.ends_with("-journal") || n.ends_with("-wal")), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with("-journal") || n.ends_with("-wal")),
+        "{names:?}"
+    );
 }

@@ -57,8 +57,8 @@ impl ButlerConfig {
             )));
         }
         let body = std::fs::read_to_string(&file).map_err(io_err(&file))?;
-        let root = std::path::absolute(file.parent().unwrap_or(Path::new(".")))
-            .map_err(io_err(&file))?;
+        let root =
+            std::path::absolute(file.parent().unwrap_or(Path::new("."))).map_err(io_err(&file))?;
         ButlerConfig::parse(&body, &root)
             .map_err(|e| RepoError::Invalid(format!("{}: {e}", file.display())))
     }

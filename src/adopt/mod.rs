@@ -223,7 +223,10 @@ fn count(
     };
     for e in universe.elements.iter().filter(|e| e.has_table()) {
         if source.has_table(&e.name)? {
-            add(source, format!("SELECT count(*) FROM {}", source.table(&e.name)))?;
+            add(
+                source,
+                format!("SELECT count(*) FROM {}", source.table(&e.name)),
+            )?;
         }
     }
     let ids: Vec<i64> = plan.types.iter().map(|t| t.id).collect();

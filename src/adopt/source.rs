@@ -164,7 +164,10 @@ impl Source {
 fn pg_value(row: &postgres::Row, i: usize, ty: &Type) -> Result<Value, String> {
     let err = |e: postgres::Error| e.to_string();
     let v = match *ty {
-        Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(err)?.map(Value::Int),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)
+            .map_err(err)?
+            .map(Value::Int),
         Type::INT4 => row
             .try_get::<_, Option<i32>>(i)
             .map_err(err)?
@@ -197,7 +200,11 @@ fn pg_value(row: &postgres::Row, i: usize, ty: &Type) -> Result<Value, String> {
             .try_get::<_, Option<Uuid>>(i)
             .map_err(err)?
             .map(Value::Uuid),
-        _ => return Err(format!("column {i} has type {ty}, which valet does not read")),
+        _ => {
+            return Err(format!(
+                "column {i} has type {ty}, which valet does not read"
+            ))
+        }
     };
     Ok(v.unwrap_or(Value::Null))
 }
@@ -211,7 +218,11 @@ pub(crate) fn dataset_id(v: &Value) -> Result<Uuid, RepoError> {
         Value::Bytes(b) => Uuid::from_slice(b).ok(),
         _ => None,
     };
-    id.ok_or_else(|| RepoError::Invalid(format!("the Butler registry holds a dataset id {v} that is not a UUID")))
+    id.ok_or_else(|| {
+        RepoError::Invalid(format!(
+            "the Butler registry holds a dataset id {v} that is not a UUID"
+        ))
+    })
 }
 
 /// An SQL identifier.

@@ -14,9 +14,17 @@ const SUPPORTED: &[(&str, &str, &[u32])] = &[
     ("dimensions", "StaticDimensionRecordStorageManager", &[6]),
     ("collections", "SynthIntKeyCollectionManager", &[2]),
     // 1.x kept `ingest_date` as a timestamp; valet reads neither form.
-    ("datasets", "ByDimensionsDatasetRecordStorageManagerUUID", &[1, 2]),
+    (
+        "datasets",
+        "ByDimensionsDatasetRecordStorageManagerUUID",
+        &[1, 2],
+    ),
     ("opaque", "ByNameOpaqueTableStorageManager", &[0]),
-    ("datastores", "MonolithicDatastoreRegistryBridgeManager", &[0]),
+    (
+        "datastores",
+        "MonolithicDatastoreRegistryBridgeManager",
+        &[0],
+    ),
 ];
 
 /// The managers a registry must have for valet to read it.
@@ -61,10 +69,10 @@ pub(crate) fn check(source: &mut Source) -> Result<(), RepoError> {
             (Some((_, _, majors)), Some(m)) if majors.contains(&m) => {}
             _ => {
                 return Err(RepoError::Invalid(format!(
-                    "unsupported Butler registry: {kind} manager {class} version {}; valet adopts {}",
-                    version.unwrap_or("(none recorded)"),
-                    describe_supported(kind)
-                )))
+                "unsupported Butler registry: {kind} manager {class} version {}; valet adopts {}",
+                version.unwrap_or("(none recorded)"),
+                describe_supported(kind)
+            )))
             }
         }
     }

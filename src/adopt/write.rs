@@ -290,7 +290,11 @@ impl Fill<'_> {
         filter: &str,
         summary: &mut ImportSummary,
     ) -> Result<(), RepoError> {
-        let dims: Vec<String> = st.dimensions.iter().map(|d| format!("t.{}", quote(d))).collect();
+        let dims: Vec<String> = st
+            .dimensions
+            .iter()
+            .map(|d| format!("t.{}", quote(d)))
+            .collect();
         let (file_cols, file_join) = match &self.plan.records_table {
             Some(table) => (
                 ", r.path, r.formatter, r.storage_class, r.checksum, r.file_size".to_owned(),
@@ -527,15 +531,19 @@ impl BatchWriter<'_, '_> {
             return Ok(());
         }
         let what = |e: &dyn std::fmt::Display| {
-            RepoError::Invalid(format!(
-                "{} datasets in run {run:?}: {e}",
-                self.vt.name
-            ))
+            RepoError::Invalid(format!("{} datasets in run {run:?}: {e}", self.vt.name))
         };
         let conn = &mut *self.f.conn;
         let universe = self.f.universe;
-        insert_datasets(conn, universe, self.vt, run, &batch.items, IdGenerationMode::Unique)
-            .map_err(|e| what(&e))?;
+        insert_datasets(
+            conn,
+            universe,
+            self.vt,
+            run,
+            &batch.items,
+            IdGenerationMode::Unique,
+        )
+        .map_err(|e| what(&e))?;
         self.summary.datasets += batch.items.len();
         self.progress.advance(batch.items.len() as u64);
         let mut artifacts = Vec::with_capacity(batch.files.len());
@@ -568,11 +576,11 @@ impl BatchWriter<'_, '_> {
                     .filter_map(|d| Some((d.id?, &d.data_id)))
                     .collect();
                 for file in &batch.files {
-                    let source = source_path(&self.plan.datastore_root, &file.path)
-                        .map_err(|e| what(&e))?;
-                    let data_id = data_ids
-                        .get(&file.id)
-                        .ok_or_else(|| what(&format!("file of dataset {} without its dataset", file.id)))?;
+                    let source =
+                        source_path(&self.plan.datastore_root, &file.path).map_err(|e| what(&e))?;
+                    let data_id = data_ids.get(&file.id).ok_or_else(|| {
+                        what(&format!("file of dataset {} without its dataset", file.id))
+                    })?;
                     let expanded = cache
                         .expand(&t.dimensions.required, data_id)
                         .map_err(|e| what(&e))?;
@@ -609,7 +617,9 @@ fn source_path(root: &Path, path: &str) -> Result<PathBuf, String> {
         return Ok(PathBuf::from(p));
     }
     if path.contains("://") {
-        return Err(format!("file {path} is not local; valet's datastore is POSIX"));
+        return Err(format!(
+            "file {path} is not local; valet's datastore is POSIX"
+        ));
     }
     Ok(root.join(path))
 }

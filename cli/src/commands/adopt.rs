@@ -33,9 +33,8 @@ pub struct AdoptArgs {
 
 /// Run `valet adopt`.
 pub fn adopt(args: &AdoptArgs) -> CliResult {
-    let bar = crate::output::progress_bar(
-        "adopting {bar:40} {pos}/{len} records and datasets ({eta})",
-    );
+    let bar =
+        crate::output::progress_bar("adopting {bar:40} {pos}/{len} records and datasets ({eta})");
     let result = Repo::adopt(
         &args.repo,
         &args.butler_repo,
