@@ -51,14 +51,8 @@ pub fn adopt(args: &AdoptArgs) -> CliResult {
     }
     let (_, summary) = result?;
     eprintln!(
-        "adopted {} dataset(s), {} file record(s), {} collection(s), {} dataset type(s), {} dimension record(s), {} association(s), {} validity range(s) into {}",
-        summary.datasets,
-        summary.files,
-        summary.collections,
-        summary.dataset_types,
-        summary.dimension_records,
-        summary.associations,
-        summary.validity_ranges,
+        "adopted {} into {}",
+        super::transfers::describe_summary(&summary),
         args.repo.display()
     );
     Ok(())
