@@ -338,7 +338,45 @@ fn postgres_source(backend: Backend) {
     compare(&repo, &r.answers, true);
 }
 
+/// `-t copy`: the files come into the new repository at its own template paths,
+/// with their sizes; the reference's files stay.
+fn copied_files(backend: Backend) {
+    let Some(db) = valet_db(backend) else { return };
+    let r = dp02();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("v");
+    let (repo, summary) = Repo::adopt(
+        &dest,
+        &r.root,
+        &AdoptOptions {
+            db,
+            transfer: valet::TransferMode::Copy,
+            dataset_types: vec!["bias".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(summary.files > 0);
+    let mut conn = repo.registry().db.conn().unwrap();
+    let artifacts = valet::registry::artifacts::all_artifacts(&mut conn).unwrap();
+    assert_eq!(artifacts.len(), summary.files);
+    for a in artifacts {
+        assert!(!Path::new(&a.path).is_absolute(), "{}", a.path);
+        let file = dest.join(&a.path);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len() as i64,
+            a.file_size.unwrap()
+        );
+        let (source, _) = &r.answers["files"][a.dataset_id.to_string()]
+            .as_array()
+            .map(|f| (s(&f[0]), ()))
+            .unwrap();
+        assert!(Path::new(source).exists());
+    }
+}
+
 on_both_backends!(
+    copied_files,
     answers_match_the_reference,
     older_universe,
     restricted_to_collections_and_types,
