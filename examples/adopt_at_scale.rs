@@ -1,7 +1,7 @@
 //! `adopt` of a DP0.2-shaped reference Butler repository at three sizes, beside the
 //! reference's own `butler import` of the same export. The reference repositories
-//! are built once (valet's sample export, formatters renamed to one the reference
-//! ships, each listed file written, `butler import -t direct`) and cached under
+//! are built once (valet's sample export with a formatter the reference ships named
+//! on every file, each listed file written, `butler import -t direct`) and cached under
 //! `target/adopt-bench/`, keyed by the shape; building them is the slow part.
 //!
 //!     cargo run --release --example adopt_at_scale [VISITS...]   # default: 50 150 530
@@ -50,11 +50,12 @@ fn reference(visits: i64) -> Result<(PathBuf, Option<f64>), Box<dyn std::error::
         ..Shape::default()
     };
     let export = write_sample(&export_dir, &shape)?;
-    // The reference must import the formatters an export names; it ships this one.
+    // The sample names no formatter, and the reference's defaults for its storage
+    // classes live in packages it does not ship: name one it does, on every file.
     let text = std::fs::read_to_string(&export)?;
-    let text = regex::Regex::new(r"formatter: \S+")?.replace_all(
+    let text = regex::Regex::new(r"(?m)^(\s*)path: (\S+)$")?.replace_all(
         &text,
-        "formatter: lsst.daf.butler.formatters.json.JsonFormatter",
+        "${1}path: ${2}\n${1}formatter: lsst.daf.butler.formatters.json.JsonFormatter",
     );
     std::fs::write(&export, text.as_bytes())?;
     for line in text.lines() {
