@@ -7,6 +7,7 @@
 //! [`transfers`], [`check`], [`retrieve`]); [`transfers`] reads and writes the
 //! reference Butler's export files.
 
+pub mod adopt;
 pub mod check;
 pub mod collection_queries;
 pub mod collection_writes;

@@ -46,6 +46,19 @@ pub struct CreateOptions {
     pub identity: Option<String>,
 }
 
+/// A repository being created: the registry transaction that creates it, open for
+/// the first contents (see `Repo::create_filled`).
+pub(crate) struct Filling<'a> {
+    /// The transaction.
+    pub conn: &'a mut valet_registry::Conn,
+    /// The universe the registry is being created with.
+    pub universe: &'a Arc<Universe>,
+    /// The repository root.
+    pub root: &'a Path,
+    /// Its configuration (not yet written).
+    pub config: &'a RepoConfig,
+}
+
 /// An open repository: the one way in. Every read and write a user can ask for is a
 /// method of it (or of a handle it returns), whatever the front end.
 #[derive(Clone)]
@@ -64,12 +77,6 @@ impl Repo {
     /// Create a new repository at `root`. Refuses if one is already there; on failure
     /// nothing is left behind.
     pub fn create(root: &Path, options: &CreateOptions) -> Result<Repo, RepoError> {
-        if root.join(CONFIG_FILE).exists() {
-            return Err(RepoError::Invalid(format!(
-                "{} already holds a repository ({CONFIG_FILE} exists); refusing to overwrite it",
-                root.display()
-            )));
-        }
         let universe = match &options.dimension_config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(io_err(path))?;
@@ -78,6 +85,25 @@ impl Repo {
             }
             None => Universe::default_universe(),
         };
+        Repo::create_filled(root, options, universe, |_| Ok(()))
+    }
+
+    /// Create a new repository at `root` with `universe` (`options.dimension_config`
+    /// is not read) and fill it with `fill` in the transaction that creates its
+    /// registry: a failure anywhere leaves no repository behind, neither files nor
+    /// tables.
+    pub(crate) fn create_filled(
+        root: &Path,
+        options: &CreateOptions,
+        universe: Universe,
+        mut fill: impl FnMut(&mut Filling<'_>) -> Result<(), RepoError>,
+    ) -> Result<Repo, RepoError> {
+        if root.join(CONFIG_FILE).exists() {
+            return Err(RepoError::Invalid(format!(
+                "{} already holds a repository ({CONFIG_FILE} exists); refusing to overwrite it",
+                root.display()
+            )));
+        }
         let created_dir = !root.exists();
         std::fs::create_dir_all(root).map_err(io_err(root))?;
         let config = RepoConfig {
@@ -93,22 +119,20 @@ impl Repo {
             templates: Default::default(),
             identity: options.identity.clone(),
         };
-        if let Some(i) = &config.identity {
-            let postgres = config.db.starts_with("postgres");
-            if i != "login" && !(i == "database-role" && postgres) {
-                return Err(RepoError::Invalid(format!(
-                    "identity {i:?} is not supported here: use login, or database-role with PostgreSQL"
-                )));
-            }
-        }
-        if config.identity.as_deref() == Some("database-role") {
-            adopt_database_role(&config.resolved_db_url(root))?;
-        }
         let sqlite_file = root.join(DEFAULT_SQLITE_FILE);
         let sqlite_existed = sqlite_file.exists();
-        let result = Registry::create(&config.resolved_db_url(root), universe)
-            .map_err(RepoError::from)
-            .and_then(|registry| {
+        let result = Repo::check_identity(root, &config)
+            .and_then(|()| {
+                Registry::create_filled(&config.resolved_db_url(root), universe, |conn, u| {
+                    fill(&mut Filling {
+                        conn,
+                        universe: u,
+                        root,
+                        config: &config,
+                    })
+                })
+            })
+            .and_then(|(registry, ())| {
                 config.write(root)?;
                 Ok(registry)
             });
@@ -127,6 +151,23 @@ impl Repo {
                 Err(e)
             }
         }
+    }
+
+    /// Refuse an identity setting that cannot work here, and take the database's role
+    /// as the acting user when asked to.
+    fn check_identity(root: &Path, config: &RepoConfig) -> Result<(), RepoError> {
+        if let Some(i) = &config.identity {
+            let postgres = config.db.starts_with("postgres");
+            if i != "login" && !(i == "database-role" && postgres) {
+                return Err(RepoError::Invalid(format!(
+                    "identity {i:?} is not supported here: use login, or database-role with PostgreSQL"
+                )));
+            }
+        }
+        if config.identity.as_deref() == Some("database-role") {
+            adopt_database_role(&config.resolved_db_url(root))?;
+        }
+        Ok(())
     }
 
     /// Open the repository at `root`.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    admin, check, collections, dataset_types, datasets, dimensions, instruments, obscore,
+    admin, adopt, check, collections, dataset_types, datasets, dimensions, instruments, obscore,
     provenance, repo, sample, transfers,
 };
 
@@ -49,6 +49,8 @@ enum Command {
     InsertDimensionRecords(dimensions::InsertRecordsArgs),
     /// Import Butler export files.
     Import(transfers::ImportArgs),
+    /// Create a repository from an existing Butler repository's registry.
+    Adopt(adopt::AdoptArgs),
     /// Export collections and their datasets as a Butler export file.
     Export(transfers::ExportArgs),
     /// Ingest files listed in a table as new datasets.
@@ -111,6 +113,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::DefineVisits(a) => instruments::define_visits(a),
         Command::InsertDimensionRecords(a) => dimensions::insert_records(a),
         Command::Import(a) => transfers::import(a),
+        Command::Adopt(a) => adopt::adopt(a),
         Command::Export(a) => transfers::export(a),
         Command::IngestFiles(a) => transfers::ingest(a),
         Command::RetrieveArtifacts(a) => transfers::retrieve(a),

@@ -986,3 +986,41 @@ on_both_backends!(
     obscore_export_commands,
     raws_from_files,
 );
+
+#[test]
+fn adopt_refuses_in_one_line_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("v");
+    let dest_s = dest.to_str().unwrap();
+    let missing = dir.path().join("no-butler");
+    fails(
+        &["adopt", dest_s, missing.to_str().unwrap()],
+        "is not a Butler repository (no butler.yaml)",
+    );
+    let butler = dir.path().join("butler");
+    std::fs::create_dir_all(&butler).unwrap();
+    std::fs::write(
+        butler.join("butler.yaml"),
+        "registry:\n  db: oracle://x/y\n",
+    )
+    .unwrap();
+    fails(
+        &["adopt", dest_s, butler.to_str().unwrap()],
+        "valet reads SQLite and PostgreSQL registries",
+    );
+    std::fs::write(
+        butler.join("butler.yaml"),
+        "datastore:\n  root: <butlerRoot>\n",
+    )
+    .unwrap();
+    fails(
+        &["adopt", dest_s, butler.to_str().unwrap()],
+        "gen3.sqlite3 does not exist",
+    );
+    assert!(!dest.exists());
+    assert!(
+        !run(&["adopt", dest_s, butler.to_str().unwrap(), "-t", "move"])
+            .status
+            .success()
+    );
+}

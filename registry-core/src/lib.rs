@@ -52,24 +52,39 @@ pub struct Registry {
 impl Registry {
     /// Create the registry schema in an empty database.
     pub fn create(url: &str, universe: Universe) -> Result<Registry> {
-        let db = Db::connect(url)?;
+        Registry::create_filled(url, universe, |_, _| Ok::<(), RegistryError>(()))
+            .map(|(registry, ())| registry)
+    }
+
+    /// Create the registry schema in an empty database and fill it with `fill`, all in
+    /// one transaction: when `fill` fails the database is left as empty as it was (both
+    /// backends roll back DDL), so nothing half-made remains to refuse the next try.
+    pub fn create_filled<T, E>(
+        url: &str,
+        universe: Universe,
+        mut fill: impl FnMut(&mut Conn, &Arc<Universe>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<(Registry, T), E>
+    where
+        E: From<RegistryError> + From<db::DbError>,
+    {
+        let db = Db::connect(url).map_err(RegistryError::from)?;
         {
             let mut conn = db.conn()?;
             if schema::is_initialized(&mut conn)? {
                 return Err(RegistryError::Conflict(
                     "the database already holds a valet registry; refusing to overwrite it".into(),
-                ));
+                )
+                .into());
             }
         }
-        db.transaction(|c| {
+        let universe = Arc::new(universe);
+        let filled = db.transaction(|c| {
             schema::initialize(c, &universe)?;
             // Whoever creates a repository is its first admin.
-            access::add_admin(c, &identity::current_user()?)
+            access::add_admin(c, &identity::current_user()?)?;
+            fill(c, &universe)
         })?;
-        Ok(Registry {
-            db,
-            universe: Arc::new(universe),
-        })
+        Ok((Registry { db, universe }, filled))
     }
 
     /// Open an existing registry, checking its schema version and loading its universe.

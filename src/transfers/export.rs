@@ -52,17 +52,7 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
         .map(|c| c.name.clone())
         .collect();
 
-    let type_patterns = options
-        .dataset_types
-        .iter()
-        .map(|p| {
-            if is_glob(p) {
-                glob_to_regex(p)
-            } else {
-                glob_to_regex(&regex_escape_glob(p))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let type_patterns = name_patterns(&options.dataset_types)?;
     let types: Vec<_> = all_dataset_types(&mut conn)?
         .into_iter()
         .filter(|t| type_patterns.is_empty() || type_patterns.iter().any(|p| p.is_match(&t.name)))
@@ -272,6 +262,20 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
         universe_namespace: universe.namespace.clone(),
         entries: entries.into_iter().map(|e| (0, e)).collect(),
     })
+}
+
+/// Names or globs as whole-name regexes (a plain name matches only itself).
+pub(crate) fn name_patterns(patterns: &[String]) -> Result<Vec<regex::Regex>, RepoError> {
+    Ok(patterns
+        .iter()
+        .map(|p| {
+            if is_glob(p) {
+                glob_to_regex(p)
+            } else {
+                glob_to_regex(&regex_escape_glob(p))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Escape glob characters so a plain name matches only itself.

@@ -73,14 +73,15 @@ fn count_items(files: &[(ExportFile, String)]) -> u64 {
 }
 
 /// Counts items done and reports them.
-struct Progress {
-    report: Option<ProgressFn>,
-    done: u64,
-    total: u64,
+pub(crate) struct Progress {
+    pub(crate) report: Option<ProgressFn>,
+    pub(crate) done: u64,
+    pub(crate) total: u64,
 }
 
 impl Progress {
-    fn advance(&mut self, n: u64) {
+    /// Count `n` more items done and report.
+    pub(crate) fn advance(&mut self, n: u64) {
         self.done += n;
         if let Some(f) = &self.report {
             f(self.done, self.total);

@@ -2,6 +2,7 @@
 //! `valet` library and prints the answer.
 
 pub mod admin;
+pub mod adopt;
 pub mod check;
 pub mod collections;
 pub mod dataset_types;

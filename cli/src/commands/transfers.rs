@@ -74,9 +74,14 @@ pub fn import(args: &ImportArgs) -> CliResult {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let summary = summary?;
-    eprintln!(
-        "imported {} dataset(s), {} file(s), {} collection(s), {} dataset type(s), {} dimension record(s), {} association(s), {} validity range(s)",
+    eprintln!("imported {}", describe_summary(&summary?));
+    Ok(())
+}
+
+/// What an import (or an adoption) wrote, for its closing line.
+pub fn describe_summary(summary: &valet::transfers::ImportSummary) -> String {
+    format!(
+        "{} dataset(s), {} file(s), {} collection(s), {} dataset type(s), {} dimension record(s), {} association(s), {} validity range(s)",
         summary.datasets,
         summary.files,
         summary.collections,
@@ -84,8 +89,7 @@ pub fn import(args: &ImportArgs) -> CliResult {
         summary.dimension_records,
         summary.associations,
         summary.validity_ranges
-    );
-    Ok(())
+    )
 }
 
 /// Export collections and their datasets as a Butler export file.
