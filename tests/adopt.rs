@@ -151,7 +151,7 @@ fn compare(repo: &Repo, answers: &Json, files: bool) {
             data_id: data_id(&q["data_id"]),
             collections: vec![s(&q["collection"])],
             timespan,
-            as_of: None,
+            ..Default::default()
         })
         .unwrap_or_else(|e| panic!("{q}: {e}"))
         .map(|f| f.found.dataset.id.to_string())
