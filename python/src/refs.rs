@@ -99,6 +99,11 @@ impl PyDatasetType {
         &self.dimensions.required
     }
 
+    /// The dataset type's implied dimensions.
+    pub fn implied(&self) -> &[String] {
+        &self.dimensions.implied
+    }
+
     /// Its name.
     pub fn type_name(&self) -> &str {
         &self.name
@@ -497,6 +502,57 @@ impl PyDatasetRef {
 
 #[pymethods]
 impl PyDatasetRef {
+    /// A ref to ingest or put: its dataset type, data ID (a mapping or a
+    /// `DataCoordinate` with at least the type's required dimensions) and RUN; `id`
+    /// (a `uuid.UUID`) is made new when not given.
+    #[new]
+    #[pyo3(signature = (datasetType, dataId, run, *, id=None, conform=true, id_generation_mode=None))]
+    #[allow(non_snake_case)]
+    fn py_new(
+        py: Python<'_>,
+        datasetType: Bound<'_, PyDatasetType>,
+        dataId: &Bound<'_, PyAny>,
+        run: String,
+        id: Option<&Bound<'_, PyAny>>,
+        conform: bool,
+        id_generation_mode: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let _ = (conform, id_generation_mode);
+        let t = datasetType.get();
+        let values = t
+            .required()
+            .iter()
+            .map(|k| {
+                let v = dataId.get_item(k).map_err(|_| {
+                    PyKeyError::new_err(format!(
+                        "data ID of {} has no value for {k:?}",
+                        t.type_name()
+                    ))
+                })?;
+                crate::values::value_from_py(&v, &format!("data ID value of {k:?}"))
+            })
+            .collect::<PyResult<Vec<Value>>>()?;
+        let id = match id {
+            Some(u) => {
+                let bytes: Vec<u8> = u.getattr("bytes")?.extract()?;
+                uuid::Uuid::from_slice(&bytes)
+                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?
+            }
+            None => uuid::Uuid::now_v7(),
+        };
+        let shape = Arc::new(RefShape {
+            required: Arc::new(t.required().to_vec()),
+            implied: Arc::new(t.implied().to_vec()),
+            dataset_type: datasetType.clone().unbind(),
+        });
+        Ok(Self::from_values(
+            id,
+            PyString::new(py, &run).unbind(),
+            shape,
+            values,
+        ))
+    }
+
     /// The dataset's id, a `uuid.UUID`.
     #[getter]
     fn id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

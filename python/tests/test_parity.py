@@ -323,10 +323,39 @@ def test_export_import_both_ways(dp02, empty, tmp_path):
     for source, dest in [("reference", "valet"), ("valet", "reference")]:
         butler = dp02[source]
         mine = [r for r in butler.query_datasets("calexp", collections=CHAIN, limit=None) if str(r.id) in ids]
-        with butler.export(directory=str(tmp_path / source), filename="export.yaml", transfer="copy") as ex:
+        (tmp_path / f"export-{source}").mkdir()
+        with butler.export(directory=str(tmp_path / f"export-{source}"), filename="export.yaml", transfer="copy") as ex:
             ex.saveDatasets(mine)
-        empty[dest].import_(directory=str(tmp_path / source), filename="export.yaml", transfer="copy")
+        empty[dest].import_(directory=str(tmp_path / f"export-{source}"), filename="export.yaml", transfer="copy")
     runs = sorted({r.run for r in chosen})
     same(empty, lambda b, m: refs(b.query_datasets("calexp", collections=runs, find_first=False, limit=None)))
     assert len(refs(empty["valet"].query_datasets("calexp", collections=runs, find_first=False, limit=None))) == len(chosen)
     same(empty, lambda b, m: sorted(b.registry.queryCollections()))
+
+
+def test_ingest_and_prune(empty, tmp_path):
+    data = tmp_path / "summary.yaml"
+    data.write_text("a: 1\nb: [1, 2]\n")
+
+    def build(b, m):
+        _instrument(b, m)
+        b.registry.registerDatasetType(
+            m.DatasetType("summary", ["instrument", "detector"], "StructuredDataDict", universe=b.dimensions)
+        )
+        summary = b.registry.getDatasetType("summary")
+        files = [
+            m.FileDataset(path=str(data), refs=[m.DatasetRef(summary, {"instrument": "Cam", "detector": d}, run="ingested")])
+            for d in (1, 2)
+        ]
+        b.ingest(*files, transfer="copy")
+        found = b.query_datasets("summary", collections="ingested", limit=None)
+        got = b.get("summary", instrument="Cam", detector=2, collections="ingested")
+        b.pruneDatasets(found[:1], purge=True, unstore=True)
+        left = b.query_datasets("summary", collections="ingested", limit=None, explain=False)
+        return (
+            sorted((r.run, tuple(sorted(r.dataId.required.items()))) for r in found),
+            got,
+            [tuple(sorted(r.dataId.required.items())) for r in left],
+        )
+
+    same(empty, build)

@@ -395,20 +395,20 @@ class Butler:
         record_validation_info: bool = True,
         skip_existing: bool = False,
     ) -> None:
-        """Ingest files, each holding one dataset, grouped by type into a RUN."""
-        by_type: dict[str, list] = {}
-        target_run = None
+        """Ingest files, each holding one dataset (a ``DatasetRef`` of its type, data
+        ID and RUN), in one transaction per dataset type and RUN; ``run`` overrides
+        the refs' RUN. New ids are made by ``idGenerationMode``."""
+        groups: dict[tuple[str, str], list] = {}
         for d in datasets:
             for ref in d.refs:
-                name = ref.datasetType.name if hasattr(ref, "datasetType") else ref[0]
-                data_id = dict(ref.dataId.required) if hasattr(ref, "dataId") else dict(ref[1])
-                target_run = getattr(ref, "run", None) or target_run
-                by_type.setdefault(name, []).append((os.fspath(d.path), data_id))
-        run = run or self._run or target_run
-        if run is None:
-            raise TypeError("no RUN given and the butler has no default run")
-        for name, files in by_type.items():
-            self._repo.ingest(name, run, files, transfer or "direct", _id_mode(idGenerationMode))
+                target = run or ref.run or self._run
+                if target is None:
+                    raise TypeError("no RUN given and the butler has no default run")
+                key = (ref.datasetType.name, target)
+                groups.setdefault(key, []).append((os.fspath(d.path), dict(ref.dataId.required)))
+        for (name, target), files in groups.items():
+            self._repo.register_collection(target, int(CollectionType.RUN))
+            self._repo.ingest(name, target, files, transfer or "direct", _id_mode(idGenerationMode))
 
     def removeRuns(self, names: Iterable[str], unstore: bool = True, *, unlink_from_chains: bool = False) -> None:
         """Remove RUN collections with their datasets (and files)."""
