@@ -10,7 +10,33 @@ use crate::{Repo, RepoError};
 
 pub use valet_obscore::export::{obscore_row, ObsCoreExportOptions, RowsProgress};
 pub use valet_obscore::live::{enabled_config, ExpectedDatasets, CONFIG_ATTRIBUTE};
+pub use valet_obscore::sia::{SiaAnswer, SiaQuery};
 pub use valet_obscore::ObsCoreConfig;
+
+use valet_obscore::votable::write_votable;
+
+/// Write a file through a sibling that is renamed into place once complete, so a
+/// failure leaves no half file. Returns what `write` returns.
+fn write_atomically(
+    destination: &Path,
+    write: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<u64, RepoError>,
+) -> Result<u64, RepoError> {
+    let partial = destination.with_extension("partial");
+    let file = std::fs::File::create(&partial).map_err(io_err(&partial))?;
+    let mut out = BufWriter::new(file);
+    let written = write(&mut out).and_then(|n| out.flush().map(|_| n).map_err(io_err(&partial)));
+    drop(out);
+    match written {
+        Ok(n) => {
+            std::fs::rename(&partial, destination).map_err(io_err(destination))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
 
 /// File formats of [`Repo::export_obscore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +45,9 @@ pub enum ObsCoreFormat {
     Csv,
     /// Apache Parquet (snappy-compressed).
     Parquet,
+    /// A VOTable 1.4 document, each column with ObsCore's UCD, utype and unit (of the
+    /// live table).
+    Votable,
 }
 
 /// Where the rows of [`Repo::export_obscore`] come from.
@@ -98,23 +127,31 @@ impl Repo {
         format: ObsCoreFormat,
         source: &ObsCoreSource,
     ) -> Result<u64, RepoError> {
-        let partial = destination.with_extension("partial");
-        let file = std::fs::File::create(&partial).map_err(io_err(&partial))?;
-        let mut out = BufWriter::new(file);
-        let written = self
-            .write_obscore(&mut out, format, source)
-            .and_then(|n| out.flush().map(|_| n).map_err(io_err(&partial)));
-        drop(out);
-        match written {
-            Ok(n) => {
-                std::fs::rename(&partial, destination).map_err(io_err(destination))?;
-                Ok(n)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                Err(e)
-            }
-        }
+        write_atomically(destination, &mut |out| {
+            self.write_obscore(out, format, source)
+        })
+    }
+
+    /// Answer a SIAv2 query from the live ObsCore table.
+    pub fn siav2_query(&self, query: &SiaQuery) -> Result<SiaAnswer, RepoError> {
+        Ok(valet_obscore::sia::query(&self.registry, query)?)
+    }
+
+    /// Answer a SIAv2 query from the live table as a VOTable document written to
+    /// `destination` (complete, or not at all). Returns the rows written.
+    pub fn export_siav2(&self, destination: &Path, query: &SiaQuery) -> Result<u64, RepoError> {
+        let answer = self.siav2_query(query)?;
+        write_atomically(destination, &mut |out| {
+            write_votable(
+                out,
+                &answer.columns,
+                &answer.types,
+                &answer.rows,
+                answer.overflow,
+            )
+            .map_err(io_err(destination))?;
+            Ok(answer.rows.len() as u64)
+        })
     }
 
     /// Write ObsCore rows to `out` (CSV: a header, then a line per row; Parquet: the
@@ -139,6 +176,17 @@ impl Repo {
             }
             (ObsCoreSource::Live, ObsCoreFormat::Parquet) => {
                 table_export::export_table_parquet(registry, out)?
+            }
+            (ObsCoreSource::Live, ObsCoreFormat::Votable) => {
+                let all = self.siav2_query(&SiaQuery::default())?;
+                write_votable(out, &all.columns, &all.types, &all.rows, false)
+                    .map_err(valet_obscore::ObsCoreError::from)?;
+                all.rows.len() as u64
+            }
+            (ObsCoreSource::Search { .. }, ObsCoreFormat::Votable) => {
+                return Err(RepoError::Invalid(
+                    "VOTable is written from the live table: export with --live, or query it with obscore siav2".into(),
+                ))
             }
         })
     }

@@ -10,9 +10,11 @@ pub mod observer;
 mod parallel;
 pub mod parquet_out;
 pub mod record;
+pub mod sia;
 pub mod sky;
 pub mod table_export;
 pub mod time;
+pub mod votable;
 
 pub use config::ObsCoreConfig;
 pub use record::{columns, CellSink, CsvLine, DatasetContext, ObsValue, RowPlan};

@@ -62,7 +62,7 @@ pub fn export_table_parquet<W: Write + Send>(
 }
 
 /// A connection and the live table's configuration; an error if there is no table.
-fn open(registry: &Registry) -> Result<(Conn, ObsCoreConfig), ObsCoreError> {
+pub(crate) fn open(registry: &Registry) -> Result<(Conn, ObsCoreConfig), ObsCoreError> {
     let mut conn = registry.db.conn()?;
     let config = enabled_config(&mut conn)?.ok_or_else(|| {
         ObsCoreError::Invalid(

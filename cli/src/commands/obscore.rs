@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use valet::obscore_api::{
-    ObsCoreConfig, ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource, RowsProgress,
+    ObsCoreConfig, ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource, RowsProgress, SiaQuery,
 };
 use valet::Repo;
 
@@ -23,6 +23,10 @@ pub enum ObsCoreCommand {
         /// ObsCore configuration (the reference's format).
         config: PathBuf,
     },
+    /// Answer an IVOA SIAv2 query from the live table, as a VOTable file (the
+    /// reference's `butler obscore siav2`). Values of one option are ORed, options
+    /// ANDed; ranges take -Inf and +Inf.
+    Siav2(Box<Siav2Args>),
     /// Refill the live table from the registry.
     UpdateTable {
         /// Repository.
@@ -41,6 +45,89 @@ pub enum ExportFormat {
     Csv,
     /// Apache Parquet (snappy-compressed).
     Parquet,
+    /// VOTable 1.4, with ObsCore's UCDs, utypes and units (of the live table).
+    Votable,
+}
+
+/// A SIAv2 query.
+#[derive(Debug, Args)]
+pub struct Siav2Args {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Output VOTable file.
+    pub destination: PathBuf,
+    /// Footprints overlapping: `CIRCLE ra dec radius`, `RANGE ra1 ra2 dec1 dec2` or
+    /// `POLYGON ra1 dec1 ra2 dec2 ra3 dec3 ...` (degrees).
+    #[arg(long)]
+    pub pos: Vec<String>,
+    /// Observed during: MJD (UTC), one value or `START END`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub time: Vec<String>,
+    /// Wavelength range in metres: one value or `LOW HIGH`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub band: Vec<String>,
+    /// Exposure time range in seconds.
+    #[arg(long, allow_hyphen_values = true)]
+    pub exptime: Vec<String>,
+    /// Field of view range (diameter, degrees).
+    #[arg(long, allow_hyphen_values = true)]
+    pub fov: Vec<String>,
+    /// Calibration level: 0, 1, 2 or 3.
+    #[arg(long)]
+    pub calib: Vec<String>,
+    /// Data product type (`image`, `cube`).
+    #[arg(long)]
+    pub dptype: Vec<String>,
+    /// Data product subtype.
+    #[arg(long)]
+    pub dpsubtype: Vec<String>,
+    /// `obs_publisher_did` of a dataset.
+    #[arg(long)]
+    pub id: Vec<String>,
+    /// Instrument name.
+    #[arg(long)]
+    pub instrument: Vec<String>,
+    /// Facility name.
+    #[arg(long)]
+    pub facility: Vec<String>,
+    /// ObsCore collection (`obs_collection`).
+    #[arg(long = "obs-collection")]
+    pub collection: Vec<String>,
+    /// Target name.
+    #[arg(long)]
+    pub target: Vec<String>,
+    /// At most this many rows; 0 writes the columns only.
+    #[arg(long)]
+    pub maxrec: Option<usize>,
+}
+
+impl Siav2Args {
+    /// The options as SIAv2 parameters.
+    fn query(&self) -> Result<SiaQuery, String> {
+        let mut q = SiaQuery::default();
+        let given: [(&str, &Vec<String>); 13] = [
+            ("POS", &self.pos),
+            ("TIME", &self.time),
+            ("BAND", &self.band),
+            ("EXPTIME", &self.exptime),
+            ("FOV", &self.fov),
+            ("CALIB", &self.calib),
+            ("DPTYPE", &self.dptype),
+            ("DPSUBTYPE", &self.dpsubtype),
+            ("ID", &self.id),
+            ("INSTRUMENT", &self.instrument),
+            ("FACILITY", &self.facility),
+            ("COLLECTION", &self.collection),
+            ("TARGET", &self.target),
+        ];
+        for (name, values) in given {
+            for v in values {
+                q.add(name, v).map_err(|e| e.to_string())?;
+            }
+        }
+        q.maxrec = self.maxrec;
+        Ok(q)
+    }
 }
 
 /// Export ObsCore rows.
@@ -99,6 +186,13 @@ fn reporter(counter: &Option<indicatif::ProgressBar>) -> Option<RowsProgress> {
 pub fn run(cmd: &ObsCoreCommand) -> CliResult {
     match cmd {
         ObsCoreCommand::Export(args) => export(args),
+        ObsCoreCommand::Siav2(args) => {
+            let query = args.query()?;
+            let repo = Repo::open(&args.repo)?;
+            let n = repo.export_siav2(&args.destination, &query)?;
+            eprintln!("wrote {n} ObsCore row(s) to {}", args.destination.display());
+            Ok(())
+        }
         ObsCoreCommand::Enable { repo, config } => {
             let text = std::fs::read_to_string(config)
                 .map_err(|e| format!("{}: {e}", config.display()))?;
@@ -163,6 +257,7 @@ fn export(args: &ExportArgs) -> CliResult {
     let format = match args.format {
         ExportFormat::Csv => ObsCoreFormat::Csv,
         ExportFormat::Parquet => ObsCoreFormat::Parquet,
+        ExportFormat::Votable => ObsCoreFormat::Votable,
     };
     let written = repo.export_obscore(&args.destination, format, &source);
     if let Some(b) = &counter {

@@ -1,0 +1,206 @@
+//! A SIAv2 query answered from the live ObsCore table: the scalar constraints and a
+//! declination band in SQL (the table is indexed on `(s_dec, s_ra)`), then `POS`
+//! exactly, footprint against shape, on the rows that come back.
+
+use arrow_schema::DataType;
+use valet_registry::db::{quote_ident as q, DbError, DbErrorKind, Value};
+use valet_registry::Registry;
+
+use super::geometry::Polygon;
+use super::params::{Interval, Pos, SiaQuery};
+use crate::parquet_out::column_types;
+use crate::{columns, ObsCoreError};
+
+/// What stops a scan once `MAXREC` rows and one more have matched.
+const STOP: &str = "SIAv2 scan stopped at MAXREC";
+
+/// The rows a query found, with the table's columns.
+#[derive(Debug, Clone, Default)]
+pub struct SiaAnswer {
+    /// Column names, in table order.
+    pub columns: Vec<String>,
+    /// Column types.
+    pub types: Vec<DataType>,
+    /// The rows, ordered by `obs_publisher_did`.
+    pub rows: Vec<Vec<Value>>,
+    /// More rows matched than `MAXREC` let through.
+    pub overflow: bool,
+}
+
+/// SQL and its parameters, built up constraint by constraint.
+#[derive(Default)]
+struct Where {
+    terms: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Where {
+    /// `column` equal to any of `values`.
+    fn any_of<T: Clone + Into<Value>>(&mut self, column: &str, values: &[T]) {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.terms.push(format!("{} IN ({marks})", q(column)));
+        self.params.extend(values.iter().cloned().map(Into::into));
+    }
+
+    /// `column` inside any of `intervals`.
+    fn within(&mut self, column: &str, intervals: &[Interval]) {
+        self.overlapping(column, column, intervals);
+    }
+
+    /// `[low, high]` columns overlapping any of `intervals` (a NULL never matches).
+    fn overlapping(&mut self, low: &str, high: &str, intervals: &[Interval]) {
+        if intervals.is_empty() {
+            return;
+        }
+        let mut any = Vec::new();
+        for i in intervals {
+            let mut all = vec![format!(
+                "{} IS NOT NULL AND {} IS NOT NULL",
+                q(low),
+                q(high)
+            )];
+            if i.hi.is_finite() {
+                all.push(format!("{} <= ?", q(low)));
+                self.params.push(i.hi.into());
+            }
+            if i.lo.is_finite() {
+                all.push(format!("{} >= ?", q(high)));
+                self.params.push(i.lo.into());
+            }
+            any.push(format!("({})", all.join(" AND ")));
+        }
+        self.terms.push(format!("({})", any.join(" OR ")));
+    }
+}
+
+/// The declination band (degrees) a footprint's center must fall in to overlap a
+/// shape, given the largest footprint radius in the table.
+fn dec_band(pos: &Pos, max_radius: f64) -> (f64, f64) {
+    let (lo, hi) = match pos {
+        Pos::Circle { dec, radius, .. } => (dec - radius, dec + radius),
+        Pos::Range { dec, .. } => *dec,
+        Pos::Polygon(p) => {
+            // Its bounding circle: the normalized vertex sum, and the farthest vertex.
+            let vs = p.vertices();
+            let s = vs
+                .iter()
+                .fold([0.0; 3], |a, v| [a[0] + v[0], a[1] + v[1], a[2] + v[2]]);
+            let n = (s[0] * s[0] + s[1] * s[1] + s[2] * s[2]).sqrt();
+            let c = [s[0] / n, s[1] / n, s[2] / n];
+            let r = vs
+                .iter()
+                .map(|v| {
+                    (c[0] * v[0] + c[1] * v[1] + c[2] * v[2])
+                        .clamp(-1.0, 1.0)
+                        .acos()
+                })
+                .fold(0.0, f64::max)
+                .to_degrees();
+            let dec = c[2].asin().to_degrees();
+            (dec - r, dec + r)
+        }
+    };
+    (lo - max_radius, hi + max_radius)
+}
+
+/// Whether a footprint overlaps a shape.
+fn overlaps(footprint: &Polygon, pos: &Pos) -> bool {
+    match pos {
+        Pos::Circle { center, radius, .. } => {
+            footprint.overlaps_circle(*center, radius.to_radians())
+        }
+        Pos::Range { ra, dec } => footprint.overlaps_range(*ra, *dec),
+        Pos::Polygon(p) => footprint.overlaps(p),
+    }
+}
+
+/// Answer a SIAv2 query from the live ObsCore table.
+pub fn query(registry: &Registry, sia: &SiaQuery) -> Result<SiaAnswer, ObsCoreError> {
+    let (mut conn, config) = crate::table_export::open(registry)?;
+    let columns = columns(&config);
+    let types = column_types(&config);
+    let table = crate::live::table_name(&config);
+    let mut w = Where::default();
+    w.overlapping("em_min", "em_max", &sia.band);
+    w.overlapping("t_min", "t_max", &sia.time);
+    w.within("s_fov", &sia.fov);
+    w.within("s_resolution", &sia.spatres);
+    w.within("t_exptime", &sia.exptime);
+    w.any_of("obs_publisher_did", &sia.id);
+    w.any_of("obs_collection", &sia.collection);
+    w.any_of("facility_name", &sia.facility);
+    w.any_of("instrument_name", &sia.instrument);
+    w.any_of("dataproduct_type", &sia.dptype);
+    w.any_of("dataproduct_subtype", &sia.dpsubtype);
+    w.any_of("calib_level", &sia.calib);
+    w.any_of("target_name", &sia.target);
+    w.any_of("access_format", &sia.format);
+    if !sia.pol.is_empty() {
+        // The table has no polarization states, and NULL never matches.
+        w.terms.push("1 = 0".into());
+    }
+    if !sia.pos.is_empty() {
+        let max_fov = conn
+            .query(&format!("SELECT MAX(s_fov) FROM {table}"), &[])?
+            .first()
+            .and_then(|r| match r[0] {
+                Value::Float(x) => Some(x),
+                Value::Int(i) => Some(i as f64),
+                _ => None,
+            })
+            .unwrap_or(0.0);
+        let bands: Vec<(f64, f64)> = sia.pos.iter().map(|p| dec_band(p, max_fov / 2.0)).collect();
+        let lo = bands.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
+        let hi = bands.iter().map(|b| b.1).fold(f64::NEG_INFINITY, f64::max);
+        w.terms.push("s_dec BETWEEN ? AND ?".into());
+        w.params.push(lo.into());
+        w.params.push(hi.into());
+    }
+    let mut sql = format!(
+        "SELECT {} FROM {table}",
+        columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+    );
+    if !w.terms.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&w.terms.join(" AND "));
+    }
+    sql.push_str(" ORDER BY obs_publisher_did, registry_dataset_id");
+    let region_at = columns.iter().position(|c| c == "s_region");
+    let limit = sia.maxrec.unwrap_or(usize::MAX);
+    let mut answer = SiaAnswer {
+        columns,
+        types,
+        ..Default::default()
+    };
+    let scanned = conn.query_each(&sql, &w.params, &mut |row| {
+        if !sia.pos.is_empty() {
+            let footprint = region_at
+                .and_then(|i| row[i].as_str())
+                .and_then(Polygon::from_s_region);
+            let Some(footprint) = footprint else {
+                return Ok(());
+            };
+            if !sia.pos.iter().any(|p| overlaps(&footprint, p)) {
+                return Ok(());
+            }
+        }
+        if answer.rows.len() < limit {
+            answer.rows.push(row.to_vec());
+            return Ok(());
+        }
+        // One match past the limit is enough to know there are more.
+        answer.overflow = true;
+        Err(DbError {
+            kind: DbErrorKind::Other,
+            message: STOP.into(),
+        })
+    });
+    match scanned {
+        Err(e) if answer.overflow && e.message == STOP => Ok(answer),
+        Err(e) => Err(e.into()),
+        Ok(()) => Ok(answer),
+    }
+}
