@@ -26,6 +26,7 @@ pub mod raws;
 pub mod repo;
 pub mod retrieve;
 pub mod sample_raws;
+pub mod tokens;
 pub mod transfers;
 pub mod workload;
 

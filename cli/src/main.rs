@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use commands::{
     admin, adopt, check, collections, dataset_types, datasets, dimensions, instruments, obscore,
-    provenance, repo, sample, transfers,
+    provenance, repo, sample, serve, transfers,
 };
 
 /// What every command returns; errors are printed as one line by `main`.
@@ -94,6 +94,11 @@ enum Command {
     /// Repository admins: add, remove, list.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Serve the repository over HTTP: its API behind bearer tokens, and SIAv2.
+    Serve(serve::ServeArgs),
+    /// Bearer tokens for `valet serve`: create, list, revoke.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
     /// Compare the registry with the datastore's files; --repair fixes what is safe.
     Check(check::CheckArgs),
     /// ObsCore: export the table of a search.
@@ -135,6 +140,8 @@ fn run(cli: &Cli) -> CliResult {
         Command::Obscore(c) => obscore::run(c),
         Command::Check(a) => check::check(a),
         Command::Admin(c) => admin::run(c),
+        Command::Serve(a) => serve::serve(a),
+        Command::Token(c) => serve::token(c),
         Command::RegisterExecution(a) => provenance::register(a),
         Command::Lineage(a) => provenance::show(a),
     }

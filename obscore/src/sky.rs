@@ -7,7 +7,8 @@ use valet_registry::region::{lon_lat_degrees, Region};
 /// squared-chord-length error, so the circle reliably contains the polygon.
 const MAX_SCL_ERROR: f64 = 2.5e-15;
 
-type V3 = [f64; 3];
+/// A vector in three dimensions.
+pub type V3 = [f64; 3];
 
 fn add(a: V3, b: V3) -> V3 {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
@@ -15,14 +16,16 @@ fn add(a: V3, b: V3) -> V3 {
 fn sub(a: V3, b: V3) -> V3 {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
-fn cross(a: V3, b: V3) -> V3 {
+/// The cross product.
+pub(crate) fn cross(a: V3, b: V3) -> V3 {
     [
         a[1] * b[2] - a[2] * b[1],
         a[2] * b[0] - a[0] * b[2],
         a[0] * b[1] - a[1] * b[0],
     ]
 }
-fn dot(a: V3, b: V3) -> f64 {
+/// The dot product.
+pub(crate) fn dot(a: V3, b: V3) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 fn norm(a: V3) -> f64 {

@@ -21,6 +21,9 @@ pub fn is_personal(name: &str) -> bool {
 
 /// True if `user` is an admin of this repository.
 pub fn is_admin(conn: &mut Conn, user: &str) -> Result<bool> {
+    if !crate::identity::may_administer() {
+        return Ok(false);
+    }
     Ok(conn
         .query_opt(
             "SELECT 1 FROM valet_admin WHERE user_name = ?",

@@ -6,6 +6,19 @@ use crate::error::{RegistryError, Result};
 
 thread_local! {
     static THREAD_USER: RefCell<Option<String>> = const { RefCell::new(None) };
+    static THREAD_MAY_ADMINISTER: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Whether this thread's user may use their admin rights (default: yes). A server
+/// acting for a token whose scope is below `admin` turns it off, so the token cannot
+/// do what its user could do as an admin.
+pub fn set_thread_may_administer(allowed: bool) {
+    THREAD_MAY_ADMINISTER.with(|a| a.set(allowed));
+}
+
+/// Whether this thread's user may use their admin rights.
+pub fn may_administer() -> bool {
+    THREAD_MAY_ADMINISTER.with(|a| a.get())
 }
 
 /// Act as `user` on this thread (`None` restores the default). For services that

@@ -25,6 +25,7 @@ pub mod region;
 pub mod schema;
 pub mod text;
 pub mod timespan;
+pub mod tokens;
 
 use std::sync::Arc;
 

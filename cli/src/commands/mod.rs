@@ -13,4 +13,5 @@ pub mod obscore;
 pub mod provenance;
 pub mod repo;
 pub mod sample;
+pub mod serve;
 pub mod transfers;

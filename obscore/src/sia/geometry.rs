@@ -2,20 +2,8 @@
 //! of great-circle edges, as ObsCore's `s_region` gives it) and the shapes a SIAv2
 //! `POS` names: a circle, a longitude/latitude range, a convex polygon.
 
-/// A unit vector.
-pub type V3 = [f64; 3];
-
-fn cross(a: V3, b: V3) -> V3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn dot(a: V3, b: V3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
+pub use crate::sky::V3;
+use crate::sky::{cross, dot};
 
 fn normalized(a: V3) -> Option<V3> {
     let n = dot(a, a).sqrt();

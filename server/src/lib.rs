@@ -1,0 +1,96 @@
+//! `valet serve`: a repository's API over HTTP for many users, each request acting
+//! as the user its bearer token names (never as anyone the request body claims), and
+//! IVOA SIAv2 over the live ObsCore table. Handlers parse, call one `Repo` method on
+//! a blocking thread, and answer; the access rules are the engine's.
+
+mod api;
+mod auth;
+mod reply;
+mod sia;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use valet::Repo;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to listen (TLS is a reverse proxy's job).
+    pub listen: SocketAddr,
+    /// Whether requests without a token may read.
+    pub anonymous_reads: bool,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            anonymous_reads: true,
+            max_body_bytes: 16 << 20,
+        }
+    }
+}
+
+/// What every handler shares.
+pub(crate) struct Shared {
+    pub repo: Repo,
+    pub options: ServeOptions,
+}
+
+/// The routes.
+fn router(shared: Arc<Shared>) -> Router {
+    let limit = shared.options.max_body_bytes;
+    Router::new()
+        .route("/api/v1/whoami", get(api::whoami))
+        .route(
+            "/api/v1/collections",
+            get(api::list_collections).post(api::register_collection),
+        )
+        .route(
+            "/api/v1/collections/{*name}",
+            get(api::collection).delete(api::remove_collection),
+        )
+        .route(
+            "/api/v1/chains/{*name}",
+            get(api::chain).put(api::edit_chain),
+        )
+        .route("/api/v1/chain-history/{*name}", get(api::chain_history))
+        .route("/api/v1/dataset-types", get(api::dataset_types))
+        .route("/api/v1/find-dataset", post(api::find_dataset))
+        .route("/api/v1/query-datasets", post(api::query_datasets))
+        .route("/api/v1/datasets/{id}", get(api::dataset))
+        .route("/api/v1/datasets/{id}/file", get(api::dataset_file))
+        .route("/api/v1/associate", post(api::associate))
+        .route("/api/v1/certify", post(api::certify))
+        .route("/sia/query", get(sia::query))
+        .route("/sia/availability", get(sia::availability))
+        .route("/sia/capabilities", get(sia::capabilities))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(shared)
+}
+
+/// Serve `repo` until interrupted (Ctrl-C). Prints the address it listens on to
+/// stderr once it does.
+pub fn serve(repo: Repo, options: ServeOptions) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(options.listen).await?;
+        eprintln!(
+            "valet serve: listening on http://{}",
+            listener.local_addr()?
+        );
+        let app = router(Arc::new(Shared { repo, options }));
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+    })
+}
