@@ -519,7 +519,49 @@ fn obscore_after_adopt(backend: Backend) {
     same("after an import and a chain edit");
 }
 
+/// A shared chain that lists a personal collection, as real repositories have, is
+/// adopted as it is (`compare` checks its children and finds through it); the rule
+/// holds for later edits, and the lint names the chain.
+fn shared_chain_listing_personal(backend: Backend) {
+    use valet::collections::chains::ChainMode;
+    let Some(db) = valet_db(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = adopt(&dir.path().join("v"), &dp02().root, db).unwrap();
+    let chain = "LSSTCam-imSim/with-personal";
+    let personal = "u/someone/DM-99999".to_owned();
+    let findings = repo.lint_collections().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.collection == chain && f.rule == "shared-lists-personal"),
+        "{findings:?}"
+    );
+    let err = repo
+        .collection_chain(
+            chain,
+            ChainMode::Extend,
+            &["LSSTCam-imSim/raw/all".into()],
+            false,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rule: shared-lists-personal"), "{err}");
+    let kids = repo
+        .collection_chain(
+            chain,
+            ChainMode::Remove,
+            std::slice::from_ref(&personal),
+            false,
+            None,
+        )
+        .unwrap();
+    let names: Vec<&str> = kids.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["LSSTCam-imSim/defaults"]);
+}
+
 on_both_backends!(
+    shared_chain_listing_personal,
     obscore_after_adopt,
     copied_files,
     answers_match_the_reference,
