@@ -411,24 +411,18 @@ fn insert_dimension_records(
     progress: &mut Progress,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
-    let mut dims: Vec<(
-        usize,
-        &FileContext<'_>,
-        usize,
-        &Entry,
-        &String,
-        &Vec<Record>,
-    )> = files
+    // (universe order, file, line, entry) of every file's dimension records.
+    let mut dims: Vec<(usize, &FileContext<'_>, usize, &Entry)> = files
         .iter()
         .flat_map(|cx| {
             cx.file.entries.iter().filter_map(move |(line, e)| match e {
-                Entry::Dimension { element, records } => {
+                Entry::Dimension { element, .. } => {
                     let order = cx
                         .universe
                         .element(element)
                         .map(|x| x.index)
                         .unwrap_or(usize::MAX);
-                    Some((order, cx, *line, e, element, records))
+                    Some((order, cx, *line, e))
                 }
                 _ => None,
             })
@@ -436,7 +430,10 @@ fn insert_dimension_records(
         .collect();
     // Stable: files keep their order within an element.
     dims.sort_by_key(|d| d.0);
-    for (_, cx, line, e, element, records) in dims {
+    for (_, cx, line, e) in dims {
+        let Entry::Dimension { element, records } = e else {
+            continue;
+        };
         let universe = cx.universe;
         let older = cx.file.universe_version < universe.version;
         if options.skip_dimensions.iter().any(|s| s == element) {
