@@ -395,13 +395,7 @@ fn obscore_lines(repo: &Repo, collections: Option<&[String]>) -> Vec<String> {
     let mut out = Vec::new();
     repo.write_obscore(&mut out, ObsCoreFormat::Csv, &source)
         .unwrap();
-    let mut lines: Vec<String> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    lines.sort();
-    lines
+    common::sorted_lines(&out)
 }
 
 /// How many files are under `dir`, at any depth.

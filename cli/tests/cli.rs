@@ -571,15 +571,7 @@ fn obscore_export_commands(backend: Backend) {
     };
     let chain = CHAIN;
     let out = |name: &str| dir.path().join(name).display().to_string();
-    let sorted_lines = |path: &str| {
-        let mut lines: Vec<String> = std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        lines.sort();
-        lines
-    };
+    let sorted_lines = |path: &str| common::sorted_lines(&std::fs::read(path).unwrap());
     let example = obscore_config(dir.path(), "run.yaml", &[]);
     let chained = obscore_config(
         dir.path(),

@@ -497,6 +497,8 @@ fn insert_file_datasets(
         } = e
         {
             let o = origin(*line, e);
+            // Counted as listed, the datasets left out included, as the total is.
+            let listed: u64 = files.iter().map(|f| f.ids.len() as u64).sum();
             let here = (file_index, entry_index);
             let mine = |id: &Uuid| plan.first_of(id).is_none_or(|first| first == here);
             let files: Vec<&DatasetFile> =
@@ -518,7 +520,7 @@ fn insert_file_datasets(
             let refs = insert_datasets(conn, universe, &t, run, &items, IdGenerationMode::Unique)
                 .map_err(|x| at(&o, x))?;
             summary.datasets += refs.len();
-            progress.advance(items.len() as u64);
+            progress.advance(listed);
             if let Some(fi) = transfer {
                 if cache.is_none() {
                     cache = Some(RecordCache::new(universe.clone()));
