@@ -273,6 +273,25 @@ impl Repo {
         }
         crate::transfers::import_export(self, &files, options)
     }
+
+    /// `valet import REPO DIRECTORY --export-file PATTERN…`: the export files the
+    /// names and globs select under `directory` (see
+    /// [`crate::transfers::select_export_files`]; none: `export.yaml`), imported
+    /// together in one transaction as [`Repo::import_files`] does, with relative file
+    /// paths read from `directory`.
+    pub fn import_directory(
+        &self,
+        directory: &Path,
+        patterns: &[String],
+        options: &crate::transfers::ImportOptions,
+    ) -> Result<crate::transfers::ImportSummary, RepoError> {
+        let paths = crate::transfers::select_export_files(directory, patterns)?;
+        let options = crate::transfers::ImportOptions {
+            directory: Some(directory.to_path_buf()),
+            ..options.clone()
+        };
+        self.import_files(&paths, &options)
+    }
 }
 
 impl Repo {

@@ -375,7 +375,188 @@ fn copied_files(backend: Backend) {
     }
 }
 
+/// ObsCore rows as sorted CSV lines: a find-first search of `collections` with
+/// dp02-mini's configuration, or the live table.
+fn obscore_lines(repo: &Repo, collections: Option<&[String]>) -> Vec<String> {
+    use valet::obscore_api::{ObsCoreConfig, ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource};
+    let source = match collections {
+        Some(collections) => {
+            let text = std::fs::read_to_string(dp02_data("obscore.yaml")).unwrap();
+            ObsCoreSource::search(
+                &ObsCoreConfig::from_yaml(&text).unwrap(),
+                &ObsCoreExportOptions {
+                    collections: collections.to_vec(),
+                    ..Default::default()
+                },
+            )
+        }
+        None => ObsCoreSource::Live,
+    };
+    let mut out = Vec::new();
+    repo.write_obscore(&mut out, ObsCoreFormat::Csv, &source)
+        .unwrap();
+    common::sorted_lines(&out)
+}
+
+/// How many files are under `dir`, at any depth.
+fn files_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
+        .sum()
+}
+
+fn dp02_data(path: &str) -> PathBuf {
+    workspace()
+        .join("tests/data/conformance/dp02-mini")
+        .join(path)
+}
+
+/// After adopt, the ObsCore table of the whole repository (find-first through a
+/// chain over all of it) and a live table kept through later writes — a chain edit,
+/// a run removed, an import — are what the same steps give on a repository built by
+/// `valet import` of the same data.
+fn obscore_after_adopt(backend: Backend) {
+    use valet::collections::chains::ChainMode;
+    use valet::transfers::{build_export, write_export, ExportOptions, ImportOptions};
+    let Some(db) = valet_db(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (adopted, _) = adopt(&dir.path().join("v"), &dp02().root, db).unwrap();
+    let Some(imported) = common::new_repo(backend) else {
+        return;
+    };
+    let imported = &imported.repo;
+    imported
+        .import_directory(
+            &dp02_data("files"),
+            &["../export.yaml".into()],
+            &ImportOptions {
+                transfer: Some(valet::TransferMode::Copy),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let processing = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let everything = "everything".to_owned();
+    let members = [processing.to_owned(), "LSSTCam-imSim/defaults".to_owned()];
+    for repo in [&adopted, imported] {
+        repo.collection_chain(&everything, ChainMode::Redefine, &members, false, None)
+            .unwrap();
+    }
+    let whole = obscore_lines(&adopted, Some(std::slice::from_ref(&everything)));
+    assert!(whole.len() > 100, "{} rows", whole.len());
+    assert_eq!(
+        whole,
+        obscore_lines(imported, Some(std::slice::from_ref(&everything)))
+    );
+    // Kept live, in CHAINED mode on the same chain.
+    let config = std::fs::read_to_string(dp02_data("obscore.yaml"))
+        .unwrap()
+        .replace("collection_type: RUN", "collection_type: CHAINED")
+        .replace("collections: []", "collections: [everything]");
+    let same = |what: &str| {
+        for repo in [&adopted, imported] {
+            assert_eq!(
+                repo.check_obscore_table().unwrap(),
+                Vec::<String>::new(),
+                "{what}"
+            );
+        }
+        let live = obscore_lines(&adopted, None);
+        assert_eq!(live, obscore_lines(imported, None), "{what}");
+        live
+    };
+    for repo in [&adopted, imported] {
+        repo.enable_obscore(&config, None).unwrap();
+    }
+    assert_eq!(same("enabled").len(), whole.len());
+    // A chain edit: the processing runs go behind the raws.
+    let reversed: Vec<String> = members.iter().rev().cloned().collect();
+    for repo in [&adopted, imported] {
+        repo.collection_chain(&everything, ChainMode::Redefine, &reversed, false, None)
+            .unwrap();
+    }
+    same("after a chain edit");
+    // A run out, then back by import (registry only), then back into its chain.
+    let run = format!("{processing}/20211200T190000Z");
+    let export = dir.path().join("run.yaml");
+    let model = build_export(
+        imported,
+        &ExportOptions {
+            collections: vec![run.clone()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    write_export(&model, &mut std::fs::File::create(&export).unwrap()).unwrap();
+    let reference_files = files_under(&dp02().root);
+    for repo in [&adopted, imported] {
+        repo.remove_runs(std::slice::from_ref(&run), true).unwrap();
+    }
+    // The adopted datasets' files are the reference's (`-t direct`): they stay.
+    assert_eq!(files_under(&dp02().root), reference_files);
+    let without = same("after remove-runs");
+    assert_ne!(without.len(), 0);
+    for repo in [&adopted, imported] {
+        repo.import_files(std::slice::from_ref(&export), &ImportOptions::default())
+            .unwrap();
+        repo.collection_chain(
+            processing,
+            ChainMode::Prepend,
+            std::slice::from_ref(&run),
+            false,
+            None,
+        )
+        .unwrap();
+    }
+    same("after an import and a chain edit");
+}
+
+/// A shared chain that lists a personal collection, as real repositories have, is
+/// adopted as it is (`compare` checks its children and finds through it); the rule
+/// holds for later edits, and the lint names the chain.
+fn shared_chain_listing_personal(backend: Backend) {
+    use valet::collections::chains::ChainMode;
+    let Some(db) = valet_db(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) = adopt(&dir.path().join("v"), &dp02().root, db).unwrap();
+    let chain = "LSSTCam-imSim/with-personal";
+    let personal = "u/someone/DM-99999".to_owned();
+    let findings = repo.lint_collections().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.collection == chain && f.rule == "shared-lists-personal"),
+        "{findings:?}"
+    );
+    let err = repo
+        .collection_chain(
+            chain,
+            ChainMode::Extend,
+            &["LSSTCam-imSim/raw/all".into()],
+            false,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rule: shared-lists-personal"), "{err}");
+    let kids = repo
+        .collection_chain(
+            chain,
+            ChainMode::Remove,
+            std::slice::from_ref(&personal),
+            false,
+            None,
+        )
+        .unwrap();
+    let names: Vec<&str> = kids.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["LSSTCam-imSim/defaults"]);
+}
+
 on_both_backends!(
+    shared_chain_listing_personal,
+    obscore_after_adopt,
     copied_files,
     answers_match_the_reference,
     older_universe,

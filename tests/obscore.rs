@@ -536,15 +536,7 @@ fn large_batches(backend: Backend) {
     t.repo
         .write_obscore(&mut live, ObsCoreFormat::Csv, &ObsCoreSource::Live)
         .unwrap();
-    let sorted = |bytes: Vec<u8>| {
-        let mut lines: Vec<String> = String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        lines.sort();
-        lines
-    };
+    let sorted = |bytes: Vec<u8>| common::sorted_lines(&bytes);
     let live = sorted(live);
     assert_eq!(live.len(), 1 + rows);
     assert_eq!(sorted(searched), live);

@@ -458,7 +458,219 @@ fn duplicate_chain_definitions(backend: Backend) {
     assert_eq!(kids, ["r1", "r2"]);
 }
 
+/// The entries of an export file's text, each with the header it needs to stand
+/// alone: (header, [(kind, name or type, text)]).
+fn split_export(text: &str) -> (String, Vec<(String, String, String)>) {
+    let (header, body) = text.split_at(text.find("data:\n").unwrap() + "data:\n".len());
+    let mut entries: Vec<(String, String, String)> = Vec::new();
+    for line in body.split_inclusive('\n') {
+        if let Some(kind) = line.strip_prefix("- type: ") {
+            entries.push((kind.trim().to_owned(), String::new(), String::new()));
+        }
+        let e = entries.last_mut().unwrap();
+        for key in ["  element: ", "  dataset_type: ", "  collection_type: "] {
+            if let Some(v) = line.strip_prefix(key) {
+                e.1 = v.trim().to_owned();
+            }
+        }
+        e.2.push_str(line);
+    }
+    (header.to_owned(), entries)
+}
+
+/// dp02-mini cut into per-type export folders as a team restoring a repository has
+/// them, in the worst order for a one-by-one import: associations first, datasets
+/// before their RUNs and dimension records, chains before the collections they list,
+/// dimension records one element a file from the last element to the first; every
+/// dataset type repeated in every file that uses it, one dataset entry in two files,
+/// an edited copy and a file list beside them.
+fn per_type_folders(root: &std::path::Path) {
+    let text = std::fs::read_to_string(data("dp02-mini/export.yaml")).unwrap();
+    let (header, entries) = split_export(&text);
+    let types: std::collections::HashMap<&str, &str> = entries
+        .iter()
+        .filter(|e| e.0 == "dataset_type")
+        .map(|e| {
+            let name = e.2.lines().nth(1).unwrap().trim_start_matches("  name: ");
+            (name, e.2.as_str())
+        })
+        .collect();
+    let mut files: std::collections::BTreeMap<String, String> = Default::default();
+    let mut add = |file: String, chunk: &str| {
+        files
+            .entry(file)
+            .or_insert_with(|| header.clone())
+            .push_str(chunk)
+    };
+    let n_dims = entries.iter().filter(|e| e.0 == "dimension").count();
+    let mut dim = 0;
+    let mut dup = true;
+    for (kind, what, chunk) in &entries {
+        match kind.as_str() {
+            "dimension" => {
+                dim += 1;
+                add(format!("records/_export_{:03}.yaml", n_dims - dim), chunk);
+            }
+            "dataset" => {
+                let file = format!("{what}/_export_000.yaml");
+                add(file.clone(), types[what.as_str()]);
+                add(file, chunk);
+                if dup {
+                    add("a_duplicate/_export_000.yaml".into(), types[what.as_str()]);
+                    add("a_duplicate/_export_000.yaml".into(), chunk);
+                    dup = false;
+                }
+            }
+            "collection" if what == "CHAINED" => add("chains/_export_000.yaml".into(), chunk),
+            "collection" => add("runs/_export_000.yaml".into(), chunk),
+            "associations" => add("_associations/_export_000.yaml".into(), chunk),
+            // Every type once more, beside the chains.
+            _ => add("chains/_export_000.yaml".into(), chunk),
+        }
+    }
+    for (name, text) in files {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    std::fs::write(root.join("calexp/_export_000.yaml.mod"), "not read").unwrap();
+    std::fs::write(root.join("calexp/_files.txt"), "not read").unwrap();
+}
+
+/// Dozens of export files, selected by globs and in any order, import in one go as
+/// the single file does: what a later file needs (RUNs, chain members, records,
+/// dataset types, datasets of memberships) comes from whichever file defines it.
+fn export_files_in_any_order(backend: Backend) {
+    let Some(whole) = new_repo(backend) else {
+        return;
+    };
+    let expected = whole
+        .repo
+        .import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    per_type_folders(dir.path());
+    let Some(t) = new_repo(backend) else { return };
+    // A glob that selects nothing is named, and nothing is written.
+    let err = t
+        .repo
+        .import_directory(
+            dir.path(),
+            &["*/_export_*.yaml".into(), "calexp/*.fits".into()],
+            &ImportOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--export-file \"calexp/*.fits\" matches no export file"),
+        "{err}"
+    );
+    assert_eq!(count(&t.repo, "SELECT COUNT(*) FROM collection"), 0);
+    let summary = t
+        .repo
+        .import_directory(
+            dir.path(),
+            &[
+                "*/_export_*.yaml".into(),
+                "records/_export_00[0-9].yaml".into(),
+            ],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(snapshot(&t.repo), snapshot(&whole.repo));
+    // Everything once, however many files repeat it.
+    assert_eq!(summary, expected);
+    for table in [
+        "dataset",
+        "visit_detector_region",
+        "exposure",
+        "collection_chain",
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        assert_eq!(count(&t.repo, &sql), count(&whole.repo, &sql), "{table}");
+    }
+}
+
+/// Two files that disagree are refused with both named, and the files before them
+/// leave nothing behind.
+fn export_files_that_disagree(backend: Backend) {
+    let Some(t) = base_repo(backend) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let head = "description: x\nversion: 1.0.2\nuniverse_version: 8\nuniverse_namespace: daf_butler\ndata:\n";
+    let run = |name: &str, kind: &str| {
+        format!("- type: collection\n  collection_type: {kind}\n  name: {name}\n")
+    };
+    let bias = "- type: dataset_type\n  name: bias2\n  dimensions: [instrument, detector]\n  storage_class: Exposure\n  is_calibration: false\n";
+    let dataset = |run: &str| {
+        format!("- type: dataset\n  dataset_type: bias2\n  run: {run}\n  records:\n  - dataset_id: [!uuid '01a203b0-c267-7733-8854-d5f0208e32f8']\n    data_id: [{{instrument: Cam1, detector: 1}}]\n")
+    };
+    let write = |name: &str, body: String| {
+        std::fs::write(dir.path().join(name), format!("{head}{body}")).unwrap();
+    };
+    let before = |repo: &Repo| {
+        (
+            count(repo, "SELECT COUNT(*) FROM collection"),
+            count(repo, "SELECT COUNT(*) FROM dataset"),
+            count(repo, "SELECT COUNT(*) FROM dataset_type"),
+        )
+    };
+    let start = before(&t.repo);
+    let import = |patterns: &[&str]| {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        t.repo
+            .import_directory(dir.path(), &patterns, &ImportOptions::default())
+            .unwrap_err()
+            .to_string()
+    };
+    write(
+        "a.yaml",
+        format!("{}{bias}{}", run("one", "RUN"), dataset("one")),
+    );
+    write(
+        "b.yaml",
+        format!("{}{bias}{}", run("two", "RUN"), dataset("two")),
+    );
+    let err = import(&["*.yaml"]);
+    assert!(
+        err.contains("b.yaml:")
+            && err.contains("is also in run \"one\" at ")
+            && err.contains("a.yaml:"),
+        "{err}"
+    );
+    write(
+        "b.yaml",
+        format!("{}{}", run("one", "TAGGED"), run("x", "RUN")),
+    );
+    let err = import(&["a.yaml", "b.yaml"]);
+    assert!(
+        err.contains("b.yaml:6: collection \"one\": defined as TAGGED here but as RUN at ")
+            && err.contains("a.yaml:6"),
+        "{err}"
+    );
+    // Chains defined differently in two files.
+    write(
+        "b.yaml",
+        format!(
+            "{}- type: collection\n  collection_type: CHAINED\n  name: c\n  children: [one]\n",
+            run("x", "RUN")
+        ),
+    );
+    write(
+        "c.yaml",
+        "- type: collection\n  collection_type: CHAINED\n  name: c\n  children: [x]\n".into(),
+    );
+    let err = import(&["*.yaml"]);
+    assert!(
+        err.contains("c.yaml:6: collection \"c\": ")
+            && err.contains("b.yaml:9 defines the chain with different children"),
+        "{err}"
+    );
+    assert_eq!(before(&t.repo), start);
+}
+
 on_both_backends!(
+    export_files_in_any_order,
+    export_files_that_disagree,
     duplicate_chain_definitions,
     regions_and_tags,
     fixtures,

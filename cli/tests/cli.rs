@@ -479,6 +479,69 @@ fn conformance_import_and_export(backend: Backend) {
     );
 }
 
+/// `import` of several export files by globs, given in the worst order (datasets
+/// before their RUNs and records), with their files copied: one transaction that
+/// gives what the single file gives.
+fn import_by_globs(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path(), "repo") else {
+        return;
+    };
+    let text = std::fs::read_to_string(conformance_data("dp02-mini/export.yaml")).unwrap();
+    let header_end = text.find("data:\n").unwrap() + "data:\n".len();
+    let collections = text.find("\n- type: collection\n").unwrap() + 1;
+    let types = text.find("\n- type: dataset_type\n").unwrap() + 1;
+    let parts = dir.path().join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    let header = &text[..header_end];
+    for (name, body) in [
+        ("c_records.yaml", &text[header_end..collections]),
+        ("b_collections.yaml", &text[collections..types]),
+        ("a_datasets.yaml", &text[types..]),
+    ] {
+        std::fs::write(parts.join(name), format!("{header}{body}")).unwrap();
+    }
+    std::fs::write(parts.join("_files.txt"), "a list, not an export\n").unwrap();
+    let files = conformance_data("dp02-mini/files");
+    let glob = format!("{}/*", parts.display());
+    fails(
+        &[
+            "import",
+            &repo,
+            &files,
+            "--export-file",
+            &glob,
+            "--export-file",
+            "nothing/*.yaml",
+        ],
+        "--export-file \"nothing/*.yaml\" matches no export file in",
+    );
+    ok(&[
+        "import",
+        &repo,
+        &files,
+        "--export-file",
+        &glob,
+        "-t",
+        "copy",
+    ]);
+    ok(&["check", &repo, "--deep"]);
+    let datasets = ok(&[
+        "query-datasets",
+        &repo,
+        "*",
+        "--collections",
+        "*",
+        "--format",
+        "csv",
+    ]);
+    let expected = text.matches("  - dataset_id:").count();
+    assert_eq!(
+        datasets.lines().filter(|l| l.contains(",")).count() - 1,
+        expected
+    );
+}
+
 /// The example ObsCore configuration with `changes` (top-level `key: value` lines)
 /// replacing its lines of the same keys; written into `dir`.
 fn obscore_config(dir: &Path, name: &str, changes: &[(&str, &str)]) -> String {
@@ -508,15 +571,7 @@ fn obscore_export_commands(backend: Backend) {
     };
     let chain = CHAIN;
     let out = |name: &str| dir.path().join(name).display().to_string();
-    let sorted_lines = |path: &str| {
-        let mut lines: Vec<String> = std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        lines.sort();
-        lines
-    };
+    let sorted_lines = |path: &str| common::sorted_lines(&std::fs::read(path).unwrap());
     let example = obscore_config(dir.path(), "run.yaml", &[]);
     let chained = obscore_config(
         dir.path(),
@@ -977,6 +1032,7 @@ fn raws_from_files(backend: Backend) {
 }
 
 on_both_backends!(
+    import_by_globs,
     limits_order_and_choices,
     parsing_limits,
     dataset_type_commands,

@@ -220,6 +220,16 @@ fn check_cycles(
     Ok(())
 }
 
+/// Whether a chain write applies the rule that a shared chain lists no personal
+/// collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PersonalChildren {
+    /// Refused in a shared chain (every edit).
+    Refused,
+    /// Kept as found (an adoption records a repository as it is).
+    AsFound,
+}
+
 /// Replace a chain's rows with `children` (deduplicated, first occurrence kept) and
 /// record the edit.
 fn write_chain(
@@ -227,13 +237,16 @@ fn write_chain(
     parent: &CollectionRecord,
     old: &[CollectionRecord],
     children: Vec<CollectionRecord>,
+    personal: PersonalChildren,
 ) -> Result<Vec<CollectionRecord>> {
     let mut seen = HashSet::new();
     let children: Vec<CollectionRecord> =
         children.into_iter().filter(|c| seen.insert(c.id)).collect();
     valet_registry::access::check_write(conn, &parent.name)?;
     let names: Vec<String> = children.iter().map(|c| c.name.clone()).collect();
-    valet_registry::access::check_chain_children(&parent.name, &names)?;
+    if personal == PersonalChildren::Refused {
+        valet_registry::access::check_chain_children(&parent.name, &names)?;
+    }
     check_cycles(conn, parent, &children)?;
     bump_generation(conn)?;
     conn.execute(
@@ -361,7 +374,7 @@ pub fn edit_chain(
                 .collect()
         }
     };
-    write_chain(conn, &record, &old, new)
+    write_chain(conn, &record, &old, new, PersonalChildren::Refused)
 }
 
 /// The `collection-chain` command: create the chain if it is missing (for redefine,
@@ -387,6 +400,28 @@ pub fn collection_chain(
         register_collection(conn, parent, CollectionType::Chained, doc)?;
     }
     edit_chain(conn, parent, mode, children, flatten_children)
+}
+
+/// Define a chain exactly as an existing Butler repository has it, for an adoption
+/// (run by the new repository's first admin, in the transaction that creates it): as
+/// [`collection_chain`] in redefine mode, except that a shared chain listing personal
+/// (`u/…`) collections is kept as found rather than refused. The rule still holds for
+/// every later edit, and `lint-collections` reports such chains.
+pub fn adopt_chain(
+    conn: &mut Conn,
+    parent: &str,
+    children: &[String],
+    doc: Option<&str>,
+) -> Result<Vec<CollectionRecord>> {
+    lock_collection_structure(conn)?;
+    if find_collection(conn, parent)?.is_none() {
+        register_collection(conn, parent, CollectionType::Chained, doc)?;
+    }
+    let record = get_collection(conn, parent)?;
+    require_chain(&record)?;
+    let old = children_of(conn, record.id)?;
+    let new = resolve_children(conn, children, false)?;
+    write_chain(conn, &record, &old, new, PersonalChildren::AsFound)
 }
 
 /// One recorded chain edit.

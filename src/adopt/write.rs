@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use uuid::Uuid;
 use valet_collections::calibration::certify;
-use valet_collections::chains::{collection_chain, ChainMode};
+use valet_collections::chains::adopt_chain;
 use valet_collections::tagged::associate;
 use valet_datastore::TransferMode;
 use valet_registry::artifacts::{insert_artifacts, ArtifactRecord};
@@ -181,15 +181,9 @@ impl Fill<'_> {
                 .iter()
                 .map(|k| c.collections[k].name.clone())
                 .collect();
-            collection_chain(
-                f.conn,
-                &col.name,
-                ChainMode::Redefine,
-                &children,
-                false,
-                col.doc.as_deref(),
-            )
-            .map_err(|e| RepoError::Invalid(format!("chain {:?}: {e}", col.name)))?;
+            // As the source has it, shared chains listing `u/…` collections included.
+            adopt_chain(f.conn, &col.name, &children, col.doc.as_deref())
+                .map_err(|e| RepoError::Invalid(format!("chain {:?}: {e}", col.name)))?;
         }
         summary.collections = ids.len();
         Ok(())

@@ -1,11 +1,12 @@
 //! Importing export files into a repository, all in one transaction: a failed import
 //! leaves the repository exactly as it was.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine;
+use uuid::Uuid;
 use valet_collections::calibration::certify;
 use valet_collections::chains::{collection_chain, ChainMode};
 use valet_collections::tagged::associate;
@@ -18,10 +19,10 @@ use valet_registry::datasets::insert_datasets;
 use valet_registry::dimensions::insert_records;
 use valet_registry::races::lock_collection_structure;
 use valet_registry::{
-    CollectionType, Conn, IdGenerationMode, NewDataset, Record, RegistryError, Value,
+    CollectionType, Conn, IdGenerationMode, NewDataset, Record, RegistryError, Timespan, Value,
 };
 
-use super::model::{Association, CollectionEntry, Entry, ExportFile};
+use super::model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};
 use crate::datastore::{Datastore, WriteLog};
 use crate::expand::RecordCache;
 use crate::{Repo, RepoError};
@@ -260,101 +261,122 @@ impl<'a> FileContext<'a> {
     }
 }
 
-/// Apply one export file inside the caller's transaction, in the order references
-/// need: dataset types, collections, dimension records, datasets with their files,
-/// then memberships.
+/// Apply every file inside the caller's transaction, each step across all of them
+/// (so that what one file needs may come from any other): dataset types,
+/// collections, dimension records, datasets with their files, then memberships.
 #[allow(clippy::too_many_arguments)]
-fn import_file(
+fn import_all(
     conn: &mut Conn,
-    universe: &Arc<Universe>,
-    file: &ExportFile,
-    source: &str,
+    files: &[FileContext<'_>],
+    plan: &Plan,
     options: &ImportOptions,
-    transfer: Option<&FileImport<'_>>,
+    transfers: &[Option<FileImport<'_>>],
     log: &mut WriteLog,
     progress: &mut Progress,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
-    let cx = FileContext {
-        universe,
-        file,
-        source,
-    };
-    register_types(conn, &cx, summary)?;
-    register_collections(conn, &cx, summary)?;
-    insert_dimension_records(conn, &cx, options, progress, summary)?;
-    insert_file_datasets(conn, &cx, transfer, log, progress, summary)?;
-    insert_memberships(conn, &cx, summary)
+    register_types(conn, files, summary)?;
+    register_collections(conn, files, summary)?;
+    insert_dimension_records(conn, files, options, progress, summary)?;
+    for (index, (cx, transfer)) in files.iter().zip(transfers).enumerate() {
+        insert_file_datasets(
+            conn,
+            cx,
+            index,
+            plan,
+            transfer.as_ref(),
+            log,
+            progress,
+            summary,
+        )?;
+    }
+    insert_memberships(conn, files, summary)
 }
 
 /// Step 1: dataset types.
 fn register_types(
     conn: &mut Conn,
-    cx: &FileContext<'_>,
+    files: &[FileContext<'_>],
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
-    let (universe, file) = (cx.universe, cx.file);
-    let origin = |line, e| cx.origin(line, e);
     let mut type_names: HashSet<&str> = HashSet::new();
-    for (line, e) in &file.entries {
-        if let Entry::DatasetType {
-            name,
-            dimensions,
-            storage_class,
-            is_calibration,
-        } = e
-        {
-            register_dataset_type(
-                conn,
-                universe,
+    for cx in files {
+        for (line, e) in &cx.file.entries {
+            if let Entry::DatasetType {
                 name,
-                storage_class,
                 dimensions,
-                *is_calibration,
-            )
-            .map_err(|x| at(&origin(*line, e), x))?;
-            type_names.insert(name.as_str());
+                storage_class,
+                is_calibration,
+            } = e
+            {
+                if !type_names.insert(name.as_str()) {
+                    // Defined again (the plan checked that both agree).
+                    continue;
+                }
+                register_dataset_type(
+                    conn,
+                    cx.universe,
+                    name,
+                    storage_class,
+                    dimensions,
+                    *is_calibration,
+                )
+                .map_err(|x| at(&cx.origin(*line, e), x))?;
+            }
         }
     }
     summary.dataset_types += type_names.len();
     Ok(())
 }
 
-/// Steps 2 and 3: RUN, TAGGED and CALIBRATION collections, then chains, each after
-/// its children (the files list them in that order, but older ones may not).
+/// Steps 2 and 3: RUN, TAGGED and CALIBRATION collections of every file, then chains,
+/// each after its children wherever they are defined (the files list them in that
+/// order, but older ones, and sets of files, may not).
 fn register_collections(
     conn: &mut Conn,
-    cx: &FileContext<'_>,
+    files: &[FileContext<'_>],
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
-    let file = cx.file;
-    let origin = |line, e| cx.origin(line, e);
-    let mut chains: Vec<(usize, &Entry, &CollectionEntry)> = Vec::new();
-    for (line, e) in &file.entries {
-        if let Entry::Collection(c) = e {
-            summary.collections += 1;
+    let mut names: HashSet<&str> = HashSet::new();
+    let mut chains: Vec<(&FileContext<'_>, usize, &Entry, &CollectionEntry)> = Vec::new();
+    for cx in files {
+        for (line, e) in &cx.file.entries {
+            let Entry::Collection(c) = e else { continue };
+            let first = names.insert(c.name.as_str());
             if c.kind != CollectionType::Chained {
-                register(conn, c).map_err(|x| at(&origin(*line, e), x))?;
+                if first {
+                    register(conn, c).map_err(|x| at(&cx.origin(*line, e), x))?;
+                }
                 continue;
             }
             // A chain defined twice is defined once, if both say the same.
-            match chains.iter().find(|(_, _, other)| other.name == c.name) {
-                Some((_, _, other)) if other.children == c.children => {}
-                Some(_) => {
+            match chains.iter().find(|(_, _, _, other)| other.name == c.name) {
+                Some((_, _, _, other)) if other.children == c.children => {}
+                Some((other, _, _, _)) if other.source == cx.source => {
                     return Err(at(
-                        &origin(*line, e),
+                        &cx.origin(*line, e),
                         "this file defines the chain more than once, with different children",
+                    ));
+                }
+                Some((ocx, oline, _, _)) => {
+                    return Err(at(
+                        &cx.origin(*line, e),
+                        format!(
+                            "{}:{oline} defines the chain with different children",
+                            ocx.source
+                        ),
                     ))
                 }
-                None => chains.push((*line, e, c)),
+                None => chains.push((cx, *line, e, c)),
             }
         }
     }
-    let defined: HashSet<&str> = chains.iter().map(|(_, _, c)| c.name.as_str()).collect();
+    summary.collections += names.len();
+    let defined: HashSet<&str> = chains.iter().map(|(_, _, _, c)| c.name.as_str()).collect();
     let mut done: HashSet<&str> = HashSet::new();
     while done.len() < chains.len() {
         let before = done.len();
-        for (line, e, c) in &chains {
+        for (cx, line, e, c) in &chains {
             if done.contains(c.name.as_str()) {
                 continue;
             }
@@ -363,16 +385,16 @@ fn register_collections(
                 .iter()
                 .all(|k| !defined.contains(k.as_str()) || done.contains(k.as_str()));
             if ready {
-                register(conn, c).map_err(|x| at(&origin(*line, e), x))?;
+                register(conn, c).map_err(|x| at(&cx.origin(*line, e), x))?;
                 done.insert(c.name.as_str());
             }
         }
         if done.len() == before {
-            if let Some((line, e, _)) = chains
+            if let Some((cx, line, e, _)) = chains
                 .iter()
-                .find(|(_, _, c)| !done.contains(c.name.as_str()))
+                .find(|(_, _, _, c)| !done.contains(c.name.as_str()))
             {
-                return Err(at(&origin(*line, e), "chains in this file form a cycle"));
+                return Err(at(&cx.origin(*line, e), "these chains form a cycle"));
             }
             break;
         }
@@ -380,37 +402,44 @@ fn register_collections(
     Ok(())
 }
 
-/// Step 4: dimension records, in universe order so references come first.
+/// Step 4: dimension records of every file, in universe order so references come
+/// first (records another file needs included).
 fn insert_dimension_records(
     conn: &mut Conn,
-    cx: &FileContext<'_>,
+    files: &[FileContext<'_>],
     options: &ImportOptions,
     progress: &mut Progress,
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
-    let (universe, file) = (cx.universe, cx.file);
-    let origin = |line, e| cx.origin(line, e);
-    let older = file.universe_version < universe.version;
-    let mut dims: Vec<(usize, usize, &Entry, &String, &Vec<Record>)> = file
-        .entries
+    // (universe order, file, line, entry) of every file's dimension records.
+    let mut dims: Vec<(usize, &FileContext<'_>, usize, &Entry)> = files
         .iter()
-        .filter_map(|(line, e)| match e {
-            Entry::Dimension { element, records } => {
-                let order = universe
-                    .element(element)
-                    .map(|x| x.index)
-                    .unwrap_or(usize::MAX);
-                Some((order, *line, e, element, records))
-            }
-            _ => None,
+        .flat_map(|cx| {
+            cx.file.entries.iter().filter_map(move |(line, e)| match e {
+                Entry::Dimension { element, .. } => {
+                    let order = cx
+                        .universe
+                        .element(element)
+                        .map(|x| x.index)
+                        .unwrap_or(usize::MAX);
+                    Some((order, cx, *line, e))
+                }
+                _ => None,
+            })
         })
         .collect();
+    // Stable: files keep their order within an element.
     dims.sort_by_key(|d| d.0);
-    for (_, line, e, element, records) in dims {
+    for (_, cx, line, e) in dims {
+        let Entry::Dimension { element, records } = e else {
+            continue;
+        };
+        let universe = cx.universe;
+        let older = cx.file.universe_version < universe.version;
         if options.skip_dimensions.iter().any(|s| s == element) {
             continue;
         }
-        let o = origin(line, e);
+        let o = cx.origin(line, e);
         let Some(el) = universe.element(element) else {
             if older {
                 continue;
@@ -444,10 +473,14 @@ fn insert_dimension_records(
     Ok(())
 }
 
-/// Step 5: datasets, ids preserved, and their files.
+/// Step 5: datasets, ids preserved, and their files; a dataset an earlier file
+/// already brought (the same id, type, RUN and data ID) is left out.
+#[allow(clippy::too_many_arguments)]
 fn insert_file_datasets(
     conn: &mut Conn,
     cx: &FileContext<'_>,
+    file_index: usize,
+    plan: &Plan,
     transfer: Option<&FileImport<'_>>,
     log: &mut WriteLog,
     progress: &mut Progress,
@@ -456,7 +489,7 @@ fn insert_file_datasets(
     let (universe, file) = (cx.universe, cx.file);
     let origin = |line, e| cx.origin(line, e);
     let mut cache: Option<RecordCache> = None;
-    for (line, e) in &file.entries {
+    for (entry_index, (line, e)) in file.entries.iter().enumerate() {
         if let Entry::Datasets {
             dataset_type,
             run,
@@ -464,6 +497,12 @@ fn insert_file_datasets(
         } = e
         {
             let o = origin(*line, e);
+            // Counted as listed, the datasets left out included, as the total is.
+            let listed: u64 = files.iter().map(|f| f.ids.len() as u64).sum();
+            let here = (file_index, entry_index);
+            let mine = |id: &Uuid| plan.first_of(id).is_none_or(|first| first == here);
+            let files: Vec<&DatasetFile> =
+                files.iter().filter(|f| f.ids.iter().any(mine)).collect();
             let t = get_dataset_type(conn, dataset_type).map_err(|x| at(&o, x))?;
             let items: Vec<NewDataset> = files
                 .iter()
@@ -471,6 +510,7 @@ fn insert_file_datasets(
                     f.ids
                         .iter()
                         .zip(f.data_ids.iter())
+                        .filter(|(id, _)| mine(id))
                         .map(|(id, d)| NewDataset {
                             id: Some(*id),
                             data_id: d.clone(),
@@ -480,7 +520,7 @@ fn insert_file_datasets(
             let refs = insert_datasets(conn, universe, &t, run, &items, IdGenerationMode::Unique)
                 .map_err(|x| at(&o, x))?;
             summary.datasets += refs.len();
-            progress.advance(items.len() as u64);
+            progress.advance(listed);
             if let Some(fi) = transfer {
                 if cache.is_none() {
                     cache = Some(RecordCache::new(universe.clone()));
@@ -527,37 +567,184 @@ fn insert_file_datasets(
     Ok(())
 }
 
-/// Steps 6 and 7: TAGGED memberships, then validity ranges.
+/// Steps 6 and 7: TAGGED memberships of every file, then validity ranges; a
+/// membership or range that an earlier file already gave is given once.
 fn insert_memberships(
     conn: &mut Conn,
-    cx: &FileContext<'_>,
+    files: &[FileContext<'_>],
     summary: &mut ImportSummary,
 ) -> Result<(), RepoError> {
-    let (universe, file) = (cx.universe, cx.file);
-    let origin = |line, e| cx.origin(line, e);
-    for (line, e) in &file.entries {
-        if let Entry::Associations {
-            collection,
-            association: Association::Tagged(ids),
-        } = e
-        {
-            summary.associations +=
-                associate(conn, universe, collection, ids).map_err(|x| at(&origin(*line, e), x))?;
+    let several = files.len() > 1;
+    let mut tagged: HashSet<(&str, Uuid)> = HashSet::new();
+    for cx in files {
+        for (line, e) in &cx.file.entries {
+            if let Entry::Associations {
+                collection,
+                association: Association::Tagged(ids),
+            } = e
+            {
+                let ids: Vec<Uuid> = if several {
+                    ids.iter()
+                        .copied()
+                        .filter(|id| tagged.insert((collection.as_str(), *id)))
+                        .collect()
+                } else {
+                    ids.clone()
+                };
+                if ids.is_empty() {
+                    continue;
+                }
+                summary.associations += associate(conn, cx.universe, collection, &ids)
+                    .map_err(|x| at(&cx.origin(*line, e), x))?;
+            }
         }
     }
-    for (line, e) in &file.entries {
-        if let Entry::Associations {
-            collection,
-            association: Association::Calibration(ranges),
-        } = e
-        {
-            for (timespan, ids) in ranges {
-                summary.validity_ranges += certify(conn, universe, collection, ids, *timespan)
-                    .map_err(|x| at(&origin(*line, e), x))?;
+    let mut certified: HashSet<(&str, Timespan, Uuid)> = HashSet::new();
+    for cx in files {
+        for (line, e) in &cx.file.entries {
+            if let Entry::Associations {
+                collection,
+                association: Association::Calibration(ranges),
+            } = e
+            {
+                for (timespan, ids) in ranges {
+                    let ids: Vec<Uuid> = if several {
+                        ids.iter()
+                            .copied()
+                            .filter(|id| certified.insert((collection.as_str(), *timespan, *id)))
+                            .collect()
+                    } else {
+                        ids.clone()
+                    };
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    summary.validity_ranges +=
+                        certify(conn, cx.universe, collection, &ids, *timespan)
+                            .map_err(|x| at(&cx.origin(*line, e), x))?;
+                }
             }
         }
     }
     Ok(())
+}
+
+/// What several files say together, checked before anything is written: a dataset
+/// type or collection two files both define must be defined alike, and a dataset two
+/// files both list (as per-type exports of one repository do with shared
+/// calibrations) must be the same dataset; it is then imported once, from the first.
+#[derive(Default)]
+struct Plan {
+    /// Where each dataset id is first listed: (file, entry, file of the entry,
+    /// position in it). Empty for a single file, which is imported as written.
+    first: HashMap<Uuid, (usize, usize, usize, usize)>,
+}
+
+impl Plan {
+    /// The (file, entry) that first lists a dataset id, when files are several.
+    fn first_of(&self, id: &Uuid) -> Option<(usize, usize)> {
+        self.first.get(id).map(|&(f, e, _, _)| (f, e))
+    }
+
+    /// Check the files against each other and note where each dataset is first.
+    fn of(files: &[(ExportFile, String)]) -> Result<Plan, RepoError> {
+        let mut plan = Plan::default();
+        if files.len() < 2 {
+            return Ok(plan);
+        }
+        let here = |f: usize, line: usize| format!("{}:{line}", files[f].1);
+        let mut types: HashMap<&str, (usize, usize, &Entry)> = HashMap::new();
+        let mut collections: HashMap<&str, (usize, usize, CollectionType)> = HashMap::new();
+        for (fi, (file, _)) in files.iter().enumerate() {
+            for (ei, (line, e)) in file.entries.iter().enumerate() {
+                let fail = |msg: String| {
+                    RepoError::Invalid(format!("{}: {}: {msg}", here(fi, *line), e.describe()))
+                };
+                match e {
+                    Entry::DatasetType { name, .. } => match types.get(name.as_str()) {
+                        Some((of, ol, other)) if !same_type(other, e) => {
+                            return Err(fail(format!("defined differently at {}", here(*of, *ol))))
+                        }
+                        Some(_) => {}
+                        None => {
+                            types.insert(name, (fi, *line, e));
+                        }
+                    },
+                    Entry::Collection(c) => match collections.get(c.name.as_str()) {
+                        Some((of, ol, kind)) if *kind != c.kind => {
+                            return Err(fail(format!(
+                                "defined as {} here but as {kind} at {}",
+                                c.kind,
+                                here(*of, *ol)
+                            )))
+                        }
+                        Some(_) => {}
+                        None => {
+                            collections.insert(&c.name, (fi, *line, c.kind));
+                        }
+                    },
+                    Entry::Datasets {
+                        dataset_type,
+                        run,
+                        files: held,
+                    } => {
+                        for (di, f) in held.iter().enumerate() {
+                            for (pos, id) in f.ids.iter().enumerate() {
+                                let Some(&(of, oe, odi, opos)) = plan.first.get(id) else {
+                                    plan.first.insert(*id, (fi, ei, di, pos));
+                                    continue;
+                                };
+                                let (oline, other) = &files[of].0.entries[oe];
+                                let Entry::Datasets {
+                                    dataset_type: otype,
+                                    run: orun,
+                                    files: oheld,
+                                } = other
+                                else {
+                                    continue;
+                                };
+                                let ofile = &oheld[odi];
+                                let where_else = here(of, *oline);
+                                if orun != run {
+                                    return Err(fail(format!(
+                                        "dataset {id} is also in run {orun:?} at {where_else}"
+                                    )));
+                                }
+                                if otype != dataset_type
+                                    || ofile.data_ids.get(opos) != f.data_ids.get(pos)
+                                    || ofile.path != f.path
+                                {
+                                    return Err(fail(format!(
+                                        "dataset {id} is listed differently at {where_else}"
+                                    )));
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// True if two dataset type definitions agree (dimensions in any order).
+fn same_type(a: &Entry, b: &Entry) -> bool {
+    let parts = |e: &Entry| match e {
+        Entry::DatasetType {
+            dimensions,
+            storage_class,
+            is_calibration,
+            ..
+        } => {
+            let mut d = dimensions.clone();
+            d.sort();
+            Some((d, storage_class.clone(), *is_calibration))
+        }
+        _ => None,
+    };
+    parts(a) == parts(b)
 }
 
 /// Import export files (already read) into the repository in one transaction.
@@ -597,6 +784,31 @@ pub fn import_export(
             .iter()
             .any(|(_, e)| matches!(e, Entry::Collection(c) if c.kind == CollectionType::Chained))
     });
+    let plan = Plan::of(files)?;
+    let contexts: Vec<FileContext<'_>> = files
+        .iter()
+        .map(|(file, source)| FileContext {
+            universe: &universe,
+            file,
+            source,
+        })
+        .collect();
+    let transfers: Vec<Option<FileImport<'_>>> = files
+        .iter()
+        .map(|(_, source)| match (&store, options.transfer) {
+            (Some(store), Some(mode)) => Some(FileImport {
+                store,
+                mode,
+                base: options.directory.clone().unwrap_or_else(|| {
+                    Path::new(source)
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default()
+                }),
+            }),
+            _ => None,
+        })
+        .collect();
     let result = repo.registry.db.transaction(|conn| {
         // A transaction that lost a conflict runs again from here: first take back the
         // files the failed attempt stored, so they are neither stored twice (the
@@ -610,32 +822,16 @@ pub fn import_export(
             lock_collection_structure(conn)?;
         }
         let mut summary = ImportSummary::default();
-        for (f, source) in files {
-            let transfer = match (&store, options.transfer) {
-                (Some(store), Some(mode)) => Some(FileImport {
-                    store,
-                    mode,
-                    base: options.directory.clone().unwrap_or_else(|| {
-                        Path::new(source)
-                            .parent()
-                            .map(Path::to_path_buf)
-                            .unwrap_or_default()
-                    }),
-                }),
-                _ => None,
-            };
-            import_file(
-                conn,
-                &universe,
-                f,
-                source,
-                options,
-                transfer.as_ref(),
-                &mut log,
-                &mut progress,
-                &mut summary,
-            )?;
-        }
+        import_all(
+            conn,
+            &contexts,
+            &plan,
+            options,
+            &transfers,
+            &mut log,
+            &mut progress,
+            &mut summary,
+        )?;
         Ok(summary)
     });
     // When the registry rolled back, the files go back too.

@@ -5,7 +5,7 @@ reference's own answers about them.
 
 Without --universe: the dp02-mini conformance export imported (files copied), then a
 calibration validity range decertified in the middle (splitting ranges), a chain of
-chains, and raws with exposure-only data IDs. With --universe N: a small repository
+chains, a shared chain listing a personal collection, and raws with exposure-only data IDs. With --universe N: a small repository
 made with that older dimension universe. --db puts the registry in PostgreSQL.
 """
 
@@ -59,6 +59,11 @@ def fill_dp02(butler):
         reg.decertify(calib, "bias", Timespan(mid, mid + (t.end - t.begin) / 10))
     reg.registerCollection("u/someone/deep", CollectionType.CHAINED, doc="a chain of chains")
     reg.setCollectionChain("u/someone/deep", ["u/someone/DM-99999", "LSSTCam-imSim/defaults"])
+    # Real repositories have shared chains that list personal collections.
+    reg.registerCollection("LSSTCam-imSim/with-personal", CollectionType.CHAINED,
+                           doc="a shared chain listing a personal one")
+    reg.setCollectionChain("LSSTCam-imSim/with-personal",
+                           ["u/someone/DM-99999", "LSSTCam-imSim/defaults"])
     raw_exp = DatasetType("raw_exp", ["instrument", "exposure"], "StructuredDataDict",
                           universe=butler.dimensions)
     reg.registerDatasetType(raw_exp)

@@ -64,6 +64,16 @@ pub fn fresh_pg_database() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// The lines of a text (a CSV export, say), sorted, to compare without order.
+pub fn sorted_lines(text: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = String::from_utf8_lossy(text)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
 /// A path under the conformance data (`tests/data/conformance`), from the tests of
 /// any crate in the workspace.
 pub fn conformance_data(path: &str) -> String {

@@ -18,10 +18,11 @@ pub struct ImportArgs {
     pub repo: PathBuf,
     /// Directory holding the export file(s) and their files.
     pub directory: PathBuf,
-    /// Export file(s), relative to DIRECTORY unless absolute; repeat to restore a
-    /// set (`_export_000.yaml` …) in one transaction. Default: export.yaml.
+    /// Export file(s) or globs of them, relative to DIRECTORY unless absolute;
+    /// repeat to restore a set (`'calexp/_export_*.yaml'` …) in one transaction, in
+    /// whatever order the files need. Default: export.yaml.
     #[arg(long)]
-    pub export_file: Vec<PathBuf>,
+    pub export_file: Vec<String>,
     /// Dimension elements whose records are not imported.
     #[arg(long, short = 's')]
     pub skip_dimensions: Vec<String>,
@@ -45,28 +46,15 @@ pub fn import(args: &ImportArgs) -> CliResult {
     } else {
         Some(args.transfer.parse::<TransferMode>()?)
     };
-    let files: Vec<PathBuf> = if args.export_file.is_empty() {
-        vec![args.directory.join("export.yaml")]
-    } else {
-        args.export_file
-            .iter()
-            .map(|f| {
-                if f.is_absolute() {
-                    f.clone()
-                } else {
-                    args.directory.join(f)
-                }
-            })
-            .collect()
-    };
     let bar =
         crate::output::progress_bar("importing {bar:40} {pos}/{len} records and datasets ({eta})");
-    let summary = repo.import_files(
-        &files,
+    let summary = repo.import_directory(
+        &args.directory,
+        &args.export_file,
         &ImportOptions {
             skip_dimensions: split_commas(&args.skip_dimensions),
             transfer,
-            directory: Some(args.directory.clone()),
+            directory: None,
             allow_outside: args.allow_outside,
             progress: crate::output::progress_reports(&bar),
         },
