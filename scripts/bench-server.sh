@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Load on `valet serve` over loopback, with wrk (Debian's package): find-dataset by
 # POST and SIAv2 cones on the live ObsCore table of the DP0.2-shaped sample
-# (--visits 5300 gives 1M calexps), 64 connections for a fixed duration; wrk prints
+# (--visits 2650: about 1M rows, raws and calexps), 64 connections for a fixed duration; wrk prints
 # latency percentiles and throughput. The sample repository is cached under
 # target/bench-server/.
 #
 #   scripts/bench-server.sh [--visits N] [--seconds S]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-visits=5300
+visits=2650
 seconds=10
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,6 +28,7 @@ if [ ! -f "$work/.complete" ]; then
     "$valet" create "$work/repo" >/dev/null
     "$valet" import "$work/repo" "$work/sample" --registry-only >/dev/null
     "$valet" obscore enable "$work/repo" examples/obscore-dp02.yaml
+    rm -rf "$work/sample"
     touch "$work/.complete"
 fi
 "$valet" serve "$work/repo" --listen 127.0.0.1:18080 2>"$work/serve.log" &
@@ -46,7 +47,7 @@ request = function()
 end
 LUA
 sed -i "s/VISITS/$visits/" "$work/find.lua"
-echo "$(nproc) cores; $visits visits; $(grep -c . /dev/null || true)" >&2
+echo "$(nproc) cores; $visits visits" >&2
 echo "== find-dataset (POST /api/v1/find-dataset), 64 connections, ${seconds}s"
 wrk -t2 -c64 -d"${seconds}s" --latency -s "$work/find.lua" "$base" | sed -n '/Latency Distribution/,/Transfer/p'
 echo "== SIAv2 cone, radius 0.05 deg (GET /sia/query?POS=CIRCLE …), 64 connections, ${seconds}s"

@@ -103,6 +103,12 @@ pub fn enable_reporting(
             "CREATE INDEX {} ON {t} (s_dec, s_ra);\n",
             q(&format!("{}_position", config.table_name))
         ));
+        // The largest footprint bounds how far a matching center can be from a
+        // searched shape (SIAv2 POS); indexed, it is one probe.
+        ddl.push_str(&format!(
+            "CREATE INDEX {} ON {t} (s_fov);\n",
+            q(&format!("{}_fov", config.table_name))
+        ));
         for (name, cols) in &config.indices {
             let cols: Vec<String> = match cols {
                 serde_yaml_ng::Value::String(s) => vec![q(s)],

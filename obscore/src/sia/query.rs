@@ -106,6 +106,45 @@ fn dec_band(pos: &Pos, max_radius: f64) -> (f64, f64) {
     (lo - max_radius, hi + max_radius)
 }
 
+/// The right ascension window (degrees) a footprint's center must fall in to
+/// overlap a shape, or `None` when any right ascension may (a shape near a pole, or
+/// one whose window wraps all the way round). `band` is the shape's declination band
+/// widened by the largest footprint radius.
+fn ra_window(pos: &Pos, band: (f64, f64), max_radius: f64) -> Option<(f64, f64)> {
+    let steepest = band.0.abs().max(band.1.abs());
+    if steepest >= 89.0 {
+        return None;
+    }
+    let stretch = 1.0 / steepest.to_radians().cos();
+    let (lo, hi) = match pos {
+        Pos::Circle { center, radius, .. } => {
+            let ra = center[1].atan2(center[0]).to_degrees().rem_euclid(360.0);
+            let reach = (radius + max_radius) * stretch;
+            (ra - reach, ra + reach)
+        }
+        Pos::Range { ra, .. } => (ra.0 - max_radius * stretch, ra.1 + max_radius * stretch),
+        Pos::Polygon(_) => return None,
+    };
+    (hi - lo < 360.0).then_some((lo, hi))
+}
+
+/// SQL keeping centers whose right ascension is in a window that may wrap at 0/360.
+fn ra_terms(window: (f64, f64), w: &mut Where) -> String {
+    let (lo, hi) = window;
+    if lo < 0.0 {
+        w.params
+            .extend([(lo + 360.0).into(), 0.0.into(), hi.into()]);
+        "(s_ra >= ? OR s_ra BETWEEN ? AND ?)".into()
+    } else if hi > 360.0 {
+        w.params
+            .extend([lo.into(), 360.0.into(), 0.0.into(), (hi - 360.0).into()]);
+        "(s_ra BETWEEN ? AND ? OR s_ra <= ?)".into()
+    } else {
+        w.params.extend([lo.into(), hi.into()]);
+        "s_ra BETWEEN ? AND ?".into()
+    }
+}
+
 /// Whether a footprint overlaps a shape.
 fn overlaps(footprint: &Polygon, pos: &Pos) -> bool {
     match pos {
@@ -152,12 +191,20 @@ pub fn query(registry: &Registry, sia: &SiaQuery) -> Result<SiaAnswer, ObsCoreEr
                 _ => None,
             })
             .unwrap_or(0.0);
-        let bands: Vec<(f64, f64)> = sia.pos.iter().map(|p| dec_band(p, max_fov / 2.0)).collect();
-        let lo = bands.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
-        let hi = bands.iter().map(|b| b.1).fold(f64::NEG_INFINITY, f64::max);
-        w.terms.push("s_dec BETWEEN ? AND ?".into());
-        w.params.push(lo.into());
-        w.params.push(hi.into());
+        // Each shape: its declination band and, where it has one, its right
+        // ascension window; a footprint's center must be in one of them.
+        let mut any = Vec::new();
+        for p in &sia.pos {
+            let band = dec_band(p, max_fov / 2.0);
+            let mut term = "s_dec BETWEEN ? AND ?".to_owned();
+            w.params.push(band.0.into());
+            w.params.push(band.1.into());
+            if let Some(window) = ra_window(p, band, max_fov / 2.0) {
+                term = format!("{term} AND {}", ra_terms(window, &mut w));
+            }
+            any.push(format!("({term})"));
+        }
+        w.terms.push(format!("({})", any.join(" OR ")));
     }
     let mut sql = format!(
         "SELECT {} FROM {table}",
@@ -202,5 +249,45 @@ pub fn query(registry: &Registry, sia: &SiaQuery) -> Result<SiaAnswer, ObsCoreEr
         Err(e) if answer.overflow && e.message == STOP => Ok(answer),
         Err(e) => Err(e.into()),
         Ok(()) => Ok(answer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sia::geometry::unit;
+
+    fn circle(ra: f64, dec: f64, radius: f64) -> Pos {
+        Pos::Circle {
+            center: unit(ra, dec),
+            dec,
+            radius,
+        }
+    }
+
+    #[test]
+    fn right_ascension_windows_wrap_and_widen() {
+        let p = circle(10.0, 0.0, 1.0);
+        let (lo, hi) = ra_window(&p, dec_band(&p, 0.5), 0.5).unwrap();
+        assert!(
+            (lo - 8.5).abs() < 1e-3 && (hi - 11.5).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        // Near 0h the window wraps: two ranges, ORed.
+        let p = circle(0.2, 0.0, 1.0);
+        let window = ra_window(&p, dec_band(&p, 0.0), 0.0).unwrap();
+        let mut w = Where::default();
+        assert_eq!(
+            ra_terms(window, &mut w),
+            "(s_ra >= ? OR s_ra BETWEEN ? AND ?)"
+        );
+        assert_eq!(w.params.len(), 3);
+        // At high declination a degree of sky spans many degrees of right ascension.
+        let p = circle(100.0, 80.0, 1.0);
+        let (lo, hi) = ra_window(&p, dec_band(&p, 0.0), 0.0).unwrap();
+        assert!(hi - lo > 10.0);
+        // Near a pole, no window at all.
+        let p = circle(100.0, 89.5, 1.0);
+        assert_eq!(ra_window(&p, dec_band(&p, 0.0), 0.0), None);
     }
 }
