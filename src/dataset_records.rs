@@ -62,19 +62,31 @@ impl Repo {
         dimensions: &[String],
         data_id: &DataId,
     ) -> Result<ExpandedDataId, RepoError> {
-        let universe = &self.registry.universe;
-        let group = universe
+        let group = self
+            .registry
+            .universe
             .group(dimensions)
             .map_err(valet_registry::RegistryError::from)?;
+        let mut conn = self.registry.db.conn()?;
+        self.expand_in_group(&mut conn, &group, data_id)
+    }
+
+    /// Expand a data ID of a dimension group: its required values, the implied
+    /// ones, and every element's record.
+    pub(crate) fn expand_in_group(
+        &self,
+        conn: &mut valet_registry::Conn,
+        group: &valet_config::DimensionGroup,
+        data_id: &DataId,
+    ) -> Result<ExpandedDataId, RepoError> {
         let needed: Vec<String> = group
             .required
             .iter()
             .chain(&group.implied)
             .cloned()
             .collect();
-        let mut conn = self.registry.db.conn()?;
-        let mut cache = RecordCache::new(universe.clone());
-        cache.load_for(&mut conn, &needed)?;
+        let mut cache = RecordCache::new(self.registry.universe.clone());
+        cache.load_for(conn, &needed)?;
         let expanded = cache.expand(&group.required, data_id)?;
         Ok(ExpandedDataId {
             dimensions: self

@@ -646,20 +646,12 @@ impl Repo {
             return Ok(());
         }
         let group = &t.dimensions;
-        let mut cache = RecordCache::new(self.registry.universe.clone());
-        let needed: Vec<String> = group
-            .required
-            .iter()
-            .chain(&group.implied)
-            .cloned()
-            .collect();
-        cache.load_for(conn, &needed)?;
         let required: DataId = group
             .required
             .iter()
             .filter_map(|d| data_id.get(d).map(|v| (d.clone(), v.clone())))
             .collect();
-        let expanded = cache.expand(&group.required, &required)?;
+        let expanded = self.expand_in_group(conn, group, &required)?;
         for d in given {
             let recorded = expanded
                 .data_id

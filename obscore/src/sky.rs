@@ -59,15 +59,10 @@ fn centroid(vs: &[V3]) -> Option<V3> {
     Some(u)
 }
 
-/// `s_ra`, `s_dec` and `s_fov` (degrees) of a region, with `s_region` appended to
-/// `s_region`; `None` (nothing appended) for regions that are not convex polygons.
-pub fn spatial_columns(region: &Region, s_region: &mut String) -> Option<(f64, f64, f64)> {
-    let Region::ConvexPolygon(vs) = region else {
-        return None;
-    };
-    if vs.is_empty() {
-        return None;
-    }
+/// The bounding circle of a convex polygon as sphgeom computes it: its centroid
+/// and the opening angle (radians) reaching the farthest vertex, padded so the
+/// circle reliably contains the polygon.
+pub fn bounding_circle(vs: &[V3]) -> Option<(V3, f64)> {
     let c = centroid(vs)?;
     let cl2 = vs
         .iter()
@@ -77,7 +72,19 @@ pub fn spatial_columns(region: &Region, s_region: &mut String) -> Option<(f64, f
         })
         .fold(0.0, f64::max)
         + 2.0 * MAX_SCL_ERROR;
-    let opening = 2.0 * (0.5 * cl2.sqrt()).asin();
+    Some((c, 2.0 * (0.5 * cl2.sqrt()).asin()))
+}
+
+/// `s_ra`, `s_dec` and `s_fov` (degrees) of a region, with `s_region` appended to
+/// `s_region`; `None` (nothing appended) for regions that are not convex polygons.
+pub fn spatial_columns(region: &Region, s_region: &mut String) -> Option<(f64, f64, f64)> {
+    let Region::ConvexPolygon(vs) = region else {
+        return None;
+    };
+    if vs.is_empty() {
+        return None;
+    }
+    let (c, opening) = bounding_circle(vs)?;
     let (ra, dec) = lon_lat_degrees(c);
     region
         .write_adql_polygon(s_region)

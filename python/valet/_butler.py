@@ -853,9 +853,7 @@ class Registry:
         **kwargs: Any,
     ) -> list[DatasetRef]:
         """Datasets of one or more types (names or globs) in the collections."""
-        search = self._butler._search_path(collections) if collections is not None or not findFirst else self._butler._search_path(None)
-        if collections is None and not self._butler.collections.defaults:
-            search = ["*"]
+        search = self._butler._search_path(collections)
         where, bind = _constrained(where, bind, _data_id(dataId, kwargs))
         return self._repo.query_datasets(_names(datasetType) if datasetType is not ... else [], search, findFirst, where, bind, None, None)
 

@@ -364,6 +364,13 @@ pub fn lon_lat_degrees([x, y, z]: [f64; 3]) -> (f64, f64) {
     (lon, lat)
 }
 
+/// The unit vector of a longitude and latitude in degrees (the inverse of
+/// [`lon_lat_degrees`]).
+pub fn unit_vector(lon: f64, lat: f64) -> [f64; 3] {
+    let (a, d) = (lon.to_radians(), lat.to_radians());
+    [d.cos() * a.cos(), d.cos() * a.sin(), d.sin()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,11 +194,7 @@ pub fn boundary_pixels(nx: f64, ny: f64) -> [(f64, f64); 8] {
     ]
 }
 
-/// A unit vector from RA and Dec in degrees.
-pub fn unit_vector(ra: f64, dec: f64) -> [f64; 3] {
-    let (a, d) = (ra.to_radians(), dec.to_radians());
-    [d.cos() * a.cos(), d.cos() * a.sin(), d.sin()]
-}
+pub use valet_registry::region::unit_vector;
 
 fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [

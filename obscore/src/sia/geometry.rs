@@ -10,11 +10,7 @@ fn normalized(a: V3) -> Option<V3> {
     (n > 0.0).then(|| [a[0] / n, a[1] / n, a[2] / n])
 }
 
-/// The unit vector of a position in degrees.
-pub fn unit(ra_deg: f64, dec_deg: f64) -> V3 {
-    let (ra, dec) = (ra_deg.to_radians(), dec_deg.to_radians());
-    [dec.cos() * ra.cos(), dec.cos() * ra.sin(), dec.sin()]
-}
+pub use valet_registry::region::unit_vector as unit;
 
 /// Angular distance between two unit vectors, in radians.
 fn distance(a: V3, b: V3) -> f64 {
@@ -22,12 +18,7 @@ fn distance(a: V3, b: V3) -> f64 {
     dot(c, c).sqrt().atan2(dot(a, b))
 }
 
-/// Right ascension (degrees, in [0, 360)) and declination of a unit vector.
-fn ra_dec(v: V3) -> (f64, f64) {
-    let ra = v[1].atan2(v[0]).to_degrees().rem_euclid(360.0);
-    let dec = v[2].atan2((v[0] * v[0] + v[1] * v[1]).sqrt()).to_degrees();
-    (ra, dec)
-}
+use valet_registry::region::lon_lat_degrees as ra_dec;
 
 /// A convex spherical polygon, its vertices counter-clockwise seen from outside.
 #[derive(Debug, Clone, PartialEq)]

@@ -82,26 +82,14 @@ fn dec_band(pos: &Pos, max_radius: f64) -> (f64, f64) {
     let (lo, hi) = match pos {
         Pos::Circle { dec, radius, .. } => (dec - radius, dec + radius),
         Pos::Range { dec, .. } => *dec,
-        Pos::Polygon(p) => {
-            // Its bounding circle: the normalized vertex sum, and the farthest vertex.
-            let vs = p.vertices();
-            let s = vs
-                .iter()
-                .fold([0.0; 3], |a, v| [a[0] + v[0], a[1] + v[1], a[2] + v[2]]);
-            let n = (s[0] * s[0] + s[1] * s[1] + s[2] * s[2]).sqrt();
-            let c = [s[0] / n, s[1] / n, s[2] / n];
-            let r = vs
-                .iter()
-                .map(|v| {
-                    (c[0] * v[0] + c[1] * v[1] + c[2] * v[2])
-                        .clamp(-1.0, 1.0)
-                        .acos()
-                })
-                .fold(0.0, f64::max)
-                .to_degrees();
-            let dec = c[2].asin().to_degrees();
-            (dec - r, dec + r)
-        }
+        Pos::Polygon(p) => match crate::sky::bounding_circle(p.vertices()) {
+            Some((c, opening)) => {
+                let (_, dec) = valet_registry::region::lon_lat_degrees(c);
+                let r = opening.to_degrees();
+                (dec - r, dec + r)
+            }
+            None => (-90.0, 90.0),
+        },
     };
     (lo - max_radius, hi + max_radius)
 }
