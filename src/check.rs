@@ -194,9 +194,10 @@ impl Repo {
         };
         for r in &records {
             let file = locate(&r.path);
-            check_artifact(r, &file, options.deep, &mut report)?;
+            check_artifact(r.into(), &file, options.deep, &mut report)?;
             known.insert(file);
         }
+        self.check_named_files(&root, &mut known, options.deep, (repair, act), &mut report)?;
         let handled = self.check_journals(&root, &known, act, repair, &mut report)?;
         // The live ObsCore table must say what the registry says.
         let obscore = self.obscore_problems()?;
@@ -219,6 +220,67 @@ impl Repo {
             &mut report,
         )?;
         Ok(report)
+    }
+
+    /// Compare named datasets' files with their records; the files of deleted ones
+    /// that no live dataset shares (a deletion interrupted after its commit) are
+    /// reported, or removed by repair.
+    fn check_named_files(
+        &self,
+        root: &Path,
+        known: &mut HashSet<PathBuf>,
+        deep: bool,
+        (repair, act): (bool, bool),
+        report: &mut CheckReport,
+    ) -> Result<(), RepoError> {
+        let files = {
+            let mut c = self.registry.db.conn()?;
+            valet_dregs::removal::all_files(&mut c)?
+        };
+        let live: HashSet<&str> = files
+            .iter()
+            .filter(|f| f.live)
+            .map(|f| f.path.as_str())
+            .collect();
+        let mut leftovers = Vec::new();
+        for f in &files {
+            let file = root.join(&f.path);
+            if f.live {
+                let expected = Expected {
+                    owner: format!("named dataset {}", f.dataset_id),
+                    path: &f.path,
+                    size: Some(f.size),
+                    checksum: f.checksum.as_deref(),
+                };
+                check_artifact(expected, &file, deep, report)?;
+                known.insert(file);
+            } else if !live.contains(f.path.as_str()) && std::fs::symlink_metadata(&file).is_ok() {
+                known.insert(file);
+                leftovers.push(f.path.clone());
+            }
+        }
+        leftovers.dedup();
+        if leftovers.is_empty() {
+            return Ok(());
+        }
+        if act {
+            let failed = crate::dregs::files::remove_files(root, &leftovers);
+            report.repaired.push(format!(
+                "removed {} file(s) of deleted named datasets",
+                leftovers.len() - failed.len()
+            ));
+            report.problems.extend(failed);
+        } else if repair {
+            report.repaired.push(format!(
+                "would remove {} file(s) of deleted named datasets",
+                leftovers.len()
+            ));
+        } else {
+            report.problems.extend(leftovers.iter().map(|p| {
+                format!("file of a deleted named dataset: {p} (check --repair removes it)")
+            }));
+        }
+        Ok(())
     }
 
     /// Deal with the journals under the datastore: a live writer's files are left
@@ -347,28 +409,50 @@ impl Repo {
     }
 }
 
-/// Compare one artifact record with its file.
+/// What a file should be, as a record says.
+struct Expected<'a> {
+    /// Whose file it is, for messages ("dataset <uuid>", "named dataset 7").
+    owner: String,
+    /// The recorded path.
+    path: &'a str,
+    /// The recorded size.
+    size: Option<i64>,
+    /// The recorded checksum.
+    checksum: Option<&'a str>,
+}
+
+impl<'a> From<&'a valet_registry::artifacts::ArtifactRecord> for Expected<'a> {
+    fn from(r: &'a valet_registry::artifacts::ArtifactRecord) -> Expected<'a> {
+        Expected {
+            owner: format!("dataset {}", r.dataset_id),
+            path: &r.path,
+            size: r.file_size,
+            checksum: r.checksum.as_deref(),
+        }
+    }
+}
+
+/// Compare one record with its file.
 fn check_artifact(
-    r: &valet_registry::artifacts::ArtifactRecord,
+    r: Expected<'_>,
     file: &Path,
     deep: bool,
     report: &mut CheckReport,
 ) -> Result<(), RepoError> {
     let m = match std::fs::metadata(file) {
         Err(_) => {
-            report.problems.push(format!(
-                "dataset {}: file {} is missing",
-                r.dataset_id, r.path
-            ));
+            report
+                .problems
+                .push(format!("{}: file {} is missing", r.owner, r.path));
             return Ok(());
         }
         Ok(m) => m,
     };
-    if let Some(size) = r.file_size.filter(|s| *s >= 0) {
+    if let Some(size) = r.size.filter(|s| *s >= 0) {
         if m.len() as i64 != size {
             report.problems.push(format!(
-                "dataset {}: file {} has {} bytes, the registry says {size}",
-                r.dataset_id,
+                "{}: file {} has {} bytes, the registry says {size}",
+                r.owner,
                 r.path,
                 m.len()
             ));
@@ -376,12 +460,11 @@ fn check_artifact(
         }
     }
     if deep {
-        if let Some(want) = &r.checksum {
-            if &checksum(file)? != want {
-                report.problems.push(format!(
-                    "dataset {}: file {} checksum differs",
-                    r.dataset_id, r.path
-                ));
+        if let Some(want) = r.checksum {
+            if checksum(file)? != want {
+                report
+                    .problems
+                    .push(format!("{}: file {} checksum differs", r.owner, r.path));
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod dataset_records;
 pub mod dataset_type_writes;
 pub mod datastore;
 pub mod dimension_writes;
+pub mod dregs;
 pub mod error;
 pub mod ingest;
 pub mod instruments;

@@ -9,7 +9,7 @@ use valet_registry::dataset_types::get_dataset_type;
 use valet_registry::datasets::insert_datasets;
 use valet_registry::{CollectionType, DataId, DatasetRef, IdGenerationMode, NewDataset};
 
-pub use valet_collections::provenance::{ExecutionSpec, LineageNode};
+pub use valet_collections::provenance::{DatasetKey, ExecutionSpec, LineageNode};
 
 use crate::{Repo, RepoError};
 
@@ -65,6 +65,9 @@ fn label(n: &LineageNode) -> String {
             dataset_type,
             run,
         } => format!("{dataset_type} {id} in {run}"),
+        LineageNode::Named { id, name, version } => {
+            format!("{name} {version} (named dataset {id})")
+        }
         LineageNode::Execution { id, name } => format!("execution {id}: {name}"),
     }
 }
@@ -76,6 +79,9 @@ pub fn lineage_json(graph: &DiGraph<LineageNode, ()>) -> serde_json::Value {
         .map(|i| match &graph[i] {
             LineageNode::Dataset { id, dataset_type, run } => serde_json::json!({
                 "index": i.index(), "kind": "dataset", "id": id.to_string(), "dataset_type": dataset_type, "run": run
+            }),
+            LineageNode::Named { id, name, version } => serde_json::json!({
+                "index": i.index(), "kind": "named_dataset", "id": id, "name": name, "version": version
             }),
             LineageNode::Execution { id, name } => serde_json::json!({
                 "index": i.index(), "kind": "execution", "id": id, "name": name
@@ -95,6 +101,7 @@ pub fn lineage_dot(graph: &DiGraph<LineageNode, ()>) -> String {
     for i in graph.node_indices() {
         let shape = match graph[i] {
             LineageNode::Dataset { .. } => "ellipse",
+            LineageNode::Named { .. } => "note",
             LineageNode::Execution { .. } => "box",
         };
         out.push_str(&format!(

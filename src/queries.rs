@@ -802,7 +802,7 @@ impl Repo {
     /// the way data flowed (input → execution → output).
     pub fn lineage(
         &self,
-        dataset: Uuid,
+        dataset: impl Into<crate::provenance::DatasetKey>,
         options: LineageOptions,
     ) -> Result<DiGraph<LineageNode, ()>, RepoError> {
         let mut conn = self.registry.db.conn()?;

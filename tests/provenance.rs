@@ -48,6 +48,7 @@ fn three_stages(backend: Backend) {
         )
         .unwrap();
     let spec = |name: &str, inputs: Vec<uuid::Uuid>, run: &str| ExecutionSpec {
+        named_inputs: Vec::new(),
         name: name.into(),
         description: Some(format!("{name} of the example pipeline")),
         site: Some("nersc".into()),

@@ -1,7 +1,42 @@
 //! Parsing helpers shared by commands: data IDs, times, collection lists.
 
+use std::io::{BufRead, IsTerminal, Write};
 use valet::registry::timespan::{parse_tai_iso, parse_utc_iso};
+
+use clap::Args;
 use valet::{DataId, RegistryError, Timespan, Value};
+
+/// Confirmation options shared by the removal commands.
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// Do not ask before removing.
+    #[arg(long)]
+    pub no_confirm: bool,
+}
+
+/// Ask before removing `what`: the answer is read from standard input, a terminal
+/// or a pipe (`yes | valet …`); no answer at all refuses, naming `--no-confirm`.
+pub fn confirm(what: &str, opts: &ConfirmArgs) -> Result<bool, RegistryError> {
+    if opts.no_confirm {
+        return Ok(true);
+    }
+    let terminal = std::io::stdin().is_terminal();
+    if terminal {
+        eprint!("remove {what}? [y/N] ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+    if n == 0 && !terminal {
+        return Err(RegistryError::Invalid(format!(
+            "refusing to remove {what} without confirmation; answer y on standard input or pass --no-confirm to proceed"
+        )));
+    }
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
 
 /// Split repeated and comma-separated values (`-c a,b -c c` → `[a, b, c]`).
 pub fn split_commas(values: &[String]) -> Vec<String> {

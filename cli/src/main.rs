@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    admin, adopt, check, collections, dataset_types, datasets, dimensions, instruments, obscore,
-    provenance, repo, sample, serve, transfers,
+    admin, adopt, check, collections, dataset_types, datasets, dimensions, dregs, instruments,
+    obscore, provenance, repo, sample, serve, transfers,
 };
 
 /// What every command returns; errors are printed as one line by `main`.
@@ -101,6 +101,9 @@ enum Command {
     Token(serve::TokenCommand),
     /// Compare the registry with the datastore's files; --repair fixes what is safe.
     Check(check::CheckArgs),
+    /// DESC's data registry: named, versioned datasets, aliases, keywords.
+    #[command(subcommand)]
+    Dregs(dregs::DregsCommand),
     /// ObsCore: export the table of a search.
     #[command(subcommand)]
     Obscore(obscore::ObsCoreCommand),
@@ -138,6 +141,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::PruneDatasets(a) => datasets::prune(a),
         Command::GenerateSample(a) => sample::generate_sample(a),
         Command::Obscore(c) => obscore::run(c),
+        Command::Dregs(c) => dregs::run(c),
         Command::Check(a) => check::check(a),
         Command::Admin(c) => admin::run(c),
         Command::Serve(a) => serve::serve(a),

@@ -152,6 +152,27 @@ impl WriteLog {
         })
     }
 
+    /// Replace files already at a destination (see [`Transfer::with_clobber`]).
+    pub fn clobbering(mut self, clobber: bool) -> WriteLog {
+        self.transfer = self.transfer.map(|t| t.with_clobber(clobber));
+        self
+    }
+
+    /// Put `source` at `relative` below the root with `mode` (see [`Transfer::file`]).
+    pub fn file(
+        &mut self,
+        source: &Path,
+        relative: &str,
+        mode: TransferMode,
+        with_checksum: bool,
+    ) -> Result<crate::transfer::Stored, TransferError> {
+        let transfer = self.transfer.as_mut().ok_or_else(|| TransferError::Io {
+            path: source.display().to_string(),
+            message: "stored by a write that began without a datastore".into(),
+        })?;
+        transfer.file(source, relative, mode, with_checksum)
+    }
+
     /// Take back the files stored so far and go on (a retried transaction).
     pub fn undo(&mut self) {
         if let Some(t) = &mut self.transfer {

@@ -133,6 +133,13 @@ pub fn checksum(path: &Path) -> Result<String, TransferError> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// The same checksum of bytes in memory (a directory's listing, for example).
+pub fn checksum_bytes(data: &[u8]) -> String {
+    let mut h = Blake2b512::new();
+    h.update(data);
+    hex::encode(h.finalize())
+}
+
 fn relative_target(from_dir: &Path, to: &Path) -> PathBuf {
     let from: Vec<_> = from_dir.components().collect();
     let to_c: Vec<_> = to.components().collect();

@@ -20,6 +20,7 @@ pub mod expr;
 pub mod glob;
 pub mod identity;
 pub mod ids;
+pub mod named;
 pub mod races;
 pub mod region;
 pub mod schema;

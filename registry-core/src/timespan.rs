@@ -131,6 +131,18 @@ pub fn format_tai_iso(ns: i64) -> String {
     }
 }
 
+/// Format UTC nanoseconds as ISO 8601 (`2026-12-02T18:42:50.123456`, microseconds
+/// as Python's `isoformat` gives them; none when whole seconds).
+pub fn format_utc_iso(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let micros = ns.rem_euclid(1_000_000_000) / 1000;
+    match chrono::DateTime::from_timestamp(secs, 0) {
+        Some(dt) if micros == 0 => dt.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        Some(dt) => format!("{}.{micros:06}", dt.format("%Y-%m-%dT%H:%M:%S")),
+        None => ns.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

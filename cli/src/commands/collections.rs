@@ -1,7 +1,6 @@
 //! Collection commands: `query-collections`, `collection-chain`, `chain-history`,
 //! `register-collection`, `remove-collections`, `remove-runs`, `lint-collections`.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -11,7 +10,7 @@ use valet::collection_writes::RegisterCollectionOptions;
 use valet::registry::timespan::format_tai_iso;
 use valet::{ChainMode, CollectionType, RegistryError, Repo};
 
-use crate::args::{as_of, split_commas};
+use crate::args::{as_of, confirm, split_commas, ConfirmArgs};
 use crate::output::{Align, Format, Table};
 use crate::CliResult;
 
@@ -269,34 +268,6 @@ pub fn register(args: &RegisterArgs) -> CliResult {
         eprintln!("collection {} already exists", args.name);
     }
     Ok(())
-}
-
-/// Confirmation options shared by the removal commands.
-#[derive(Debug, Args)]
-pub struct ConfirmArgs {
-    /// Do not ask before removing.
-    #[arg(long)]
-    pub no_confirm: bool,
-}
-
-/// Ask on the terminal; without one, refuse unless `--no-confirm` was given.
-fn confirm(what: &str, opts: &ConfirmArgs) -> Result<bool, RegistryError> {
-    if opts.no_confirm {
-        return Ok(true);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(RegistryError::Invalid(format!(
-            "refusing to remove {what} without confirmation; pass --no-confirm to proceed"
-        )));
-    }
-    eprint!("remove {what}? [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| RegistryError::Invalid(e.to_string()))?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// Remove TAGGED, CALIBRATION and CHAINED collections.

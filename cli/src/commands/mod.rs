@@ -8,6 +8,7 @@ pub mod collections;
 pub mod dataset_types;
 pub mod datasets;
 pub mod dimensions;
+pub mod dregs;
 pub mod instruments;
 pub mod obscore;
 pub mod provenance;

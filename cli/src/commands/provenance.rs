@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use valet::provenance::{lineage_dot, lineage_json, ExecutionSpec};
+use valet::provenance::{lineage_dot, lineage_json, DatasetKey, ExecutionSpec};
 use valet::queries::LineageOptions;
 use valet::Repo;
 
@@ -17,7 +17,7 @@ pub struct RegisterArgs {
     pub repo: PathBuf,
     /// Stage name.
     pub name: String,
-    /// Ids of the datasets it read.
+    /// Ids of the datasets it read: UUIDs of Butler datasets, integers of named ones.
     #[arg(long, num_args = 1..)]
     pub input_datasets: Vec<String>,
     /// RUN(s) holding its outputs.
@@ -37,10 +37,14 @@ pub struct RegisterArgs {
 /// Run `valet register-execution`; prints the new execution's id.
 pub fn register(args: &RegisterArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let inputs = split_commas(&args.input_datasets)
-        .iter()
-        .map(|s| uuid::Uuid::parse_str(s).map_err(|e| format!("--input-datasets {s:?}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (mut inputs, mut named_inputs) = (Vec::new(), Vec::new());
+    for s in split_commas(&args.input_datasets) {
+        match s.parse::<DatasetKey>() {
+            Ok(DatasetKey::Butler(u)) => inputs.push(u),
+            Ok(DatasetKey::Named(n)) => named_inputs.push(n),
+            Err(e) => return Err(format!("--input-datasets: {e}").into()),
+        }
+    }
     let configuration = args
         .configuration
         .as_ref()
@@ -53,6 +57,7 @@ pub fn register(args: &RegisterArgs) -> CliResult {
         configuration,
         started_at: None,
         inputs,
+        named_inputs,
         runs: split_commas(&args.run),
     };
     let id = repo.register_execution(&spec)?;
@@ -97,8 +102,7 @@ pub fn show(args: &LineageArgs) -> CliResult {
         return Err("give --up or --down".into());
     }
     let repo = Repo::open(&args.repo)?;
-    let id = uuid::Uuid::parse_str(&args.dataset_id)
-        .map_err(|e| format!("dataset id {:?}: {e}", args.dataset_id))?;
+    let id: valet::provenance::DatasetKey = args.dataset_id.parse()?;
     let graph = repo.lineage(
         id,
         LineageOptions {

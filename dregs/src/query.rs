@@ -1,0 +1,633 @@
+//! Queries in DESC's form: columns named `table.column` (or a bare column name that
+//! only one table has), filters `(column, operator, value)` joined with AND, the
+//! tables joined from `dataset` as DESC's registry joins them.
+
+use valet_registry::named::has_tables;
+use valet_registry::{Backend, Conn, RegistryError, Result, Value};
+
+use crate::modify::parse_date;
+
+/// What a column holds, for filters and output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Integer.
+    Int,
+    /// Float.
+    Float,
+    /// Text.
+    Text,
+    /// Boolean.
+    Bool,
+    /// A time (UTC nanoseconds stored; ISO text shown).
+    Date,
+}
+
+/// One queryable column.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// Its table, as DESC names it.
+    pub table: &'static str,
+    /// Its name, as DESC names it.
+    pub name: &'static str,
+    /// The stored column when it differs from `name` (`None`: the same).
+    pub stored: Option<&'static str>,
+    /// What it holds.
+    pub kind: Kind,
+}
+
+const fn col(table: &'static str, name: &'static str, kind: Kind) -> Column {
+    Column {
+        table,
+        name,
+        stored: None,
+        kind,
+    }
+}
+
+const fn renamed(
+    table: &'static str,
+    name: &'static str,
+    stored: &'static str,
+    kind: Kind,
+) -> Column {
+    Column {
+        table,
+        name,
+        stored: Some(stored),
+        kind,
+    }
+}
+
+use Kind::{Bool, Date, Float, Int, Text};
+
+/// Every column a query may name, table by table.
+pub const CATALOGUE: &[Column] = &[
+    col("dataset", "dataset_id", Int),
+    col("dataset", "name", Text),
+    col("dataset", "relative_path", Text),
+    col("dataset", "version_major", Int),
+    col("dataset", "version_minor", Int),
+    col("dataset", "version_patch", Int),
+    col("dataset", "version_string", Text),
+    col("dataset", "creation_date", Date),
+    col("dataset", "register_date", Date),
+    col("dataset", "creator_uid", Text),
+    col("dataset", "access_api", Text),
+    col("dataset", "access_api_configuration", Text),
+    col("dataset", "owner", Text),
+    col("dataset", "owner_type", Text),
+    col("dataset", "data_org", Text),
+    col("dataset", "nfiles", Int),
+    renamed(
+        "dataset",
+        "total_disk_space",
+        "total_size / 1048576.0",
+        Float,
+    ),
+    col("dataset", "total_size", Int),
+    col("dataset", "checksum", Text),
+    col("dataset", "description", Text),
+    col("dataset", "execution_id", Int),
+    col("dataset", "is_overwritable", Bool),
+    col("dataset", "status", Int),
+    col("dataset", "delete_date", Date),
+    col("dataset", "delete_uid", Text),
+    col("dataset", "location_type", Text),
+    col("dataset", "url", Text),
+    col("dataset", "contact_email", Text),
+    col("dataset", "replace_id", Int),
+    col("dataset", "replace_iteration", Int),
+    col("execution", "execution_id", Int),
+    col("execution", "name", Text),
+    col("execution", "description", Text),
+    renamed("execution", "register_date", "started_at", Date),
+    renamed("execution", "execution_start", "started_at", Date),
+    col("execution", "site", Text),
+    col("execution", "configuration", Text),
+    renamed("execution", "creator_uid", "registered_by", Text),
+    renamed("dataset_alias", "dataset_alias_id", "alias_id", Int),
+    col("dataset_alias", "alias", Text),
+    col("dataset_alias", "dataset_id", Int),
+    col("dataset_alias", "ref_alias_id", Int),
+    col("dataset_alias", "supersede_date", Date),
+    col("dataset_alias", "creator_uid", Text),
+    col("dataset_alias", "register_date", Date),
+    col("dataset_alias", "access_api", Text),
+    col("dataset_alias", "access_api_configuration", Text),
+    col("keyword", "keyword_id", Int),
+    col("keyword", "keyword", Text),
+    col("keyword", "system", Bool),
+    col("keyword", "active", Bool),
+    col("keyword", "creator_uid", Text),
+    col("keyword", "creation_date", Date),
+    col("dependency", "execution_id", Int),
+    col("dependency", "input_id", Int),
+    col("dependency", "register_date", Date),
+];
+
+/// The tables a query may name.
+pub const TABLES: [&str; 5] = [
+    "dataset",
+    "execution",
+    "dataset_alias",
+    "keyword",
+    "dependency",
+];
+
+/// The columns `~=` may match with wildcards (DESC allows these only).
+const PATTERN_COLUMNS: [&str; 4] = ["name", "owner", "relative_path", "access_api"];
+
+/// Column `name` of `table`.
+pub fn column(table: &str, name: &str) -> Option<Column> {
+    CATALOGUE
+        .iter()
+        .find(|c| c.table == table && c.name == name)
+        .copied()
+}
+
+/// Resolve `table.column`, or a bare column name that only one table has.
+pub fn resolve(spec: &str) -> Result<Column> {
+    if let Some((t, c)) = spec.split_once('.') {
+        if !TABLES.contains(&t) {
+            return Err(RegistryError::Invalid(format!(
+                "Column {spec:?} does not exist: table {t:?} is none of {}",
+                TABLES.join(", ")
+            )));
+        }
+        return column(t, c).ok_or_else(|| {
+            RegistryError::Invalid(format!("Column {spec:?} does not exist in table {t}"))
+        });
+    }
+    let found: Vec<&Column> = CATALOGUE.iter().filter(|c| c.name == spec).collect();
+    match found.as_slice() {
+        [] => Err(RegistryError::Invalid(format!(
+            "Column {spec:?} does not exist in any table"
+        ))),
+        [one] => Ok(**one),
+        many => Err(RegistryError::Invalid(format!(
+            "Column {spec:?} is ambiguous: say which table ({})",
+            many.iter()
+                .map(|c| format!("{}.{}", c.table, c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+impl Column {
+    /// `table.column`.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.table, self.name)
+    }
+
+    fn sql(&self) -> String {
+        let stored = self.stored.unwrap_or(self.name);
+        if stored.contains(' ') {
+            // An expression over the table's own columns.
+            format!("({}.{stored})", self.table)
+        } else {
+            format!("{}.{stored}", self.table)
+        }
+    }
+}
+
+/// A filter value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterValue {
+    /// Text (also dates in ISO form).
+    Text(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// One filter: `column op value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// `table.column` or a bare column name.
+    pub column: String,
+    /// `==`, `=`, `!=`, `<`, `<=`, `>`, `>=`, `~=` (wildcard `*`, any case) or `~==`
+    /// (wildcard `*`, exact case).
+    pub op: String,
+    /// The value.
+    pub value: FilterValue,
+}
+
+impl Filter {
+    /// A filter from its three parts.
+    pub fn new(column: &str, op: &str, value: FilterValue) -> Filter {
+        Filter {
+            column: column.into(),
+            op: op.into(),
+            value,
+        }
+    }
+}
+
+/// A query's answer: qualified column names, their kinds, and rows.
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    /// The columns, `table.column`.
+    pub columns: Vec<String>,
+    /// What each holds.
+    pub kinds: Vec<Kind>,
+    /// The rows.
+    pub rows: Vec<Vec<Value>>,
+}
+
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '*' => out.push('%'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn glob_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn bind_value(c: &Column, v: &FilterValue) -> Result<Value> {
+    let wrong = |what: &str| {
+        RegistryError::Invalid(format!(
+            "filter on {}: {what} does not fit a {:?} column",
+            c.qualified(),
+            c.kind
+        ))
+    };
+    Ok(match (c.kind, v) {
+        (Kind::Date, FilterValue::Text(t)) => parse_date(t)?.into(),
+        (Kind::Date | Kind::Int, FilterValue::Int(i)) => (*i).into(),
+        (Kind::Int, FilterValue::Text(t)) => t.trim().parse::<i64>().map_err(|_| wrong(t))?.into(),
+        (Kind::Float, FilterValue::Int(i)) => (*i as f64).into(),
+        (Kind::Float, FilterValue::Float(x)) => (*x).into(),
+        (Kind::Float, FilterValue::Text(t)) => {
+            t.trim().parse::<f64>().map_err(|_| wrong(t))?.into()
+        }
+        (Kind::Int, FilterValue::Float(x)) => (*x).into(),
+        (Kind::Bool, FilterValue::Bool(b)) => Value::Bool(*b),
+        (Kind::Bool, FilterValue::Int(i)) => Value::Bool(*i != 0),
+        (Kind::Bool, FilterValue::Text(t)) => match t.to_lowercase().as_str() {
+            "true" | "1" | "yes" => Value::Bool(true),
+            "false" | "0" | "no" => Value::Bool(false),
+            _ => return Err(wrong(t)),
+        },
+        (Kind::Text, FilterValue::Text(t)) => t.clone().into(),
+        (Kind::Text, FilterValue::Int(i)) => i.to_string().into(),
+        (Kind::Text, FilterValue::Float(x)) => x.to_string().into(),
+        (_, other) => return Err(wrong(&format!("{other:?}"))),
+    })
+}
+
+fn condition(backend: Backend, f: &Filter) -> Result<(String, Value)> {
+    let c = resolve(&f.column)?;
+    let lhs = c.sql();
+    match f.op.as_str() {
+        "==" | "=" => Ok((format!("{lhs} = ?"), bind_value(&c, &f.value)?)),
+        "!=" => Ok((format!("{lhs} <> ?"), bind_value(&c, &f.value)?)),
+        op @ ("<" | "<=" | ">" | ">=") => {
+            if !matches!(c.kind, Kind::Int | Kind::Float | Kind::Date) {
+                return Err(RegistryError::Invalid(format!(
+                    "Operator {op} needs an orderable column: {} must be numeric or a date",
+                    c.qualified()
+                )));
+            }
+            Ok((format!("{lhs} {op} ?"), bind_value(&c, &f.value)?))
+        }
+        op @ ("~=" | "~==") => {
+            if c.table != "dataset" || !PATTERN_COLUMNS.contains(&c.name) {
+                return Err(RegistryError::Invalid(format!(
+                    "Operator {op} matches only dataset.name, dataset.owner, dataset.relative_path and dataset.access_api, not {}",
+                    c.qualified()
+                )));
+            }
+            let FilterValue::Text(t) = &f.value else {
+                return Err(RegistryError::Invalid(format!(
+                    "Operator {op} needs a text pattern"
+                )));
+            };
+            match (op, backend) {
+                ("~=", _) => Ok((
+                    format!("LOWER({lhs}) LIKE LOWER(?) ESCAPE '\\'"),
+                    like_pattern(t).into(),
+                )),
+                (_, Backend::Sqlite) => Ok((format!("{lhs} GLOB ?"), glob_pattern(t).into())),
+                _ => Ok((format!("{lhs} LIKE ? ESCAPE '\\'"), like_pattern(t).into())),
+            }
+        }
+        op => Err(RegistryError::Invalid(format!(
+            "unknown operator {op:?}: use ==, !=, <, <=, >, >=, ~= or ~=="
+        ))),
+    }
+}
+
+/// The FROM clause joining the tables `used` names, from `dataset` unless only one
+/// other table is used.
+fn from_clause(used: &[&str]) -> String {
+    let only = |t: &str| used.iter().all(|u| *u == t);
+    for (t, stored) in [
+        ("execution", "execution"),
+        ("dataset_alias", "dregs_alias"),
+        ("keyword", "dregs_keyword"),
+        ("dependency", "dregs_dependency"),
+    ] {
+        if only(t) {
+            return format!("{stored} AS {t}");
+        }
+    }
+    let mut from = String::from("dregs_dataset AS dataset");
+    if used.contains(&"execution") {
+        from.push_str(
+            " LEFT JOIN execution AS execution ON execution.execution_id = dataset.execution_id",
+        );
+    }
+    if used.contains(&"dataset_alias") {
+        from.push_str(
+            " JOIN dregs_alias AS dataset_alias ON dataset_alias.dataset_id = dataset.dataset_id",
+        );
+    }
+    if used.contains(&"keyword") {
+        from.push_str(
+            " JOIN dregs_dataset_keyword AS dataset_keyword ON dataset_keyword.dataset_id = dataset.dataset_id \
+             JOIN dregs_keyword AS keyword ON keyword.keyword_id = dataset_keyword.keyword_id",
+        );
+    }
+    if used.contains(&"dependency") {
+        from.push_str(
+            " JOIN dregs_dependency AS dependency ON dependency.input_id = dataset.dataset_id",
+        );
+    }
+    from
+}
+
+/// The default columns: every `dataset` column.
+pub fn dataset_columns() -> Vec<String> {
+    CATALOGUE
+        .iter()
+        .filter(|c| c.table == "dataset")
+        .map(Column::qualified)
+        .collect()
+}
+
+/// Compile a `--where` expression (valet's query language) over these columns:
+/// its SQL, parameters, and the tables it names.
+fn compile_where(text: &str) -> Result<(String, Vec<Value>, Vec<&'static str>)> {
+    use valet_registry::expr;
+    let parsed = expr::parse(text, &Default::default())?;
+    let tables = std::cell::RefCell::new(Vec::new());
+    let lookup = |name: &str| -> std::result::Result<expr::Column, String> {
+        let c = resolve(name).map_err(|e| e.to_string())?;
+        tables.borrow_mut().push(c.table);
+        Ok(expr::Column {
+            sql: c.sql(),
+            numeric: matches!(c.kind, Kind::Int | Kind::Float | Kind::Date),
+        })
+    };
+    let mut params = Vec::new();
+    let sql = expr::to_sql(&parsed, text, &lookup, &mut params)?;
+    Ok((sql, params, tables.into_inner()))
+}
+
+/// Find rows: `columns` (`None`: every dataset column) of the datasets (or other
+/// rows) the filters and the `--where` expression select, ordered by the first
+/// table's key, at most `limit`.
+pub fn find(
+    conn: &mut Conn,
+    columns: Option<&[String]>,
+    filters: &[Filter],
+    where_expr: Option<&str>,
+    limit: Option<usize>,
+) -> Result<QueryResult> {
+    let specs = match columns {
+        Some(c) if !c.is_empty() => c.to_vec(),
+        _ => dataset_columns(),
+    };
+    let cols = specs
+        .iter()
+        .map(|s| resolve(s))
+        .collect::<Result<Vec<_>>>()?;
+    let backend = conn.backend();
+    let mut conditions = Vec::new();
+    let mut params = Vec::new();
+    let mut used: Vec<&str> = cols.iter().map(|c| c.table).collect();
+    for f in filters {
+        let (sql, v) = condition(backend, f)?;
+        used.push(resolve(&f.column)?.table);
+        conditions.push(sql);
+        params.push(v);
+    }
+    if let Some(text) = where_expr.filter(|w| !w.trim().is_empty()) {
+        let (sql, values, tables) = compile_where(text)?;
+        conditions.push(format!("({sql})"));
+        params.extend(values);
+        used.extend(tables);
+    }
+    used.sort_unstable();
+    used.dedup();
+    let result = QueryResult {
+        columns: cols.iter().map(Column::qualified).collect(),
+        kinds: cols.iter().map(|c| c.kind).collect(),
+        rows: Vec::new(),
+    };
+    if !has_tables(conn)? {
+        return Ok(result);
+    }
+    let from = from_clause(&used);
+    let first = from
+        .split(" AS ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or("dataset");
+    let order = match first {
+        "dataset" => "dataset.dataset_id",
+        "execution" => "execution.execution_id",
+        "dataset_alias" => "dataset_alias.alias_id",
+        "keyword" => "keyword.keyword_id",
+        _ => "dependency.execution_id, dependency.input_id",
+    };
+    let mut sql = format!(
+        "SELECT {} FROM {from}",
+        cols.iter().map(Column::sql).collect::<Vec<_>>().join(", ")
+    );
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(&format!(" ORDER BY {order}"));
+    if let Some(n) = limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    let mut rows = conn.query(&sql, &params)?;
+    // SQLite has no boolean type: give booleans back as booleans.
+    for row in &mut rows {
+        for (v, c) in row.iter_mut().zip(&cols) {
+            if c.kind == Kind::Bool {
+                if let Some(i) = v.as_i64() {
+                    *v = Value::Bool(i != 0);
+                }
+            }
+        }
+    }
+    Ok(QueryResult { rows, ..result })
+}
+
+/// What `ls` lists.
+#[derive(Debug, Clone, Default)]
+pub struct LsOptions {
+    /// Only this owner (`None`: everyone).
+    pub owner: Option<String>,
+    /// Only this owner type.
+    pub owner_type: Option<String>,
+    /// Names matching this pattern (`*` wildcard, any case).
+    pub name: Option<String>,
+    /// Only datasets tagged with this keyword.
+    pub keyword: Option<String>,
+    /// `working`, `production` or `both` (default both).
+    pub area: Option<String>,
+    /// Extra filters.
+    pub filters: Vec<Filter>,
+    /// A `--where` expression.
+    pub where_expr: Option<String>,
+    /// Columns (`None`: the default listing).
+    pub columns: Option<Vec<String>>,
+    /// At most this many rows.
+    pub limit: Option<usize>,
+}
+
+impl QueryResult {
+    /// Row `i` as JSON values: dates as ISO 8601 UTC text, booleans as booleans.
+    pub fn json_row(&self, i: usize) -> Vec<serde_json::Value> {
+        self.rows[i]
+            .iter()
+            .zip(&self.kinds)
+            .map(|(v, k)| json_value(*k, v))
+            .collect()
+    }
+}
+
+/// A stored value as JSON, as the column's kind shows it.
+pub fn json_value(kind: Kind, v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match (kind, v) {
+        (_, Value::Null) => J::Null,
+        (Kind::Date, Value::Int(ns)) => J::String(valet_registry::timespan::format_utc_iso(*ns)),
+        (Kind::Bool, v) => J::Bool(v.as_i64().is_some_and(|i| i != 0)),
+        (_, Value::Int(i)) => J::from(*i),
+        (_, Value::Float(x)) => J::from(*x),
+        (_, Value::Text(t)) => J::String(t.clone()),
+        (_, other) => J::String(other.to_string()),
+    }
+}
+
+/// The columns `ls` shows by default.
+pub const LS_COLUMNS: [&str; 8] = [
+    "dataset.dataset_id",
+    "dataset.name",
+    "dataset.version_string",
+    "dataset.owner",
+    "dataset.owner_type",
+    "dataset.relative_path",
+    "dataset.status",
+    "dataset.description",
+];
+
+/// List datasets of the working area and the production area together (as DESC's
+/// `dregs ls`), narrowed by owner, owner type, name pattern and keyword.
+pub fn ls(conn: &mut Conn, options: &LsOptions) -> Result<QueryResult> {
+    let mut filters = options.filters.clone();
+    let text = |s: &String| FilterValue::Text(s.clone());
+    if let Some(o) = &options.owner {
+        filters.push(Filter::new("dataset.owner", "==", text(o)));
+    }
+    if let Some(t) = &options.owner_type {
+        crate::model::check_owner_type(t)?;
+        filters.push(Filter::new("dataset.owner_type", "==", text(t)));
+    }
+    if let Some(n) = &options.name {
+        filters.push(Filter::new("dataset.name", "~=", text(n)));
+    }
+    if let Some(k) = &options.keyword {
+        filters.push(Filter::new(
+            "keyword.keyword",
+            "==",
+            FilterValue::Text(k.to_lowercase()),
+        ));
+    }
+    match options.area.as_deref() {
+        None | Some("both") => {}
+        Some("working") => filters.push(Filter::new(
+            "dataset.owner_type",
+            "!=",
+            FilterValue::Text("production".into()),
+        )),
+        Some("production") => filters.push(Filter::new(
+            "dataset.owner_type",
+            "==",
+            FilterValue::Text("production".into()),
+        )),
+        Some(other) => {
+            return Err(RegistryError::Invalid(format!(
+                "unknown area {other:?}: use working, production or both"
+            )))
+        }
+    }
+    let mut columns: Vec<String> = match &options.columns {
+        Some(c) if !c.is_empty() => c
+            .iter()
+            .map(|c| {
+                if c.contains('.') {
+                    c.clone()
+                } else {
+                    format!("dataset.{c}")
+                }
+            })
+            .collect(),
+        _ => LS_COLUMNS.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    if options.keyword.is_some() && !columns.iter().any(|c| c == "keyword.keyword") {
+        columns.push("keyword.keyword".into());
+    }
+    find(
+        conn,
+        Some(&columns),
+        &filters,
+        options.where_expr.as_deref(),
+        options.limit,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_resolve() {
+        assert_eq!(resolve("owner").unwrap().qualified(), "dataset.owner");
+        assert!(resolve("name").is_err(), "name is in dataset and execution");
+        assert!(resolve("dataset.nope").is_err());
+        assert_eq!(like_pattern("a_b*%"), "a\\_b%\\%");
+        assert_eq!(
+            from_clause(&["execution"]),
+            "execution AS execution",
+            "a single other table is queried alone"
+        );
+    }
+}
