@@ -387,14 +387,19 @@ pub fn dataset_columns() -> Vec<String> {
         .collect()
 }
 
-/// Compile a `--where` expression (valet's query language) over these columns:
-/// its SQL, parameters, and the tables it names.
+/// Compile a `--where` expression (valet's query language) over these columns
+/// (a bare name is a dataset column if the dataset has one): its SQL, parameters,
+/// and the tables it names.
 fn compile_where(text: &str) -> Result<(String, Vec<Value>, Vec<&'static str>)> {
     use valet_registry::expr;
     let parsed = expr::parse(text, &Default::default())?;
     let tables = std::cell::RefCell::new(Vec::new());
+    // Bare names are the dataset's columns first, as in `ls --return-cols`.
     let lookup = |name: &str| -> std::result::Result<expr::Column, String> {
-        let c = resolve(name).map_err(|e| e.to_string())?;
+        let c = match column("dataset", name) {
+            Some(c) if !name.contains('.') => c,
+            _ => resolve(name).map_err(|e| e.to_string())?,
+        };
         tables.borrow_mut().push(c.table);
         Ok(expr::Column {
             sql: c.sql(),
