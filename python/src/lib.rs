@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod arrow;
 mod compact;
+mod dregs;
 mod errors;
 mod refs;
 mod repo;
@@ -16,6 +17,7 @@ mod values;
 #[pymodule]
 fn _valet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<repo::PyRepo>()?;
+    m.add_class::<dregs::PyDregs>()?;
     m.add_class::<refs::PyDatasetType>()?;
     m.add_class::<refs::PyDatasetRef>()?;
     m.add_class::<refs::PyDataCoordinate>()?;
