@@ -170,6 +170,14 @@ fn pipeline_tutorial(backend: Backend) {
         &valet::transfers::ImportOptions::default(),
     )
     .unwrap();
+    repo.registry()
+        .register_dataset_type(
+            "stage_product",
+            "StructuredDataDict",
+            &["instrument".into(), "detector".into()],
+            false,
+        )
+        .unwrap();
     let butler_input = repo
         .registry()
         .db
@@ -334,6 +342,60 @@ fn pipeline_tutorial(backend: Backend) {
     assert!(down
         .node_weights()
         .any(|n| matches!(n, LineageNode::Named { id, .. } if *id == d5)));
+    // The reverse: a stage reads the last named dataset and writes a Butler RUN.
+    let detector: valet::DataId = [
+        (
+            "instrument".to_string(),
+            valet::Value::from("LSSTCam-imSim"),
+        ),
+        ("detector".to_string(), valet::Value::Int(0)),
+    ]
+    .into_iter()
+    .collect();
+    let (ex4, refs) = repo
+        .register_stage(
+            &ExecutionSpec {
+                runs: vec!["u/alice/stage4".into()],
+                ..stage("butler-stage-4", vec![d5], vec![])
+            },
+            "stage_product",
+            &[detector],
+        )
+        .unwrap();
+    let down = repo
+        .lineage(
+            DatasetKey::Named(d4),
+            LineageOptions {
+                up: false,
+                depth: 10,
+            },
+        )
+        .unwrap();
+    assert!(down
+        .node_weights()
+        .any(|n| matches!(n, LineageNode::Execution { id, .. } if *id == ex4)));
+    assert!(down
+        .node_weights()
+        .any(|n| matches!(n, LineageNode::Dataset { id, .. } if *id == refs[0].id)));
+    // A named dataset derived from that RUN cannot be read by an execution writing it.
+    let ex5 = repo
+        .register_execution(&stage("stage-5", vec![], vec![refs[0].id]))
+        .unwrap();
+    let d6 = repo
+        .dregs_register(
+            &Registration {
+                execution_id: Some(ex5),
+                ..dummy("derived", "1.0.0")
+            },
+            None,
+        )
+        .unwrap()
+        .dataset_id;
+    let e = err_text(repo.register_execution(&ExecutionSpec {
+        runs: vec!["u/alice/stage4".into()],
+        ..stage("loop", vec![d6], vec![])
+    }));
+    assert!(e.contains("cycle") || e.contains("derived"), "{e}");
     // One step down from dataset 1.1: stage 2 and what it wrote, no further.
     let one = repo
         .lineage(
