@@ -36,6 +36,12 @@ The configuration file is YAML with ``sqlalchemy.url: sqlite:///<abs path>``, pa
 as ``config_file=``; the root directory is passed as ``root_dir=`` (DREGS insists on
 one with SQLite). With SQLite the registry's paths are
 ``<root_dir>/<owner_type>/<owner>/<relative_path>`` (no schema component).
+
+``create_reference_registry_pg`` does the same on PostgreSQL for the default
+namespace, as the script's ``--create_both`` does (production schema first, then the
+working schema paired with it); there the paths are
+``<root_dir>/lsst_desc_working/<owner_type>/<owner>/<relative_path>``, so the
+adapter's ``root`` is ``<root_dir>/lsst_desc_working``.
 """
 
 from __future__ import annotations
@@ -48,22 +54,36 @@ from typing import Any
 
 
 class ReferenceImpl:
-    """The real ``dataregistry`` package on SQLite."""
+    """The real ``dataregistry`` package on SQLite, or (``db``: the URL of an empty
+    PostgreSQL database) on PostgreSQL in the default namespace, working schema."""
 
     name = "reference"
 
-    def __init__(self, workdir: str | os.PathLike, owner: str | None = None, owner_type: str | None = None):
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        db: str | None = None,
+        owner: str | None = None,
+        owner_type: str | None = None,
+    ):
         from dataregistry import DataRegistry
 
         workdir = pathlib.Path(workdir).resolve()
-        self.root = str(workdir / "root")
-        self.config_file = create_reference_registry(workdir / "registry.db", workdir / "config.yaml")
-        os.makedirs(self.root, exist_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        root_dir = workdir / "root"
+        root_dir.mkdir(exist_ok=True)
+        if db is None:
+            self.config_file = create_reference_registry(workdir / "registry.db", workdir / "config.yaml")
+            self.root = str(root_dir)
+        else:
+            self.config_file = create_reference_registry_pg(db, workdir / "config.yaml")
+            # Paths carry the working schema's name there.
+            self.root = str(root_dir / _pg_schemas()[0])
         self.datareg = DataRegistry(
             owner=owner,
             owner_type=owner_type,
             config_file=str(self.config_file),
-            root_dir=self.root,
+            root_dir=str(root_dir),
             logging_level=logging.WARNING,
         )
 
@@ -111,18 +131,63 @@ def create_reference_registry(db_path: str | os.PathLike, config_path: str | os.
     """Create a new DREGS registry database on SQLite at ``db_path`` and its
     configuration file at ``config_path`` (returned); see the module docstring."""
     import sqlalchemy as sa
-    import yaml
-    from dataregistry import __version__
-    from dataregistry.schema import DEFAULT_NAMESPACE, load_preset_keywords, load_schema
-    from dataregistry.schema import schema_version
 
     db_path = pathlib.Path(db_path).resolve()
-    config_path = pathlib.Path(config_path)
     if db_path.exists():
         raise FileExistsError(db_path)
     url = f"sqlite:///{db_path}"
+    config_path = _write_config(url, config_path)
+    engine = sa.create_engine(url)
+    try:
+        _create_schema(engine, None, None)
+    finally:
+        engine.dispose()
+    return config_path
+
+
+def _pg_schemas() -> tuple[str, str]:
+    from dataregistry.schema import DEFAULT_NAMESPACE
+
+    return f"{DEFAULT_NAMESPACE}_working", f"{DEFAULT_NAMESPACE}_production"
+
+
+def create_reference_registry_pg(url: str, config_path: str | os.PathLike) -> pathlib.Path:
+    """Create the default namespace of a DREGS registry in the empty PostgreSQL
+    database ``url``, as the repository's script does with ``--create_both``: the
+    production schema, then the working schema paired with it (its provenance
+    naming the production schema, its ``dependency.input_production_id`` pointing
+    there), unique constraints with NULLS NOT DISTINCT; no role grants."""
+    import sqlalchemy as sa
+
+    working, production = _pg_schemas()
+    config_path = _write_config(url, config_path)
+    engine = sa.create_engine(url)
+    try:
+        for schema in (production, working):
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+            _create_schema(engine, schema, production)
+    finally:
+        engine.dispose()
+    return config_path
+
+
+def _write_config(url: str, config_path: str | os.PathLike) -> pathlib.Path:
+    import yaml
+
+    config_path = pathlib.Path(config_path)
     config_path.write_text(yaml.safe_dump({"sqlalchemy.url": url}))
     config_path.chmod(0o600)
+    return config_path
+
+
+def _create_schema(engine, schema: str | None, production: str | None) -> None:
+    """Tables, provenance row and system keywords of one DREGS schema (``schema``
+    None: SQLite, where there are no schemas and no production schema)."""
+    import sqlalchemy as sa
+    from dataregistry import __version__
+    from dataregistry.schema import DEFAULT_NAMESPACE, load_preset_keywords, load_schema
+    from dataregistry.schema import schema_version
 
     types: dict[str, Any] = {
         "String": sa.String,
@@ -134,65 +199,70 @@ def create_reference_registry(db_path: str | os.PathLike, config_path: str | os.
         "Float": sa.Float,
     }
     tables = load_schema()["tables"]
-    metadata = sa.MetaData()
+    metadata = sa.MetaData(schema=schema)
+    prefix = f"{schema}." if schema else ""
     for table_name, spec in tables.items():
         items: list[Any] = []
         for col_name, col in spec["column_definitions"].items():
-            if table_name == "dependency" and col_name == "input_production_id":
+            if table_name == "dependency" and col_name == "input_production_id" and production is None:
                 continue  # no production schema on SQLite
             args: list[Any] = [col_name, types[col["type"]]]
             if col["foreign_key"]:
-                if col["foreign_key_schema"] != "self":
-                    raise ValueError(f"{table_name}.{col_name}: a foreign key outside the schema on SQLite")
-                args.append(sa.ForeignKey(f"{col['foreign_key_table']}.{col['foreign_key_column']}"))
+                target = f"{col['foreign_key_table']}.{col['foreign_key_column']}"
+                if col["foreign_key_schema"] == "production":
+                    target = f"{production}.{target}"
+                elif col["foreign_key_schema"] == "self":
+                    target = prefix + target
+                else:
+                    raise ValueError(f"{table_name}.{col_name}: foreign key schema {col['foreign_key_schema']}")
+                args.append(sa.ForeignKey(target))
             items.append(sa.Column(*args, primary_key=col["primary_key"], nullable=col["nullable"]))
         for index in (spec.get("indexs") or spec.get("indexes") or {}).values():
             items.append(sa.Index(*index["index_list"]))
         for uq_name, uq in (spec.get("unique_constraints") or {}).items():
-            items.append(sa.UniqueConstraint(*uq["unique_list"], name=uq_name))
+            items.append(sa.UniqueConstraint(*uq["unique_list"], name=uq_name, postgresql_nulls_not_distinct=True))
         sa.Table(table_name, metadata, *items)
 
-    engine = sa.create_engine(url)
-    try:
-        metadata.create_all(engine)
-        code = [int(x) for x in __version__.split(".")[:3]]
-        now = datetime.datetime.now()
-        user = os.getenv("USER") or "unknown"
-        with engine.begin() as conn:
-            conn.execute(
-                sa.insert(metadata.tables["provenance"]),
-                [
-                    {
-                        "code_version_major": code[0],
-                        "code_version_minor": code[1],
-                        "code_version_patch": code[2],
-                        "db_version_major": schema_version._DB_VERSION_MAJOR,
-                        "db_version_minor": schema_version._DB_VERSION_MINOR,
-                        "db_version_patch": schema_version._DB_VERSION_PATCH,
-                        "schema_enabled_date": now,
-                        "creator_uid": user,
-                        "update_method": "CREATE",
-                        "comment": schema_version._DB_VERSION_COMMENT,
-                        "associated_production": f"{DEFAULT_NAMESPACE}_production",
-                    }
-                ],
-            )
-            keywords = load_preset_keywords()["dataset"]
-            # keywords.yaml maps each keyword to its description (a plain list in
-            # older releases).
-            descriptions = keywords if isinstance(keywords, dict) else dict.fromkeys(keywords)
-            has_description = "description" in metadata.tables["keyword"].c
-            for keyword, description in descriptions.items():
-                row = {
-                    "keyword": keyword.lower(),
-                    "system": True,
-                    "active": True,
+    if schema is not None and production is not None and schema != production:
+        # The working schema's foreign keys into the production schema.
+        metadata.reflect(engine, schema=production)
+    metadata.create_all(engine)
+    code = [int(x) for x in __version__.split(".")[:3]]
+    now = datetime.datetime.now()
+    user = os.getenv("USER") or "unknown"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(metadata.tables[prefix + "provenance"]),
+            [
+                {
+                    "code_version_major": code[0],
+                    "code_version_minor": code[1],
+                    "code_version_patch": code[2],
+                    "db_version_major": schema_version._DB_VERSION_MAJOR,
+                    "db_version_minor": schema_version._DB_VERSION_MINOR,
+                    "db_version_patch": schema_version._DB_VERSION_PATCH,
+                    "schema_enabled_date": now,
                     "creator_uid": user,
-                    "creation_date": now,
+                    "update_method": "CREATE",
+                    "comment": schema_version._DB_VERSION_COMMENT,
+                    "associated_production": production or f"{DEFAULT_NAMESPACE}_production",
                 }
-                if has_description and description:
-                    row["description"] = description
-                conn.execute(sa.insert(metadata.tables["keyword"]), [row])
-    finally:
-        engine.dispose()
-    return config_path
+            ],
+        )
+        keywords = load_preset_keywords()["dataset"]
+        # keywords.yaml maps each keyword to its description (a plain list in
+        # older releases).
+        descriptions = keywords if isinstance(keywords, dict) else dict.fromkeys(keywords)
+        keyword_table = metadata.tables[prefix + "keyword"]
+        has_description = "description" in keyword_table.c
+        for keyword, description in descriptions.items():
+            row = {
+                "keyword": keyword.lower(),
+                "system": True,
+                "active": True,
+                "creator_uid": user,
+                "creation_date": now,
+            }
+            if has_description and description:
+                row["description"] = description
+            conn.execute(sa.insert(keyword_table), [row])

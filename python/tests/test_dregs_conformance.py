@@ -3,8 +3,12 @@ scenario of ``dregs_scenario`` run on the real package (on SQLite, once) and on
 valet (on each registry backend), compared step by step.
 
 The reference run is its own test, which also checks the outcomes that the scenario
-records as expected of the real package. The valet runs fail while ``valet.dregs`` is
-missing or differs: they are not skipped.
+records as expected of the real package; another runs the real package on
+PostgreSQL (when a server is at hand, as for the other PostgreSQL variants) and finds
+the same outcomes, but where SQLite's LIKE departs (the steps' ``intended``). The
+valet runs fail while ``valet.dregs`` is missing or differs: they are not skipped.
+
+    scripts/test-python.sh python/tests/test_dregs_conformance.py
 """
 
 from __future__ import annotations
@@ -64,17 +68,33 @@ def test_reference_scenario_runs(reference_outcomes):
             expected_ids[table] += 1
 
 
-def test_valet_matches_reference(backend, reference_outcomes, tmp_path):
-    """valet.dregs gives the reference's outcome at every step (or, where the
-    reference on SQLite departs from DREGS on PostgreSQL through SQLite itself, the
-    step's ``intended`` outcome)."""
-    db = fresh_pg_database() if backend == "postgresql" else None
-    outcomes = run_scenario(lambda workdir: ValetImpl(workdir, db=db), tmp_path)
+def _differences(reference_outcomes, outcomes, name: str) -> list[str]:
+    """Steps whose outcome is not the reference's (or the step's ``intended``)."""
     assert [label for label, _ in outcomes] == [label for label, _ in reference_outcomes]
     scenario = {s.label: s for s in steps()}
     differing = []
     for (label, ref), (_, got) in zip(reference_outcomes, outcomes):
         want = scenario[label].intended if scenario[label].intended is not None else ref
         if got != want:
-            differing.append(f"step {label!r}:\n  reference: {want!r}\n  valet:     {got!r}")
+            differing.append(f"step {label!r}:\n  reference: {want!r}\n  {name + ':':10} {got!r}")
+    return differing
+
+
+def test_reference_on_postgresql(reference_outcomes, tmp_path):
+    """The real package on PostgreSQL (its production backend; default namespace,
+    working schema) gives the SQLite run's outcomes, but for the steps whose
+    ``intended`` outcome says how SQLite's LIKE departs: there it gives those."""
+    db = fresh_pg_database()
+    outcomes = run_scenario(lambda workdir: ReferenceImpl(workdir, db=db), tmp_path)
+    differing = _differences(reference_outcomes, outcomes, "postgres")
+    assert not differing, f"{len(differing)} of {len(outcomes)} steps differ:\n" + "\n".join(differing)
+
+
+def test_valet_matches_reference(backend, reference_outcomes, tmp_path):
+    """valet.dregs gives the reference's outcome at every step (or, where the
+    reference on SQLite departs from DREGS on PostgreSQL through SQLite itself, the
+    step's ``intended`` outcome)."""
+    db = fresh_pg_database() if backend == "postgresql" else None
+    outcomes = run_scenario(lambda workdir: ValetImpl(workdir, db=db), tmp_path)
+    differing = _differences(reference_outcomes, outcomes, "valet")
     assert not differing, f"{len(differing)} of {len(outcomes)} steps differ on {backend}:\n" + "\n".join(differing)
