@@ -226,7 +226,7 @@ def plain(value: Any) -> Any:
     """A query value as plain Python: NaN (pandas' null in numeric columns) as None,
     integral floats (pandas' integers beside a null) as ints, numpy scalars as
     Python ones, times as ISO strings."""
-    if value is None:
+    if value is None or type(value).__name__ == "NaTType":
         return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         try:
@@ -242,8 +242,6 @@ def plain(value: Any) -> Any:
         return value.isoformat()
     if hasattr(value, "isoformat"):  # pandas Timestamp
         return value.isoformat()
-    if type(value).__name__ == "NaTType":
-        return None
     return value
 
 
