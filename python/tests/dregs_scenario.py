@@ -315,7 +315,12 @@ class Context:
         row["replace_id"] = self.label_of(row["replace_id"])
         size = row.pop("total_disk_space")
         row["total_disk_space_bytes"] = None if size is None else round(size * 1024 * 1024)
-        path = self.query.get_dataset_absolute_path(dataset_id)
+        # A failing path look-up is part of the outcome, not the step's failure.
+        try:
+            path = self.query.get_dataset_absolute_path(dataset_id)
+        except Exception as exc:  # noqa: BLE001
+            row["path"] = {"error": classify(exc)}
+            return row
         row["path"] = None if path is None else pathlib.PurePath(os.path.relpath(path, self.root)).as_posix()
         row["disk"] = disk_facts(path)
         return row
