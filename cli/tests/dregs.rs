@@ -166,7 +166,7 @@ fn dregs_commands(backend: Backend) {
     // Refusals are one line with a non-zero exit.
     fails(
         &["dregs", "register", "dataset", &repo, "x", "1.0"],
-        "is not formatted correctly",
+        "Version string must have 3 components",
     );
     fails(
         &[

@@ -101,9 +101,17 @@ pub fn resolve_alias(conn: &mut Conn, alias: &str) -> Result<Option<(i64, AliasT
 
 /// The dataset an alias finally names, following aliases of aliases.
 pub fn resolve_alias_fully(conn: &mut Conn, alias: &str) -> Result<Option<i64>> {
-    let Some((_, mut target)) = resolve_alias(conn, alias)? else {
+    match resolve_alias(conn, alias)? {
+        Some((_, target)) => follow(conn, target),
+        None => Ok(None),
+    }
+}
+
+/// The dataset `target` finally names, following aliases of aliases.
+pub fn follow(conn: &mut Conn, mut target: AliasTarget) -> Result<Option<i64>> {
+    if !has_tables(conn)? {
         return Ok(None);
-    };
+    }
     let mut seen = std::collections::HashSet::new();
     loop {
         match target {
@@ -111,7 +119,7 @@ pub fn resolve_alias_fully(conn: &mut Conn, alias: &str) -> Result<Option<i64>> 
             AliasTarget::Alias(a) => {
                 if !seen.insert(a) {
                     return Err(RegistryError::Invalid(format!(
-                        "alias {alias:?} leads round a loop of aliases"
+                        "alias {a} leads round a loop of aliases"
                     )));
                 }
                 let row = conn.query_opt(

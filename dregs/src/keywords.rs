@@ -24,8 +24,14 @@ pub fn keyword_ids(conn: &mut Conn, keywords: &[String]) -> Result<Vec<i64>> {
     }
     let mut ids = Vec::new();
     let mut missing = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for k in keywords {
         let k = check_keyword(k)?;
+        if !seen.insert(k.clone()) {
+            return Err(RegistryError::Invalid(format!(
+                "Not all keywords selected are distinct: {k:?} is given twice"
+            )));
+        }
         match conn.query_opt(
             "SELECT keyword_id, active FROM dregs_keyword WHERE keyword = ?",
             &[k.clone().into()],

@@ -24,8 +24,7 @@ pub use register::{DataFacts, DataSource, FileFact, NewExecution, Plan, Registra
 
 /// The named dataset with this id.
 pub fn get_dataset(conn: &mut Conn, id: i64) -> Result<NamedDataset> {
-    let not_found =
-        || RegistryError::NotFound(format!("Dataset ID {id} not found in the registry"));
+    let not_found = || RegistryError::NotFound(format!("Entry {id} not found in dataset"));
     if !has_tables(conn)? {
         return Err(not_found());
     }

@@ -50,7 +50,7 @@ pub fn check_owner_type(owner_type: &str) -> Result<()> {
         Ok(())
     } else {
         Err(RegistryError::Invalid(format!(
-            "{owner_type} is not a valid owner_type: use user, group, project or production"
+            "Invalid owner_type {owner_type:?}: use user, group, project or production"
         )))
     }
 }
@@ -169,22 +169,24 @@ pub fn parse_version(text: &str) -> Result<VersionRequest> {
         "patch" => return Ok(VersionRequest::Bump(Bump::Patch)),
         _ => {}
     }
-    let bad = || {
-        RegistryError::Invalid(format!(
-            "Version string {text} is not formatted correctly: give MAJOR.MINOR.PATCH (non-negative integers without leading zeros) or major, minor or patch"
-        ))
-    };
     let parts: Vec<&str> = text.split('.').collect();
     if parts.len() != 3 {
-        return Err(bad());
+        return Err(RegistryError::Invalid(format!(
+            "Version string must have 3 components: {text:?} is not MAJOR.MINOR.PATCH (or major, minor, patch)"
+        )));
     }
     let mut numbers = [0i64; 3];
     for (n, p) in numbers.iter_mut().zip(&parts) {
         let canonical = *p == "0" || (!p.is_empty() && !p.starts_with('0'));
-        if !canonical || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        *n = p.parse().map_err(|_| bad())?;
+        let parsed = p
+            .parse::<i64>()
+            .ok()
+            .filter(|_| canonical && p.bytes().all(|b| b.is_ascii_digit()));
+        *n = parsed.ok_or_else(|| {
+            RegistryError::Invalid(format!(
+                "Version component {p:?} of {text:?} is not non-negative int (without leading zeros)"
+            ))
+        })?;
     }
     Ok(VersionRequest::Exact(Version {
         major: numbers[0],
@@ -348,7 +350,9 @@ mod tests {
             parse_version("patch").unwrap(),
             VersionRequest::Bump(Bump::Patch)
         );
-        for bad in ["1.0", "01.0.0", "a.b.c", "1.0.0.0", "-1.0.0", "1..0", ""] {
+        for bad in [
+            "1.0", "01.0.0", "a.b.c", "1.0.0.0", "-1.0.0", "1..0", "", "+1.0.0",
+        ] {
             assert!(parse_version(bad).is_err(), "{bad}");
         }
         let v = Version {

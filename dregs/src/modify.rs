@@ -68,12 +68,12 @@ pub fn modify(
     let allowed = modifiable_columns(table)?;
     let col = column(table, column_name).ok_or_else(|| {
         RegistryError::Invalid(format!(
-            "Column {column_name:?} does not exist in the schema of table {table}"
+            "The column {column_name} does not exist in the schema of table {table}"
         ))
     })?;
     if !allowed.contains(&column_name) {
         return Err(RegistryError::Invalid(format!(
-            "Column {column_name:?} in table {table} is not modifiable (modifiable: {})",
+            "The column {column_name} is not modifiable in table {table} (modifiable: {})",
             allowed.join(", ")
         )));
     }
@@ -98,7 +98,7 @@ pub fn modify(
     )?;
     if n == 0 {
         return Err(RegistryError::NotFound(format!(
-            "{table} {id} not found in the registry"
+            "Entry {id} not found in {table}"
         )));
     }
     Ok(())

@@ -81,7 +81,7 @@ pub const CATALOGUE: &[Column] = &[
     renamed(
         "dataset",
         "total_disk_space",
-        "total_size / 1048576.0",
+        "CAST(dataset.total_size AS DOUBLE PRECISION) / 1048576",
         Float,
     ),
     col("dataset", "total_size", Int),
@@ -97,6 +97,11 @@ pub const CATALOGUE: &[Column] = &[
     col("dataset", "contact_email", Text),
     col("dataset", "replace_id", Int),
     col("dataset", "replace_iteration", Int),
+    col("dataset", "register_root_dir", Text),
+    col("dataset", "fetch_date", Date),
+    col("dataset", "move_date", Date),
+    col("dataset", "restore_date", Date),
+    col("dataset", "archive_id", Int),
     col("execution", "execution_id", Int),
     col("execution", "name", Text),
     col("execution", "description", Text),
@@ -134,8 +139,21 @@ pub const TABLES: [&str; 5] = [
     "dependency",
 ];
 
-/// The columns `~=` may match with wildcards (DESC allows these only).
-const PATTERN_COLUMNS: [&str; 4] = ["name", "owner", "relative_path", "access_api"];
+/// The columns `~=` may match with wildcards (DESC's `ILIKE_ALLOWED`, less the tables
+/// valet does not have).
+const PATTERN_COLUMNS: [&str; 8] = [
+    "dataset.name",
+    "dataset.owner",
+    "dataset.relative_path",
+    "dataset.access_api",
+    "dataset.description",
+    "keyword.keyword",
+    "execution.name",
+    "execution.description",
+];
+
+/// Columns valet keeps beyond DESC's, left out of "every dataset column".
+const VALET_ONLY: [&str; 2] = ["total_size", "checksum"];
 
 /// Column `name` of `table`.
 pub fn column(table: &str, name: &str) -> Option<Column> {
@@ -155,17 +173,15 @@ pub fn resolve(spec: &str) -> Result<Column> {
             )));
         }
         return column(t, c).ok_or_else(|| {
-            RegistryError::Invalid(format!("Column {spec:?} does not exist in table {t}"))
+            RegistryError::Invalid(format!("Column {spec} does not exist in table {t}"))
         });
     }
     let found: Vec<&Column> = CATALOGUE.iter().filter(|c| c.name == spec).collect();
     match found.as_slice() {
-        [] => Err(RegistryError::Invalid(format!(
-            "Column {spec:?} does not exist in any table"
-        ))),
+        [] => Err(RegistryError::Invalid(format!("No such column as {spec}."))),
         [one] => Ok(**one),
         many => Err(RegistryError::Invalid(format!(
-            "Column {spec:?} is ambiguous: say which table ({})",
+            "More than one table has column {spec}: include the table name ({})",
             many.iter()
                 .map(|c| format!("{}.{}", c.table, c.name))
                 .collect::<Vec<_>>()
@@ -183,8 +199,8 @@ impl Column {
     fn sql(&self) -> String {
         let stored = self.stored.unwrap_or(self.name);
         if stored.contains(' ') {
-            // An expression over the table's own columns.
-            format!("({}.{stored})", self.table)
+            // An expression, written with its table's name.
+            format!("({stored})")
         } else {
             format!("{}.{stored}", self.table)
         }
@@ -202,6 +218,8 @@ pub enum FilterValue {
     Float(f64),
     /// A boolean.
     Bool(bool),
+    /// No value: `==` is `IS NULL`, `!=` is `IS NOT NULL`.
+    Null,
 }
 
 /// One filter: `column op value`.
@@ -300,22 +318,33 @@ fn bind_value(c: &Column, v: &FilterValue) -> Result<Value> {
 fn condition(backend: Backend, f: &Filter) -> Result<(String, Value)> {
     let c = resolve(&f.column)?;
     let lhs = c.sql();
+    if f.value == FilterValue::Null {
+        return match f.op.as_str() {
+            "==" | "=" => Ok((format!("{lhs} IS NULL"), Value::Null)),
+            "!=" => Ok((format!("{lhs} IS NOT NULL"), Value::Null)),
+            op => Err(RegistryError::Invalid(format!(
+                "check_filter: Cannot apply \"{op}\" to None ({}): only == and != compare with no value",
+                c.qualified()
+            ))),
+        };
+    }
     match f.op.as_str() {
         "==" | "=" => Ok((format!("{lhs} = ?"), bind_value(&c, &f.value)?)),
         "!=" => Ok((format!("{lhs} <> ?"), bind_value(&c, &f.value)?)),
         op @ ("<" | "<=" | ">" | ">=") => {
             if !matches!(c.kind, Kind::Int | Kind::Float | Kind::Date) {
                 return Err(RegistryError::Invalid(format!(
-                    "Operator {op} needs an orderable column: {} must be numeric or a date",
+                    "check_filter: Cannot apply \"{op}\" to \"{}\": ordering needs a column that must be numeric or a date",
                     c.qualified()
                 )));
             }
             Ok((format!("{lhs} {op} ?"), bind_value(&c, &f.value)?))
         }
         op @ ("~=" | "~==") => {
-            if c.table != "dataset" || !PATTERN_COLUMNS.contains(&c.name) {
+            if !PATTERN_COLUMNS.contains(&c.qualified().as_str()) {
                 return Err(RegistryError::Invalid(format!(
-                    "Operator {op} matches only dataset.name, dataset.owner, dataset.relative_path and dataset.access_api, not {}",
+                    "Can only perform {op} search on {}, not {}",
+                    PATTERN_COLUMNS.join(", "),
                     c.qualified()
                 )));
             }
@@ -334,7 +363,7 @@ fn condition(backend: Backend, f: &Filter) -> Result<(String, Value)> {
             }
         }
         op => Err(RegistryError::Invalid(format!(
-            "unknown operator {op:?}: use ==, !=, <, <=, >, >=, ~= or ~=="
+            "check_filter: \"{op}\" is not a supported operator: use ==, !=, <, <=, >, >=, ~= or ~=="
         ))),
     }
 }
@@ -378,13 +407,26 @@ fn from_clause(used: &[&str]) -> String {
     from
 }
 
-/// The default columns: every `dataset` column.
+/// The default columns: every `dataset` column DESC's registry has (valet's
+/// `total_size` and `checksum` are there when named).
 pub fn dataset_columns() -> Vec<String> {
     CATALOGUE
         .iter()
-        .filter(|c| c.table == "dataset")
+        .filter(|c| c.table == "dataset" && !VALET_ONLY.contains(&c.name))
         .map(Column::qualified)
         .collect()
+}
+
+/// Which datasets a query sees by their valid bit (DESC's `status` argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    /// Every row.
+    #[default]
+    All,
+    /// Rows with the valid bit.
+    Valid,
+    /// Rows without it.
+    Invalid,
 }
 
 /// Compile a `--where` expression (valet's query language) over these columns
@@ -411,20 +453,34 @@ fn compile_where(text: &str) -> Result<(String, Vec<Value>, Vec<&'static str>)> 
     Ok((sql, params, tables.into_inner()))
 }
 
-/// Find rows: `columns` (`None`: every dataset column) of the datasets (or other
-/// rows) the filters and the `--where` expression select, ordered by the first
-/// table's key, at most `limit`.
-pub fn find(
-    conn: &mut Conn,
-    columns: Option<&[String]>,
-    filters: &[Filter],
-    where_expr: Option<&str>,
-    limit: Option<usize>,
-) -> Result<QueryResult> {
-    let specs = match columns {
-        Some(c) if !c.is_empty() => c.to_vec(),
+/// A query in DESC's form.
+#[derive(Debug, Clone, Default)]
+pub struct Find {
+    /// `table.column`s (`None`: every dataset column).
+    pub columns: Option<Vec<String>>,
+    /// Filters, AND-ed.
+    pub filters: Vec<Filter>,
+    /// A `--where` expression, AND-ed with them.
+    pub where_expr: Option<String>,
+    /// Which datasets by their valid bit.
+    pub status: StatusFilter,
+    /// At most this many rows.
+    pub limit: Option<usize>,
+}
+
+/// Find rows: the columns of the datasets (or other rows) the query selects,
+/// ordered by the first table's key.
+pub fn find(conn: &mut Conn, query: &Find) -> Result<QueryResult> {
+    let specs = match &query.columns {
+        Some(c) if !c.is_empty() => c.clone(),
         _ => dataset_columns(),
     };
+    let (filters, where_expr, status, limit) = (
+        &query.filters,
+        query.where_expr.as_deref(),
+        query.status,
+        query.limit,
+    );
     let cols = specs
         .iter()
         .map(|s| resolve(s))
@@ -437,7 +493,9 @@ pub fn find(
         let (sql, v) = condition(backend, f)?;
         used.push(resolve(&f.column)?.table);
         conditions.push(sql);
-        params.push(v);
+        if !v.is_null() {
+            params.push(v);
+        }
     }
     if let Some(text) = where_expr.filter(|w| !w.trim().is_empty()) {
         let (sql, values, tables) = compile_where(text)?;
@@ -447,6 +505,13 @@ pub fn find(
     }
     used.sort_unstable();
     used.dedup();
+    if used.len() > 1 || used == ["dataset"] {
+        match status {
+            StatusFilter::All => {}
+            StatusFilter::Valid => conditions.push("dataset.status % 2 = 1".into()),
+            StatusFilter::Invalid => conditions.push("dataset.status % 2 = 0".into()),
+        }
+    }
     let result = QueryResult {
         columns: cols.iter().map(Column::qualified).collect(),
         kinds: cols.iter().map(|c| c.kind).collect(),
@@ -612,10 +677,13 @@ pub fn ls(conn: &mut Conn, options: &LsOptions) -> Result<QueryResult> {
     }
     find(
         conn,
-        Some(&columns),
-        &filters,
-        options.where_expr.as_deref(),
-        options.limit,
+        &Find {
+            columns: Some(columns),
+            filters,
+            where_expr: options.where_expr.clone(),
+            status: StatusFilter::All,
+            limit: options.limit,
+        },
     )
 }
 

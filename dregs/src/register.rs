@@ -163,6 +163,8 @@ pub struct DataFacts {
     pub files: Vec<FileFact>,
     /// A checksum of the whole: the file's, or one over the directory's listing.
     pub checksum: Option<String>,
+    /// The root the data was registered under (DESC's `register_root_dir`).
+    pub root_dir: Option<String>,
 }
 
 fn latest_with_path(
@@ -257,7 +259,7 @@ pub fn plan_registration(conn: &mut Conn, reg: &Registration, source: &DataSourc
         Some(p.trim_end_matches('/').to_owned())
     } else if reg.location_type == LocationType::Dataregistry && !copying {
         return Err(RegistryError::Invalid(format!(
-            "dataset {:?}: give a relative_path for data already in place, or old_location to copy it in",
+            "dataset {:?}: a `relative_path` must be passed when `old_location` is None (the data is then already in place)",
             reg.name
         )));
     } else {
@@ -308,28 +310,28 @@ pub fn plan_replacement(conn: &mut Conn, reg: &Registration) -> Result<Plan> {
         VersionRequest::Exact(v) => v,
         VersionRequest::Bump(_) => {
             return Err(RegistryError::Invalid(format!(
-                "replace needs an explicit version, not {:?}",
-                reg.version
-            )))
+            "Invalid version string for replace, no bumping: give the version to replace, not {:?}",
+            reg.version
+        )))
         }
     };
     if !reg.location_type.has_path() {
         return Err(RegistryError::Invalid(format!(
-            "replace is only for dataregistry and dummy datasets, not {}",
+            "Can only currently replace dataregistry or dummy type entries, not {}",
             reg.location_type.as_str()
         )));
     }
     let latest = latest_iteration(conn, &reg.name, &version.to_string(), &owner, &owner_type)?
         .ok_or_else(|| {
             RegistryError::NotFound(format!(
-                "Dataset {:?} version {version} of {owner_type} {owner:?} not found: nothing to replace",
+                "Dataset name: {} v: {version} does not exist for {owner_type} {owner:?}: nothing to replace",
                 reg.name
             ))
         })?;
     if latest.is_deleted() {
         return Err(RegistryError::Conflict(format!(
-            "Dataset {} ({} {}) is deleted, cannot replace",
-            latest.dataset_id, latest.name, latest.version
+            "Dataset name: {} v: {} is deleted, cannot replace (dataset {})",
+            latest.name, latest.version, latest.dataset_id
         )));
     }
     if latest.status & status::ARCHIVED != 0 {
@@ -341,8 +343,8 @@ pub fn plan_replacement(conn: &mut Conn, reg: &Registration) -> Result<Plan> {
     check_dataset_write(conn, &latest, "replace")?;
     if latest.is_valid() && !latest.is_overwritable {
         return Err(RegistryError::Conflict(format!(
-            "Dataset {} ({} {}) is not overwritable",
-            latest.dataset_id, latest.name, latest.version
+            "Dataset name: {} v: {}'s latest iteration ({}, dataset {}) is not overwritable",
+            latest.name, latest.version, latest.replace_iteration, latest.dataset_id
         )));
     }
     Ok(Plan {
@@ -415,8 +417,8 @@ pub fn insert_planned(
             "INSERT INTO dregs_dataset (name, version_major, version_minor, version_patch, version_string, owner, owner_type, \
              relative_path, location_type, data_org, nfiles, total_size, checksum, description, access_api, \
              access_api_configuration, url, contact_email, creation_date, register_date, creator_uid, is_overwritable, \
-             status, replace_iteration, execution_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING dataset_id",
+             status, replace_iteration, execution_id, register_root_dir, fetch_date) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING dataset_id",
             &[
                 reg.name.clone().into(),
                 v.major.into(),
@@ -443,6 +445,8 @@ pub fn insert_planned(
                 status::VALID.into(),
                 plan.replace_iteration.into(),
                 execution_id.into(),
+                opt(&facts.root_dir),
+                now.into(),
             ],
         )?
         .and_then(|r| r[0].as_i64())

@@ -26,7 +26,7 @@ pub fn find_by_name(
 
 fn not_found_by_name(name: &str, version: &str, owner: &str, owner_type: &str) -> RegistryError {
     RegistryError::NotFound(format!(
-        "Dataset {name:?} version {version} of {owner_type} {owner:?} not found in the registry"
+        "No datasets found with combination {name} {version} {owner} {owner_type}"
     ))
 }
 
@@ -51,7 +51,7 @@ pub fn mark_deleted(conn: &mut Conn, id: i64) -> Result<(NamedDataset, Vec<Strin
     let d = crate::get_dataset(conn, id)?;
     if d.is_deleted() {
         return Err(RegistryError::Conflict(format!(
-            "Dataset {id} ({} {}) has been previously deleted",
+            "Dataset {id} ({} {}) previously deleted",
             d.name, d.version
         )));
     }

@@ -44,12 +44,12 @@ pub fn check_relative_path(path: &str) -> Result<()> {
     }
     if path.starts_with('/') {
         return Err(RegistryError::Invalid(format!(
-            "relative_path {path:?} starts with '/': give a path relative to the owner's area"
+            "Relative path cannot start with a '/' ({path:?}): give a path relative to the owner's area"
         )));
     }
     if let Some(c) = path.chars().find(|c| ILLEGAL_PATH_CHARS.contains(c)) {
         return Err(RegistryError::Invalid(format!(
-            "Illegal character {c:?} in relative_path {path:?}: paths may not contain $ * & ? \\ or spaces"
+            "Cannot have character {c:?} in relative path {path:?}: paths may not contain $ * & ? \\ or spaces"
         )));
     }
     if path.starts_with(GEN_PATHS) {

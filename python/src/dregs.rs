@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use valet::dregs::aliases::AliasTarget;
 use valet::dregs::model::{LocationType, NamedDataset};
 use valet::dregs::modify::parse_date;
-use valet::dregs::query::{Filter, FilterValue, Kind};
+use valet::dregs::query::{Filter, FilterValue, Find, Kind, StatusFilter};
 use valet::dregs::register::{NewExecution, Registration};
 use valet::provenance::ExecutionSpec;
 use valet::{ErrorKind, Repo, RepoError};
@@ -293,7 +293,7 @@ impl PyDregs {
             (None, Some(a)) => AliasTarget::Alias(a),
             (None, None) => {
                 return Err(PyValueError::new_err(
-                    "an alias needs a dataset_id or a ref_alias_id",
+                    "one of dataset_id, ref_alias_id must have a value",
                 ))
             }
         };
@@ -319,6 +319,11 @@ impl PyDregs {
     /// The dataset an alias finally names.
     fn resolve_alias_fully(&self, py: Python<'_>, alias: &str) -> PyResult<Option<i64>> {
         py.detach(|| self.repo.dregs_resolve_alias(alias)).or_py()
+    }
+
+    /// The dataset an alias, by its id, finally names.
+    fn follow_alias(&self, py: Python<'_>, alias_id: i64) -> PyResult<Option<i64>> {
+        py.detach(|| self.repo.dregs_follow_alias(alias_id)).or_py()
     }
 
     /// Register new keywords.
@@ -348,14 +353,19 @@ impl PyDregs {
             .collect())
     }
 
-    /// The absolute path of dataset `id`'s data.
-    fn path(&self, py: Python<'_>, id: i64) -> PyResult<PathBuf> {
-        py.detach(|| self.repo.dregs_path(id)).or_py()
+    /// The absolute path of dataset `id`'s data; `None` for data the registry does
+    /// not manage (external, meta-only).
+    fn path(&self, py: Python<'_>, id: i64) -> PyResult<Option<PathBuf>> {
+        let d = py.detach(|| self.repo.dregs_dataset(id)).or_py()?;
+        if d.location().is_none() {
+            return Ok(None);
+        }
+        py.detach(|| self.repo.dregs_path(id)).or_py().map(Some)
     }
 
     /// DESC's `find_datasets`: (columns, kinds, rows) for `columns` (default every
     /// dataset column) of what the filters `(column, op, value)` and `where` select.
-    #[pyo3(signature = (columns=None, filters=vec![], r#where=None, limit=None))]
+    #[pyo3(signature = (columns=None, filters=vec![], r#where=None, limit=None, status="all"))]
     #[allow(clippy::type_complexity)]
     fn find<'py>(
         &self,
@@ -364,6 +374,7 @@ impl PyDregs {
         filters: Vec<(String, String, Bound<'py, PyAny>)>,
         r#where: Option<String>,
         limit: Option<usize>,
+        status: &str,
     ) -> PyResult<(Vec<String>, Vec<&'static str>, Vec<Vec<Bound<'py, PyAny>>>)> {
         let mut parsed = Vec::with_capacity(filters.len());
         for (column, op, value) in filters {
@@ -372,6 +383,7 @@ impl PyDregs {
                 valet::Value::Float(x) => FilterValue::Float(x),
                 valet::Value::Bool(b) => FilterValue::Bool(b),
                 valet::Value::Text(t) => FilterValue::Text(t),
+                valet::Value::Null => FilterValue::Null,
                 other => {
                     return Err(PyValueError::new_err(format!(
                         "filter value of {column}: {other} is not usable"
@@ -380,12 +392,24 @@ impl PyDregs {
             };
             parsed.push(Filter::new(&column, &op, v));
         }
-        let result = py
-            .detach(|| {
-                self.repo
-                    .dregs_find(columns.as_deref(), &parsed, r#where.as_deref(), limit)
-            })
-            .or_py()?;
+        let status = match status.to_lowercase().as_str() {
+            "all" => StatusFilter::All,
+            "valid" => StatusFilter::Valid,
+            "invalid" => StatusFilter::Invalid,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "{other} is not an acceptable status value (value=['valid', 'invalid', 'all'])"
+                )))
+            }
+        };
+        let query = Find {
+            columns,
+            filters: parsed,
+            where_expr: r#where,
+            status,
+            limit,
+        };
+        let result = py.detach(|| self.repo.dregs_find(&query)).or_py()?;
         let mut rows = Vec::with_capacity(result.rows.len());
         for (i, row) in result.rows.iter().enumerate() {
             let json = result.json_row(i);

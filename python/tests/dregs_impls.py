@@ -94,6 +94,9 @@ class ReferenceImpl:
         self.datareg.db_connection.engine.dispose()
 
 
+ADMIN = "descdr"
+
+
 class ValetImpl:
     """``valet.dregs`` on a new valet repository (``db``: a PostgreSQL URL, or None
     for SQLite). Fails, as a test should, when ``valet.dregs`` is missing."""
@@ -112,14 +115,23 @@ class ValetImpl:
 
         repo = pathlib.Path(workdir).resolve() / "repo"
         config = {"registry": {"db": db}} if db else None
-        valet.Butler.makeRepo(str(repo), config=config)
-        self.datareg = DataRegistry(str(repo), owner=owner, owner_type=owner_type)
+        # The repository's creator is its admin; the scenario's user is not, as no
+        # DREGS user may write the production schema.
+        acting = os.environ.pop("VALET_USER", None)
+        os.environ["VALET_USER"] = ADMIN
+        try:
+            valet.Butler.makeRepo(str(repo), config=config)
+        finally:
+            os.environ.pop("VALET_USER")
+            if acting is not None:
+                os.environ["VALET_USER"] = acting
+        self.datareg = DataRegistry(owner=owner, owner_type=owner_type, repo=str(repo))
         # A valet repository's datastore root is the repository itself, unless the
         # registry says otherwise.
         self.root = str(getattr(self.datareg, "root_dir", None) or repo)
 
     def get_keywords(self, dataset_id: int) -> list[str]:
-        return self.datareg.Registrar.dataset.get_keywords(dataset_id)
+        return self.datareg.Registrar.keyword.get_keywords_from_dataset(dataset_id)
 
     def close(self) -> None:
         close = getattr(self.datareg, "close", None)

@@ -1260,15 +1260,18 @@ def steps() -> list[Step]:
 
 @contextlib.contextmanager
 def as_user(user: str = USER):
-    old = os.environ.get("USER")
+    """Act as ``user``: DREGS reads ``$USER``, valet ``$VALET_USER`` first."""
+    old = {k: os.environ.get(k) for k in ("USER", "VALET_USER")}
     os.environ["USER"] = user
+    os.environ["VALET_USER"] = user
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("USER", None)
-        else:
-            os.environ["USER"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def run_scenario(make_impl: Callable[[pathlib.Path], Any], workdir: str | os.PathLike) -> list[tuple[str, dict]]:

@@ -3,7 +3,7 @@
 A script written for ``dataregistry`` runs here by changing its import::
 
     from valet.dregs import DataRegistry
-    datareg = DataRegistry("REPO", owner="alice")
+    datareg = DataRegistry(owner="alice", repo="REPO")
     dataset_id, execution_id = datareg.Registrar.dataset.register(
         "my_catalog", "1.0.0", old_location="/data/catalog.parquet")
     f = datareg.Query.gen_filter("dataset.name", "~=", "my_*")
@@ -119,7 +119,7 @@ class DatasetTable(_Table):
             execution_configuration=_file_text(kw.pop("execution_configuration", None), max_len),
             input_datasets=named + named_prod,
             input_butler_datasets=butler + butler_prod,
-            keywords=list(kw.pop("keywords", None) or []),
+            keywords=_keyword_list(kw.pop("keywords", None)),
             **kw,
         )
 
@@ -172,9 +172,16 @@ class DatasetTable(_Table):
         return self._db.dataset_keywords(dataset_id)
 
 
+def _keyword_list(keywords: Any) -> list[str]:
+    if keywords is None:
+        return []
+    _check_keyword_list(keywords)
+    return list(keywords)
+
+
 def _check_keyword_list(keywords: Any) -> None:
     if not isinstance(keywords, (list, tuple)):
-        raise ValueError(f"{keywords!r} is not a list of keywords")
+        raise ValueError(f"Passed keywords object must be a list, not {keywords!r}")
     for k in keywords:
         if not isinstance(k, str):
             raise ValueError(f"{k!r} is not a valid keyword string")
@@ -291,9 +298,11 @@ class Query:
         strip_table_names: bool = False,
         where: str | None = None,
         limit: int | None = None,
+        status: str = "valid",
     ) -> Any:
         """Columns ``table.column`` of the datasets the filters select, as a dict of
-        lists (``property_dict``) or a pandas DataFrame (``dataframe``)."""
+        lists (``property_dict``) or a pandas DataFrame (``dataframe``); ``status``
+        (``valid``, ``invalid``, ``all``) selects by the valid bit, as DESC's."""
         parsed = []
         for f in filters or []:
             name, op, value = tuple(f)
@@ -301,7 +310,7 @@ class Query:
                 value = _text_date(value)
             parsed.append((name, op, value))
         columns, kinds, rows = self._db.find(
-            list(property_names) if property_names else None, parsed, where, limit
+            list(property_names) if property_names else None, parsed, where, limit, status
         )
         if strip_table_names:
             if len({c.split(".")[0] for c in columns}) > 1:
@@ -332,14 +341,15 @@ class Query:
         return target, kind
 
     def resolve_alias_fully(self, alias: str | int) -> int | None:
-        """The dataset an alias finally names."""
+        """The dataset an alias (a name, or an alias id) finally names."""
         if isinstance(alias, int):
-            return alias
+            return self._db.follow_alias(alias)
         return self._db.resolve_alias_fully(alias)
 
-    def get_dataset_absolute_path(self, dataset_id: int, schema: str | None = None, silent: bool = True) -> str:
-        """Where a dataset's data is."""
-        return os.fspath(self._db.path(dataset_id))
+    def get_dataset_absolute_path(self, dataset_id: int, schema: str | None = None, silent: bool = True) -> str | None:
+        """Where a dataset's data is; ``None`` for external and meta-only datasets."""
+        path = self._db.path(dataset_id)
+        return None if path is None else os.fspath(path)
 
     def get_keyword_list(self, query_mode: str | None = None) -> list[str]:
         """The active keywords."""
@@ -347,23 +357,33 @@ class Query:
 
 
 class DataRegistry:
-    """DESC's ``DataRegistry`` on a valet repository (``repo``: its path).
+    """DESC's ``DataRegistry`` on a valet repository.
 
+    The repository is ``repo``, else ``root_dir`` (DESC's root of the registry's
+    data; here the repository, whose datastore holds it), else ``$VALET_REPO``.
     ``owner`` and ``owner_type`` are the defaults for registrations (the acting user
     and ``user`` when not given). The production area is the rows owned by
-    ``production``; only admins write it.
+    ``production``; only admins write it. DESC's connection arguments
+    (``config_file``, ``schema``, ``namespace``, ``entry_mode``, ``query_mode``,
+    ``site``) have no meaning here and are ignored.
     """
 
     def __init__(
         self,
-        repo: str | os.PathLike,
         owner: str | None = None,
         owner_type: str | None = None,
+        config_file: str | None = None,
+        root_dir: str | os.PathLike | None = None,
+        *,
+        repo: str | os.PathLike | None = None,
         **ignored: Any,
     ):
         if owner_type is not None and owner_type not in _OWNER_TYPES:
-            raise ValueError(f"{owner_type} is not a valid owner_type")
-        self._db = _valet.Dregs(os.fspath(repo))
+            raise ValueError(f"Invalid owner_type {owner_type}")
+        where = repo if repo is not None else root_dir if root_dir is not None else os.environ.get("VALET_REPO")
+        if where is None:
+            raise ValueError("DataRegistry needs a repository: pass repo= (or root_dir=), or set VALET_REPO")
+        self._db = _valet.Dregs(os.fspath(where))
         self.root_dir = os.fspath(self._db.root_dir)
         self.Registrar = self.registrar = Registrar(self._db, owner, owner_type)
         self.Query = self.query = Query(self._db)

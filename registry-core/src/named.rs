@@ -49,6 +49,11 @@ CREATE TABLE dregs_dataset (
     replace_id BIGINT,
     replace_iteration BIGINT NOT NULL,
     execution_id BIGINT REFERENCES execution (execution_id),
+    register_root_dir TEXT,
+    fetch_date BIGINT,
+    move_date BIGINT,
+    restore_date BIGINT,
+    archive_id BIGINT,
     UNIQUE (name, version_string, owner, owner_type, replace_iteration)
 );
 CREATE INDEX dregs_dataset_path ON dregs_dataset (relative_path, owner, owner_type);

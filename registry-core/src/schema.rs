@@ -541,6 +541,7 @@ pub fn initialize(conn: &mut Conn, universe: &Universe) -> Result<()> {
         conn.batch("CREATE EXTENSION IF NOT EXISTS btree_gist")?;
     }
     conn.batch(&create_ddl(universe, conn.backend())?)?;
+    crate::named::ensure_tables(conn)?;
     conn.insert_rows(
         "valet_attributes",
         &["name", "value"],

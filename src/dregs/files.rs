@@ -135,6 +135,7 @@ pub fn copy_in(
         creation_date: Some(ctime_ns(&meta)),
         checksum: whole_checksum(&files, single, dest),
         files,
+        root_dir: None,
     })
 }
 
@@ -144,7 +145,7 @@ pub fn inspect_in_place(root: &Path, dest: &str) -> Result<DataFacts, RepoError>
     let path = root.join(dest);
     let meta = std::fs::metadata(&path).map_err(|e| {
         RepoError::Invalid(format!(
-            "no data at {} to register in place ({e}); give old_location to copy it in",
+            "Dataset {} not found ({e}): register data in place once it is there, or give old_location to copy it in",
             path.display()
         ))
     })?;
@@ -171,6 +172,7 @@ pub fn inspect_in_place(root: &Path, dest: &str) -> Result<DataFacts, RepoError>
         creation_date: Some(ctime_ns(&meta)),
         checksum: whole_checksum(&files, single, dest),
         files,
+        root_dir: None,
     })
 }
 

@@ -13,7 +13,7 @@ use valet_dregs::aliases::{register_alias, resolve_alias_fully, AliasTarget};
 use valet_dregs::keywords::{
     create_keywords, dataset_keywords, keyword_ids, keyword_list, tag, Keyword,
 };
-use valet_dregs::query::{find, ls, Filter, LsOptions, QueryResult};
+use valet_dregs::query::{find, ls, Find, LsOptions, QueryResult};
 use valet_dregs::register::{insert_planned, plan_registration, plan_replacement};
 use valet_dregs::removal::{files_only_of, find_by_name, mark_deleted};
 use valet_dregs::rules::check_dataset_write;
@@ -128,6 +128,10 @@ impl Repo {
                 (DataSource::InPlace, Some(d)) => files::inspect_in_place(&store.root, d)?,
                 _ => DataFacts::default(),
             };
+            let facts = DataFacts {
+                root_dir: Some(self.dregs_root().display().to_string()),
+                ..facts
+            };
             let (id, execution_id) = insert_planned(conn, reg, &plan, &facts)?;
             stale = match &plan.replaces {
                 Some(old) => files_only_of(conn, old.dataset_id)?,
@@ -229,6 +233,15 @@ impl Repo {
         Ok(resolve_alias_fully(&mut conn, alias)?)
     }
 
+    /// The dataset an alias (by its id) finally names.
+    pub fn dregs_follow_alias(&self, alias_id: i64) -> Result<Option<i64>, RepoError> {
+        let mut conn = self.registry.db.conn()?;
+        Ok(valet_dregs::aliases::follow(
+            &mut conn,
+            AliasTarget::Alias(alias_id),
+        )?)
+    }
+
     /// Register new keywords.
     pub fn dregs_create_keywords(&self, keywords: &[String]) -> Result<Vec<i64>, RepoError> {
         Ok(self
@@ -259,17 +272,11 @@ impl Repo {
         Ok(keyword_list(&mut conn)?)
     }
 
-    /// DESC's `find_datasets`: `columns` (default every dataset column) of the rows
-    /// the filters (and a `--where` expression) select.
-    pub fn dregs_find(
-        &self,
-        columns: Option<&[String]>,
-        filters: &[Filter],
-        where_expr: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<QueryResult, RepoError> {
+    /// DESC's `find_datasets`: the columns (default every dataset column) of the
+    /// rows the filters (and a `--where` expression) select.
+    pub fn dregs_find(&self, query: &Find) -> Result<QueryResult, RepoError> {
         let mut conn = self.registry.db.conn()?;
-        Ok(find(&mut conn, columns, filters, where_expr, limit)?)
+        Ok(find(&mut conn, query)?)
     }
 
     /// DESC's `dregs ls`: the working and production areas together.
