@@ -1,5 +1,5 @@
-//! Crash safety: `valet import`, `ingest-files`, `remove-runs`, `prune-datasets` and
-//! chain edits killed with SIGKILL at many moments, with a concurrent `check --repair`
+//! Crash safety: `valet import`, `ingest-files`, `remove-runs`, `prune-datasets`,
+//! chain edits and named-dataset registrations killed with SIGKILL at many moments, with a concurrent `check --repair`
 //! in every other run; afterwards `check --repair` must leave a repository in which
 //! nothing is lost or orphaned, and every write is either wholly there or wholly not.
 
@@ -363,4 +363,105 @@ fn killed_raw_ingests(backend: Backend) {
     );
 }
 
-on_both_backends!(killed_imports_and_removals, killed_raw_ingests);
+/// Files below a directory, counted.
+fn files_below(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    files_below(&p)
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
+/// `dregs register dataset --old-location DIR` killed at random moments: the
+/// dataset is registered with all its files or not at all, and no copied file
+/// survives a repair without its row.
+fn killed_named_registrations(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    for i in 0..300 {
+        let sub = tree.join(format!("part{}", i % 7));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("f{i}.dat")), vec![b'x'; 8192]).unwrap();
+    }
+    let tree_arg = tree.display().to_string();
+    let register = |repo: &str| -> Vec<String> {
+        [
+            "dregs",
+            "register",
+            "dataset",
+            repo,
+            "tree",
+            "1.0.0",
+            "--old-location",
+            &tree_arg,
+            "--relative-path",
+            "big/tree",
+        ]
+        .map(str::to_owned)
+        .into()
+    };
+    let listed = |repo: &str| -> usize {
+        let out = ok(&["dregs", "ls", repo, "--format", "json"]);
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let Some(probe) = create(backend, dir.path(), "named-probe") else {
+        return;
+    };
+    let start = Instant::now();
+    let args = register(&probe);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let full = start.elapsed();
+    let mut killed = 0;
+    for (i, delay) in delays(full, 8, 31).into_iter().enumerate() {
+        let Some(repo) = create(backend, dir.path(), &format!("named{i}")) else {
+            return;
+        };
+        let args = register(&repo);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        if !run_and_kill(&argv, delay, beside(i, &repo)) {
+            killed += 1;
+        }
+        repaired_and_clean(&repo);
+        let area = std::path::Path::new(&repo).join("dregs");
+        match listed(&repo) {
+            0 => assert_eq!(
+                files_below(&area),
+                0,
+                "killed after {delay:?}: files without a row"
+            ),
+            1 => assert_eq!(
+                files_below(&area),
+                300,
+                "killed after {delay:?}: a row without its files"
+            ),
+            n => panic!("killed after {delay:?}: {n} rows"),
+        }
+        if listed(&repo) == 0 {
+            ok(&argv);
+        }
+        assert_eq!(files_below(&area), 300);
+        repaired_and_clean(&repo);
+    }
+    assert!(
+        killed > 0,
+        "no registration was interrupted: the test would prove nothing"
+    );
+}
+
+on_both_backends!(
+    killed_imports_and_removals,
+    killed_raw_ingests,
+    killed_named_registrations
+);

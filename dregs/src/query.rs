@@ -608,7 +608,7 @@ pub fn json_value(kind: Kind, v: &Value) -> serde_json::Value {
 }
 
 /// The columns `ls` shows by default.
-pub const LS_COLUMNS: [&str; 8] = [
+pub const LS_COLUMNS: [&str; 9] = [
     "dataset.dataset_id",
     "dataset.name",
     "dataset.version_string",
@@ -616,6 +616,7 @@ pub const LS_COLUMNS: [&str; 8] = [
     "dataset.owner_type",
     "dataset.relative_path",
     "dataset.status",
+    "dataset.nfiles",
     "dataset.description",
 ];
 
