@@ -81,6 +81,7 @@ fn dregs_commands(backend: Backend) {
         "owner_type",
         "relative_path",
         "status",
+        "nfiles",
     ] {
         assert!(rows[0].get(key).is_some(), "{key} missing from {}", rows[0]);
     }
