@@ -139,20 +139,44 @@ fn check_dimension_records(
             .iter()
             .map(|c| required.iter().position(|r| r == c).unwrap_or(0))
             .collect();
-        let cond: Vec<String> = target.iter().map(|c| format!("{} = ?", q(c))).collect();
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE {} LIMIT 1",
-            q(dim),
-            cond.join(" AND ")
-        );
+        // The distinct keys, looked up a chunk at a time in one statement each (a
+        // bulk import inserts hundreds of (type, RUN) batches over the same records).
+        let mut distinct: Vec<(Vec<Value>, &Vec<Value>)> = Vec::new();
         let mut checked = HashSet::new();
         for row in rows {
             let parts: Vec<KeyPart<'_>> = positions.iter().map(|&p| key_part(&row[p])).collect();
-            if !checked.insert(parts) {
-                continue;
+            if checked.insert(parts) {
+                distinct.push((positions.iter().map(|&p| row[p].clone()).collect(), row));
             }
-            let key: Vec<Value> = positions.iter().map(|&p| row[p].clone()).collect();
-            if conn.query_opt(&sql, &key)?.is_none() {
+        }
+        let columns: Vec<String> = target.iter().map(|c| q(c)).collect();
+        // Each key as `(a = ? AND b = ?)`, so that both backends type the parameters
+        // from the columns.
+        let one_key = format!(
+            "({})",
+            columns
+                .iter()
+                .map(|c| format!("{c} = ?"))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        );
+        for chunk in distinct.chunks(200) {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {}",
+                columns.join(", "),
+                q(dim),
+                vec![one_key.as_str(); chunk.len()].join(" OR ")
+            );
+            let params: Vec<Value> = chunk.iter().flat_map(|(k, _)| k.iter().cloned()).collect();
+            let found: HashSet<Vec<String>> = conn
+                .query(&sql, &params)?
+                .into_iter()
+                .map(|r| r.iter().map(|v| v.to_string()).collect())
+                .collect();
+            let missing = chunk.iter().find(|(k, _)| {
+                !found.contains(&k.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+            });
+            if let Some((key, row)) = missing {
                 let shown: Vec<String> = target
                     .iter()
                     .zip(key.iter())

@@ -380,33 +380,27 @@ pub fn create_ddl(universe: &Universe, backend: Backend) -> Result<String> {
     Ok(sql)
 }
 
-/// Column definitions, then foreign keys, for the required dimensions of a dataset
-/// table.
-fn dataset_dimension_defs(
+/// Column definitions for the required dimensions of a dataset table. They carry no
+/// foreign keys to the dimension tables: `datasets::insert_datasets`, the only way a
+/// data ID first enters these tables, checks every distinct data ID against its
+/// records first; TAGGED and CALIBRATION rows copy the values of datasets so
+/// checked; and dimension records are never deleted. On PostgreSQL each foreign key
+/// is a trigger run per row, which made bulk imports half foreign-key checks.
+fn dataset_dimension_columns(
     universe: &Universe,
     backend: Backend,
     required: &[String],
-) -> Result<(Vec<String>, Vec<String>)> {
-    let mut columns = Vec::new();
-    let mut keys = Vec::new();
-    for d in required {
-        columns.push(format!(
-            "{} {} NOT NULL",
-            q(d),
-            dimension_key_type(universe, backend, d)?
-        ));
-        if !universe.get(d)?.has_table() {
-            continue;
-        }
-        let (source, target) = dimension_reference(universe, d)?;
-        keys.push(format!(
-            "FOREIGN KEY ({}) REFERENCES {} ({})",
-            source.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
-            q(d),
-            target.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    Ok((columns, keys))
+) -> Result<Vec<String>> {
+    required
+        .iter()
+        .map(|d| {
+            Ok(format!(
+                "{} {} NOT NULL",
+                q(d),
+                dimension_key_type(universe, backend, d)?
+            ))
+        })
+        .collect()
 }
 
 /// Name of the tags table of a dimension group.
@@ -429,8 +423,9 @@ pub fn create_tags_table(
     let backend = conn.backend();
     let t = types(backend);
     let table = tags_table_name(group_id);
+    // No key to `dataset_type`: the `dataset` row holds the type (with its key).
     let mut defs = vec![
-        "dataset_type_id BIGINT NOT NULL REFERENCES dataset_type (id)".to_owned(),
+        "dataset_type_id BIGINT NOT NULL".to_owned(),
         format!(
             "dataset_id {} NOT NULL REFERENCES dataset (id) ON DELETE CASCADE",
             t.uuid
@@ -438,9 +433,7 @@ pub fn create_tags_table(
         "collection_id BIGINT NOT NULL REFERENCES collection (collection_id) ON DELETE CASCADE"
             .to_owned(),
     ];
-    let (dim_columns, dim_keys) = dataset_dimension_defs(universe, backend, required)?;
-    defs.extend(dim_columns);
-    defs.extend(dim_keys);
+    defs.extend(dataset_dimension_columns(universe, backend, required)?);
     let dims: Vec<String> = required.iter().map(|d| q(d)).collect();
     // The data-ID key is the primary key, so on SQLite (WITHOUT ROWID) the rows are
     // stored in data-ID order: a look-up reads one page run, a scan streams grouped.
@@ -473,7 +466,7 @@ pub fn create_calibs_table(
     let table = calibs_table_name(group_id);
     let mut defs = vec![
         format!("id {}", t.autoinc_pk),
-        "dataset_type_id BIGINT NOT NULL REFERENCES dataset_type (id)".to_owned(),
+        "dataset_type_id BIGINT NOT NULL".to_owned(),
         format!(
             "dataset_id {} NOT NULL REFERENCES dataset (id) ON DELETE CASCADE",
             t.uuid
@@ -481,11 +474,9 @@ pub fn create_calibs_table(
         "collection_id BIGINT NOT NULL REFERENCES collection (collection_id) ON DELETE CASCADE"
             .to_owned(),
     ];
-    let (dim_columns, dim_keys) = dataset_dimension_defs(universe, backend, required)?;
-    defs.extend(dim_columns);
+    defs.extend(dataset_dimension_columns(universe, backend, required)?);
     defs.push("timespan_begin BIGINT NOT NULL".into());
     defs.push("timespan_end BIGINT NOT NULL".into());
-    defs.extend(dim_keys);
     let dims: Vec<String> = required.iter().map(|d| q(d)).collect();
     if backend == Backend::Postgres {
         let mut ex = vec![

@@ -14,6 +14,9 @@ use super::{numbered_placeholders, DbError, DbErrorKind, Row, Value};
 /// below it and below a row count that makes statements unwieldy.
 const MAX_PARAMS: usize = 30_000;
 const MAX_ROWS_PER_INSERT: usize = 1_000;
+/// From this many rows (and no conflict clause), rows go in through `COPY … FROM
+/// STDIN (FORMAT binary)`: one statement, no SQL text per row, binary values.
+const COPY_FROM_ROWS: usize = 64;
 
 /// Creates pooled PostgreSQL connections.
 #[derive(Debug)]
@@ -35,6 +38,8 @@ impl PgManager {
 pub struct PgConn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// The column types of `table (columns)`, for binary COPY.
+    copy_types: HashMap<String, Vec<Type>>,
     /// A statement of the current transaction lost a conflict with a concurrent one
     /// (see [`DbErrorKind::Transient`]).
     pub(super) lost_conflict: bool,
@@ -52,6 +57,7 @@ impl r2d2::ManageConnection for PgManager {
         Ok(PgConn {
             client,
             statements: HashMap::new(),
+            copy_types: HashMap::new(),
             lost_conflict: false,
         })
     }
@@ -229,6 +235,38 @@ impl PgConn {
         Ok(())
     }
 
+    /// Insert rows through binary COPY (see [`COPY_FROM_ROWS`]).
+    fn copy_rows(&mut self, table: &str, columns: &[&str], rows: &[Row]) -> Result<u64, DbError> {
+        let target = format!("{table} ({})", columns.join(", "));
+        let types = match self.copy_types.get(&target) {
+            Some(t) => t.clone(),
+            None => {
+                let probe = self
+                    .client
+                    .prepare(&format!(
+                        "SELECT {} FROM {table} LIMIT 0",
+                        columns.join(", ")
+                    ))
+                    .map_err(map_err)?;
+                let t: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+                self.copy_types.insert(target.clone(), t.clone());
+                t
+            }
+        };
+        let sink = self
+            .client
+            .copy_in(&format!("COPY {target} FROM STDIN (FORMAT binary)"))
+            .map_err(map_err)?;
+        let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+        let mut refs: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(columns.len());
+        for row in rows {
+            refs.clear();
+            refs.extend(row.iter().map(|v| v as &(dyn ToSql + Sync)));
+            writer.write(&refs).map_err(map_err)?;
+        }
+        writer.finish().map_err(map_err)
+    }
+
     pub(super) fn insert_rows(
         &mut self,
         table: &str,
@@ -236,6 +274,9 @@ impl PgConn {
         rows: &[Row],
         conflict: Option<&str>,
     ) -> Result<u64, DbError> {
+        if conflict.is_none() && rows.len() >= COPY_FROM_ROWS {
+            return self.copy_rows(table, columns, rows);
+        }
         let ncol = columns.len().max(1);
         let per_chunk = (MAX_PARAMS / ncol).clamp(1, MAX_ROWS_PER_INSERT);
         let mut n = 0;
