@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::{new_repo, Backend};
 use valet::dregs::aliases::AliasTarget;
 use valet::dregs::model::{status, LocationType};
-use valet::dregs::query::{Filter, FilterValue, Find, LsOptions};
+use valet::dregs::query::{Filter, FilterValue, Find, LsOptions, StatusFilter};
 use valet::dregs::register::Registration;
 use valet::provenance::{DatasetKey, ExecutionSpec, LineageNode};
 use valet::queries::LineageOptions;
@@ -595,6 +595,22 @@ fn rules(backend: Backend) {
     assert!(d.is_deleted() && d.delete_uid.as_deref() == Some("alice"));
     let e = err_text(repo.dregs_delete(copied.dataset_id));
     assert!(e.contains("previously deleted"), "{e}");
+    // A deleted dataset keeps its valid bit: the status filter finds it as valid,
+    // never as invalid (valet leaves no invalid rows behind).
+    let by_status = |status| {
+        repo.dregs_find(&Find {
+            columns: Some(["dataset.dataset_id".into()].to_vec()),
+            filters: [Filter::new("dataset.name", "==", text("copied"))].to_vec(),
+            status,
+            ..Default::default()
+        })
+        .unwrap()
+        .rows
+        .len()
+    };
+    assert_eq!(by_status(StatusFilter::All), 1);
+    assert_eq!(by_status(StatusFilter::Valid), 1);
+    assert_eq!(by_status(StatusFilter::Invalid), 0);
     let e = err_text(repo.dregs_replace(
         &Registration::new("copied", "1.0.0"),
         Some(&src.join("file1.txt")),

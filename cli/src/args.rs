@@ -38,6 +38,27 @@ pub fn confirm(what: &str, opts: &ConfirmArgs) -> Result<bool, RegistryError> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
+/// Dataset ids as `--input-datasets` takes them (repeated or comma-separated): UUIDs
+/// name Butler datasets, integers named ones.
+pub fn dataset_keys(values: &[String]) -> Result<(Vec<uuid::Uuid>, Vec<i64>), String> {
+    let (mut butler, mut named) = (Vec::new(), Vec::new());
+    for s in split_commas(values) {
+        match s.parse::<valet::provenance::DatasetKey>() {
+            Ok(valet::provenance::DatasetKey::Butler(u)) => butler.push(u),
+            Ok(valet::provenance::DatasetKey::Named(n)) => named.push(n),
+            Err(e) => return Err(format!("--input-datasets: {e}")),
+        }
+    }
+    Ok((butler, named))
+}
+
+/// The text of a file given as an option (configurations are stored as text).
+pub fn file_text(path: &Option<std::path::PathBuf>) -> Result<Option<String>, String> {
+    path.as_ref()
+        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
+        .transpose()
+}
+
 /// Split repeated and comma-separated values (`-c a,b -c c` → `[a, b, c]`).
 pub fn split_commas(values: &[String]) -> Vec<String> {
     values

@@ -106,11 +106,7 @@ impl Datastore {
         })?;
         let mut relative = self.path_for(universe, t, run, first, expanded)?;
         relative.push_str(&file_extension(source));
-        let transfer = log.transfer.as_mut().ok_or_else(|| TransferError::Io {
-            path: source.display().to_string(),
-            message: "stored by a write that began without a datastore".into(),
-        })?;
-        let stored = transfer.file(source, &relative, mode, self.checksums)?;
+        let stored = log.file(source, &relative, mode, self.checksums)?;
         Ok(ids
             .iter()
             .map(|id| ArtifactRecord {

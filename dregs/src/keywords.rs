@@ -91,24 +91,15 @@ pub fn create_keywords(conn: &mut Conn, keywords: &[String]) -> Result<Vec<i64>>
 
 /// Tag a dataset with keywords by id (existing tags stay, none is repeated).
 pub fn tag(conn: &mut Conn, dataset_id: i64, keyword_ids: &[i64]) -> Result<()> {
-    let have: Vec<i64> = conn
-        .query(
-            "SELECT keyword_id FROM dregs_dataset_keyword WHERE dataset_id = ?",
-            &[dataset_id.into()],
-        )?
-        .iter()
-        .filter_map(|r| r[0].as_i64())
-        .collect();
     let rows: Vec<Vec<Value>> = keyword_ids
         .iter()
-        .filter(|k| !have.contains(k))
         .map(|k| vec![dataset_id.into(), (*k).into()])
         .collect();
     conn.insert_rows(
         "dregs_dataset_keyword",
         &["dataset_id", "keyword_id"],
         &rows,
-        None,
+        Some("ON CONFLICT (dataset_id, keyword_id) DO NOTHING"),
     )?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use valet_registry::named::has_tables;
 use valet_registry::{Conn, RegistryError, Result};
 
 pub use model::{LocationType, NamedDataset, Version};
-pub use register::{DataFacts, DataSource, FileFact, NewExecution, Plan, Registration};
+pub use register::{DataFacts, DataSource, FileFact, Plan, Registration};
 
 /// The named dataset with this id.
 pub fn get_dataset(conn: &mut Conn, id: i64) -> Result<NamedDataset> {

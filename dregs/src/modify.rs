@@ -8,7 +8,7 @@ use crate::query::{column, Kind};
 use crate::rules::check_dataset_write;
 
 /// The tables `modify` knows and their modifiable columns (DESC's `modifiable`).
-const MODIFIABLE: [(&str, &[&str]); 3] = [
+const MODIFIABLE: [(&str, &[&str]); 4] = [
     (
         "dataset",
         &[
@@ -22,6 +22,7 @@ const MODIFIABLE: [(&str, &[&str]); 3] = [
     ),
     ("execution", &["description"]),
     ("dataset_alias", &["access_api", "access_api_configuration"]),
+    ("keyword", &[]),
 ];
 
 /// The modifiable columns of `table`.
@@ -32,7 +33,7 @@ pub fn modifiable_columns(table: &str) -> Result<Vec<&'static str>> {
         .map(|(_, c)| c.to_vec())
         .ok_or_else(|| {
             RegistryError::Invalid(format!(
-                "table_name must be one of dataset, execution, dataset_alias (not {table:?})"
+                "table_name must be one of dataset, execution, dataset_alias, keyword (not {table:?})"
             ))
         })
 }
@@ -89,7 +90,12 @@ pub fn modify(
             ("dregs_dataset", "dataset_id")
         }
         "execution" => ("execution", "execution_id"),
-        _ => ("dregs_alias", "alias_id"),
+        "dataset_alias" => ("dregs_alias", "alias_id"),
+        other => {
+            return Err(RegistryError::Invalid(format!(
+                "table {other} has no modifiable columns"
+            )))
+        }
     };
     let stored = col.stored.unwrap_or(column_name);
     let n = conn.execute(

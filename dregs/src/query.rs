@@ -368,19 +368,56 @@ fn condition(backend: Backend, f: &Filter) -> Result<(String, Value)> {
     }
 }
 
-/// The FROM clause joining the tables `used` names, from `dataset` unless only one
-/// other table is used.
-fn from_clause(used: &[&str]) -> String {
-    let only = |t: &str| used.iter().all(|u| *u == t);
-    for (t, stored) in [
-        ("execution", "execution"),
-        ("dataset_alias", "dregs_alias"),
-        ("keyword", "dregs_keyword"),
-        ("dependency", "dregs_dependency"),
-    ] {
-        if only(t) {
-            return format!("{stored} AS {t}");
-        }
+/// A table a query starts from: its name as DESC says it, the stored table, and the
+/// key its rows are ordered by.
+struct Base {
+    name: &'static str,
+    stored: &'static str,
+    order: &'static str,
+}
+
+const BASES: [Base; 5] = [
+    Base {
+        name: "dataset",
+        stored: "dregs_dataset",
+        order: "dataset.dataset_id",
+    },
+    Base {
+        name: "execution",
+        stored: "execution",
+        order: "execution.execution_id",
+    },
+    Base {
+        name: "dataset_alias",
+        stored: "dregs_alias",
+        order: "dataset_alias.alias_id",
+    },
+    Base {
+        name: "keyword",
+        stored: "dregs_keyword",
+        order: "keyword.keyword_id",
+    },
+    Base {
+        name: "dependency",
+        stored: "dregs_dependency",
+        order: "dependency.execution_id, dependency.input_id",
+    },
+];
+
+/// The table a query over the tables `used` starts from: the one other table when
+/// only it is used (DESC queries it alone), else `dataset`.
+fn base(used: &[&str]) -> &'static Base {
+    BASES
+        .iter()
+        .skip(1)
+        .find(|b| !used.is_empty() && used.iter().all(|u| *u == b.name))
+        .unwrap_or(&BASES[0])
+}
+
+/// The FROM clause joining the tables `used` names to `base`.
+fn from_clause(base: &Base, used: &[&str]) -> String {
+    if base.name != "dataset" {
+        return format!("{} AS {}", base.stored, base.name);
     }
     let mut from = String::from("dregs_dataset AS dataset");
     if used.contains(&"execution") {
@@ -505,7 +542,8 @@ pub fn find(conn: &mut Conn, query: &Find) -> Result<QueryResult> {
     }
     used.sort_unstable();
     used.dedup();
-    if used.len() > 1 || used == ["dataset"] {
+    let base = base(&used);
+    if base.name == "dataset" {
         match status {
             StatusFilter::All => {}
             StatusFilter::Valid => conditions.push("dataset.status % 2 = 1".into()),
@@ -520,19 +558,8 @@ pub fn find(conn: &mut Conn, query: &Find) -> Result<QueryResult> {
     if !has_tables(conn)? {
         return Ok(result);
     }
-    let from = from_clause(&used);
-    let first = from
-        .split(" AS ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or("dataset");
-    let order = match first {
-        "dataset" => "dataset.dataset_id",
-        "execution" => "execution.execution_id",
-        "dataset_alias" => "dataset_alias.alias_id",
-        "keyword" => "keyword.keyword_id",
-        _ => "dependency.execution_id, dependency.input_id",
-    };
+    let from = from_clause(base, &used);
+    let order = base.order;
     let mut sql = format!(
         "SELECT {} FROM {from}",
         cols.iter().map(Column::sql).collect::<Vec<_>>().join(", ")
@@ -699,7 +726,7 @@ mod tests {
         assert!(resolve("dataset.nope").is_err());
         assert_eq!(like_pattern("a_b*%"), "a\\_b%\\%");
         assert_eq!(
-            from_clause(&["execution"]),
+            from_clause(base(&["execution"]), &["execution"]),
             "execution AS execution",
             "a single other table is queried alone"
         );

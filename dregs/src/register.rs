@@ -4,7 +4,6 @@
 //! place), and only then inserted, valid, in the same transaction: a row never
 //! exists for data that is not complete.
 
-use uuid::Uuid;
 use valet_collections::provenance::{register_execution, ExecutionSpec};
 use valet_registry::identity::{current_user, now_utc_ns};
 use valet_registry::named::ensure_tables;
@@ -18,25 +17,6 @@ use crate::rules::{
     check_area_write, check_dataset_write, check_name, check_relative_path, generated_path,
     resolve_owner,
 };
-
-/// The execution a registration records when it is not given one.
-#[derive(Debug, Clone, Default)]
-pub struct NewExecution {
-    /// Its name (default `for_dataset_<name>-<version>`).
-    pub name: Option<String>,
-    /// Its description (default "Fabricated execution for dataset").
-    pub description: Option<String>,
-    /// Where it ran.
-    pub site: Option<String>,
-    /// Its configuration (text).
-    pub configuration: Option<String>,
-    /// When it started (UTC ns).
-    pub started_at: Option<i64>,
-    /// Butler datasets it read.
-    pub inputs: Vec<Uuid>,
-    /// Named datasets it read.
-    pub named_inputs: Vec<i64>,
-}
 
 /// What a user asks to register (or to register as a replacement).
 #[derive(Debug, Clone)]
@@ -69,8 +49,9 @@ pub struct Registration {
     pub creation_date: Option<i64>,
     /// The execution that produced it; `None` records a new one from `execution`.
     pub execution_id: Option<i64>,
-    /// The execution to record when `execution_id` is `None`.
-    pub execution: NewExecution,
+    /// The execution to record when `execution_id` is `None` (its name defaults to
+    /// `for_dataset_<name>-<version>`, its description to DESC's; `runs` unused).
+    pub execution: ExecutionSpec,
     /// Keywords to tag it with (registered ones; any case).
     pub keywords: Vec<String>,
 }
@@ -93,7 +74,7 @@ impl Registration {
             contact_email: None,
             creation_date: None,
             execution_id: None,
-            execution: NewExecution::default(),
+            execution: ExecutionSpec::default(),
             keywords: Vec::new(),
         }
     }
@@ -383,24 +364,22 @@ pub fn insert_planned(
         }
         None => {
             let e = &reg.execution;
+            let name = if e.name.is_empty() {
+                format!("for_dataset_{}-{}", reg.name, plan.version)
+            } else {
+                e.name.clone()
+            };
+            let description = e
+                .description
+                .clone()
+                .or_else(|| Some("Fabricated execution for dataset".into()));
             register_execution(
                 conn,
                 &ExecutionSpec {
-                    name: e
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("for_dataset_{}-{}", reg.name, plan.version)),
-                    description: Some(
-                        e.description
-                            .clone()
-                            .unwrap_or_else(|| "Fabricated execution for dataset".into()),
-                    ),
-                    site: e.site.clone(),
-                    configuration: e.configuration.clone(),
-                    started_at: e.started_at,
-                    inputs: e.inputs.clone(),
-                    named_inputs: e.named_inputs.clone(),
+                    name,
+                    description,
                     runs: Vec::new(),
+                    ..e.clone()
                 },
             )?
         }

@@ -10,8 +10,9 @@ use valet::dregs::aliases::AliasTarget;
 use valet::dregs::model::{LocationType, NamedDataset};
 use valet::dregs::modify::parse_date;
 use valet::dregs::query::{Filter, FilterValue, Find, Kind, StatusFilter};
-use valet::dregs::register::{NewExecution, Registration};
+use valet::dregs::register::Registration;
 use valet::provenance::ExecutionSpec;
+use valet::registry::timespan::format_utc_iso;
 use valet::{ErrorKind, Repo, RepoError};
 
 use crate::values::{value_from_py, value_to_py};
@@ -175,14 +176,15 @@ impl PyDregs {
             contact_email,
             creation_date: date(creation_date)?,
             execution_id,
-            execution: NewExecution {
-                name: execution_name,
+            execution: ExecutionSpec {
+                name: execution_name.unwrap_or_default(),
                 description: execution_description,
                 site: execution_site,
                 configuration: execution_configuration,
                 started_at: date(execution_start)?,
                 inputs: uuids(input_butler_datasets)?,
                 named_inputs: input_datasets,
+                runs: Vec::new(),
             },
             keywords,
             ..Registration::new(name, version)
@@ -343,6 +345,14 @@ impl PyDregs {
         py.detach(|| self.repo.dregs_dataset_keywords(id)).or_py()
     }
 
+    /// The columns of `table` (`dataset`, `execution`, `dataset_alias`) that
+    /// `modify` may change.
+    #[staticmethod]
+    fn modifiable_columns(table: &str) -> PyResult<Vec<&'static str>> {
+        valet::dregs::modify::modifiable_columns(table)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
     /// Every keyword: (keyword, system, active).
     fn keywords(&self, py: Python<'_>) -> PyResult<Vec<(String, bool, bool)>> {
         Ok(py
@@ -410,15 +420,20 @@ impl PyDregs {
             limit,
         };
         let result = py.detach(|| self.repo.dregs_find(&query)).or_py()?;
+        // Dates as ISO text (the Python layer makes datetimes), booleans as bool
+        // (SQLite stores integers), the rest as they are.
         let mut rows = Vec::with_capacity(result.rows.len());
-        for (i, row) in result.rows.iter().enumerate() {
-            let json = result.json_row(i);
+        for row in &result.rows {
             let mut out = Vec::with_capacity(row.len());
-            for ((v, k), j) in row.iter().zip(&result.kinds).zip(json) {
-                out.push(match (k, j) {
-                    (Kind::Date, serde_json::Value::String(s)) => s.into_pyobject(py)?.into_any(),
-                    (Kind::Bool, serde_json::Value::Bool(b)) => {
-                        pyo3::types::PyBool::new(py, b).to_owned().into_any()
+            for (v, k) in row.iter().zip(&result.kinds) {
+                out.push(match (k, v) {
+                    (Kind::Date, valet::Value::Int(ns)) => {
+                        format_utc_iso(*ns).into_pyobject(py)?.into_any()
+                    }
+                    (Kind::Bool, v) if !v.is_null() => {
+                        pyo3::types::PyBool::new(py, v.as_i64().is_some_and(|i| i != 0))
+                            .to_owned()
+                            .into_any()
                     }
                     _ => value_to_py(py, v)?,
                 });

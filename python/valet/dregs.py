@@ -74,23 +74,10 @@ class _Table:
         self._owner_type = owner_type
 
     def get_modifiable_columns(self) -> list[str]:
-        return list(_MODIFIABLE.get(self._table, ()))
+        """The columns ``modify`` may change."""
+        return _valet.Dregs.modifiable_columns(self._table)
 
     _table = ""
-
-
-_MODIFIABLE = {
-    "dataset": (
-        "creation_date",
-        "access_api",
-        "access_api_configuration",
-        "description",
-        "url",
-        "contact_email",
-    ),
-    "execution": ("description",),
-    "dataset_alias": ("access_api", "access_api_configuration"),
-}
 
 
 class DatasetTable(_Table):

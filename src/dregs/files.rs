@@ -92,17 +92,18 @@ pub fn check_source(source: &Path) -> Result<std::fs::Metadata, RepoError> {
     Ok(meta)
 }
 
-/// Copy `source` (a file or a directory tree) to `dest` (relative to the datastore
-/// root) through `log`. With `replacing`, files of the dataset being replaced may
-/// be overwritten; otherwise anything already at `dest` is refused.
+/// Copy `source` (a file or a directory tree, as [`check_source`] found it: `meta`)
+/// to `dest` (relative to the datastore root) through `log`. With `replacing`, files
+/// of the dataset being replaced may be overwritten; otherwise anything already at
+/// `dest` is refused.
 pub fn copy_in(
     log: &mut WriteLog,
     root: &Path,
     source: &Path,
+    meta: &std::fs::Metadata,
     dest: &str,
     replacing: bool,
 ) -> Result<DataFacts, RepoError> {
-    let meta = check_source(source)?;
     if !replacing && std::fs::symlink_metadata(root.join(dest)).is_ok() {
         return Err(RepoError::Invalid(format!(
             "data already exists at {}: the destination of a new dataset must be empty",
@@ -132,7 +133,7 @@ pub fn copy_in(
     }
     Ok(DataFacts {
         data_org: Some(if single { "file" } else { "directory" }.into()),
-        creation_date: Some(ctime_ns(&meta)),
+        creation_date: Some(ctime_ns(meta)),
         checksum: whole_checksum(&files, single, dest),
         files,
         root_dir: None,

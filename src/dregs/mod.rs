@@ -43,23 +43,29 @@ pub struct Deleted {
     pub failed: Vec<String>,
 }
 
-fn data_source(reg: &Registration, old_location: Option<&Path>) -> Result<DataSource, RepoError> {
+/// A source of data to copy in, already checked to exist and be readable.
+type CheckedSource<'p> = (&'p Path, std::fs::Metadata);
+
+/// Where a registration's data comes from, and (for a copy) the checked source.
+fn data_source<'p>(
+    reg: &Registration,
+    old_location: Option<&'p Path>,
+) -> Result<(DataSource, Option<CheckedSource<'p>>), RepoError> {
     match (reg.location_type, old_location) {
         (LocationType::Dataregistry, Some(p)) => {
             let meta = files::check_source(p)?;
-            Ok(DataSource::Copy {
-                file_name: meta
-                    .is_file()
-                    .then(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .flatten(),
-            })
+            let file_name = meta
+                .is_file()
+                .then(|| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .flatten();
+            Ok((DataSource::Copy { file_name }, Some((p, meta))))
         }
-        (LocationType::Dataregistry, None) => Ok(DataSource::InPlace),
+        (LocationType::Dataregistry, None) => Ok((DataSource::InPlace, None)),
         (other, Some(_)) => Err(RepoError::Invalid(format!(
             "old_location is only for dataregistry datasets; a {} dataset has no data to copy",
             other.as_str()
         ))),
-        (_, None) => Ok(DataSource::None),
+        (_, None) => Ok((DataSource::None, None)),
     }
 }
 
@@ -99,7 +105,7 @@ impl Repo {
         old_location: Option<&Path>,
         replacing: bool,
     ) -> Result<Registered, RepoError> {
-        let source = data_source(reg, old_location)?;
+        let (source, copied) = data_source(reg, old_location)?;
         let store = self.datastore()?;
         let copying = matches!(source, DataSource::Copy { .. });
         let mut log = if copying {
@@ -117,15 +123,11 @@ impl Repo {
                 plan_registration(conn, reg, &source)?
             };
             let dest = plan.location().map(|l| files::stored_path(&l));
-            let facts = match (&source, &dest) {
-                (DataSource::Copy { .. }, Some(d)) => files::copy_in(
-                    &mut log,
-                    &store.root,
-                    old_location.unwrap_or(Path::new("")),
-                    d,
-                    replacing,
-                )?,
-                (DataSource::InPlace, Some(d)) => files::inspect_in_place(&store.root, d)?,
+            let facts = match (&source, &copied, &dest) {
+                (_, Some((from, meta)), Some(d)) => {
+                    files::copy_in(&mut log, &store.root, from, meta, d, replacing)?
+                }
+                (DataSource::InPlace, _, Some(d)) => files::inspect_in_place(&store.root, d)?,
                 _ => DataFacts::default(),
             };
             let facts = DataFacts {

@@ -8,11 +8,11 @@ use clap::{Args, Subcommand};
 use valet::dregs::aliases::AliasTarget;
 use valet::dregs::model::LocationType;
 use valet::dregs::query::{Filter, FilterValue, LsOptions, QueryResult};
-use valet::dregs::register::{NewExecution, Registration};
-use valet::provenance::{DatasetKey, ExecutionSpec};
+use valet::dregs::register::Registration;
+use valet::provenance::ExecutionSpec;
 use valet::Repo;
 
-use crate::args::{confirm, split_commas, ConfirmArgs};
+use crate::args::{confirm, dataset_keys, file_text, ConfirmArgs};
 use crate::output::{Format, Table};
 use crate::CliResult;
 
@@ -364,24 +364,6 @@ pub fn run(command: &DregsCommand) -> CliResult {
     }
 }
 
-fn read_text(path: &Option<PathBuf>) -> Result<Option<String>, String> {
-    path.as_ref()
-        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
-        .transpose()
-}
-
-/// Split dataset ids into Butler UUIDs and named-dataset integers.
-fn inputs(values: &[String]) -> Result<(Vec<uuid::Uuid>, Vec<i64>), String> {
-    let (mut butler, mut named) = (Vec::new(), Vec::new());
-    for s in split_commas(values) {
-        match s.parse::<DatasetKey>()? {
-            DatasetKey::Butler(u) => butler.push(u),
-            DatasetKey::Named(n) => named.push(n),
-        }
-    }
-    Ok((butler, named))
-}
-
 fn register(a: &DatasetArgs, replacing: bool) -> CliResult {
     if replacing && a.relative_path.is_some() {
         return Err(
@@ -390,7 +372,7 @@ fn register(a: &DatasetArgs, replacing: bool) -> CliResult {
         );
     }
     let repo = Repo::open(&a.repo)?;
-    let (butler, named) = inputs(&a.input_datasets)?;
+    let (butler, named) = dataset_keys(&a.input_datasets)?;
     let reg = Registration {
         relative_path: a.relative_path.clone(),
         owner: a.owner.clone(),
@@ -399,7 +381,7 @@ fn register(a: &DatasetArgs, replacing: bool) -> CliResult {
         is_overwritable: a.is_overwritable,
         description: a.description.clone(),
         access_api: a.access_api.clone(),
-        access_api_configuration: read_text(&a.access_api_configuration)?,
+        access_api_configuration: file_text(&a.access_api_configuration)?,
         url: a.url.clone(),
         contact_email: a.contact_email.clone(),
         creation_date: a
@@ -408,14 +390,15 @@ fn register(a: &DatasetArgs, replacing: bool) -> CliResult {
             .map(valet::dregs::modify::parse_date)
             .transpose()?,
         execution_id: a.execution_id,
-        execution: NewExecution {
-            name: a.execution_name.clone(),
+        execution: ExecutionSpec {
+            name: a.execution_name.clone().unwrap_or_default(),
             description: a.execution_description.clone(),
             site: a.execution_site.clone(),
-            configuration: read_text(&a.execution_configuration)?,
+            configuration: file_text(&a.execution_configuration)?,
             started_at: None,
             inputs: butler,
             named_inputs: named,
+            runs: Vec::new(),
         },
         keywords: a.keywords.clone(),
         ..Registration::new(&a.name, &a.version)
@@ -435,12 +418,12 @@ fn register(a: &DatasetArgs, replacing: bool) -> CliResult {
 
 fn execution(a: &ExecutionArgs) -> CliResult {
     let repo = Repo::open(&a.repo)?;
-    let (butler, named) = inputs(&a.input_datasets)?;
+    let (butler, named) = dataset_keys(&a.input_datasets)?;
     let id = repo.register_execution(&ExecutionSpec {
         name: a.name.clone(),
         description: a.description.clone(),
         site: a.site.clone(),
-        configuration: read_text(&a.configuration)?,
+        configuration: file_text(&a.configuration)?,
         started_at: None,
         inputs: butler,
         named_inputs: named,

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use valet::provenance::{lineage_dot, lineage_json, DatasetKey, ExecutionSpec};
+use valet::provenance::{lineage_dot, lineage_json, ExecutionSpec};
 use valet::queries::LineageOptions;
 use valet::Repo;
 
-use crate::args::split_commas;
+use crate::args::{dataset_keys, file_text, split_commas};
 use crate::CliResult;
 
 /// Record a pipeline stage: what it read and the RUNs it wrote.
@@ -37,19 +37,8 @@ pub struct RegisterArgs {
 /// Run `valet register-execution`; prints the new execution's id.
 pub fn register(args: &RegisterArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let (mut inputs, mut named_inputs) = (Vec::new(), Vec::new());
-    for s in split_commas(&args.input_datasets) {
-        match s.parse::<DatasetKey>() {
-            Ok(DatasetKey::Butler(u)) => inputs.push(u),
-            Ok(DatasetKey::Named(n)) => named_inputs.push(n),
-            Err(e) => return Err(format!("--input-datasets: {e}").into()),
-        }
-    }
-    let configuration = args
-        .configuration
-        .as_ref()
-        .map(|p| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())))
-        .transpose()?;
+    let (inputs, named_inputs) = dataset_keys(&args.input_datasets)?;
+    let configuration = file_text(&args.configuration)?;
     let spec = ExecutionSpec {
         name: args.name.clone(),
         description: args.description.clone(),
