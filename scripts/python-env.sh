@@ -14,8 +14,8 @@ stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ] || ! cat "$requirements" "$nodeps" | cmp -s - "$stamp"; then
     rm -rf "$venv"
     python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
-    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$nodeps" >&2
+    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check -r "$requirements" >&2
+    "$venv/bin/pip" install -q --no-cache-dir --disable-pip-version-check --no-deps -r "$nodeps" >&2
     cat "$requirements" "$nodeps" >"$stamp"
 fi
 echo "$PWD/$venv"
