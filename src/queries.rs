@@ -52,7 +52,7 @@ pub struct DatasetSearch {
 impl DatasetSearch {
     /// The search, over every collection when it names none and does not find first
     /// (what the reference's queries do; a find-first search needs an explicit order).
-    fn in_all_collections_by_default(&self) -> DatasetSearch {
+    pub(crate) fn in_all_collections_by_default(&self) -> DatasetSearch {
         let mut search = self.clone();
         if search.collections.is_empty() && !search.find_first {
             search.collections = vec!["*".into()];

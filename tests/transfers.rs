@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{new_repo, Backend};
+use common::{count, new_repo, Backend};
 use valet::collections::calibration::validity_ranges;
 use valet::collections::{query_collections, CollectionQuery, DatasetQuery};
 use valet::transfers::{build_export, write_export, ExportOptions, ImportOptions};
@@ -16,11 +16,6 @@ fn data(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/conformance")
         .join(path)
-}
-
-fn count(repo: &Repo, sql: &str) -> i64 {
-    let mut c = repo.registry().db.conn().unwrap();
-    c.query_opt(sql, &[]).unwrap().unwrap()[0].as_i64().unwrap()
 }
 
 fn fixtures(backend: Backend) {

@@ -57,6 +57,8 @@ enum Command {
     IngestFiles(transfers::IngestArgs),
     /// Copy the files of datasets out of the repository.
     RetrieveArtifacts(transfers::RetrieveArgs),
+    /// Copy datasets, their files, RUNs and dimension records into another repository.
+    TransferDatasets(transfers::TransferArgs),
     /// List collections.
     QueryCollections(collections::QueryArgs),
     /// Define or edit a CHAINED collection.
@@ -125,6 +127,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::Export(a) => transfers::export(a),
         Command::IngestFiles(a) => transfers::ingest(a),
         Command::RetrieveArtifacts(a) => transfers::retrieve(a),
+        Command::TransferDatasets(a) => transfers::transfer_datasets(a),
         Command::QueryCollections(a) => collections::query(a),
         Command::CollectionChain(a) => collections::chain(a),
         Command::ChainHistory(a) => collections::history(a),

@@ -477,6 +477,35 @@ fn conformance_import_and_export(backend: Backend) {
         ],
         "already exists",
     );
+
+    // transfer-datasets: the reference's count line; refusals in one line.
+    let Some(dest) = create(backend, dir.path(), "dest") else {
+        return;
+    };
+    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let transfer = |extra: &[&str]| {
+        let mut args = vec![
+            "transfer-datasets",
+            &repo,
+            &dest,
+            "-d",
+            "calexp",
+            "--collections",
+            chain,
+            "--find-first",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let args = transfer(&[]);
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "use --register-dataset-types",
+    );
+    let args = transfer(&["--register-dataset-types", "-t", "COPY"]);
+    let printed = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(printed.trim(), "Number of datasets transferred: 360");
+    ok(&["check", &dest, "--deep"]);
 }
 
 /// `import` of several export files by globs, given in the worst order (datasets

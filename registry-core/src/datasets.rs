@@ -452,37 +452,63 @@ pub fn run_contents(
 /// Read datasets back by id, with their type, RUN and data ID. Unknown ids are an
 /// error naming the first one.
 pub fn get_datasets(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<(DatasetType, DatasetRef)>> {
-    let types: HashMap<i64, DatasetType> = crate::dataset_types::all_dataset_types(conn)?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
-    let mut out = Vec::with_capacity(ids.len());
+    let types = types_by_id(conn)?;
+    ids.iter()
+        .map(|id| {
+            read_dataset(conn, &types, *id)?
+                .ok_or_else(|| RegistryError::NotFound(format!("dataset {id} does not exist")))
+        })
+        .collect()
+}
+
+/// The datasets among `ids` that exist, read back as [`get_datasets`] reads them;
+/// unknown ids are left out.
+pub fn existing_datasets(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<(DatasetType, DatasetRef)>> {
+    let types = types_by_id(conn)?;
+    let mut out = Vec::new();
     for id in ids {
-        let row = conn
-            .query_opt(
-                "SELECT d.dataset_type_id, d.run_id, c.name FROM dataset d \
-                 JOIN collection c ON c.collection_id = d.run_id WHERE d.id = ?",
-                &[Value::Uuid(*id)],
-            )?
-            .ok_or_else(|| RegistryError::NotFound(format!("dataset {id} does not exist")))?;
-        let t = types
-            .get(&row[0].as_i64().unwrap_or_default())
-            .ok_or_else(|| RegistryError::Schema(format!("dataset {id} has an unknown type")))?;
-        let required = &t.dimensions.required;
-        let run_id = row[1].as_i64().unwrap_or_default();
-        let dims = t
-            .storage()
-            .values_of(conn, *id, run_id)?
-            .ok_or_else(|| RegistryError::Schema(format!("dataset {id} has no RUN row")))?;
-        out.push((
-            t.clone(),
-            DatasetRef {
-                id: *id,
-                dataset_type: t.name.clone(),
-                run: row[2].as_str().unwrap_or_default().to_owned(),
-                data_id: required.iter().cloned().zip(dims).collect(),
-            },
-        ));
+        out.extend(read_dataset(conn, &types, *id)?);
     }
     Ok(out)
+}
+
+fn types_by_id(conn: &mut Conn) -> Result<HashMap<i64, DatasetType>> {
+    Ok(crate::dataset_types::all_dataset_types(conn)?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect())
+}
+
+/// One dataset by id, `None` if there is none.
+fn read_dataset(
+    conn: &mut Conn,
+    types: &HashMap<i64, DatasetType>,
+    id: Uuid,
+) -> Result<Option<(DatasetType, DatasetRef)>> {
+    let Some(row) = conn.query_opt(
+        "SELECT d.dataset_type_id, d.run_id, c.name FROM dataset d \
+         JOIN collection c ON c.collection_id = d.run_id WHERE d.id = ?",
+        &[Value::Uuid(id)],
+    )?
+    else {
+        return Ok(None);
+    };
+    let t = types
+        .get(&row[0].as_i64().unwrap_or_default())
+        .ok_or_else(|| RegistryError::Schema(format!("dataset {id} has an unknown type")))?;
+    let required = &t.dimensions.required;
+    let run_id = row[1].as_i64().unwrap_or_default();
+    let dims = t
+        .storage()
+        .values_of(conn, id, run_id)?
+        .ok_or_else(|| RegistryError::Schema(format!("dataset {id} has no RUN row")))?;
+    Ok(Some((
+        t.clone(),
+        DatasetRef {
+            id,
+            dataset_type: t.name.clone(),
+            run: row[2].as_str().unwrap_or_default().to_owned(),
+            data_id: required.iter().cloned().zip(dims).collect(),
+        },
+    )))
 }

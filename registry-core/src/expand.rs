@@ -276,6 +276,12 @@ impl RecordCache {
         t.index.get(&k).copied()
     }
 
+    /// The position of the record of `element` a data ID points at: equal positions
+    /// are the same record (for de-duplicating records gathered from many data IDs).
+    pub fn position(&self, element: &str, data_id: &DataId) -> Option<usize> {
+        self.find(element, data_id)
+    }
+
     /// The record of `element` a data ID points at.
     pub fn get(&self, element: &str, data_id: &DataId) -> Option<&Record> {
         let i = self.find(element, data_id)?;

@@ -174,35 +174,7 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
         });
     }
     for ((dataset_type, run), items) in by_run {
-        // Datasets stored in one file are written as one record, as the reference does.
-        let mut files: Vec<DatasetFile> = Vec::new();
-        let mut by_path: BTreeMap<String, usize> = BTreeMap::new();
-        for (id, data_id) in items {
-            let artifact = get_artifact(&mut conn, id)?;
-            match artifact {
-                Some(a) => match by_path.get(&a.path) {
-                    Some(&i) => {
-                        files[i].ids.push(id);
-                        files[i].data_ids.push(data_id);
-                    }
-                    None => {
-                        by_path.insert(a.path.clone(), files.len());
-                        files.push(DatasetFile {
-                            ids: vec![id],
-                            data_ids: vec![data_id],
-                            path: Some(a.path),
-                            formatter: a.formatter,
-                        });
-                    }
-                },
-                None => files.push(DatasetFile {
-                    ids: vec![id],
-                    data_ids: vec![data_id],
-                    path: None,
-                    formatter: None,
-                }),
-            }
-        }
+        let files = dataset_files(&mut conn, items)?;
         entries.push(Entry::Datasets {
             dataset_type,
             run,
@@ -262,6 +234,42 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
         universe_namespace: universe.namespace.clone(),
         entries: entries.into_iter().map(|e| (0, e)).collect(),
     })
+}
+
+/// The files of datasets as an export lists them: datasets stored in one file are one
+/// record, as the reference writes them; a dataset without a file has no path.
+pub(crate) fn dataset_files(
+    conn: &mut valet_registry::Conn,
+    items: Vec<(Uuid, DataId)>,
+) -> Result<Vec<DatasetFile>, RepoError> {
+    let mut files: Vec<DatasetFile> = Vec::new();
+    let mut by_path: BTreeMap<String, usize> = BTreeMap::new();
+    for (id, data_id) in items {
+        match get_artifact(conn, id)? {
+            Some(a) => match by_path.get(&a.path) {
+                Some(&i) => {
+                    files[i].ids.push(id);
+                    files[i].data_ids.push(data_id);
+                }
+                None => {
+                    by_path.insert(a.path.clone(), files.len());
+                    files.push(DatasetFile {
+                        ids: vec![id],
+                        data_ids: vec![data_id],
+                        path: Some(a.path),
+                        formatter: a.formatter,
+                    });
+                }
+            },
+            None => files.push(DatasetFile {
+                ids: vec![id],
+                data_ids: vec![data_id],
+                path: None,
+                formatter: None,
+            }),
+        }
+    }
+    Ok(files)
 }
 
 /// Names or globs as whole-name regexes (a plain name matches only itself).

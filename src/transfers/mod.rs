@@ -1,6 +1,7 @@
 //! Butler export files: reading every format the reference writes (and its older
 //! ones), importing them atomically, and writing exports the reference can read.
 
+pub mod between;
 pub mod export;
 pub mod import;
 pub mod model;
@@ -8,6 +9,7 @@ pub mod select;
 pub mod yaml_read;
 pub mod yaml_write;
 
+pub use between::TransferOptions;
 pub use export::{build_export, export_files, ExportOptions};
 pub use import::{import_export, ImportOptions, ImportSummary};
 pub use model::{Association, CollectionEntry, DatasetFile, Entry, ExportFile};

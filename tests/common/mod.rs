@@ -74,6 +74,15 @@ pub fn sorted_lines(text: &[u8]) -> Vec<String> {
     lines
 }
 
+/// The single integer a SQL query returns (a `COUNT(*)`), read from `repo`'s registry.
+pub fn count(repo: &Repo, sql: &str) -> i64 {
+    let mut c = repo.registry().db.conn().expect("connection");
+    c.query_opt(sql, &[])
+        .expect("query")
+        .and_then(|row| row[0].as_i64())
+        .expect("one integer")
+}
+
 /// A path under the conformance data (`tests/data/conformance`), from the tests of
 /// any crate in the workspace.
 pub fn conformance_data(path: &str) -> String {

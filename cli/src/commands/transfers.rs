@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use valet::ingest::IngestTableOptions;
 use valet::retrieve::RetrieveOptions;
-use valet::transfers::ImportOptions;
+use valet::transfers::{ImportOptions, TransferOptions};
 use valet::{IdGenerationMode, Repo, TransferMode};
 
 use crate::args::split_commas;
@@ -213,5 +213,59 @@ pub fn retrieve(args: &RetrieveArgs) -> CliResult {
         )?
         .len();
     eprintln!("retrieved {n} file(s) into {}", args.destination.display());
+    Ok(())
+}
+
+/// Copy datasets, with their files, RUNs and dimension records, from one repository
+/// into another.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The repository the datasets come from.
+    pub source: PathBuf,
+    /// The repository that receives copies of them.
+    pub dest: PathBuf,
+    /// Dataset types or globs (default: all).
+    #[arg(long, short = 'd')]
+    pub dataset_type: Vec<String>,
+    #[command(flatten)]
+    pub search: crate::commands::datasets::SearchArgs,
+    /// Only the first dataset of each data ID, in collection order.
+    #[arg(long)]
+    pub find_first: bool,
+    /// Transfer mode for the files (`auto` copies).
+    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"], ignore_case = true)]
+    pub transfer: String,
+    /// Register dataset types the destination lacks.
+    #[arg(long)]
+    pub register_dataset_types: bool,
+    /// Copy the dimension records the datasets need (the default).
+    #[arg(long, overrides_with = "no_transfer_dimensions")]
+    pub transfer_dimensions: bool,
+    /// Do not copy dimension records: they must already be in the destination.
+    #[arg(long, overrides_with = "transfer_dimensions")]
+    pub no_transfer_dimensions: bool,
+}
+
+/// Run `valet transfer-datasets`; prints the reference's count line.
+pub fn transfer_datasets(args: &TransferArgs) -> CliResult {
+    let source = Repo::open(&args.source)?;
+    let dest = Repo::open(&args.dest)?;
+    let bar = crate::output::progress_bar(
+        "transferring {bar:40} {pos}/{len} records and datasets ({eta})",
+    );
+    let n = dest.transfer_from(
+        &source,
+        &TransferOptions {
+            search: args.search.to_search(&args.dataset_type, args.find_first)?,
+            transfer: args.transfer.parse::<TransferMode>()?,
+            register_dataset_types: args.register_dataset_types,
+            transfer_dimensions: !args.no_transfer_dimensions,
+            progress: crate::output::progress_reports(&bar),
+        },
+    );
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    println!("Number of datasets transferred: {}", n?);
     Ok(())
 }
