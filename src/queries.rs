@@ -1045,7 +1045,7 @@ pub fn value_json(v: &Value) -> Json {
 
 /// Compare values: numbers by value, everything else by its JSON text (so text sorts
 /// before numbers, and missing values last).
-fn compare_values(a: &Value, b: &Value) -> Ordering {
+pub(crate) fn compare_values(a: &Value, b: &Value) -> Ordering {
     // The common kinds directly; the rest through their JSON text.
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => return x.cmp(y),

@@ -57,6 +57,8 @@ enum Command {
     IngestFiles(transfers::IngestArgs),
     /// Copy the files of datasets out of the repository.
     RetrieveArtifacts(transfers::RetrieveArgs),
+    /// Export calibrations, their collections and validity ranges, for import elsewhere.
+    ExportCalibs(transfers::ExportCalibsArgs),
     /// Copy datasets, their files, RUNs and dimension records into another repository.
     TransferDatasets(transfers::TransferArgs),
     /// List collections.
@@ -128,6 +130,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::IngestFiles(a) => transfers::ingest(a),
         Command::RetrieveArtifacts(a) => transfers::retrieve(a),
         Command::TransferDatasets(a) => transfers::transfer_datasets(a),
+        Command::ExportCalibs(a) => transfers::export_calibs(a),
         Command::QueryCollections(a) => collections::query(a),
         Command::CollectionChain(a) => collections::chain(a),
         Command::ChainHistory(a) => collections::history(a),

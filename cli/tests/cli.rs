@@ -506,6 +506,45 @@ fn conformance_import_and_export(backend: Backend) {
     let printed = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(printed.trim(), "Number of datasets transferred: 360");
     ok(&["check", &dest, "--deep"]);
+
+    // export-calibs: the reference's table, sorted by type and data ID; an export
+    // that imports elsewhere with its validity ranges; an existing directory refused.
+    let calibs = dir.path().join("calibs").display().to_string();
+    let table = ok(&["export-calibs", &repo, &calibs, "LSSTCam-imSim/calib"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["calibrationType", "run", "detector", "instrument"]
+    );
+    assert_eq!(lines.len(), 2 + 36, "{table}");
+    let detectors: Vec<i64> = lines[2..]
+        .iter()
+        .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(detectors.windows(2).all(|w| w[0] <= w[1]), "{table}");
+    fails(
+        &["export-calibs", &repo, &calibs, "LSSTCam-imSim/calib"],
+        "Export directory exists",
+    );
+    let Some(copy) = create(backend, dir.path(), "calib-copy") else {
+        return;
+    };
+    ok(&["import", &copy, &calibs]);
+    let bias_at = |r: &str| {
+        ok(&[
+            "find-dataset",
+            r,
+            "bias",
+            "--collections",
+            "LSSTCam-imSim/calib",
+            "--data-id",
+            "instrument=LSSTCam-imSim,detector=0",
+            "--at",
+            "2021-06-02T12:00:00",
+        ])
+    };
+    assert_eq!(bias_at(&copy), bias_at(&repo));
+    ok(&["check", &copy, "--deep"]);
 }
 
 /// `import` of several export files by globs, given in the worst order (datasets

@@ -332,7 +332,7 @@ pub fn export_files(
     directory: &Path,
     mode: valet_datastore::TransferMode,
 ) -> Result<usize, RepoError> {
-    refuse_export_mode(mode)?;
+    let mode = export_mode(mode)?;
     let mut transfer = valet_datastore::Transfer::creating(directory)?;
     match transfer_export_files(repo, model, &mut transfer, mode) {
         Ok(n) => {
@@ -346,13 +346,18 @@ pub fn export_files(
     }
 }
 
-fn refuse_export_mode(mode: valet_datastore::TransferMode) -> Result<(), RepoError> {
-    if mode == valet_datastore::TransferMode::Move {
-        return Err(RepoError::Invalid(
+/// The mode files leave the repository in: `auto` copies, as the reference's exports
+/// do; `move` is refused.
+fn export_mode(
+    mode: valet_datastore::TransferMode,
+) -> Result<valet_datastore::TransferMode, RepoError> {
+    match mode {
+        valet_datastore::TransferMode::Move => Err(RepoError::Invalid(
             "an export cannot move files out of the repository".into(),
-        ));
+        )),
+        valet_datastore::TransferMode::Auto => Ok(valet_datastore::TransferMode::Copy),
+        other => Ok(other),
     }
-    Ok(())
 }
 
 /// What [`Repo::export`] wrote.
@@ -382,9 +387,7 @@ impl Repo {
         for protected in [&self.root, &datastore_root] {
             valet_datastore::refuse_inside(directory, protected, "export").map_err(dest_err)?;
         }
-        if let Some(mode) = transfer {
-            refuse_export_mode(mode)?;
-        }
+        let transfer = transfer.map(export_mode).transpose()?;
         let model = build_export(self, options)?;
         let mut files = valet_datastore::Transfer::creating(directory)?;
         let written = (|| {

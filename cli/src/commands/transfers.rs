@@ -269,3 +269,60 @@ pub fn transfer_datasets(args: &TransferArgs) -> CliResult {
     println!("Number of datasets transferred: {}", n?);
     Ok(())
 }
+
+/// Export calibrations, with their collections and validity ranges, for import
+/// elsewhere.
+#[derive(Debug, Args)]
+pub struct ExportCalibsArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// The directory to write the export into (it must not exist yet).
+    pub directory: PathBuf,
+    /// CALIBRATION or CHAINED collections (names or globs) to export calibrations
+    /// from; default: all.
+    pub collections: Vec<String>,
+    /// Calibration dataset types (names or globs); default: all.
+    #[arg(long, short = 'd')]
+    pub dataset_type: Vec<String>,
+    /// Transfer mode for the files (`auto` copies).
+    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"], ignore_case = true)]
+    pub transfer: String,
+}
+
+/// Run `valet export-calibs`: prints the exported calibrations as the reference's
+/// table (type, RUN, then each dimension).
+pub fn export_calibs(args: &ExportCalibsArgs) -> CliResult {
+    let repo = Repo::open(&args.repo)?;
+    let datasets = repo.export_calibs(
+        &args.directory,
+        &split_commas(&args.collections),
+        &split_commas(&args.dataset_type),
+        Some(args.transfer.parse::<TransferMode>()?),
+    )?;
+    if datasets.is_empty() {
+        return Ok(());
+    }
+    let dimensions: std::collections::BTreeSet<&String> =
+        datasets.iter().flat_map(|d| d.data_id.keys()).collect();
+    let mut columns = vec!["calibrationType".to_owned(), "run".to_owned()];
+    columns.extend(dimensions.iter().map(|d| d.to_string()));
+    let rows: Vec<Vec<String>> = datasets
+        .iter()
+        .map(|d| {
+            let mut row = vec![d.dataset_type.clone(), d.run.clone()];
+            row.extend(dimensions.iter().map(|k| {
+                d.data_id
+                    .get(*k)
+                    .map(|v| crate::output::plain(&valet::queries::value_json(v)))
+                    .unwrap_or_default()
+            }));
+            row
+        })
+        .collect();
+    crate::output::stdout_text(&crate::output::reference_table(
+        &columns,
+        &rows,
+        crate::output::Align::Left,
+    ))?;
+    Ok(())
+}
