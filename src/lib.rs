@@ -11,6 +11,7 @@ pub mod adopt;
 pub mod check;
 pub mod collection_queries;
 pub mod collection_writes;
+pub mod config_commands;
 pub mod dataset_records;
 pub mod dataset_type_writes;
 pub mod datastore;

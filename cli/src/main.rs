@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    admin, adopt, check, collections, dataset_types, datasets, dimensions, dregs, instruments,
-    obscore, provenance, repo, sample, serve, transfers,
+    admin, adopt, check, collections, config, dataset_types, datasets, dimensions, dregs,
+    instruments, obscore, provenance, repo, sample, serve, transfers,
 };
 
 /// What every command returns; errors are printed as one line by `main`.
@@ -31,6 +31,10 @@ struct Cli {
 enum Command {
     /// Create an empty repository.
     Create(repo::CreateArgs),
+    /// Print the repository's configuration, or a part of it.
+    ConfigDump(config::DumpArgs),
+    /// Check that the file templates suit every registered dataset type.
+    ConfigValidate(config::ValidateArgs),
     /// Register a dataset type.
     RegisterDatasetType(dataset_types::RegisterArgs),
     /// List dataset types.
@@ -116,6 +120,8 @@ enum Command {
 fn run(cli: &Cli) -> CliResult {
     match &cli.command {
         Command::Create(a) => repo::create(a),
+        Command::ConfigDump(a) => config::dump(a),
+        Command::ConfigValidate(a) => config::validate(a),
         Command::RegisterDatasetType(a) => dataset_types::register(a),
         Command::QueryDatasetTypes(a) => dataset_types::query(a),
         Command::RemoveDatasetType(a) => dataset_types::remove(a),

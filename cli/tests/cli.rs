@@ -1099,7 +1099,65 @@ fn raws_from_files(backend: Backend) {
     assert!(regions.contains("POLYGON ICRS"), "{regions}");
 }
 
+/// `config-dump` (whole, a part, a part by another delimiter, an unknown key) and
+/// `config-validate`: clean on the fixture; a template that cannot tell two
+/// calexps apart is reported and exits non-zero; `--ignore` and `-d` narrow it.
+fn config_commands(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = with_dp02_mini_registry(backend, dir.path(), "repo") else {
+        return;
+    };
+    let dump = ok(&["config-dump", &repo]);
+    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&dump).unwrap();
+    assert_eq!(parsed["universe"]["version"].as_u64(), Some(8));
+    assert!(parsed["templates"]["default"]
+        .as_str()
+        .unwrap()
+        .starts_with("{run:/}"));
+    assert_eq!(
+        ok(&["config-dump", &repo, "--subset", ".universe.version"]),
+        ".universe.version: 8\n"
+    );
+    assert_eq!(
+        ok(&["config-dump", &repo, "-s", ":universe"]),
+        "namespace: daf_butler\nversion: 8\n"
+    );
+    fails(&["config-dump", &repo, "-s", "nope"], "nope not found");
+    let out = dir.path().join("dump.yaml");
+    ok(&["config-dump", &repo, "--file", &out.display().to_string()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), dump);
+
+    assert_eq!(
+        ok(&["config-validate", &repo]),
+        "No problems encountered with configuration.\n"
+    );
+    let config = std::path::Path::new(&repo).join("valet.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}templates:\n  calexp: '{{run}}/{{datasetType}}/{{visit}}'\n"),
+    )
+    .unwrap();
+    let refused = run(&["config-validate", &repo]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("dataset type calexp") && err.contains("detector"),
+        "{err}"
+    );
+    let quiet = run(&["config-validate", &repo, "-q"]);
+    assert!(!quiet.status.success());
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr).lines().count(), 1);
+    ok(&["config-validate", &repo, "--ignore", "calexp"]);
+    ok(&["config-validate", &repo, "-d", "bias,raw"]);
+    fails(
+        &["config-validate", &repo, "-d", "nothing"],
+        "not registered",
+    );
+}
+
 on_both_backends!(
+    config_commands,
     import_by_globs,
     limits_order_and_choices,
     parsing_limits,

@@ -45,6 +45,43 @@ impl Datastore {
         self
     }
 
+    /// What is wrong with the templates datasets of type `t` would be stored under:
+    /// the general one and, for a type with an instrument dimension, each
+    /// instrument's override; one line each, none when all are usable.
+    pub fn template_problems(&self, universe: &Universe, t: &DatasetType) -> Vec<String> {
+        let mut instruments: Vec<Option<&str>> = vec![None];
+        if t.dimensions.names().any(|d| d == "instrument") {
+            instruments.extend(self.templates.instruments().map(Some));
+        }
+        let mut problems = Vec::new();
+        for instrument in instruments {
+            let whose = instrument
+                .map(|i| format!(" (instrument {i})"))
+                .unwrap_or_default();
+            let found = self.templates.lookup(
+                universe,
+                &t.name,
+                &t.dimensions,
+                &t.storage_class,
+                instrument,
+            );
+            let problem = match found {
+                None => Some("no file template applies".to_owned()),
+                Some(template) => template
+                    .validate_for(universe, &t.dimensions)
+                    .err()
+                    .map(|e| e.to_string()),
+            };
+            if let Some(p) = problem {
+                let line = format!("dataset type {}{whose}: {p}", t.name);
+                if !problems.contains(&line) {
+                    problems.push(line);
+                }
+            }
+        }
+        problems
+    }
+
     /// The path (relative to the root, without extension) the templates give a dataset.
     pub fn path_for(
         &self,

@@ -125,6 +125,60 @@ impl FileTemplate {
         &self.text
     }
 
+    /// Check the template against the dimensions of a dataset type, as the
+    /// reference's `validateTemplate` does: every field it cannot do without names
+    /// one of the type's dimensions (or a special field), and its fields together
+    /// name every required dimension, so that no two datasets of a RUN share a path.
+    /// A sky-pixel dimension is named by `{skypix}`.
+    pub fn validate_for(
+        &self,
+        universe: &Universe,
+        dimensions: &DimensionGroup,
+    ) -> Result<(), TemplateError> {
+        let skypix = |d: &str| universe.element(d).is_some_and(|e| e.skypix);
+        let named = |d: &str| if skypix(d) { "skypix" } else { d }.to_owned();
+        let maximal: std::collections::BTreeSet<String> = dimensions.names().map(named).collect();
+        let minimal: std::collections::BTreeSet<String> =
+            dimensions.required.iter().map(|d| named(d)).collect();
+        let primary = |a: &str| a.split('.').next().unwrap_or(a).to_owned();
+        let mut all = std::collections::BTreeSet::new();
+        for part in &self.parts {
+            let Part::Field {
+                alternatives,
+                optional,
+                ..
+            } = part
+            else {
+                continue;
+            };
+            let primaries: Vec<String> = alternatives.iter().map(|a| primary(a)).collect();
+            let usable = |p: &String| SPECIAL.contains(&p.as_str()) || maximal.contains(p);
+            if !optional && !primaries.iter().any(usable) {
+                return Err(TemplateError {
+                    template: self.text.clone(),
+                    message: format!(
+                        "{{{}}} is not among the dimensions {}",
+                        alternatives.join("|"),
+                        join(&maximal)
+                    ),
+                });
+            }
+            all.extend(primaries);
+        }
+        let missing: std::collections::BTreeSet<String> =
+            minimal.difference(&all).cloned().collect();
+        if !missing.is_empty() {
+            return Err(TemplateError {
+                template: self.text.clone(),
+                message: format!(
+                    "it does not name the dimensions {}, so datasets could share a path",
+                    join(&missing)
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn value(&self, name: &str, ctx: &TemplateContext<'_>) -> Option<String> {
         if let Some((element, attr)) = name.split_once('.') {
             return ctx
@@ -215,6 +269,10 @@ impl FileTemplate {
     }
 }
 
+fn join(names: &std::collections::BTreeSet<String>) -> String {
+    names.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
 fn show(v: &Value) -> String {
     match v {
         Value::Text(s) => s.clone(),
@@ -231,6 +289,14 @@ pub const DEFAULT_TEMPLATE: &str = "{run:/}/{datasetType}.{component:?}/{tract:?
 /// The reference's template for raw-like datasets.
 pub const EXPOSURE_TEMPLATE: &str = "{run:/}/{datasetType}.{component:?}/{day_obs|exposure.day_obs}/{exposure.obs_id}/{datasetType}_{component:?}_{instrument:?}_{physical_filter}_{exposure.obs_id}_{detector.full_name}_{run}";
 
+/// The reference's default templates, by look-up key.
+pub fn default_templates() -> [(&'static str, &'static str); 2] {
+    [
+        ("default", DEFAULT_TEMPLATE),
+        ("physical_filter+detector+exposure", EXPOSURE_TEMPLATE),
+    ]
+}
+
 /// A set of templates with the reference's look-up order: dataset type name, then
 /// dimension group (`a+b+c`, compared after normalizing through the universe), then
 /// storage class, then `default`.
@@ -245,13 +311,10 @@ impl Templates {
     pub fn with_overrides(
         overrides: &BTreeMap<String, TemplateSpec>,
     ) -> Result<Templates, TemplateError> {
-        let mut entries = vec![
-            ("default".to_owned(), FileTemplate::parse(DEFAULT_TEMPLATE)?),
-            (
-                "physical_filter+detector+exposure".to_owned(),
-                FileTemplate::parse(EXPOSURE_TEMPLATE)?,
-            ),
-        ];
+        let mut entries = default_templates()
+            .into_iter()
+            .map(|(key, text)| Ok((key.to_owned(), FileTemplate::parse(text)?)))
+            .collect::<Result<Vec<_>, TemplateError>>()?;
         let mut per_instrument = BTreeMap::new();
         for (k, v) in overrides {
             match v {
@@ -279,6 +342,11 @@ impl Templates {
             entries,
             per_instrument,
         })
+    }
+
+    /// The instruments that have overrides of their own.
+    pub fn instruments(&self) -> impl Iterator<Item = &str> {
+        self.per_instrument.keys().map(String::as_str)
     }
 
     /// The template for a dataset type: the instrument's overrides first (when the

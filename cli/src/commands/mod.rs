@@ -5,6 +5,7 @@ pub mod admin;
 pub mod adopt;
 pub mod check;
 pub mod collections;
+pub mod config;
 pub mod dataset_types;
 pub mod datasets;
 pub mod dimensions;
