@@ -768,6 +768,7 @@ impl Repo {
                 &query.element,
                 &query.where_,
                 &query.bind,
+                self.backend(),
             )?)
         };
         let mut conn = self.registry.db.conn()?;

@@ -619,11 +619,47 @@ const WHERE_NAMES: &[&str] = &[
     "_x",
 ];
 
-const WHERE_WORDS: &[&str] = &["AND", "OR", "NOT", "IN", "and", "or", "not", "in", "Not"];
+const WHERE_WORDS: &[&str] = &[
+    "AND", "OR", "NOT", "IN", "and", "or", "not", "in", "Not", "GLOB", "glob", "OVERLAPS",
+];
 
 const WHERE_SYMBOLS: &[&str] = &[
-    "=", "!=", "<>", "<", "<=", ">", ">=", "(", ")", ",", "..", ":", "-", "'", "\"", "!", ".", "*",
-    "==", "=<", ";", "--", "/*", "é", "\u{200B}", "\0", "\n",
+    "=",
+    "!=",
+    "<>",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "(",
+    ")",
+    ",",
+    "..",
+    ":",
+    "-",
+    "'",
+    "\"",
+    "!",
+    ".",
+    "*",
+    "==",
+    "=<",
+    ";",
+    "--",
+    "/*",
+    "é",
+    "\u{200B}",
+    "\0",
+    "\n",
+    "+",
+    "/",
+    "%",
+    ":v",
+    ":nope",
+    "T'2022-01-01'",
+    "T'",
+    "t'58849.5/tai'",
+    "T'2022-99-01'",
 ];
 
 const WHERE_LITERALS: &[&str] = &[
@@ -755,10 +791,25 @@ fn where_text(rng: &mut Rng) -> String {
     text
 }
 
+/// How deep an operand's arithmetic is.
+fn operand_depth(o: &expr::Operand) -> usize {
+    match o {
+        expr::Operand::Field { .. } | expr::Operand::Literal(_) => 0,
+        expr::Operand::Arith { left, right, .. } => {
+            1 + operand_depth(left).max(operand_depth(right))
+        }
+        expr::Operand::Neg(inner) => 1 + operand_depth(inner),
+    }
+}
+
 /// How deep an expression tree is.
 fn tree_depth(e: &expr::Expr) -> usize {
     match e {
-        expr::Expr::Cmp(..) | expr::Expr::In { .. } => 1,
+        expr::Expr::Cmp(a, _, b) => 1 + operand_depth(a).max(operand_depth(b)),
+        expr::Expr::In { operand, .. } | expr::Expr::Glob { operand, .. } => {
+            1 + operand_depth(operand)
+        }
+        expr::Expr::Overlaps { .. } => 1,
         expr::Expr::Not(inner) => 1 + tree_depth(inner),
         expr::Expr::And(terms) | expr::Expr::Or(terms) => {
             1 + terms.iter().map(tree_depth).max().unwrap_or(0)
@@ -806,13 +857,14 @@ fn where_parser(backend: Backend) {
                 numeric: false,
             })
         };
-        if let Err(e) = expr::to_sql(&parsed, &text, &known, &mut params) {
+        if let Err(e) = expr::to_sql(&parsed, &text, &known, &mut params, repo.backend()) {
             return Outcome::Broken(format!("compiling with every name known failed: {e}"));
         }
         let mut conn = repo.registry().db.conn().expect("connection");
         let mut accepted = false;
         for element in ["visit", "detector"] {
-            if let Ok((sql, params)) = dimensions::record_filter(&universe, element, &text, &binds)
+            if let Ok((sql, params)) =
+                dimensions::record_filter(&universe, element, &text, &binds, repo.backend())
             {
                 accepted |=
                     dimensions::query_records(&mut conn, &universe, element, Some((&sql, &params)))

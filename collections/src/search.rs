@@ -315,7 +315,14 @@ impl Resolver {
                 t.name
             )));
         }
-        let filter = dataset_filter(universe, &t, "t", &query.where_, &query.bind)?;
+        let filter = dataset_filter(
+            universe,
+            &t,
+            "t",
+            &query.where_,
+            &query.bind,
+            conn.backend(),
+        )?;
         let sources = scan_sources(&t, &path, query);
         let need_runs = path
             .collections
@@ -664,6 +671,7 @@ pub fn dataset_filter(
     alias: &str,
     text: &str,
     bind: &BTreeMap<String, Literal>,
+    backend: valet_registry::Backend,
 ) -> Result<DatasetFilter> {
     if text.trim().is_empty() {
         return Ok(DatasetFilter::default());
@@ -722,7 +730,9 @@ pub fn dataset_filter(
             let column = if field == element {
                 e.primary_key().map(|k| k.name.clone()).unwrap_or_default()
             } else {
-                field.to_owned()
+                valet_registry::dimensions::timespan_column(field)
+                    .unwrap_or(field)
+                    .to_owned()
             };
             if !cols.contains(&column) {
                 return Err(format!("unknown field '{name}'"));
@@ -739,6 +749,19 @@ pub fn dataset_filter(
         };
         if required.iter().any(|d| d == name) {
             return Ok(dimension(format!("{alias}.{}", q(name))));
+        }
+        if name == "ingest_date" {
+            let a = "j_dataset";
+            if !joins.borrow().iter().any(|(x, _)| x == a) {
+                joins.borrow_mut().push((
+                    a.to_owned(),
+                    format!(" JOIN dataset {a} ON {a}.id = {alias}.dataset_id"),
+                ));
+            }
+            return Ok(Column {
+                sql: format!("{a}.ingest_date"),
+                numeric: true,
+            });
         }
         if let Some(d) = implying(name) {
             let a = join_required(&d)?;
@@ -771,7 +794,7 @@ pub fn dataset_filter(
         ))
     };
     let mut params = Vec::new();
-    let condition = expr::to_sql(&parsed, text, &resolve, &mut params)?;
+    let condition = expr::to_sql(&parsed, text, &resolve, &mut params, backend)?;
     let joins = joins.into_inner().into_iter().map(|(_, j)| j).collect();
     Ok(DatasetFilter {
         joins,

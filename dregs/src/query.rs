@@ -469,7 +469,7 @@ pub enum StatusFilter {
 /// Compile a `--where` expression (valet's query language) over these columns
 /// (a bare name is a dataset column if the dataset has one): its SQL, parameters,
 /// and the tables it names.
-fn compile_where(text: &str) -> Result<(String, Vec<Value>, Vec<&'static str>)> {
+fn compile_where(text: &str, backend: Backend) -> Result<(String, Vec<Value>, Vec<&'static str>)> {
     use valet_registry::expr;
     let parsed = expr::parse(text, &Default::default())?;
     let tables = std::cell::RefCell::new(Vec::new());
@@ -486,7 +486,7 @@ fn compile_where(text: &str) -> Result<(String, Vec<Value>, Vec<&'static str>)> 
         })
     };
     let mut params = Vec::new();
-    let sql = expr::to_sql(&parsed, text, &lookup, &mut params)?;
+    let sql = expr::to_sql(&parsed, text, &lookup, &mut params, backend)?;
     Ok((sql, params, tables.into_inner()))
 }
 
@@ -535,7 +535,7 @@ pub fn find(conn: &mut Conn, query: &Find) -> Result<QueryResult> {
         }
     }
     if let Some(text) = where_expr.filter(|w| !w.trim().is_empty()) {
-        let (sql, values, tables) = compile_where(text)?;
+        let (sql, values, tables) = compile_where(text, backend)?;
         conditions.push(format!("({sql})"));
         params.extend(values);
         used.extend(tables);

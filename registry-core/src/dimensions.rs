@@ -428,6 +428,15 @@ pub fn query_records(
     Ok((columns, records))
 }
 
+/// The column holding `timespan.begin` or `timespan.end` of a record.
+pub fn timespan_column(field: &str) -> Option<&'static str> {
+    match field {
+        "timespan.begin" => Some("timespan_begin"),
+        "timespan.end" => Some("timespan_end"),
+        _ => None,
+    }
+}
+
 /// Compile a `--where` expression over one element's records into an SQL condition.
 /// Identifiers may be the element's columns (`exposure_time`), qualified ones
 /// (`visit.exposure_time`), its dimensions (`instrument`, `physical_filter`), or the
@@ -437,6 +446,7 @@ pub fn record_filter(
     element: &str,
     text: &str,
     bind: &BTreeMap<String, crate::expr::Literal>,
+    backend: crate::db::Backend,
 ) -> Result<(String, Vec<Value>)> {
     let e = universe.get(element)?;
     let columns: Vec<String> = match &e.view_of {
@@ -447,6 +457,7 @@ pub fn record_filter(
     let expr = crate::expr::parse(text, bind)?;
     let resolve = |name: &str| -> std::result::Result<Column, String> {
         let bare = match name.split_once('.') {
+            _ if timespan_column(name).is_some() => name,
             Some((el, field)) if el == element => field,
             Some(_) => {
                 return Err(format!(
@@ -458,7 +469,7 @@ pub fn record_filter(
         let column = if bare == element {
             pk.as_deref().unwrap_or(bare)
         } else {
-            bare
+            timespan_column(bare).unwrap_or(bare)
         };
         if columns.iter().any(|c| c == column) {
             Ok(Column {
@@ -470,7 +481,7 @@ pub fn record_filter(
         }
     };
     let mut params = Vec::new();
-    let sql = crate::expr::to_sql(&expr, text, &resolve, &mut params)?;
+    let sql = crate::expr::to_sql(&expr, text, &resolve, &mut params, backend)?;
     Ok((sql, params))
 }
 

@@ -1,8 +1,12 @@
-//! The `--where` expression language: a subset of the reference's, enough for real
-//! use. Comparisons (`=`, `!=`, `<>`, `<`, `<=`, `>`, `>=`) on dimension keys and record
-//! fields (`visit.exposure_time > 20`), `IN (list)` with `a..b` ranges (optionally
-//! `a..b:stride`), `AND` / `OR` / `NOT`, parentheses, string and number literals, and
-//! bind names. Parse errors name the column of the offending token.
+//! The `--where` expression language, as the reference's. Comparisons (`=`, `!=`,
+//! `<>`, `<`, `<=`, `>`, `>=`) on dimension keys and record fields
+//! (`visit.exposure_time > 20`, `visit.timespan.begin > T'2022-01-01'`) and
+//! arithmetic on them (`visit + 1 = 4`, `*`, `/`, `%`, unary minus), `IN (list)` with
+//! `a..b` ranges (optionally `a..b:stride`), `GLOB(field, 'pattern')`,
+//! `X.timespan OVERLAPS T'…'` or `OVERLAPS (T'…', T'…')`, `AND` / `OR` / `NOT`,
+//! parentheses, string, number and time literals (`T'2022-01-01T00:00:00'`, UTC
+//! unless it ends in `/tai`; a number is an MJD in TAI), and bind names, bare or
+//! written `:name`. Parse errors name the column of the offending token.
 //!
 //! Nesting (parentheses and `NOT`) is limited to [`MAX_DEPTH`] levels, so neither the
 //! parser nor anything walking the tree can exhaust the stack; chains of `AND` / `OR`
@@ -13,11 +17,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::db::Value;
+use crate::db::{Backend, Value};
 use crate::error::{RegistryError, Result};
 
-/// The deepest nesting of parentheses and `NOT` an expression may have. (Unary minus
-/// applies only to a number literal, so it cannot nest.)
+/// The deepest nesting of parentheses, `NOT` and unary minus an expression may have.
 pub const MAX_DEPTH: usize = 200;
 
 /// A literal in an expression.
@@ -29,6 +32,8 @@ pub enum Literal {
     Float(f64),
     /// String.
     Text(String),
+    /// A time: TAI nanoseconds since 1970, as timespans are stored.
+    Time(i64),
 }
 
 impl Literal {
@@ -38,6 +43,34 @@ impl Literal {
             Literal::Int(i) => Value::Int(*i),
             Literal::Float(f) => Value::Float(*f),
             Literal::Text(s) => Value::Text(s.clone()),
+            Literal::Time(ns) => Value::Int(*ns),
+        }
+    }
+}
+
+/// An arithmetic operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Mod,
+}
+
+impl ArithOp {
+    fn sql(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+            ArithOp::Mod => "%",
         }
     }
 }
@@ -100,6 +133,19 @@ pub enum Operand {
     },
     /// A literal value.
     Literal(Literal),
+    /// `a OP b`, with the column of the operator.
+    Arith {
+        /// Left side.
+        left: Box<Operand>,
+        /// The operator.
+        op: ArithOp,
+        /// Right side.
+        right: Box<Operand>,
+        /// 1-based column of the operator.
+        column: usize,
+    },
+    /// `-a` of something other than a number literal.
+    Neg(Box<Operand>),
 }
 
 /// A parsed expression.
@@ -122,6 +168,23 @@ pub enum Expr {
     Or(Vec<Expr>),
     /// `NOT a`
     Not(Box<Expr>),
+    /// `GLOB(field, 'pattern')`: `*` any run of characters, `?` any one.
+    Glob {
+        /// The tested operand.
+        operand: Operand,
+        /// The pattern.
+        pattern: String,
+    },
+    /// `X.timespan OVERLAPS …`: the half-open range `[begin, end)` (an instant is
+    /// `[t, t]`, overlapping a timespan that holds it).
+    Overlaps {
+        /// The timespan's name (`visit.timespan`), with its column.
+        field: Operand,
+        /// Begin (TAI ns).
+        begin: i64,
+        /// End (TAI ns); equal to `begin` for an instant.
+        end: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +193,8 @@ enum Tok {
     Int(i64),
     Float(f64),
     Str(String),
+    Time(String),
+    Bind(String),
     Op(&'static str),
     LParen,
     RParen,
@@ -156,6 +221,8 @@ fn describe(t: &Tok) -> String {
         // Debug, not Display: 1e308 is "1e308", not 309 digits.
         Tok::Float(f) => format!("'{f:?}'"),
         Tok::Str(s) => format!("'{}'", short(format!("{s:?}"))),
+        Tok::Time(s) => format!("T'{}'", short(s.clone())),
+        Tok::Bind(s) => format!("':{}'", short(s.clone())),
         Tok::Op(o) => format!("'{o}'"),
         Tok::LParen => "'('".into(),
         Tok::RParen => "')'".into(),
@@ -192,6 +259,29 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
         let col = i + 1;
         if c.is_whitespace() {
             i += 1;
+            continue;
+        }
+        if (c == 'T' || c == 't') && matches!(chars.get(i + 1), Some('\'') | Some('"')) {
+            let quote = chars[i + 1];
+            let start = i + 2;
+            let Some(len) = chars[start..].iter().position(|ch| *ch == quote) else {
+                return Err(error(text, col, "unterminated time literal"));
+            };
+            out.push((Tok::Time(chars[start..start + len].iter().collect()), col));
+            i = start + len + 1;
+            continue;
+        }
+        if c == ':'
+            && chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
+        {
+            let start = i + 1;
+            i = start;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.push((Tok::Bind(chars[start..i].iter().collect()), col));
             continue;
         }
         if c.is_ascii_alphabetic() || c == '_' {
@@ -286,6 +376,10 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
             '<' => Tok::Op("<"),
             '>' => Tok::Op(">"),
             '-' => Tok::Op("-"),
+            '+' => Tok::Op("+"),
+            '*' => Tok::Op("*"),
+            '/' => Tok::Op("/"),
+            '%' => Tok::Op("%"),
             '(' => Tok::LParen,
             ')' => Tok::RParen,
             ',' => Tok::Comma,
@@ -402,12 +496,72 @@ impl Parser<'_> {
 
     fn predicate(&mut self) -> Result<Expr> {
         if *self.peek() == Tok::LParen {
+            // A parenthesized condition, or an operand that starts with one
+            // (`(visit + 1) = 4`): the condition is tried first.
+            let (save, depth) = (self.pos, self.depth);
             self.descend()?;
-            let e = self.or()?;
-            self.expect(Tok::RParen)?;
-            self.depth -= 1;
-            return Ok(e);
+            let group = self.or().and_then(|e| {
+                self.expect(Tok::RParen)?;
+                Ok(e)
+            });
+            match group {
+                Ok(e) if !self.continues_operand() => {
+                    self.depth -= 1;
+                    return Ok(e);
+                }
+                Ok(_) => {
+                    (self.pos, self.depth) = (save, depth);
+                }
+                Err(first) => {
+                    (self.pos, self.depth) = (save, depth);
+                    return self.comparison().map_err(|_| first);
+                }
+            }
         }
+        if self.keyword("GLOB") && self.toks.get(self.pos + 1).map(|t| &t.0) == Some(&Tok::LParen) {
+            return self.glob();
+        }
+        self.comparison()
+    }
+
+    /// True if the token after a parenthesized group makes it an operand.
+    fn continues_operand(&self) -> bool {
+        matches!(self.peek(), Tok::Op(_)) || self.keyword("IN") || self.keyword("OVERLAPS")
+    }
+
+    /// `GLOB(operand, 'pattern')`.
+    fn glob(&mut self) -> Result<Expr> {
+        self.next();
+        self.expect(Tok::LParen)?;
+        let operand = self.operand()?;
+        self.expect(Tok::Comma)?;
+        let col = self.col();
+        let pattern = match self.next() {
+            Tok::Str(p) => p,
+            Tok::Bind(name) => match self.bind.get(&name) {
+                Some(Literal::Text(p)) => p.clone(),
+                _ => {
+                    return Err(error(
+                        self.text,
+                        col,
+                        &format!("GLOB needs a text pattern, and :{name} is not bound to one"),
+                    ))
+                }
+            },
+            _ => {
+                self.pos -= 1;
+                return Err(error(
+                    self.text,
+                    col,
+                    "GLOB needs a quoted pattern as its second argument",
+                ));
+            }
+        };
+        self.expect(Tok::RParen)?;
+        Ok(Expr::Glob { operand, pattern })
+    }
+
+    fn comparison(&mut self) -> Result<Expr> {
         let left = self.operand()?;
         let negated = if self.keyword("NOT") {
             self.next();
@@ -433,6 +587,9 @@ impl Parser<'_> {
                 negated,
             });
         }
+        if self.keyword("OVERLAPS") {
+            return self.overlaps(left);
+        }
         let op = match self.peek() {
             Tok::Op("=") => CmpOp::Eq,
             Tok::Op("!=") | Tok::Op("<>") => CmpOp::Ne,
@@ -445,6 +602,65 @@ impl Parser<'_> {
         self.next();
         let right = self.operand()?;
         Ok(Expr::Cmp(left, op, right))
+    }
+
+    /// `X.timespan OVERLAPS T'…'` or `OVERLAPS (T'…', T'…')`.
+    fn overlaps(&mut self, field: Operand) -> Result<Expr> {
+        let Operand::Field { name, column } = &field else {
+            return Err(error(
+                self.text,
+                self.col(),
+                "OVERLAPS needs a timespan on its left (visit.timespan)",
+            ));
+        };
+        if !(name == "timespan" || name.ends_with(".timespan")) {
+            return Err(error(
+                self.text,
+                *column,
+                &format!("OVERLAPS needs a timespan on its left (visit.timespan), not {name}"),
+            ));
+        }
+        self.next();
+        let (begin, end) = if *self.peek() == Tok::LParen {
+            self.next();
+            let begin = self.time()?;
+            self.expect(Tok::Comma)?;
+            let end = self.time()?;
+            self.expect(Tok::RParen)?;
+            (begin, end)
+        } else {
+            let t = self.time()?;
+            (t, t)
+        };
+        Ok(Expr::Overlaps { field, begin, end })
+    }
+
+    /// A time literal (or a time bound to a name).
+    fn time(&mut self) -> Result<i64> {
+        let col = self.col();
+        match self.next() {
+            Tok::Time(t) => parse_time(&t).map_err(|why| error(self.text, col, &why)),
+            Tok::Bind(name) => match self.bind.get(&name) {
+                Some(Literal::Time(t)) => Ok(*t),
+                Some(Literal::Text(t)) => parse_time(t).map_err(|why| error(self.text, col, &why)),
+                _ => Err(error(
+                    self.text,
+                    col,
+                    &format!(":{name} is not bound to a time"),
+                )),
+            },
+            _ => {
+                self.pos -= 1;
+                Err(error(
+                    self.text,
+                    col,
+                    &format!(
+                        "expected a time (T'2022-01-01T00:00:00'), found {}",
+                        describe(self.peek())
+                    ),
+                ))
+            }
+        }
     }
 
     fn int_literal(&mut self) -> Result<i64> {
@@ -492,23 +708,101 @@ impl Parser<'_> {
         })
     }
 
+    /// An operand: a sum of products of signed primaries.
     fn operand(&mut self) -> Result<Operand> {
+        let depth = self.depth;
+        let result = self.chain(0);
+        self.depth = depth;
+        result
+    }
+
+    /// One more arithmetic operator in a chain: a chain is a tree as deep as it is
+    /// long, so its operators count toward the nesting limit.
+    fn chain_step(&mut self) -> Result<usize> {
+        let col = self.col();
+        if self.depth >= MAX_DEPTH {
+            return Err(error(
+                self.text,
+                col,
+                &format!("expression nested more than {MAX_DEPTH} levels deep"),
+            ));
+        }
+        self.depth += 1;
+        self.next();
+        Ok(col)
+    }
+
+    /// A left-associative chain of one precedence level's operators: sums of
+    /// products (`level` 0), or products of signed primaries (`level` 1).
+    fn chain(&mut self, level: u8) -> Result<Operand> {
+        let next = |p: &mut Self| if level == 0 { p.chain(1) } else { p.signed() };
+        let mut left = next(self)?;
+        loop {
+            let op = match (level, self.peek()) {
+                (0, Tok::Op("+")) => ArithOp::Add,
+                (0, Tok::Op("-")) => ArithOp::Sub,
+                (1, Tok::Op("*")) => ArithOp::Mul,
+                (1, Tok::Op("/")) => ArithOp::Div,
+                (1, Tok::Op("%")) => ArithOp::Mod,
+                _ => return Ok(left),
+            };
+            let column = self.chain_step()?;
+            let right = next(self)?;
+            left = Operand::Arith {
+                left: Box::new(left),
+                op,
+                right: Box::new(right),
+                column,
+            };
+        }
+    }
+
+    fn signed(&mut self) -> Result<Operand> {
+        if *self.peek() != Tok::Op("-") {
+            return self.primary();
+        }
+        self.descend()?;
+        let inner = self.signed();
+        self.depth -= 1;
+        Ok(match inner? {
+            Operand::Literal(Literal::Int(i)) => Operand::Literal(Literal::Int(-i)),
+            Operand::Literal(Literal::Float(f)) => Operand::Literal(Literal::Float(-f)),
+            other => Operand::Neg(Box::new(other)),
+        })
+    }
+
+    fn primary(&mut self) -> Result<Operand> {
         let col = self.col();
         let save = self.pos;
         match self.next() {
             Tok::Int(i) => Ok(Operand::Literal(Literal::Int(i))),
             Tok::Float(f) => Ok(Operand::Literal(Literal::Float(f))),
             Tok::Str(s) => Ok(Operand::Literal(Literal::Text(s))),
-            Tok::Op("-") => match self.next() {
-                Tok::Int(i) => Ok(Operand::Literal(Literal::Int(-i))),
-                Tok::Float(f) => Ok(Operand::Literal(Literal::Float(-f))),
-                _ => {
-                    self.pos = save;
-                    self.unexpected()
-                }
-            },
+            Tok::Time(t) => parse_time(&t)
+                .map(|ns| Operand::Literal(Literal::Time(ns)))
+                .map_err(|why| error(self.text, col, &why)),
+            Tok::Bind(name) => self
+                .bind
+                .get(&name)
+                .cloned()
+                .map(Operand::Literal)
+                .ok_or_else(|| {
+                    error(
+                        self.text,
+                        col,
+                        &format!("no value is bound to :{name} (--bind {name}=VALUE)"),
+                    )
+                }),
+            Tok::LParen => {
+                self.pos = save;
+                self.descend()?;
+                let inner = self.chain(0)?;
+                self.expect(Tok::RParen)?;
+                self.depth -= 1;
+                Ok(inner)
+            }
             Tok::Ident(name) => {
-                if ["AND", "OR", "NOT", "IN"]
+                if ["AND", "OR", "NOT", "IN", "OVERLAPS", "GLOB"]
                     .iter()
                     .any(|k| name.eq_ignore_ascii_case(k))
                 {
@@ -525,6 +819,53 @@ impl Parser<'_> {
                 self.unexpected()
             }
         }
+    }
+}
+
+/// A time literal as the reference reads it, to TAI nanoseconds: an ISO date and
+/// time (`2022-01-01`, `2022-01-01T12:00:00.5`) in UTC, or a number, an MJD in TAI;
+/// optionally prefixed by its format (`iso/`, `isot/`, `mjd/`) and followed by its
+/// scale (`/utc`, `/tai`).
+pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
+    let t = text.trim().replace("+00:00", "");
+    let parts: Vec<&str> = t.split('/').collect();
+    let is_word = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphabetic());
+    let (format, value, scale) = match parts.as_slice() {
+        [v] => (None, *v, None),
+        [f, v] if is_word(f) => (Some(*f), *v, None),
+        [v, sc] => (None, *v, Some(*sc)),
+        [f, v, sc] => (Some(*f), *v, Some(*sc)),
+        _ => return Err(format!("time {text:?} does not match a known form")),
+    };
+    // As the reference's pattern: a number has a decimal point.
+    let number = value
+        .contains('.')
+        .then(|| value.parse::<f64>().ok())
+        .flatten();
+    let format = format
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| if number.is_some() { "mjd" } else { "iso" }.to_owned());
+    let scale = scale
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| if format == "mjd" { "tai" } else { "utc" }.to_owned());
+    let ns = match (format.as_str(), number) {
+        ("mjd", Some(mjd)) => crate::timespan::mjd_to_ns(mjd),
+        ("iso" | "isot", _) => crate::timespan::parse_utc_iso(value).map_err(|_| {
+            format!("time {text:?} is not an ISO date and time (YYYY-MM-DD[THH:MM:SS[.fff]])")
+        })?,
+        ("mjd", None) => return Err(format!("time {text:?}: an MJD is a number")),
+        (other, _) => {
+            return Err(format!(
+                "time {text:?}: format {other:?} is not supported (iso, isot, mjd)"
+            ))
+        }
+    };
+    match scale.as_str() {
+        "tai" => Ok(ns),
+        "utc" => crate::timespan::utc_to_tai(ns),
+        other => Err(format!(
+            "time {text:?}: scale {other:?} is not supported (utc, tai)"
+        )),
     }
 }
 
@@ -577,39 +918,39 @@ pub struct Column {
 /// Resolves a name to its [`Column`], or says why it cannot be used.
 pub type Resolve<'a> = dyn Fn(&str) -> std::result::Result<Column, String> + 'a;
 
-/// Compile an expression to an SQL condition with `?` parameters. `resolve` turns a
-/// field name into its column, or explains why it cannot.
+/// Compile an expression to an SQL condition with `?` parameters, for `backend`'s
+/// SQL. `resolve` turns a field name into its column, or explains why it cannot.
 pub fn to_sql(
     expr: &Expr,
     text: &str,
     resolve: &Resolve<'_>,
     params: &mut Vec<Value>,
+    backend: Backend,
 ) -> Result<String> {
-    let operand = |o: &Operand, params: &mut Vec<Value>| -> Result<String> {
-        match o {
-            Operand::Field { name, column } => resolve(name)
-                .map(|c| c.sql)
-                .map_err(|why| error(text, *column, &why)),
-            Operand::Literal(l) => {
-                params.push(l.to_value());
-                Ok("?".into())
-            }
-        }
-    };
+    let operand = |o: &Operand, params: &mut Vec<Value>| operand_sql(o, text, resolve, params);
     // A text value compared with a column of numbers matches nothing: the reference
     // refuses it, and so does valet, naming both.
     let check_types = |a: &Operand, b: &Operand| -> Result<()> {
         for (field, other) in [(a, b), (b, a)] {
-            if let (Operand::Field { name, column }, Operand::Literal(Literal::Text(v))) =
-                (field, other)
-            {
-                if resolve(name).is_ok_and(|c| c.numeric) {
+            let Operand::Literal(Literal::Text(v)) = other else {
+                continue;
+            };
+            match field {
+                Operand::Field { name, column } if resolve(name).is_ok_and(|c| c.numeric) => {
                     return Err(error(
                         text,
                         *column,
                         &format!("{name} holds numbers and cannot be compared with the text {v:?}"),
                     ));
                 }
+                Operand::Arith { column, .. } => {
+                    return Err(error(
+                        text,
+                        *column,
+                        &format!("arithmetic gives a number, which cannot be compared with the text {v:?}"),
+                    ));
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -643,33 +984,45 @@ pub fn to_sql(
                     check_types(o, v)?;
                 }
             }
-            let col = operand(o, params)?;
+            // The operand's SQL is repeated for each range bound, and with it its
+            // parameters (arithmetic on a literal has some).
+            let mut col_params = Vec::new();
+            let col = operand(o, &mut col_params)?;
+            let mut parts = Vec::new();
             let mut singles = Vec::new();
-            let mut ranges = Vec::new();
+            let mut single_params = Vec::new();
             for item in items {
-                match item {
-                    InItem::Value(v) => singles.push(operand(v, params)?),
-                    InItem::Range {
-                        start,
-                        stop,
-                        stride,
-                    } => {
-                        params.push(Value::Int(*start));
-                        params.push(Value::Int(*stop));
-                        let mut r = format!("({col} >= ? AND {col} <= ?");
-                        if *stride != 1 {
-                            params.push(Value::Int(*start));
-                            params.push(Value::Int(*stride));
-                            r.push_str(&format!(" AND ({col} - ?) % ? = 0"));
-                        }
-                        r.push(')');
-                        ranges.push(r);
-                    }
+                if let InItem::Value(v) = item {
+                    singles.push(operand(v, &mut single_params)?);
                 }
             }
-            let mut parts = ranges;
             if !singles.is_empty() {
-                parts.insert(0, format!("{col} IN ({})", singles.join(", ")));
+                params.extend(col_params.iter().cloned());
+                params.extend(single_params);
+                parts.push(format!("{col} IN ({})", singles.join(", ")));
+            }
+            for item in items {
+                let InItem::Range {
+                    start,
+                    stop,
+                    stride,
+                } = item
+                else {
+                    continue;
+                };
+                params.extend(col_params.iter().cloned());
+                params.push(Value::Int(*start));
+                params.extend(col_params.iter().cloned());
+                params.push(Value::Int(*stop));
+                let mut r = format!("({col} >= ? AND {col} <= ?");
+                if *stride != 1 {
+                    params.extend(col_params.iter().cloned());
+                    params.push(Value::Int(*start));
+                    params.push(Value::Int(*stride));
+                    r.push_str(&format!(" AND ({col} - ?) % ? = 0"));
+                }
+                r.push(')');
+                parts.push(r);
             }
             let joined = format!("({})", parts.join(" OR "));
             if *negated {
@@ -678,10 +1031,120 @@ pub fn to_sql(
                 joined
             }
         }
-        Expr::And(terms) => balanced(&compile_all(terms, text, resolve, params)?, "AND"),
-        Expr::Or(terms) => balanced(&compile_all(terms, text, resolve, params)?, "OR"),
-        Expr::Not(a) => format!("NOT ({})", to_sql(a, text, resolve, params)?),
+        Expr::And(terms) => balanced(&compile_all(terms, text, resolve, params, backend)?, "AND"),
+        Expr::Or(terms) => balanced(&compile_all(terms, text, resolve, params, backend)?, "OR"),
+        Expr::Not(a) => format!("NOT ({})", to_sql(a, text, resolve, params, backend)?),
+        Expr::Glob {
+            operand: o,
+            pattern,
+        } => {
+            let col = operand(o, params)?;
+            if pattern == "*" {
+                "1 = 1".to_owned()
+            } else {
+                let (sql, pattern) = glob_sql(&col, pattern, backend);
+                params.push(Value::Text(pattern));
+                sql
+            }
+        }
+        Expr::Overlaps { field, begin, end } => {
+            let Operand::Field { name, column } = field else {
+                return Err(error(text, 1, "OVERLAPS needs a timespan on its left"));
+            };
+            let part = |which: &str| {
+                resolve(&format!("{name}.{which}"))
+                    .map(|c| c.sql)
+                    .map_err(|why| error(text, *column, &why))
+            };
+            let (b, e) = (part("begin")?, part("end")?);
+            // A missing bound is unbounded; a record with neither has no timespan.
+            params.extend([
+                Value::Int(i64::MIN),
+                Value::Int(*end),
+                Value::Int(i64::MAX),
+                Value::Int(*begin),
+            ]);
+            let before = if begin == end { "<=" } else { "<" };
+            format!(
+                "(({b} IS NOT NULL OR {e} IS NOT NULL) AND COALESCE({b}, ?) {before} ? AND COALESCE({e}, ?) > ?)"
+            )
+        }
     })
+}
+
+/// The SQL of an operand: a column, a `?` for a literal, or arithmetic on them.
+fn operand_sql(
+    o: &Operand,
+    text: &str,
+    resolve: &Resolve<'_>,
+    params: &mut Vec<Value>,
+) -> Result<String> {
+    match o {
+        Operand::Field { name, column } => resolve(name)
+            .map(|c| c.sql)
+            .map_err(|why| error(text, *column, &why)),
+        Operand::Literal(l) => {
+            params.push(l.to_value());
+            Ok("?".into())
+        }
+        Operand::Arith {
+            left,
+            op,
+            right,
+            column,
+        } => {
+            for side in [left, right] {
+                if let Operand::Literal(Literal::Text(v)) = side.as_ref() {
+                    return Err(error(
+                        text,
+                        *column,
+                        &format!("the text {v:?} cannot take part in arithmetic"),
+                    ));
+                }
+            }
+            let a = operand_sql(left, text, resolve, params)?;
+            let b = operand_sql(right, text, resolve, params)?;
+            Ok(format!("({a} {} {b})", op.sql()))
+        }
+        Operand::Neg(inner) => Ok(format!("(-{})", operand_sql(inner, text, resolve, params)?)),
+    }
+}
+
+/// `GLOB` as the reference compiles it: SQLite's own `GLOB` (case-sensitive, with
+/// brackets made literal), PostgreSQL's `LIKE` with the pattern translated (`*` →
+/// `%`, `?` → `_`, `%` and `_` escaped). A backslash makes the next character literal.
+fn glob_sql(column: &str, pattern: &str, backend: Backend) -> (String, String) {
+    let mut out = String::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let (literal, c) = match c {
+            '\\' => match chars.next() {
+                Some(next) => (true, next),
+                None => (true, '\\'),
+            },
+            c => (false, c),
+        };
+        match backend {
+            Backend::Sqlite => match c {
+                '*' | '?' | '[' if literal || c == '[' => out.push_str(&format!("[{c}]")),
+                c => out.push(c),
+            },
+            Backend::Postgres => match c {
+                '%' | '_' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '*' if !literal => out.push('%'),
+                '?' if !literal => out.push('_'),
+                c => out.push(c),
+            },
+        }
+    }
+    let sql = match backend {
+        Backend::Sqlite => format!("{column} GLOB ?"),
+        Backend::Postgres => format!("{column} LIKE ? ESCAPE '\\'"),
+    };
+    (sql, out)
 }
 
 fn compile_all(
@@ -689,10 +1152,11 @@ fn compile_all(
     text: &str,
     resolve: &Resolve<'_>,
     params: &mut Vec<Value>,
+    backend: Backend,
 ) -> Result<Vec<String>> {
     terms
         .iter()
-        .map(|t| to_sql(t, text, resolve, params))
+        .map(|t| to_sql(t, text, resolve, params, backend))
         .collect()
 }
 
@@ -731,6 +1195,7 @@ mod tests {
                 }
             },
             &mut params,
+            Backend::Sqlite,
         )?;
         Ok((sql, params))
     }
@@ -850,8 +1315,142 @@ mod tests {
         let mixed = "NOT (".repeat(101) + "visit = 1" + &")".repeat(101);
         let msg = compile(&mixed).unwrap_err().to_string();
         assert!(msg.contains("nested more than 200 levels deep"), "{msg}");
-        // Unary minus applies to a literal only; it cannot stack.
-        assert!(compile("visit = --1").is_err());
+        // Unary minus nests, within the same limit.
+        assert_eq!(compile("visit = --1").unwrap().1, vec![Value::Int(1)]);
+        let minus = format!("visit = {}visit", "-".repeat(10_000));
+        let msg = compile(&minus).unwrap_err().to_string();
+        assert!(msg.contains("nested more than 200 levels deep"), "{msg}");
+        // So do arithmetic chains, which are as deep as they are long.
+        let chain = format!("visit = 1{}", " + 1".repeat(10_000));
+        let msg = compile(&chain).unwrap_err().to_string();
+        assert!(msg.contains("nested more than 200 levels deep"), "{msg}");
+    }
+
+    #[test]
+    fn arithmetic() {
+        let (sql, params) = compile("visit + 1 = 4").unwrap();
+        assert_eq!(sql, "(\"visit\" + ?) = ?");
+        assert_eq!(params, vec![Value::Int(1), Value::Int(4)]);
+        // Precedence, left association, unary minus, parentheses around an operand.
+        let (sql, _) = compile("visit * 2 - detector / 3 % 2 > -visit").unwrap();
+        assert_eq!(
+            sql,
+            "((\"visit\" * ?) - ((\"detector\" / ?) % ?)) > (-\"visit\")"
+        );
+        let (sql, _) = compile("(visit + 1) * 2 = 8 AND (detector = 1)").unwrap();
+        assert_eq!(sql, "(((\"visit\" + ?) * ?) = ? AND \"detector\" = ?)");
+        let (sql, _) = compile("(visit + 1) IN (2, 3)").unwrap();
+        assert_eq!(sql, "((\"visit\" + ?) IN (?, ?))");
+        let msg = compile("visit + 'a' = 1").unwrap_err().to_string();
+        assert!(
+            msg.contains("cannot take part in arithmetic at column 7"),
+            "{msg}"
+        );
+        let msg = compile("visit + 1 = 'a'").unwrap_err().to_string();
+        assert!(msg.contains("cannot be compared with the text"), "{msg}");
+    }
+
+    #[test]
+    fn times_globs_overlaps_and_binds() {
+        // 2020-01-01T00:00:00 UTC is 37 s later in TAI.
+        let utc = 1_577_836_800_000_000_000i64;
+        let tai = utc + 37_000_000_000;
+        for text in [
+            "visit.timespan.begin > T'2020-01-01T00:00:00'",
+            "visit.timespan.begin > T'2020-01-01 00:00:00/utc'",
+            "visit.timespan.begin > T'2020-01-01'",
+            "visit.timespan.begin > T'isot/2020-01-01T00:00:00'",
+            "visit.timespan.begin > T'2020-01-01T00:00:37/tai'",
+            "visit.timespan.begin > T'58849.0'",
+            "visit.timespan.begin > t'mjd/58849.0/tai'",
+        ] {
+            let (_, params) = compile(text).unwrap();
+            let expected = if text.contains("58849") {
+                tai - 37_000_000_000
+            } else {
+                tai
+            };
+            assert_eq!(params, vec![Value::Int(expected)], "{text}");
+        }
+        let msg = compile("visit.timespan.begin > T'2020-13-01'")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("not an ISO date") && msg.contains("column 24"),
+            "{msg}"
+        );
+        let msg = compile("visit.timespan.begin > T'2020-01-01/tt'")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("scale \"tt\" is not supported"), "{msg}");
+
+        let (sql, params) = compile("GLOB(name, 'HSC-*') AND NOT glob(name, 'a?[b]\\*')").unwrap();
+        assert_eq!(sql, "(\"name\" GLOB ? AND NOT (\"name\" GLOB ?))");
+        assert_eq!(
+            params,
+            vec![
+                Value::Text("HSC-*".into()),
+                Value::Text("a?[[]b][*]".into())
+            ]
+        );
+        let e = parse("GLOB(name, 'a_%*?\\*')", &BTreeMap::new()).unwrap();
+        let mut params = vec![];
+        let sql = to_sql(
+            &e,
+            "",
+            &|n| {
+                Ok(Column {
+                    sql: n.into(),
+                    numeric: false,
+                })
+            },
+            &mut params,
+            Backend::Postgres,
+        )
+        .unwrap();
+        assert_eq!(sql, "name LIKE ? ESCAPE '\\'");
+        assert_eq!(params, vec![Value::Text("a\\_\\%%_*".into())]);
+        assert_eq!(compile("GLOB(name, '*')").unwrap().0, "1 = 1");
+        assert!(compile("GLOB(name, 3)")
+            .unwrap_err()
+            .to_string()
+            .contains("quoted pattern"));
+
+        let (sql, params) =
+            compile("visit.timespan OVERLAPS (T'2020-01-01', T'2020-01-02')").unwrap();
+        assert_eq!(
+            sql,
+            "((\"visit.timespan.begin\" IS NOT NULL OR \"visit.timespan.end\" IS NOT NULL) AND COALESCE(\"visit.timespan.begin\", ?) < ? AND COALESCE(\"visit.timespan.end\", ?) > ?)"
+        );
+        assert_eq!(params[1], Value::Int(tai + 86_400_000_000_000));
+        assert_eq!(params[3], Value::Int(tai));
+        let (sql, _) = compile("visit.timespan OVERLAPS T'2020-01-01'").unwrap();
+        assert!(sql.contains("<= ?"), "{sql}");
+        let msg = compile("visit OVERLAPS T'2020-01-01'")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("needs a timespan"), "{msg}");
+
+        let binds = parse_binds(&["v=42".into()]).unwrap();
+        let e = parse("visit = :v", &binds).unwrap();
+        assert_eq!(
+            e,
+            Expr::Cmp(
+                Operand::Field {
+                    name: "visit".into(),
+                    column: 1
+                },
+                CmpOp::Eq,
+                Operand::Literal(Literal::Int(42))
+            )
+        );
+        let msg = parse("visit = :w", &binds).unwrap_err().to_string();
+        assert!(
+            msg.contains("no value is bound to :w") && msg.contains("column 9"),
+            "{msg}"
+        );
+        // A stride is still a stride.
+        assert_eq!(compile("visit IN (1..9:2)").unwrap().1.len(), 4);
     }
 
     #[test]

@@ -143,6 +143,72 @@ pub fn format_utc_iso(ns: i64) -> String {
     }
 }
 
+/// Nanoseconds in a second.
+pub const NS: i64 = 1_000_000_000;
+/// Nanoseconds in a day.
+pub const DAY_NS: i64 = 86_400 * NS;
+
+/// Days since 1970-01-01 of a civil (proleptic Gregorian) date.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// TAI − UTC from each date on which it changed (the leap seconds since 1972).
+const LEAP_SECONDS: &[((i64, i64), i64)] = &[
+    ((1972, 1), 10),
+    ((1972, 7), 11),
+    ((1973, 1), 12),
+    ((1974, 1), 13),
+    ((1975, 1), 14),
+    ((1976, 1), 15),
+    ((1977, 1), 16),
+    ((1978, 1), 17),
+    ((1979, 1), 18),
+    ((1980, 1), 19),
+    ((1981, 7), 20),
+    ((1982, 7), 21),
+    ((1983, 7), 22),
+    ((1985, 7), 23),
+    ((1988, 1), 24),
+    ((1990, 1), 25),
+    ((1991, 1), 26),
+    ((1992, 7), 27),
+    ((1993, 7), 28),
+    ((1994, 7), 29),
+    ((1996, 1), 30),
+    ((1997, 7), 31),
+    ((1999, 1), 32),
+    ((2006, 1), 33),
+    ((2009, 1), 34),
+    ((2012, 7), 35),
+    ((2015, 7), 36),
+    ((2017, 1), 37),
+];
+
+/// TAI nanoseconds of a UTC instant given as POSIX nanoseconds (no leap seconds
+/// counted). Times before 1972, when UTC had no whole-second offset, are refused.
+pub fn utc_to_tai(utc_ns: i64) -> Result<i64, String> {
+    let day = utc_ns.div_euclid(DAY_NS);
+    let offset = LEAP_SECONDS
+        .iter()
+        .rev()
+        .find(|((y, m), _)| days_from_civil(*y, *m, 1) <= day)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| "UTC times before 1972 are not supported".to_owned())?;
+    Ok(utc_ns + offset * NS)
+}
+
+/// TAI nanoseconds of a Modified Julian Date in TAI.
+pub fn mjd_to_ns(mjd: f64) -> i64 {
+    ((mjd - 40_587.0) * DAY_NS as f64).round() as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -316,7 +316,7 @@ impl Reader<'_> {
             }
             valet_registry::timespan::parse_utc_iso(&text).map_err(|e| err(e.to_string()))?
         } else if let Some(mjd) = rule.mjd.as_deref().and_then(|k| self.h.get_f64(k)) {
-            ((mjd - 40_587.0) * DAY_NS as f64).round() as i64
+            valet_registry::timespan::mjd_to_ns(mjd)
         } else {
             return Ok(None);
         };
