@@ -12,6 +12,7 @@ pub mod check;
 pub mod collection_queries;
 pub mod collection_writes;
 pub mod config_commands;
+pub mod data_ids;
 pub mod dataset_records;
 pub mod dataset_type_writes;
 pub mod datastore;

@@ -157,9 +157,17 @@ pub struct QueryDataIdsOptions {
     pub search: DatasetSearch,
     /// Dimensions to list (empty: the required dimensions of the first dataset found).
     pub dimensions: Vec<String>,
-    /// At most this many data IDs (after sorting).
+    /// At most this many data IDs (after sorting and `offset`).
     pub limit: Option<usize>,
+    /// Sort by these dimensions (a leading `-` sorts descending) instead of the
+    /// reference's order.
+    pub order_by: Vec<String>,
+    /// Leave out this many data IDs first.
+    pub offset: usize,
 }
+
+/// Data IDs before sorting: their dimension group, columns and rows.
+type DataIdTable = (valet_config::DimensionGroup, Vec<String>, Vec<Vec<Value>>);
 
 /// Distinct data IDs, sorted.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -168,6 +176,8 @@ pub struct DataIdRows {
     pub dimensions: Vec<String>,
     /// One value per dimension in each row.
     pub rows: Vec<Vec<Value>>,
+    /// The limit left data IDs out.
+    pub limited: bool,
 }
 
 /// The records of one dimension element.
@@ -179,8 +189,17 @@ pub struct DimensionRecordQuery {
     pub where_: String,
     /// Values for the bind names in `where_`.
     pub bind: Binds,
-    /// At most this many records.
+    /// At most this many records (after `offset`).
     pub limit: Option<usize>,
+    /// Only records that datasets of these types (names or globs) point at in
+    /// `collections` (none: no such constraint).
+    pub datasets: Vec<String>,
+    /// Where `datasets` are searched (none: every collection).
+    pub collections: Vec<String>,
+    /// Sort by these fields (a leading `-` sorts descending); none: by data ID.
+    pub order_by: Vec<String>,
+    /// Leave out this many records first.
+    pub offset: usize,
 }
 
 /// Dimension records, ordered by key.
@@ -190,6 +209,8 @@ pub struct DimensionRecords {
     pub columns: Vec<String>,
     /// The records.
     pub records: Vec<Record>,
+    /// The limit left records out.
+    pub limited: bool,
 }
 
 /// Which way [`Repo::lineage`] walks.
@@ -669,8 +690,102 @@ impl Repo {
         Ok(())
     }
 
-    /// The distinct data IDs of the datasets a search finds, sorted by value.
+    /// The distinct data IDs of the datasets a search finds (or, when it names no
+    /// dataset type, of the dimension records of the dimensions asked for), sorted by
+    /// value as the reference sorts them or by `order_by`, then cut by `offset` and
+    /// `limit`.
     pub fn query_data_ids(&self, options: &QueryDataIdsOptions) -> Result<DataIdRows, RepoError> {
+        let (group, dimensions, mut rows) = if options.search.dataset_types.is_empty() {
+            if options.dimensions.is_empty() {
+                return Ok(DataIdRows::default());
+            }
+            let group = self.sorted_group(&options.dimensions)?;
+            let dimensions = group_columns(&group);
+            let rows = self.data_ids_from_records(
+                &group,
+                &dimensions,
+                &options.search.where_,
+                &options.search.bind,
+            )?;
+            (group, dimensions, rows)
+        } else {
+            self.data_ids_of_datasets(options)?
+        };
+        let order: Vec<(usize, bool)> = if options.order_by.is_empty() {
+            // Sorted as the reference sorts a table of data IDs.
+            self.reference_sort_keys(&group)
+                .iter()
+                .filter_map(|k| dimensions.iter().position(|d| d == k))
+                .map(|i| (i, false))
+                .collect()
+        } else {
+            options
+                .order_by
+                .iter()
+                .map(|spec| {
+                    let (descending, name) = sort_spec(spec);
+                    dimensions
+                        .iter()
+                        .position(|d| d == name)
+                        .map(|i| (i, descending))
+                        .ok_or_else(|| {
+                            RepoError::Invalid(format!(
+                                "--order-by {spec}: {name:?} is not one of the dimensions listed ({})",
+                                dimensions.join(", ")
+                            ))
+                        })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let limited = sort_and_page(
+            &mut rows,
+            &order,
+            |row, &i| row.get(i),
+            options.offset,
+            options.limit,
+        );
+        Ok(DataIdRows {
+            dimensions,
+            rows,
+            limited,
+        })
+    }
+
+    /// The datasets a search finds of these types, each with its required and
+    /// implied dimension values.
+    fn found_with_values(
+        &self,
+        types: &[String],
+        search: &DatasetSearch,
+        type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
+    ) -> Result<(Vec<Found>, Vec<Vec<Value>>), RepoError> {
+        let mut found = Vec::new();
+        self.search_types(types, search, &mut |f| {
+            found.push(f);
+            Ok(true)
+        })?;
+        let values = self.dimension_values(&found, type_dimensions)?;
+        Ok((found, values))
+    }
+
+    /// The group of `names`, implied dimensions sorted by name as the reference lists
+    /// them.
+    fn sorted_group(&self, names: &[String]) -> Result<valet_config::DimensionGroup, RepoError> {
+        let mut g = self
+            .registry
+            .universe
+            .group(names)
+            .map_err(RegistryError::from)?;
+        g.implied.sort();
+        Ok(g)
+    }
+
+    /// The distinct data IDs of the datasets a search finds, unsorted: their group,
+    /// columns and rows.
+    fn data_ids_of_datasets(
+        &self,
+        options: &QueryDataIdsOptions,
+    ) -> Result<DataIdTable, RepoError> {
         let search = options.search.in_all_collections_by_default();
         let mut types = self.matching_dataset_types(&search.dataset_types)?;
         types.sort();
@@ -685,26 +800,10 @@ impl Repo {
                 .cloned()
                 .unwrap_or_default()
         } else {
-            let mut g = self
-                .registry
-                .universe
-                .group(&options.dimensions)
-                .map_err(RegistryError::from)?;
-            g.implied.sort();
-            g
+            self.sorted_group(&options.dimensions)?
         };
-        let dimensions: Vec<String> = group
-            .required
-            .iter()
-            .chain(&group.implied)
-            .cloned()
-            .collect();
-        let mut found = Vec::new();
-        self.search_types(&types, &search, &mut |f| {
-            found.push(f);
-            Ok(true)
-        })?;
-        let values = self.dimension_values(&found, &type_dimensions)?;
+        let dimensions = group_columns(&group);
+        let (found, values) = self.found_with_values(&types, &search, &type_dimensions)?;
         // Where each type's values hold each column, worked out once per type.
         let positions: HashMap<&str, Vec<Option<usize>>> = type_dimensions
             .iter()
@@ -738,20 +837,7 @@ impl Repo {
                 rows.push(row);
             }
         }
-        // Sorted as the reference sorts a table of data IDs.
-        let keys: Vec<usize> = self
-            .reference_sort_keys(&group)
-            .iter()
-            .filter_map(|k| dimensions.iter().position(|d| d == k))
-            .collect();
-        rows.sort_by(|a, b| {
-            keys.iter()
-                .map(|&i| compare_values(&a[i], &b[i]))
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
-        });
-        rows.truncate(options.limit.unwrap_or(usize::MAX));
-        Ok(DataIdRows { dimensions, rows })
+        Ok((group, dimensions, rows))
     }
 
     /// The records of a dimension element, ordered by key.
@@ -780,23 +866,84 @@ impl Repo {
                 .as_ref()
                 .map(|(sql, params)| (sql.as_str(), params.as_slice())),
         )?;
-        // By data ID (the element's dependencies, then its primary key), as the
-        // reference lists records.
         let e = universe.get(&query.element)?;
         let key = valet_registry::schema::element_key_columns(universe, e)?;
-        records.sort_by(|a, b| {
-            key.iter()
-                .map(|k| {
-                    compare_values(
-                        a.get(k).unwrap_or(&Value::Null),
-                        b.get(k).unwrap_or(&Value::Null),
-                    )
-                })
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
-        });
-        records.truncate(query.limit.unwrap_or(usize::MAX));
-        Ok(DimensionRecords { columns, records })
+        if !query.datasets.is_empty() {
+            let wanted = self.record_keys_of_datasets(query, &key)?;
+            records.retain(|r| wanted.contains(&record_key(r, &key)));
+        }
+        // By data ID (the element's dependencies, then its primary key), as the
+        // reference lists records, unless sorted by fields asked for.
+        let order = record_order(&query.element, e, &columns, &key, &query.order_by)?;
+        let limited = sort_and_page(
+            &mut records,
+            &order,
+            |record, k| record.get(k),
+            query.offset,
+            query.limit,
+        );
+        Ok(DimensionRecords {
+            columns,
+            records,
+            limited,
+        })
+    }
+
+    /// The keys (the element's key columns' values) of the records that the datasets
+    /// a record query names point at.
+    fn record_keys_of_datasets(
+        &self,
+        query: &DimensionRecordQuery,
+        key: &[String],
+    ) -> Result<HashSet<String>, RepoError> {
+        let universe = &self.registry.universe;
+        let search = DatasetSearch {
+            dataset_types: query.datasets.clone(),
+            collections: query.collections.clone(),
+            ..Default::default()
+        }
+        .in_all_collections_by_default();
+        let types = self.matching_dataset_types(&search.dataset_types)?;
+        let type_dimensions = self.type_dimensions(&types)?;
+        // The data ID names of the key columns: the element's own key is its name.
+        let e = universe.get(&query.element)?;
+        let pk = e.primary_key().map(|k| k.name.clone());
+        let names: Vec<&str> = key
+            .iter()
+            .map(|k| {
+                if Some(k) == pk.as_ref() {
+                    query.element.as_str()
+                } else {
+                    k.as_str()
+                }
+            })
+            .collect();
+        let mut positions: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (t, g) in &type_dimensions {
+            let own: Vec<&String> = g.required.iter().chain(&g.implied).collect();
+            let at: Option<Vec<usize>> = names
+                .iter()
+                .map(|n| own.iter().position(|d| d == n))
+                .collect();
+            let at = at.ok_or_else(|| {
+                RepoError::Invalid(format!(
+                    "{} records are not reached by the data IDs of {t} (dimensions: {})",
+                    query.element,
+                    g.names().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            positions.insert(t.as_str(), at);
+        }
+        let (found, values) = self.found_with_values(&types, &search, &type_dimensions)?;
+        Ok(found
+            .iter()
+            .zip(values)
+            .map(|(f, v)| {
+                let at = &positions[f.dataset.dataset_type.as_str()];
+                let row: Vec<Json> = at.iter().map(|&i| value_json(&v[i])).collect();
+                serde_json::to_string(&row).unwrap_or_default()
+            })
+            .collect())
     }
 
     /// What produced a dataset, or what was built from it: a graph whose edges point
@@ -1042,6 +1189,99 @@ pub fn value_json(v: &Value) -> Json {
         Value::Bytes(b) => Json::String(hex::encode(b)),
         Value::Uuid(u) => Json::String(u.to_string()),
     }
+}
+
+/// An `--order-by` entry: whether it sorts descending (a leading `-`), and its name.
+fn sort_spec(spec: &str) -> (bool, &str) {
+    match spec.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, spec),
+    }
+}
+
+/// Sort `rows` by `order` (keys `cell` reads, each ascending or descending), then
+/// leave out the first `offset` and keep at most `limit`; true if the limit cut.
+fn sort_and_page<R, K>(
+    rows: &mut Vec<R>,
+    order: &[(K, bool)],
+    cell: impl for<'r> Fn(&'r R, &K) -> Option<&'r Value>,
+    offset: usize,
+    limit: Option<usize>,
+) -> bool {
+    rows.sort_by(|a, b| {
+        order
+            .iter()
+            .map(|(k, descending)| {
+                let o = compare_values(
+                    cell(a, k).unwrap_or(&Value::Null),
+                    cell(b, k).unwrap_or(&Value::Null),
+                );
+                if *descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(Ordering::Equal)
+    });
+    rows.drain(..offset.min(rows.len()));
+    let limit = limit.unwrap_or(usize::MAX);
+    let limited = rows.len() > limit;
+    rows.truncate(limit);
+    limited
+}
+
+/// The columns of a table of data IDs of `group`: required, then implied dimensions.
+fn group_columns(group: &valet_config::DimensionGroup) -> Vec<String> {
+    group
+        .required
+        .iter()
+        .chain(&group.implied)
+        .cloned()
+        .collect()
+}
+
+/// A record's key values as one comparable text.
+fn record_key(record: &Record, key: &[String]) -> String {
+    let row: Vec<Json> = key
+        .iter()
+        .map(|k| value_json(record.get(k).unwrap_or(&Value::Null)))
+        .collect();
+    serde_json::to_string(&row).unwrap_or_default()
+}
+
+/// The columns records are sorted by, each with whether it is descending: the fields
+/// `order_by` names (`exposure_time`, `-visit.id`, `timespan.begin`, the element's
+/// name for its primary key), else the key columns.
+fn record_order(
+    element: &str,
+    e: &valet_config::Element,
+    columns: &[String],
+    key: &[String],
+    order_by: &[String],
+) -> Result<Vec<(String, bool)>, RepoError> {
+    if order_by.is_empty() {
+        return Ok(key.iter().map(|k| (k.clone(), false)).collect());
+    }
+    order_by
+        .iter()
+        .map(|spec| {
+            let (descending, name) = sort_spec(spec);
+            let field = name
+                .strip_prefix(element)
+                .and_then(|r| r.strip_prefix('.'))
+                .unwrap_or(name);
+            let column = valet_registry::dimensions::field_column(e, field);
+            if columns.contains(&column) {
+                Ok((column, descending))
+            } else {
+                Err(RepoError::Invalid(format!(
+                    "--order-by {spec}: {element} records have no field {name:?}"
+                )))
+            }
+        })
+        .collect()
 }
 
 /// Compare values: numbers by value, everything else by its JSON text (so text sorts

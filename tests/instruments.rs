@@ -17,8 +17,7 @@ fn count(repo: &Repo, element: &str, instrument: &str) -> usize {
     repo.query_dimension_records(&DimensionRecordQuery {
         element: element.into(),
         where_: format!("instrument = '{instrument}'"),
-        bind: Default::default(),
-        limit: None,
+        ..Default::default()
     })
     .unwrap()
     .records

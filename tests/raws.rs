@@ -328,8 +328,7 @@ fn sample_raws_are_the_samples_exposures(backend: Backend) {
         .query_dimension_records(&valet::queries::DimensionRecordQuery {
             element: "exposure".into(),
             where_: String::new(),
-            bind: Default::default(),
-            limit: None,
+            ..Default::default()
         })
         .unwrap()
         .records;

@@ -134,6 +134,7 @@ fn dataset_queries(backend: Backend) {
             search: search(&["calexp"], &[CHAIN], false),
             dimensions: vec!["visit".into()],
             limit: Some(3),
+            ..Default::default()
         })
         .unwrap();
     // A dimension brings those it requires and implies, as in the reference.
@@ -151,6 +152,7 @@ fn dataset_queries(backend: Backend) {
             where_: "detector IN (1..5) AND full_name != x".into(),
             bind: parse_binds(&["x=R00_S02".into()]).unwrap(),
             limit: Some(2),
+            ..Default::default()
         })
         .unwrap();
     let got: Vec<i64> = detectors.records.iter().map(|r| int(&r["id"])).collect();

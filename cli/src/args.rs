@@ -59,6 +59,44 @@ pub fn file_text(path: &Option<std::path::PathBuf>) -> Result<Option<String>, St
         .transpose()
 }
 
+/// `--order-by`, `--limit` and `--offset`, as `query-data-ids` and
+/// `query-dimension-records` take them.
+#[derive(Debug, clap::Args)]
+pub struct PageArgs {
+    /// Sort by these columns (prefix with '-' for descending).
+    #[arg(long, allow_hyphen_values = true)]
+    pub order_by: Vec<String>,
+    /// Show at most this many rows; 0 shows every one, and a negative value is a cap
+    /// that warns when it cuts (the reference's default).
+    #[arg(long, default_value_t = -20_000, allow_negative_numbers = true)]
+    pub limit: i64,
+    /// Leave out this many rows first.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+impl PageArgs {
+    /// The limit as the engine takes it (`None`: every row).
+    pub fn limit(&self) -> Option<usize> {
+        (self.limit != 0).then_some(self.limit.unsigned_abs() as usize)
+    }
+
+    /// The sort columns, comma-separated or repeated.
+    pub fn order_by(&self) -> Vec<String> {
+        split_commas(&self.order_by)
+    }
+
+    /// Warn, as the reference does, when a negative limit (a cap) cut the answer.
+    pub fn warn_if_capped(&self, limited: bool) {
+        if limited && self.limit < 0 {
+            eprintln!(
+                "valet: warning: More data IDs are available than the request limit of {}",
+                self.limit.unsigned_abs()
+            );
+        }
+    }
+}
+
 /// Split repeated and comma-separated values (`-c a,b -c c` → `[a, b, c]`).
 pub fn split_commas(values: &[String]) -> Vec<String> {
     values

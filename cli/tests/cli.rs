@@ -1156,7 +1156,90 @@ fn config_commands(backend: Backend) {
     );
 }
 
+/// What the recorded reference answers do not cover: `--offset` (which the
+/// reference no longer takes), JSON rows from records alone, the limit's warning,
+/// and the refusals.
+fn record_and_data_id_options(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = with_dp02_mini_registry(backend, dir.path(), "repo") else {
+        return;
+    };
+    let visits = |extra: &[&str]| -> Vec<i64> {
+        let mut args = vec!["query-data-ids", &repo, "visit", "--format", "json"];
+        args.extend_from_slice(extra);
+        let json: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["visit"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(visits(&[]).len(), 30);
+    assert_eq!(
+        visits(&["--order-by", "-visit", "--offset", "2", "--limit", "3"]),
+        [27, 26, 25]
+    );
+    assert_eq!(
+        visits(&[
+            "--datasets",
+            "calexp",
+            "--where",
+            "visit.exposure_time > 20 AND visit < 3"
+        ]),
+        [0, 1, 2]
+    );
+    let capped = run(&["query-data-ids", &repo, "visit", "--limit", "-5"]);
+    assert!(String::from_utf8_lossy(&capped.stderr).contains("request limit of 5"));
+    assert_eq!(
+        String::from_utf8_lossy(&capped.stdout).lines().count(),
+        2 + 5
+    );
+    let records = ok(&[
+        "query-dimension-records",
+        &repo,
+        "detector",
+        "--order-by",
+        "-detector",
+        "--offset",
+        "1",
+        "--limit",
+        "2",
+        "--format",
+        "csv",
+    ]);
+    let ids: Vec<&str> = records
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(ids, ["10", "9"]);
+    fails(
+        &["query-data-ids", &repo, "visit", "-c", "x"],
+        "only be used with --datasets",
+    );
+    fails(
+        &["query-dimension-records", &repo, "visit", "-c", "x"],
+        "only be used with --datasets",
+    );
+    fails(
+        &["query-data-ids", &repo, "visit", "--order-by", "detector"],
+        "is not one of",
+    );
+    fails(
+        &[
+            "query-dimension-records",
+            &repo,
+            "visit",
+            "--order-by",
+            "nope",
+        ],
+        "no field \"nope\"",
+    );
+    fails(&["query-data-ids", &repo, "htm7"], "no records");
+}
+
 on_both_backends!(
+    record_and_data_id_options,
     config_commands,
     import_by_globs,
     limits_order_and_choices,

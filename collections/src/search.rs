@@ -673,11 +673,45 @@ pub fn dataset_filter(
     bind: &BTreeMap<String, Literal>,
     backend: valet_registry::Backend,
 ) -> Result<DatasetFilter> {
+    let rows = FilteredRows {
+        dimensions: &t.dimensions,
+        what: &format!("dataset type {}", t.name),
+        alias,
+        datasets: true,
+    };
+    data_id_filter(universe, &rows, text, bind, backend)
+}
+
+/// Rows a `--where` filters: their alias, whose columns named by dimensions hold the
+/// required dimensions of `dimensions`, and whether they are datasets (which have an
+/// `ingest_date`).
+#[derive(Debug, Clone, Copy)]
+pub struct FilteredRows<'a> {
+    /// The dimensions of the rows.
+    pub dimensions: &'a valet_config::DimensionGroup,
+    /// What they are, for messages (`dataset type calexp`).
+    pub what: &'a str,
+    /// The SQL alias of the rows.
+    pub alias: &'a str,
+    /// Rows of datasets (`dataset_id` column), so `ingest_date` can be joined.
+    pub datasets: bool,
+}
+
+/// Compile `--where` over `rows`: identifiers may be their required dimensions, the
+/// dimensions those imply, or record fields of their dimensions.
+pub fn data_id_filter(
+    universe: &Universe,
+    rows: &FilteredRows<'_>,
+    text: &str,
+    bind: &BTreeMap<String, Literal>,
+    backend: valet_registry::Backend,
+) -> Result<DatasetFilter> {
     if text.trim().is_empty() {
         return Ok(DatasetFilter::default());
     }
+    let alias = rows.alias;
     let parsed = expr::parse(text, bind)?;
-    let required = &t.dimensions.required;
+    let required = &rows.dimensions.required;
     let joins: std::cell::RefCell<Vec<(String, String)>> = Default::default();
     // Join the table of dimension `dim` (a required one), once, returning its alias.
     let join_required = |dim: &str| -> std::result::Result<String, String> {
@@ -721,19 +755,13 @@ pub fn dataset_filter(
             if !required.iter().any(|d| d == element) {
                 return Err(format!(
                     "'{name}': {element} is not a required dimension of {}",
-                    t.name
+                    rows.what
                 ));
             }
             let e = universe.get(element).map_err(|e| e.to_string())?;
             let cols =
                 valet_registry::schema::element_columns(universe, e).map_err(|e| e.to_string())?;
-            let column = if field == element {
-                e.primary_key().map(|k| k.name.clone()).unwrap_or_default()
-            } else {
-                valet_registry::dimensions::timespan_column(field)
-                    .unwrap_or(field)
-                    .to_owned()
-            };
+            let column = valet_registry::dimensions::field_column(e, field);
             if !cols.contains(&column) {
                 return Err(format!("unknown field '{name}'"));
             }
@@ -750,7 +778,7 @@ pub fn dataset_filter(
         if required.iter().any(|d| d == name) {
             return Ok(dimension(format!("{alias}.{}", q(name))));
         }
-        if name == "ingest_date" {
+        if name == "ingest_date" && rows.datasets {
             let a = "j_dataset";
             if !joins.borrow().iter().any(|(x, _)| x == a) {
                 joins.borrow_mut().push((
@@ -788,9 +816,9 @@ pub fn dataset_filter(
             }
         }
         Err(format!(
-            "unknown name '{name}' for dataset type {} (dimensions: {})",
-            t.name,
-            t.dimensions.names().collect::<Vec<_>>().join(", ")
+            "unknown name '{name}' for {} (dimensions: {})",
+            rows.what,
+            rows.dimensions.names().collect::<Vec<_>>().join(", ")
         ))
     };
     let mut params = Vec::new();

@@ -461,6 +461,7 @@ impl PyRepo {
             where_,
             bind: binds(bind.as_ref())?,
             limit,
+            ..Default::default()
         };
         let found = py
             .detach(|| self.repo.query_dimension_records(&query))

@@ -437,6 +437,16 @@ pub fn timespan_column(field: &str) -> Option<&'static str> {
     }
 }
 
+/// The column of element `e`'s table a field name names: the element's own name is
+/// its primary key, `timespan.begin` and `timespan.end` the timespan columns.
+pub fn field_column(e: &valet_config::Element, field: &str) -> String {
+    if field == e.name {
+        e.primary_key().map(|k| k.name.clone()).unwrap_or_default()
+    } else {
+        timespan_column(field).unwrap_or(field).to_owned()
+    }
+}
+
 /// Compile a `--where` expression over one element's records into an SQL condition.
 /// Identifiers may be the element's columns (`exposure_time`), qualified ones
 /// (`visit.exposure_time`), its dimensions (`instrument`, `physical_filter`), or the
@@ -453,7 +463,6 @@ pub fn record_filter(
         Some(_) => vec!["name".to_owned()],
         None => element_columns(universe, e)?,
     };
-    let pk = e.primary_key().map(|k| k.name.clone());
     let expr = crate::expr::parse(text, bind)?;
     let resolve = |name: &str| -> std::result::Result<Column, String> {
         let bare = match name.split_once('.') {
@@ -466,15 +475,11 @@ pub fn record_filter(
             }
             None => name,
         };
-        let column = if bare == element {
-            pk.as_deref().unwrap_or(bare)
-        } else {
-            timespan_column(bare).unwrap_or(bare)
-        };
-        if columns.iter().any(|c| c == column) {
+        let column = field_column(e, bare);
+        if columns.contains(&column) {
             Ok(Column {
-                sql: q(column),
-                numeric: crate::schema::column_is_numeric(universe, e, column),
+                sql: q(&column),
+                numeric: crate::schema::column_is_numeric(universe, e, &column),
             })
         } else {
             Err(format!("unknown field '{name}' for {element} records"))

@@ -315,14 +315,14 @@ pub struct DataIdsArgs {
     pub repo: PathBuf,
     /// Dimensions to show (default: all required dimensions of the datasets).
     pub dimensions: Vec<String>,
-    /// Dataset types whose data IDs are listed.
-    #[arg(long, required = true)]
+    /// Dataset types whose data IDs are listed; without it, the data IDs the
+    /// dimensions' records make.
+    #[arg(long)]
     pub datasets: Vec<String>,
     #[command(flatten)]
     pub search: SearchArgs,
-    /// Show at most this many data IDs.
-    #[arg(long)]
-    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub page: crate::args::PageArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
@@ -330,12 +330,29 @@ pub struct DataIdsArgs {
 
 /// Run `valet query-data-ids`.
 pub fn data_ids(args: &DataIdsArgs) -> CliResult {
+    if !args.search.collections.is_empty() && args.datasets.is_empty() {
+        return Err("--collections may only be used with --datasets".into());
+    }
     let repo = Repo::open(&args.repo)?;
     let found = repo.query_data_ids(&QueryDataIdsOptions {
         search: args.search.to_search(&args.datasets, false)?,
         dimensions: split_commas(&args.dimensions),
-        limit: args.limit,
+        limit: args.page.limit(),
+        order_by: args.page.order_by(),
+        offset: args.page.offset,
     })?;
+    args.page.warn_if_capped(found.limited);
+    if found.rows.is_empty() && args.format == Format::Table {
+        if args.dimensions.is_empty() && args.datasets.is_empty() {
+            println!(
+                "Result has one logical row but no columns because no dimensions were requested."
+            );
+            println!("No results. Try requesting some dimensions or datasets, see --help for more information.");
+        } else {
+            println!("No results. Try --help for more information.");
+        }
+        return Ok(());
+    }
     let mut table = Table::new(found.dimensions.iter().cloned());
     table.rows = found
         .rows

@@ -9,6 +9,7 @@ use valet::queries::{parse_binds, DimensionRecordQuery};
 use valet::registry::timespan::format_tai_iso;
 use valet::{Record, Repo, Value};
 
+use crate::args::split_commas;
 use crate::output::{push_plain, to_json, write_reference_table, Align, Format, Table};
 use crate::CliResult;
 
@@ -25,9 +26,14 @@ pub struct QueryRecordsArgs {
     /// Values for names used in --where, as NAME=VALUE.
     #[arg(long)]
     pub bind: Vec<String>,
-    /// Show at most this many records.
+    /// Only records that datasets of these types (names or globs) point at.
     #[arg(long)]
-    pub limit: Option<usize>,
+    pub datasets: Vec<String>,
+    /// Collections searched for --datasets (default: all).
+    #[arg(long, short = 'c')]
+    pub collections: Vec<String>,
+    #[command(flatten)]
+    pub page: crate::args::PageArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t, ignore_case = true)]
     pub format: Format,
@@ -35,13 +41,25 @@ pub struct QueryRecordsArgs {
 
 /// Run `valet query-dimension-records`.
 pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
+    if !args.collections.is_empty() && args.datasets.is_empty() {
+        return Err("--collections may only be used with --datasets".into());
+    }
     let repo = Repo::open(&args.repo)?;
     let found = repo.query_dimension_records(&DimensionRecordQuery {
         element: args.element.clone(),
         where_: args.where_.clone(),
         bind: parse_binds(&args.bind)?,
-        limit: args.limit,
+        limit: args.page.limit(),
+        datasets: split_commas(&args.datasets),
+        collections: split_commas(&args.collections),
+        order_by: args.page.order_by(),
+        offset: args.page.offset,
     })?;
+    args.page.warn_if_capped(found.limited);
+    if found.records.is_empty() && args.format == Format::Table {
+        println!("No results. Try --help for more information.");
+        return Ok(());
+    }
     if args.format == Format::Table {
         print_records_as_reference(&repo, &args.element, &found.records)?;
         return Ok(());
