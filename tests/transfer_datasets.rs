@@ -64,6 +64,7 @@ fn options(register: bool, dimensions: bool, transfer: TransferMode) -> Transfer
             find_first: true,
             ..Default::default()
         },
+        ids: None,
         transfer,
         register_dataset_types: register,
         transfer_dimensions: dimensions,
@@ -130,16 +131,27 @@ fn transfer_calexps(backend: Backend) {
     let n = dst
         .transfer_from(src, &options(true, true, TransferMode::Auto))
         .unwrap();
-    assert_eq!(n, expected.len());
+    assert_eq!(
+        n.iter().map(|u| u.to_string()).collect::<BTreeSet<_>>(),
+        expected
+    );
     assert_eq!(calexps_in(dst), expected, "the reference's find-first ids");
-    // Their RUNs, not the chain; only the records the calexps point at.
+    // Their RUNs, not the chain; only the records the calexps point at, with what
+    // a visit brings (its definitions and their exposures, as the reference's
+    // "populated by" rule has it).
     assert_eq!(
         count(dst, "SELECT COUNT(*) FROM collection WHERE type = 3"),
         0
     );
-    assert_eq!(count(dst, "SELECT COUNT(*) FROM exposure"), 0);
     assert_eq!(count(dst, "SELECT COUNT(*) FROM visit"), expected_visits());
-    assert!(count(src, "SELECT COUNT(*) FROM exposure") > 0);
+    assert_eq!(
+        count(dst, "SELECT COUNT(*) FROM visit_definition"),
+        count(src, "SELECT COUNT(*) FROM visit_definition")
+    );
+    assert_eq!(
+        count(dst, "SELECT COUNT(*) FROM exposure"),
+        count(src, "SELECT COUNT(DISTINCT exposure) FROM visit_definition")
+    );
     assert!(count(dst, "SELECT COUNT(*) FROM visit_detector_region") > 0);
     // Files copied (auto copies), checksums and all.
     assert_eq!(
@@ -154,8 +166,40 @@ fn transfer_calexps(backend: Backend) {
     let n = dst
         .transfer_from(src, &options(false, true, TransferMode::Auto))
         .unwrap();
-    assert_eq!(n, expected.len());
+    assert_eq!(n.len(), expected.len());
     assert_eq!(state(dst), before);
+
+    // By ids, as the reference's transfer_from takes refs: a raw and a bias go to a
+    // fresh repository; an unknown id is refused there first.
+    let Some(by_id) = new_repo(backend) else {
+        return;
+    };
+    let pick = |t: &str, c: &str| {
+        src.find_datasets(&DatasetSearch {
+            dataset_types: vec![t.into()],
+            collections: vec![c.into()],
+            ..Default::default()
+        })
+        .unwrap()[0]
+            .id
+    };
+    let raw = pick("raw", "LSSTCam-imSim/raw/all");
+    let bias = pick("bias", "LSSTCam-imSim/calib/DM-30694/20210601");
+    let by_ids = |ids: Vec<uuid::Uuid>| TransferOptions {
+        ids: Some(ids),
+        ..options(true, true, TransferMode::Copy)
+    };
+    assert!(by_id
+        .repo
+        .transfer_from(src, &by_ids(vec![raw, uuid::Uuid::nil()]))
+        .is_err());
+    let moved = by_id
+        .repo
+        .transfer_from(src, &by_ids(vec![raw, bias]))
+        .unwrap();
+    assert_eq!(moved, vec![raw, bias]);
+    assert_eq!(count(&by_id.repo, "SELECT COUNT(*) FROM dataset"), 2);
+    assert_eq!(count(&by_id.repo, "SELECT COUNT(*) FROM exposure"), 1);
 
     // A destination whose calexp differs refuses, naming both definitions.
     let Some(other) = new_repo(backend) else {

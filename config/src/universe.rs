@@ -63,6 +63,9 @@ pub struct Element {
     pub view_of: Option<String>,
     /// A skypix dimension (no table; values are pixel indices).
     pub skypix: bool,
+    /// The dimension whose records bring this element's (`visit` for
+    /// `visit_definition`): copying a visit's records copies these too.
+    pub populated_by: Option<String>,
     /// Index of this element in universe order.
     pub index: usize,
 }
@@ -159,6 +162,8 @@ struct RawElement {
     governor: bool,
     #[serde(default)]
     storage: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    populated_by: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +266,7 @@ impl Universe {
                 spatial: spatial.contains(name.as_str()),
                 view_of: view_of(&e.storage),
                 skypix: false,
+                populated_by: e.populated_by.clone(),
                 index: 0,
             });
         }
@@ -284,6 +290,7 @@ impl Universe {
                     spatial: true,
                     view_of: None,
                     skypix: true,
+                    populated_by: None,
                     index: 0,
                 });
             }

@@ -12,6 +12,8 @@ use valet::dregs::modify::parse_date;
 use valet::dregs::query::{Filter, FilterValue, Find, Kind, StatusFilter};
 use valet::dregs::register::Registration;
 use valet::provenance::ExecutionSpec;
+
+use crate::repo::uuids;
 use valet::registry::timespan::format_utc_iso;
 use valet::{ErrorKind, Repo, RepoError};
 
@@ -41,15 +43,6 @@ impl<T> OrPy<T> for Result<T, RepoError> {
 fn date(text: Option<String>) -> PyResult<Option<i64>> {
     text.map(|t| parse_date(&t).map_err(|e| PyValueError::new_err(e.to_string())))
         .transpose()
-}
-
-fn uuids(ids: Vec<String>) -> PyResult<Vec<uuid::Uuid>> {
-    ids.iter()
-        .map(|s| {
-            uuid::Uuid::parse_str(s)
-                .map_err(|e| PyValueError::new_err(format!("dataset id {s:?}: {e}")))
-        })
-        .collect()
 }
 
 fn kind_name(k: Kind) -> &'static str {

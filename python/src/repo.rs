@@ -43,7 +43,8 @@ fn parse<T: FromStr<Err = String>>(text: &str) -> PyResult<T> {
     text.parse().map_err(invalid)
 }
 
-fn uuids(ids: Vec<String>) -> PyResult<Vec<Uuid>> {
+/// Dataset ids from their text; a malformed one is a `ValueError` naming it.
+pub(crate) fn uuids(ids: Vec<String>) -> PyResult<Vec<Uuid>> {
     ids.iter()
         .map(|s| Uuid::parse_str(s).map_err(|e| invalid(format!("dataset id {s:?}: {e}"))))
         .collect()
@@ -699,6 +700,35 @@ impl PyRepo {
             .detach(|| self.repo.export(&directory, &options, transfer))
             .py()?
             .export_file)
+    }
+
+    /// Copy the datasets `ids` of `source`, with their files, RUNs and (with
+    /// `transfer_dimensions`) dimension records, into this repository; returns the
+    /// ids transferred (those with a file).
+    #[pyo3(signature = (source, ids, transfer="auto", register_dataset_types=false, transfer_dimensions=false))]
+    fn transfer_from(
+        &self,
+        py: Python<'_>,
+        source: PyRef<'_, PyRepo>,
+        ids: Vec<String>,
+        transfer: &str,
+        register_dataset_types: bool,
+        transfer_dimensions: bool,
+    ) -> PyResult<Vec<String>> {
+        let options = valet::transfers::TransferOptions {
+            search: Default::default(),
+            ids: Some(uuids(ids)?),
+            transfer: parse::<TransferMode>(transfer)?,
+            register_dataset_types,
+            transfer_dimensions,
+            progress: None,
+        };
+        self.forget_types();
+        let source = &source.repo;
+        let moved = py
+            .detach(|| self.repo.transfer_from(source, &options))
+            .py()?;
+        Ok(moved.iter().map(Uuid::to_string).collect())
     }
 
     /// Ingest files (path, data ID) as datasets of one type into a RUN.

@@ -364,3 +364,35 @@ def test_ingest_and_prune(empty, tmp_path):
         )
 
     same(empty, build)
+
+
+def test_transfer_from(dp02, empty):
+    """Each implementation copies the same calexps and a raw, by ref, from its
+    dp02-mini into an empty repository: the same refs come back, the same datasets,
+    RUNs and visit records land, and a second transfer adds nothing."""
+    def chosen(b):
+        calexps = b.query_datasets("calexp", collections=CHAIN, find_first=True, limit=None)[::9]
+        raws = b.query_datasets("raw", collections="LSSTCam-imSim/raw/all", limit=None)[:2]
+        return calexps + raws
+
+    def transfer(b, m):
+        impl = "valet" if m.__name__ == "valet" else "reference"
+        moved = b.transfer_from(
+            dp02[impl], chosen(dp02[impl]), transfer="copy",
+            register_dataset_types=True, transfer_dimensions=True,
+        )
+        return refs(moved)
+
+    moved = same(empty, transfer)
+    assert len(moved) == 42
+    runs = sorted({r[1] for r in moved})
+    same(empty, lambda b, m: refs(b.query_datasets("calexp", collections=runs, find_first=False, limit=None)))
+    same(empty, lambda b, m: sorted(b.registry.queryCollections()))
+    same(empty, lambda b, m: sorted(r.id for r in b.query_dimension_records("visit", explain=False)))
+    same(empty, lambda b, m: sorted(r.id for r in b.query_dimension_records("exposure", explain=False)))
+    same(empty, lambda b, m: sorted(r.id for r in b.query_dimension_records("detector", explain=False)))
+    same(empty, lambda b, m: sorted(r.name for r in b.query_dimension_records("physical_filter", explain=False)))
+    same(empty, lambda b, m: sorted(r.id for r in b.query_dimension_records("day_obs", explain=False)))
+    for r in empty["valet"].query_datasets("calexp", collections=runs, find_first=False, limit=None):
+        assert empty["valet"].getURI(r).exists()
+    assert len(same(empty, transfer)) == 42

@@ -488,6 +488,41 @@ class Butler:
         if os.path.abspath(written) != os.path.abspath(path):
             os.replace(written, path)
 
+    def transfer_from(
+        self,
+        source_butler: "Butler",
+        source_refs: Iterable[DatasetRef],
+        transfer: str = "auto",
+        skip_missing: bool = True,
+        register_dataset_types: bool = False,
+        transfer_dimensions: bool = False,
+        dry_run: bool = False,
+    ) -> list[DatasetRef]:
+        """Copy datasets of another valet repository into this one, ids kept, with
+        their files, RUNs and (with ``transfer_dimensions``) dimension records, in one
+        transaction. Datasets without a file are left out, as the reference's
+        ``skip_missing`` does; ones already here are not copied again. Returns the
+        refs transferred."""
+        if not isinstance(source_butler, Butler):
+            raise TypeError("transfer_from needs a valet Butler as its source")
+        if dry_run:
+            raise ValueError("transfer_from: dry_run is not supported; nothing was done")
+        if not skip_missing:
+            raise ValueError(
+                "transfer_from: skip_missing=False is not supported (datasets without a file are never transferred)"
+            )
+        refs = list(source_refs)
+        moved = set(
+            self._repo.transfer_from(
+                source_butler._repo,
+                [str(r.id) for r in refs],
+                transfer or "auto",
+                register_dataset_types,
+                transfer_dimensions,
+            )
+        )
+        return [r for r in refs if str(r.id) in moved]
+
     # valet's additions.
 
     def chain_history(self, name: str) -> list[tuple[int, str, list[str]]]:

@@ -13,7 +13,8 @@ use valet_datastore::TransferMode;
 use valet_registry::artifacts::get_artifact;
 use valet_registry::collections::get_collection;
 use valet_registry::datasets::existing_datasets;
-use valet_registry::{DataId, DatasetRef, DatasetType, Record};
+use valet_registry::dimensions::query_records;
+use valet_registry::{DataId, DatasetRef, DatasetType, Record, Value};
 
 use super::export::dataset_files;
 use super::import::ProgressFn;
@@ -28,6 +29,9 @@ pub struct TransferOptions {
     /// The datasets to copy, as `query-datasets` selects them (every collection when
     /// none is named).
     pub search: DatasetSearch,
+    /// Exactly these datasets instead of the search's (the reference's
+    /// `transfer_from` with refs); an unknown id is an error.
+    pub ids: Option<Vec<Uuid>>,
     /// How files come into the destination's datastore: `auto` copies, as the
     /// reference's does between datastores; `direct` is refused (the files stay the
     /// source's to delete).
@@ -47,12 +51,12 @@ impl Repo {
     /// records copied, all in one transaction. Datasets without a file are left out,
     /// as the reference leaves them; ones already here (same id, type, RUN and data
     /// ID) are counted but not copied again. Returns the number of datasets
-    /// transferred, the reference's figure.
+    /// transferred, the reference's figure, as their ids.
     pub fn transfer_from(
         &self,
         source: &Repo,
         options: &TransferOptions,
-    ) -> Result<usize, RepoError> {
+    ) -> Result<Vec<Uuid>, RepoError> {
         let mode = match options.transfer {
             TransferMode::Auto => TransferMode::Copy,
             TransferMode::Direct | TransferMode::InPlace => {
@@ -62,16 +66,28 @@ impl Repo {
             }
             other => other,
         };
-        let search = options.search.in_all_collections_by_default();
         let mut selected: Vec<DatasetRef> = Vec::new();
         let mut seen = HashSet::new();
         let mut src = source.registry.db.conn()?;
-        source.search_datasets(&search, &mut |f| {
-            if seen.insert(f.dataset.id) && get_artifact(&mut src, f.dataset.id)?.is_some() {
-                selected.push(f.dataset);
+        match &options.ids {
+            Some(ids) => {
+                for (_, d) in source.get_datasets(ids)? {
+                    if seen.insert(d.id) && get_artifact(&mut src, d.id)?.is_some() {
+                        selected.push(d);
+                    }
+                }
             }
-            Ok(true)
-        })?;
+            None => {
+                let search = options.search.in_all_collections_by_default();
+                source.search_datasets(&search, &mut |f| {
+                    if seen.insert(f.dataset.id) && get_artifact(&mut src, f.dataset.id)?.is_some()
+                    {
+                        selected.push(f.dataset);
+                    }
+                    Ok(true)
+                })?;
+            }
+        }
         let ids: Vec<Uuid> = selected.iter().map(|d| d.id).collect();
         let present = already_here(self, &selected)?;
         let new: Vec<&DatasetRef> = selected
@@ -79,7 +95,7 @@ impl Repo {
             .filter(|d| !present.contains(&d.id))
             .collect();
         if new.is_empty() {
-            return Ok(ids.len());
+            return Ok(ids);
         }
         let types = self.checked_types(source, &new, options.register_dataset_types)?;
         let mut entries = Vec::new();
@@ -140,7 +156,7 @@ impl Repo {
                 allow_outside: true,
             },
         )?;
-        Ok(ids.len())
+        Ok(ids)
     }
 
     /// The source's definitions of the types of `datasets`, each checked against
@@ -228,9 +244,12 @@ fn already_here(dest: &Repo, datasets: &[DatasetRef]) -> Result<HashSet<Uuid>, R
     Ok(present)
 }
 
-/// The dimension records the data IDs of `datasets` point at, in the source: for each
-/// data ID, the record of every element whose dimensions it holds (its required and
-/// implied dimensions, and joins such as `visit_detector_region`), once each.
+/// The dimension records the data IDs of `datasets` point at, in the source, as the
+/// reference's transfer gathers them: for each data ID, the record of every element
+/// whose dimensions it holds (its required and implied dimensions, and joins such as
+/// `visit_detector_region`); then the records those bring ("populated by": a visit's
+/// `visit_definition` and `visit_system_membership` rows) with what their own data
+/// IDs hold (the exposures of those definitions); each once.
 fn needed_records(
     source: &Repo,
     types: &BTreeMap<String, DatasetType>,
@@ -238,49 +257,137 @@ fn needed_records(
 ) -> Result<Vec<Entry>, RepoError> {
     let universe = source.registry.universe.clone();
     let mut conn = source.registry.db.conn()?;
-    let mut cache = RecordCache::new(universe.clone());
-    // Per dataset type: the elements its data IDs reach.
+    let mut gathered = Gathered::new(RecordCache::new(universe.clone()));
     let mut reach: HashMap<&str, Vec<String>> = HashMap::new();
     for (name, t) in types {
-        let held: BTreeSet<String> = t.dimensions.names().map(str::to_owned).collect();
+        reach.insert(name.as_str(), gathered.reach(&mut conn, &t.dimensions)?);
+    }
+    for d in datasets {
+        let t = &types[&d.dataset_type];
+        gathered.add(
+            &t.dimensions.required,
+            &d.data_id,
+            &reach[d.dataset_type.as_str()],
+        )?;
+    }
+    let primary: BTreeSet<String> = gathered.records.keys().cloned().collect();
+    for p in universe.table_elements() {
+        let Some(by) = p.populated_by.as_deref() else {
+            continue;
+        };
+        if !primary.contains(by) || primary.contains(&p.name) {
+            continue;
+        }
+        // The populating records' keys, as data-ID values.
+        let (names, columns) = valet_registry::schema::dimension_reference(&universe, by)?;
+        let key = |r: &Record, cols: &[String]| -> String {
+            let values: Vec<serde_json::Value> = cols
+                .iter()
+                .map(|c| crate::queries::value_json(r.get(c).unwrap_or(&Value::Null)))
+                .collect();
+            serde_json::to_string(&values).unwrap_or_default()
+        };
+        let wanted: HashSet<String> = gathered.records[by]
+            .iter()
+            .map(|r| key(r, &columns))
+            .collect();
+        let group = universe
+            .group(&universe.required_of(&p.name)?)
+            .map_err(valet_registry::RegistryError::from)?;
+        let reach_p = gathered.reach(&mut conn, &group)?;
+        let (_, records) = query_records(&mut conn, &universe, &p.name, None)?;
+        for r in records.iter().filter(|r| wanted.contains(&key(r, &names))) {
+            let data_id: DataId = group
+                .required
+                .iter()
+                .map(|d| (d.clone(), r.get(d).cloned().unwrap_or(Value::Null)))
+                .collect();
+            gathered.add(&group.required, &data_id, &reach_p)?;
+        }
+    }
+    Ok(gathered.into_entries(&universe))
+}
+
+/// Dimension records gathered from data IDs, each once, by element.
+struct Gathered {
+    cache: RecordCache,
+    positions: HashMap<String, BTreeSet<usize>>,
+    records: HashMap<String, Vec<Record>>,
+}
+
+impl Gathered {
+    fn new(cache: RecordCache) -> Gathered {
+        Gathered {
+            cache,
+            positions: HashMap::new(),
+            records: HashMap::new(),
+        }
+    }
+
+    /// The elements data IDs of `group` reach (those whose dimensions they all
+    /// hold), loaded into the cache.
+    fn reach(
+        &mut self,
+        conn: &mut valet_registry::Conn,
+        group: &valet_config::DimensionGroup,
+    ) -> Result<Vec<String>, RepoError> {
+        let universe = self.cache.universe().clone();
+        let held: BTreeSet<&str> = group.names().collect();
         let mut elements = Vec::new();
         for e in universe.table_elements() {
             if universe
                 .required_of(&e.name)?
                 .iter()
-                .all(|d| held.contains(d))
+                .all(|d| held.contains(d.as_str()))
             {
                 elements.push(e.name.clone());
             }
         }
-        cache.load_for(&mut conn, &elements)?;
-        reach.insert(name.as_str(), elements);
+        self.cache.load_for(conn, &elements)?;
+        Ok(elements)
     }
-    let mut found: BTreeMap<usize, (String, BTreeSet<usize>)> = BTreeMap::new();
-    let mut records: HashMap<String, Vec<Record>> = HashMap::new();
-    for d in datasets {
-        let t = &types[&d.dataset_type];
-        let expanded = cache.expand(&t.dimensions.required, &d.data_id)?;
-        for element in &reach[d.dataset_type.as_str()] {
-            let Some(pos) = cache.position(element, &expanded.data_id) else {
+
+    /// The records of `elements` that a data ID (of these required dimensions)
+    /// points at.
+    fn add(
+        &mut self,
+        required: &[String],
+        data_id: &DataId,
+        elements: &[String],
+    ) -> Result<(), RepoError> {
+        let expanded = self.cache.expand(required, data_id)?;
+        for element in elements {
+            let Some(pos) = self.cache.position(element, &expanded.data_id) else {
                 continue;
             };
-            let order = universe.get(element)?.index;
-            let (_, positions) = found
-                .entry(order)
-                .or_insert_with(|| (element.clone(), BTreeSet::new()));
-            if positions.insert(pos) {
-                if let Some(r) = cache.get(element, &expanded.data_id) {
-                    records.entry(element.clone()).or_default().push(r.clone());
+            if self
+                .positions
+                .entry(element.clone())
+                .or_default()
+                .insert(pos)
+            {
+                if let Some(r) = self.cache.get(element, &expanded.data_id) {
+                    self.records
+                        .entry(element.clone())
+                        .or_default()
+                        .push(r.clone());
                 }
             }
         }
+        Ok(())
     }
-    Ok(found
-        .into_values()
-        .filter_map(|(element, _)| {
-            let records = records.remove(&element)?;
-            Some(Entry::Dimension { element, records })
-        })
-        .collect())
+
+    /// The records as export entries, elements in universe order.
+    fn into_entries(mut self, universe: &valet_config::Universe) -> Vec<Entry> {
+        universe
+            .table_elements()
+            .filter_map(|e| {
+                let records = self.records.remove(&e.name)?;
+                Some(Entry::Dimension {
+                    element: e.name.clone(),
+                    records,
+                })
+            })
+            .collect()
+    }
 }

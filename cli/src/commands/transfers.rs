@@ -257,6 +257,7 @@ pub fn transfer_datasets(args: &TransferArgs) -> CliResult {
         &source,
         &TransferOptions {
             search: args.search.to_search(&args.dataset_type, args.find_first)?,
+            ids: None,
             transfer: args.transfer.parse::<TransferMode>()?,
             register_dataset_types: args.register_dataset_types,
             transfer_dimensions: !args.no_transfer_dimensions,
@@ -266,7 +267,7 @@ pub fn transfer_datasets(args: &TransferArgs) -> CliResult {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    println!("Number of datasets transferred: {}", n?);
+    println!("Number of datasets transferred: {}", n?.len());
     Ok(())
 }
 
