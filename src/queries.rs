@@ -957,16 +957,22 @@ impl Repo {
         Ok(lineage(&mut conn, dataset, options.up, options.depth)?)
     }
 
-    /// Copy the files of the datasets a search finds out of the repository (see
-    /// [`Repo::retrieve_artifacts`]) and return where they went.
+    /// Copy the files of the datasets a query finds (its search, sorted and cut as
+    /// `query-datasets` sorts and cuts them) out of the repository (see
+    /// [`Repo::retrieve_artifacts`]) and return where they went, with whether the
+    /// limit cut the datasets.
     pub fn retrieve_matching(
         &self,
-        search: &DatasetSearch,
+        query: &QueryDatasetsOptions,
         destination: &Path,
         options: RetrieveOptions,
-    ) -> Result<Vec<PathBuf>, RepoError> {
-        let found = self.find_datasets(search)?;
-        self.retrieve_artifacts(&found, destination, options)
+    ) -> Result<(Vec<PathBuf>, bool), RepoError> {
+        let found = self.query_datasets(query)?;
+        let refs: Vec<DatasetRef> = found.rows.into_iter().map(|r| r.found.dataset).collect();
+        Ok((
+            self.retrieve_artifacts(&refs, destination, options)?,
+            found.limited,
+        ))
     }
 
     /// Dimension names in universe order (instrument before detector before visit).

@@ -17,6 +17,23 @@ pub struct RetrieveOptions {
     pub preserve_path: bool,
     /// Replace files already at the destination.
     pub clobber: bool,
+    /// How the files get there (`None`, or `auto`: copied, as the reference's do);
+    /// `move` and `direct` are refused, the files staying the repository's.
+    pub transfer: Option<TransferMode>,
+}
+
+impl RetrieveOptions {
+    fn mode(&self) -> Result<TransferMode, RepoError> {
+        match self.transfer {
+            None | Some(TransferMode::Auto) => Ok(TransferMode::Copy),
+            Some(TransferMode::Move | TransferMode::Direct | TransferMode::InPlace) => {
+                Err(RepoError::Invalid(
+                    "retrieve-artifacts copies or links files out of the repository; it cannot move them or leave them in place".into(),
+                ))
+            }
+            Some(other) => Ok(other),
+        }
+    }
 }
 
 impl Repo {
@@ -38,8 +55,9 @@ impl Repo {
                 source: e,
             },
         )?;
+        let mode = options.mode()?;
         let mut transfer = Transfer::creating(destination)?.with_clobber(options.clobber);
-        let copied = self.copy_artifacts(datasets, &store, &mut transfer, options);
+        let copied = self.copy_artifacts(datasets, &store, &mut transfer, options, mode);
         match copied {
             Ok(out) => {
                 transfer.finish();
@@ -58,6 +76,7 @@ impl Repo {
         store: &Datastore,
         transfer: &mut Transfer,
         options: RetrieveOptions,
+        mode: TransferMode,
     ) -> Result<Vec<PathBuf>, RepoError> {
         let mut conn = self.registry.db.conn()?;
         let mut targets = HashSet::new();
@@ -85,7 +104,7 @@ impl Repo {
             if !targets.insert(relative.clone()) {
                 continue;
             }
-            let stored = transfer.file(&source, &relative, TransferMode::Copy, false)?;
+            let stored = transfer.file(&source, &relative, mode, false)?;
             out.push(transfer.root().join(stored.path));
         }
         Ok(out)

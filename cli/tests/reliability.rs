@@ -147,9 +147,51 @@ fn retrieve_is_safe(backend: Backend) {
     // A destination file that is a symlink to a file outside: replaced, not written
     // through.
     let dest = dir.path().join("out");
-    assert!(into(dest.to_str().unwrap(), &[]).status.success());
+    let done = into(dest.to_str().unwrap(), &[]);
+    assert!(done.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&done.stdout),
+        format!(
+            "Number of artifacts retrieved into destination {}: 360\n",
+            dest.display()
+        )
+    );
     let retrieved = files_below(&dest);
     assert_eq!(retrieved.len(), 360);
+    // The reference's answers for no match, and its refusal to move files out.
+    let none = into(dest.to_str().unwrap(), &["--where", "detector = 999"]);
+    assert!(none.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&none.stdout),
+        "No datasets matched query.\n"
+    );
+    refused(
+        into(&format!("{}-moved", dest.display()), &["-t", "move"]),
+        "cannot move",
+    );
+    // Without the layout, file names only; linked where asked.
+    let flat = dir.path().join("flat");
+    let done = into(
+        flat.to_str().unwrap(),
+        &[
+            "--no-preserve-path",
+            "-t",
+            "hardlink",
+            "--limit",
+            "3",
+            "--order-by",
+            "-exposure",
+        ],
+    );
+    assert!(done.status.success());
+    let names = files_below(&flat);
+    assert_eq!(names.len(), 3);
+    assert!(
+        names.iter().all(|n| n.components().count() == 1),
+        "{names:?}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert!(std::fs::metadata(flat.join(&names[0])).unwrap().nlink() > 1);
     let victim = dir.path().join("victim.txt");
     std::fs::write(&victim, b"keep me").unwrap();
     let first = dest.join(&retrieved[0]);

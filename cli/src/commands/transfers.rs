@@ -191,28 +191,78 @@ pub struct RetrieveArgs {
     pub dataset_type: Vec<String>,
     #[command(flatten)]
     pub search: crate::commands::datasets::SearchArgs,
-    /// Keep the datastore's directory layout (default: file names only).
+    /// Only the first dataset of each data ID, in collection order.
     #[arg(long)]
+    pub find_first: bool,
+    /// At most this many datasets; 0 all, a negative value a cap that warns.
+    #[arg(long, default_value_t = -20_000, allow_negative_numbers = true)]
+    pub limit: i64,
+    /// Sort by these columns (prefix with '-' for descending), before the limit.
+    #[arg(long, allow_hyphen_values = true)]
+    pub order_by: Vec<String>,
+    /// Transfer mode for the files (`auto` copies).
+    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"], ignore_case = true)]
+    pub transfer: String,
+    /// Keep the datastore's directory layout (the default).
+    #[arg(long, overrides_with = "no_preserve_path")]
     pub preserve_path: bool,
+    /// File names only.
+    #[arg(long, overrides_with = "preserve_path")]
+    pub no_preserve_path: bool,
     /// Overwrite files already at the destination.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_clobber")]
     pub clobber: bool,
+    /// Refuse to overwrite files already there (the default).
+    #[arg(long, overrides_with = "clobber")]
+    pub no_clobber: bool,
+    /// List every file retrieved.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
-/// Run `valet retrieve-artifacts`.
+/// Run `valet retrieve-artifacts`; prints what the reference's prints.
 pub fn retrieve(args: &RetrieveArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let n = repo
-        .retrieve_matching(
-            &args.search.to_search(&args.dataset_type, false)?,
-            &args.destination,
-            RetrieveOptions {
-                preserve_path: args.preserve_path,
-                clobber: args.clobber,
-            },
-        )?
-        .len();
-    eprintln!("retrieved {n} file(s) into {}", args.destination.display());
+    let mut search = args.search.to_search(&args.dataset_type, args.find_first)?;
+    if search.collections.is_empty() {
+        search.collections = vec!["*".into()];
+    }
+    let (files, limited) = repo.retrieve_matching(
+        &valet::queries::QueryDatasetsOptions {
+            search,
+            limit: (args.limit != 0).then_some(args.limit.unsigned_abs() as usize),
+            order_by: split_commas(&args.order_by),
+            ..Default::default()
+        },
+        &args.destination,
+        RetrieveOptions {
+            preserve_path: !args.no_preserve_path,
+            clobber: args.clobber,
+            transfer: Some(args.transfer.parse::<TransferMode>()?),
+        },
+    )?;
+    if limited && args.limit < 0 {
+        eprintln!(
+            "valet: warning: Requested limit of {} hit for number of datasets returned. Use --limit to increase this limit.",
+            args.limit.unsigned_abs()
+        );
+    }
+    let destination = args.destination.display();
+    if files.is_empty() {
+        println!("No datasets matched query.");
+        return Ok(());
+    }
+    if args.verbose {
+        println!("Transferred the following to {destination}:");
+        for f in &files {
+            println!("file://{}", f.display());
+        }
+        println!();
+    }
+    println!(
+        "Number of artifacts retrieved into destination {destination}: {}",
+        files.len()
+    );
     Ok(())
 }
 
