@@ -176,6 +176,8 @@ pub struct DataIdRows {
     pub dimensions: Vec<String>,
     /// One value per dimension in each row.
     pub rows: Vec<Vec<Value>>,
+    /// How many of the dimensions (the first ones) are required; the rest are implied.
+    pub required: usize,
     /// The limit left data IDs out.
     pub limited: bool,
 }
@@ -747,6 +749,7 @@ impl Repo {
         Ok(DataIdRows {
             dimensions,
             rows,
+            required: group.required.len(),
             limited,
         })
     }

@@ -702,6 +702,53 @@ impl PyRepo {
             .export_file)
     }
 
+    /// Distinct data IDs of `dimensions` (of the datasets of `datasets` in
+    /// `collections` when given, else of the dimension records), sorted as the
+    /// reference sorts them or by `order_by`, at most `limit`.
+    #[pyo3(signature = (dimensions, datasets=vec![], collections=vec![], where_=String::new(), bind=None, order_by=vec![], limit=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn data_ids(
+        &self,
+        py: Python<'_>,
+        dimensions: Vec<String>,
+        datasets: Vec<String>,
+        collections: Vec<String>,
+        where_: String,
+        bind: Option<Bound<'_, PyDict>>,
+        order_by: Vec<String>,
+        limit: Option<usize>,
+    ) -> PyResult<Vec<PyDataCoordinate>> {
+        let options = valet::queries::QueryDataIdsOptions {
+            search: valet::queries::DatasetSearch {
+                dataset_types: datasets,
+                collections,
+                where_,
+                bind: binds(bind.as_ref())?,
+                ..Default::default()
+            },
+            dimensions,
+            limit,
+            order_by,
+            offset: 0,
+        };
+        let found = py.detach(|| self.repo.query_data_ids(&options)).py()?;
+        let columns = Arc::new(found.dimensions.clone());
+        let implied = Arc::new(found.dimensions[found.required..].to_vec());
+        Ok(found
+            .rows
+            .into_iter()
+            .map(|values| {
+                PyDataCoordinate::new(
+                    columns.clone(),
+                    values,
+                    found.required,
+                    implied.clone(),
+                    None,
+                )
+            })
+            .collect())
+    }
+
     /// Copy the datasets `ids` of `source`, with their files, RUNs and (with
     /// `transfer_dimensions`) dimension records, into this repository; returns the
     /// ids transferred (those with a file).

@@ -396,3 +396,32 @@ def test_transfer_from(dp02, empty):
     for r in empty["valet"].query_datasets("calexp", collections=runs, find_first=False, limit=None):
         assert empty["valet"].getURI(r).exists()
     assert len(same(empty, transfer)) == 42
+
+
+def test_data_ids(dp02):
+    """Data IDs from dimension records alone and from datasets, as the reference's
+    ``query_data_ids`` and ``registry.queryDataIds`` give them."""
+    def required(found):
+        return sorted(tuple(sorted(d.required.items())) for d in found)
+
+    def full(found):
+        return sorted(tuple(sorted(d.mapping.items())) for d in found)
+
+    same(dp02, lambda b, m: full(b.query_data_ids(["visit"], where="visit + 1 < 4", instrument="LSSTCam-imSim")))
+    same(dp02, lambda b, m: required(b.query_data_ids("physical_filter", instrument="LSSTCam-imSim")))
+    same(
+        dp02,
+        lambda b, m: required(
+            b.registry.queryDataIds(
+                ["visit", "detector"], datasets="calexp", collections=CHAIN,
+                where="visit > 25 AND detector < 2", instrument="LSSTCam-imSim",
+            )
+        ),
+    )
+    same(
+        dp02,
+        lambda b, m: required(
+            b.registry.queryDataIds(["exposure"], where="exposure < 3", instrument="LSSTCam-imSim")
+        ),
+    )
+    same_error(dp02, lambda b, m: b.query_data_ids(["visit"], where="visit > 1000", instrument="LSSTCam-imSim"))

@@ -349,6 +349,28 @@ class Butler:
             raise EmptyQueryResultError([f"no {element} records match"])
         return _limited(records, limit, "records")
 
+    def query_data_ids(
+        self,
+        dimensions: str | Iterable[str],
+        *,
+        data_id: Any = None,
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
+        with_dimension_records: bool = False,
+        order_by: Any = None,
+        limit: int | None = -20_000,
+        explain: bool = True,
+        **kwargs: Any,
+    ) -> list[DataCoordinate]:
+        """The data IDs of these dimensions (with the dimensions they require and
+        imply) that the dimension records make, matching the constraints."""
+        where, bind = _constrained(where, bind, _data_id(data_id, kwargs))
+        cap = None if not limit else abs(limit) + 1
+        found = self._repo.data_ids(_names(dimensions), [], [], where, bind, _names(order_by), cap)
+        if explain and not found:
+            raise EmptyQueryResultError([f"no data IDs of {_names(dimensions)} match"])
+        return _limited(found, limit, "data IDs")
+
     def getURI(self, dataset_ref_or_type: Any, dataId: Any = None, *, collections: Any = None, run: str | None = None, **kwargs: Any) -> ResourcePath:
         """Where a dataset's file is."""
         ref = self._resolve(dataset_ref_or_type, dataId, collections, kwargs)
@@ -856,6 +878,25 @@ class Registry:
         """The records of an element matching the constraints."""
         name = getattr(element, "name", element)
         return self._butler.query_dimension_records(name, data_id=dataId, where=where, bind=bind, limit=None, explain=False, **kwargs)
+
+    def queryDataIds(
+        self,
+        dimensions: str | Iterable[str],
+        *,
+        dataId: Any = None,
+        datasets: Any = None,
+        collections: Any = None,
+        where: str = "",
+        bind: Mapping[str, Any] | None = None,
+        check: bool = True,
+        **kwargs: Any,
+    ) -> list[DataCoordinate]:
+        """Data IDs of these dimensions: of the datasets of ``datasets`` in
+        ``collections`` when given, else of the dimension records."""
+        where, bind = _constrained(where, bind, _data_id(dataId, kwargs))
+        types = _names(datasets) if datasets is not None else []
+        search = self._butler._search_path(collections) if types else []
+        return self._repo.data_ids(_names(dimensions), types, search, where, bind, [], None)
 
     # Datasets.
 
