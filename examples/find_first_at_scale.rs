@@ -3,6 +3,8 @@
 //! find-first pass and the process's peak memory.
 //!
 //!     cargo run --release --example find_first_at_scale [VISITS]
+//!
+//! With `VALET_DB=postgresql://…` (an empty database) the registry is on PostgreSQL.
 
 use std::time::Instant;
 
@@ -27,7 +29,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(15_000);
     let (detectors, runs) = (189i64, 286i64);
     let dir = tempfile::tempdir()?;
-    let repo = Repo::create(&dir.path().join("repo"), &CreateOptions::default())?;
+    let repo = Repo::create(
+        &dir.path().join("repo"),
+        &CreateOptions {
+            db: std::env::var("VALET_DB").ok(),
+            ..Default::default()
+        },
+    )?;
     let r = repo.registry();
     insert_dimension_records(
         &repo,

@@ -221,7 +221,8 @@ fn describe(t: &Tok) -> String {
         // Debug, not Display: 1e308 is "1e308", not 309 digits.
         Tok::Float(f) => format!("'{f:?}'"),
         Tok::Str(s) => format!("'{}'", short(format!("{s:?}"))),
-        Tok::Time(s) => format!("T'{}'", short(s.clone())),
+        // Escaped, as strings are: an error stays on one line.
+        Tok::Time(s) => format!("T'{}'", short(s.escape_debug().to_string())),
         Tok::Bind(s) => format!("':{}'", short(s.clone())),
         Tok::Op(o) => format!("'{o}'"),
         Tok::LParen => "'('".into(),
@@ -581,6 +582,11 @@ impl Parser<'_> {
                 items.push(self.in_item()?);
             }
             self.expect(Tok::RParen)?;
+            for item in &items {
+                if let InItem::Value(v) = item {
+                    arithmetic_against_text(self.text, &left, v)?;
+                }
+            }
             return Ok(Expr::In {
                 operand: left,
                 items,
@@ -601,6 +607,7 @@ impl Parser<'_> {
         };
         self.next();
         let right = self.operand()?;
+        arithmetic_against_text(self.text, &left, &right)?;
         Ok(Expr::Cmp(left, op, right))
     }
 
@@ -748,6 +755,15 @@ impl Parser<'_> {
             };
             let column = self.chain_step()?;
             let right = next(self)?;
+            for side in [&left, &right] {
+                if let Operand::Literal(Literal::Text(v)) = side {
+                    return Err(error(
+                        self.text,
+                        column,
+                        &format!("the text {v:?} cannot take part in arithmetic"),
+                    ));
+                }
+            }
             left = Operand::Arith {
                 left: Box::new(left),
                 op,
@@ -822,11 +838,32 @@ impl Parser<'_> {
     }
 }
 
+/// Arithmetic gives a number, which a text value is never compared with.
+fn arithmetic_against_text(text: &str, a: &Operand, b: &Operand) -> Result<()> {
+    for (arith, other) in [(a, b), (b, a)] {
+        if let (Operand::Arith { column, .. }, Operand::Literal(Literal::Text(v))) = (arith, other)
+        {
+            return Err(error(
+                text,
+                *column,
+                &format!("arithmetic gives a number, which cannot be compared with the text {v:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A time literal as the reference reads it, to TAI nanoseconds: an ISO date and
 /// time (`2022-01-01`, `2022-01-01T12:00:00.5`) in UTC, or a number, an MJD in TAI;
 /// optionally prefixed by its format (`iso/`, `isot/`, `mjd/`) and followed by its
 /// scale (`/utc`, `/tai`).
 pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
+    // Errors quote the literal shortened and escaped, so they stay one short line.
+    let mut shown: String = text.chars().take(DESCRIBE_UP_TO).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    let shown = format!("{shown:?}");
     let t = text.trim().replace("+00:00", "");
     let parts: Vec<&str> = t.split('/').collect();
     let is_word = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphabetic());
@@ -835,7 +872,7 @@ pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
         [f, v] if is_word(f) => (Some(*f), *v, None),
         [v, sc] => (None, *v, Some(*sc)),
         [f, v, sc] => (Some(*f), *v, Some(*sc)),
-        _ => return Err(format!("time {text:?} does not match a known form")),
+        _ => return Err(format!("time {shown} does not match a known form")),
     };
     // As the reference's pattern: a number has a decimal point.
     let number = value
@@ -851,12 +888,12 @@ pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
     let ns = match (format.as_str(), number) {
         ("mjd", Some(mjd)) => crate::timespan::mjd_to_ns(mjd),
         ("iso" | "isot", _) => crate::timespan::parse_utc_iso(value).map_err(|_| {
-            format!("time {text:?} is not an ISO date and time (YYYY-MM-DD[THH:MM:SS[.fff]])")
+            format!("time {shown} is not an ISO date and time (YYYY-MM-DD[THH:MM:SS[.fff]])")
         })?,
-        ("mjd", None) => return Err(format!("time {text:?}: an MJD is a number")),
+        ("mjd", None) => return Err(format!("time {shown}: an MJD is a number")),
         (other, _) => {
             return Err(format!(
-                "time {text:?}: format {other:?} is not supported (iso, isot, mjd)"
+                "time {shown}: format {other:.20?} is not supported (iso, isot, mjd)"
             ))
         }
     };
@@ -864,7 +901,7 @@ pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
         "tai" => Ok(ns),
         "utc" => crate::timespan::utc_to_tai(ns),
         other => Err(format!(
-            "time {text:?}: scale {other:?} is not supported (utc, tai)"
+            "time {shown}: scale {other:.20?} is not supported (utc, tai)"
         )),
     }
 }
@@ -935,22 +972,14 @@ pub fn to_sql(
             let Operand::Literal(Literal::Text(v)) = other else {
                 continue;
             };
-            match field {
-                Operand::Field { name, column } if resolve(name).is_ok_and(|c| c.numeric) => {
+            if let Operand::Field { name, column } = field {
+                if resolve(name).is_ok_and(|c| c.numeric) {
                     return Err(error(
                         text,
                         *column,
                         &format!("{name} holds numbers and cannot be compared with the text {v:?}"),
                     ));
                 }
-                Operand::Arith { column, .. } => {
-                    return Err(error(
-                        text,
-                        *column,
-                        &format!("arithmetic gives a number, which cannot be compared with the text {v:?}"),
-                    ));
-                }
-                _ => {}
             }
         }
         Ok(())
@@ -1088,20 +1117,8 @@ fn operand_sql(
             Ok("?".into())
         }
         Operand::Arith {
-            left,
-            op,
-            right,
-            column,
+            left, op, right, ..
         } => {
-            for side in [left, right] {
-                if let Operand::Literal(Literal::Text(v)) = side.as_ref() {
-                    return Err(error(
-                        text,
-                        *column,
-                        &format!("the text {v:?} cannot take part in arithmetic"),
-                    ));
-                }
-            }
             let a = operand_sql(left, text, resolve, params)?;
             let b = operand_sql(right, text, resolve, params)?;
             Ok(format!("({a} {} {b})", op.sql()))
@@ -1371,6 +1388,14 @@ mod tests {
                 tai
             };
             assert_eq!(params, vec![Value::Int(expected)], "{text}");
+        }
+        // Found by fuzzing: errors about time literals spanning lines or long ones.
+        for text in [
+            "1.5 T' and \n day_obs '",
+            &format!("visit > T'{}'", "x".repeat(500)),
+        ] {
+            let msg = compile(text).unwrap_err().to_string();
+            assert!(msg.lines().count() == 1 && msg.len() < 300, "{msg}");
         }
         let msg = compile("visit.timespan.begin > T'2020-13-01'")
             .unwrap_err()
