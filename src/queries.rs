@@ -1252,7 +1252,7 @@ fn group_columns(group: &valet_config::DimensionGroup) -> Vec<String> {
 }
 
 /// A record's key values as one comparable text.
-fn record_key(record: &Record, key: &[String]) -> String {
+pub(crate) fn record_key(record: &Record, key: &[String]) -> String {
     let row: Vec<Json> = key
         .iter()
         .map(|k| value_json(record.get(k).unwrap_or(&Value::Null)))

@@ -17,22 +17,17 @@ pub struct RetrieveOptions {
     pub preserve_path: bool,
     /// Replace files already at the destination.
     pub clobber: bool,
-    /// How the files get there (`None`, or `auto`: copied, as the reference's do);
-    /// `move` and `direct` are refused, the files staying the repository's.
+    /// How the files get there (`None`: as `auto`, copied; see
+    /// [`TransferMode::leaving_repository`]).
     pub transfer: Option<TransferMode>,
 }
 
 impl RetrieveOptions {
     fn mode(&self) -> Result<TransferMode, RepoError> {
-        match self.transfer {
-            None | Some(TransferMode::Auto) => Ok(TransferMode::Copy),
-            Some(TransferMode::Move | TransferMode::Direct | TransferMode::InPlace) => {
-                Err(RepoError::Invalid(
-                    "retrieve-artifacts copies or links files out of the repository; it cannot move them or leave them in place".into(),
-                ))
-            }
-            Some(other) => Ok(other),
-        }
+        self.transfer
+            .unwrap_or(TransferMode::Auto)
+            .leaving_repository("retrieve-artifacts", false)
+            .map_err(RepoError::Invalid)
     }
 }
 

@@ -121,6 +121,12 @@ fn transfer_calexps(backend: Backend) {
         .unwrap_err()
         .to_string();
     assert!(e.contains("direct"), "{e}");
+    // Moving would take the files from under the source's registry.
+    let e = dst
+        .transfer_from(src, &options(true, true, TransferMode::Move))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot use move mode"), "{e}");
     // Without dimension records, the data IDs point at nothing: refused, unchanged.
     assert!(dst
         .transfer_from(src, &options(true, false, TransferMode::Auto))

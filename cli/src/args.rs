@@ -59,6 +59,18 @@ pub fn file_text(path: &Option<std::path::PathBuf>) -> Result<Option<String>, St
         .transpose()
 }
 
+/// The transfer modes `-t/--transfer` takes, as the reference's commands list them.
+pub const TRANSFER_MODES: [&str; 8] = [
+    "auto",
+    "link",
+    "symlink",
+    "hardlink",
+    "copy",
+    "move",
+    "relsymlink",
+    "direct",
+];
+
 /// `--order-by`, `--limit` and `--offset`, as `query-data-ids` and
 /// `query-dimension-records` take them.
 #[derive(Debug, clap::Args)]

@@ -167,7 +167,7 @@ fn retrieve_is_safe(backend: Backend) {
     );
     refused(
         into(&format!("{}-moved", dest.display()), &["-t", "move"]),
-        "cannot move",
+        "cannot use move mode",
     );
     // Without the layout, file names only; linked where asked.
     let flat = dir.path().join("flat");

@@ -63,6 +63,39 @@ impl std::str::FromStr for TransferMode {
     }
 }
 
+impl TransferMode {
+    /// The mode for files leaving a repository (an export, a retrieval, a transfer
+    /// to another repository): `auto` copies, as the reference's do; `move` and
+    /// `inplace` are refused, since the files stay the repository's (and so is
+    /// `direct`, unless `direct_ok`: an export may record absolute paths).
+    pub fn leaving_repository(self, what: &str, direct_ok: bool) -> Result<TransferMode, String> {
+        match self {
+            TransferMode::Auto => Ok(TransferMode::Copy),
+            TransferMode::Direct if direct_ok => Ok(self),
+            TransferMode::Move | TransferMode::InPlace | TransferMode::Direct => Err(format!(
+                "{what} cannot use {} mode: the files stay the repository's (copy or link them)",
+                self.name()
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// The mode's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferMode::Auto => "auto",
+            TransferMode::Copy => "copy",
+            TransferMode::Move => "move",
+            TransferMode::Link => "link",
+            TransferMode::Hardlink => "hardlink",
+            TransferMode::Symlink => "symlink",
+            TransferMode::Relsymlink => "relsymlink",
+            TransferMode::Direct => "direct",
+            TransferMode::InPlace => "inplace",
+        }
+    }
+}
+
 /// A transfer failure, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::expand::RecordCache;
 use uuid::Uuid;
 use valet_datastore::TransferMode;
-use valet_registry::artifacts::get_artifact;
+use valet_registry::artifacts::{get_artifact, ArtifactRecord};
 use valet_registry::collections::get_collection;
 use valet_registry::datasets::existing_datasets;
 use valet_registry::dimensions::query_records;
@@ -20,7 +20,7 @@ use super::export::dataset_files;
 use super::import::ProgressFn;
 use super::import::{import_export, ImportOptions};
 use super::model::{CollectionEntry, Entry, ExportFile};
-use crate::queries::DatasetSearch;
+use crate::queries::{record_key, DatasetSearch};
 use crate::{Repo, RepoError};
 
 /// What [`Repo::transfer_from`] copies and how.
@@ -32,9 +32,9 @@ pub struct TransferOptions {
     /// Exactly these datasets instead of the search's (the reference's
     /// `transfer_from` with refs); an unknown id is an error.
     pub ids: Option<Vec<Uuid>>,
-    /// How files come into the destination's datastore: `auto` copies, as the
-    /// reference's does between datastores; `direct` is refused (the files stay the
-    /// source's to delete).
+    /// How files come into the destination's datastore (see
+    /// [`TransferMode::leaving_repository`]: `auto` copies; `move` and `direct` are
+    /// refused, the files staying the source's).
     pub transfer: TransferMode,
     /// Register dataset types the destination lacks (else they are an error).
     pub register_dataset_types: bool,
@@ -57,33 +57,35 @@ impl Repo {
         source: &Repo,
         options: &TransferOptions,
     ) -> Result<Vec<Uuid>, RepoError> {
-        let mode = match options.transfer {
-            TransferMode::Auto => TransferMode::Copy,
-            TransferMode::Direct | TransferMode::InPlace => {
-                return Err(RepoError::Invalid(
-                    "a transfer between repositories cannot use direct mode: the files belong to the source".into(),
-                ))
-            }
-            other => other,
-        };
+        // Moving would take the files from under the source's registry.
+        let mode = options
+            .transfer
+            .leaving_repository("a transfer between repositories", false)
+            .map_err(RepoError::Invalid)?;
+        // Each selected dataset's file record, read once: datasets without one are
+        // left out, and the rest are listed with it.
         let mut selected: Vec<DatasetRef> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut artifacts: HashMap<Uuid, ArtifactRecord> = HashMap::new();
         let mut src = source.registry.db.conn()?;
+        let mut keep = |d: DatasetRef| -> Result<(), valet_registry::RegistryError> {
+            if let std::collections::hash_map::Entry::Vacant(slot) = artifacts.entry(d.id) {
+                if let Some(a) = get_artifact(&mut src, d.id)? {
+                    slot.insert(a);
+                    selected.push(d);
+                }
+            }
+            Ok(())
+        };
         match &options.ids {
             Some(ids) => {
                 for (_, d) in source.get_datasets(ids)? {
-                    if seen.insert(d.id) && get_artifact(&mut src, d.id)?.is_some() {
-                        selected.push(d);
-                    }
+                    keep(d)?;
                 }
             }
             None => {
                 let search = options.search.in_all_collections_by_default();
                 source.search_datasets(&search, &mut |f| {
-                    if seen.insert(f.dataset.id) && get_artifact(&mut src, f.dataset.id)?.is_some()
-                    {
-                        selected.push(f.dataset);
-                    }
+                    keep(f.dataset)?;
                     Ok(true)
                 })?;
             }
@@ -131,7 +133,7 @@ impl Repo {
             entries.push(Entry::Datasets {
                 dataset_type: dataset_type.to_owned(),
                 run: run.to_owned(),
-                files: dataset_files(&mut src, items)?,
+                files: dataset_files(items, |id| Ok(artifacts.remove(&id)))?,
             });
         }
         drop(src);
@@ -226,20 +228,18 @@ fn already_here(dest: &Repo, datasets: &[DatasetRef]) -> Result<HashSet<Uuid>, R
     let by_id: HashMap<Uuid, &DatasetRef> = datasets.iter().map(|d| (d.id, d)).collect();
     let ids: Vec<Uuid> = by_id.keys().copied().collect();
     let mut conn = dest.registry.db.conn()?;
-    {
-        for (_, ours) in existing_datasets(&mut conn, &ids)? {
-            let theirs = by_id[&ours.id];
-            if ours.dataset_type != theirs.dataset_type
-                || ours.run != theirs.run
-                || ours.data_id != theirs.data_id
-            {
-                return Err(RepoError::Invalid(format!(
-                    "dataset {} is already in the destination as a different dataset ({} in RUN {})",
-                    ours.id, ours.dataset_type, ours.run
-                )));
-            }
-            present.insert(ours.id);
+    for (_, ours) in existing_datasets(&mut conn, &ids)? {
+        let theirs = by_id[&ours.id];
+        if ours.dataset_type != theirs.dataset_type
+            || ours.run != theirs.run
+            || ours.data_id != theirs.data_id
+        {
+            return Err(RepoError::Invalid(format!(
+                "dataset {} is already in the destination as a different dataset ({} in RUN {})",
+                ours.id, ours.dataset_type, ours.run
+            )));
         }
+        present.insert(ours.id);
     }
     Ok(present)
 }
@@ -280,23 +280,19 @@ fn needed_records(
         }
         // The populating records' keys, as data-ID values.
         let (names, columns) = valet_registry::schema::dimension_reference(&universe, by)?;
-        let key = |r: &Record, cols: &[String]| -> String {
-            let values: Vec<serde_json::Value> = cols
-                .iter()
-                .map(|c| crate::queries::value_json(r.get(c).unwrap_or(&Value::Null)))
-                .collect();
-            serde_json::to_string(&values).unwrap_or_default()
-        };
         let wanted: HashSet<String> = gathered.records[by]
             .iter()
-            .map(|r| key(r, &columns))
+            .map(|r| record_key(r, &columns))
             .collect();
         let group = universe
             .group(&universe.required_of(&p.name)?)
             .map_err(valet_registry::RegistryError::from)?;
         let reach_p = gathered.reach(&mut conn, &group)?;
         let (_, records) = query_records(&mut conn, &universe, &p.name, None)?;
-        for r in records.iter().filter(|r| wanted.contains(&key(r, &names))) {
+        for r in records
+            .iter()
+            .filter(|r| wanted.contains(&record_key(r, &names)))
+        {
             let data_id: DataId = group
                 .required
                 .iter()

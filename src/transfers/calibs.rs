@@ -85,10 +85,17 @@ impl Repo {
             std::fs::create_dir_all(directory).map_err(crate::repo::io_err(directory))?;
         }
         // As the reference sorts them: by type, then by the data ID's values in
-        // dimension order.
+        // dimension order (worked out once per type).
+        let mut orders: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for d in &datasets {
+            if !orders.contains_key(&d.dataset_type) {
+                let order = self.dimension_order(d.data_id.keys().cloned());
+                orders.insert(d.dataset_type.clone(), order);
+            }
+        }
         datasets.sort_by(|a, b| {
             a.dataset_type.cmp(&b.dataset_type).then_with(|| {
-                self.dimension_order(a.data_id.keys().cloned())
+                orders[&a.dataset_type]
                     .iter()
                     .map(|d| match (a.data_id.get(d), b.data_id.get(d)) {
                         (Some(x), Some(y)) => compare_values(x, y),

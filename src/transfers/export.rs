@@ -9,7 +9,7 @@ use uuid::Uuid;
 use valet_collections::calibration::validity_ranges;
 use valet_collections::chains::children_of;
 use valet_collections::{query_collections, CollectionQuery, DatasetQuery};
-use valet_registry::artifacts::get_artifact;
+use valet_registry::artifacts::{get_artifact, ArtifactRecord};
 use valet_registry::collections::get_collection;
 use valet_registry::dataset_types::all_dataset_types;
 use valet_registry::dimensions::query_records;
@@ -174,7 +174,7 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
         });
     }
     for ((dataset_type, run), items) in by_run {
-        let files = dataset_files(&mut conn, items)?;
+        let files = dataset_files(items, |id| Ok(get_artifact(&mut conn, id)?))?;
         entries.push(Entry::Datasets {
             dataset_type,
             run,
@@ -238,14 +238,15 @@ pub fn build_export(repo: &Repo, options: &ExportOptions) -> Result<ExportFile, 
 
 /// The files of datasets as an export lists them: datasets stored in one file are one
 /// record, as the reference writes them; a dataset without a file has no path.
+/// `artifact` gives a dataset's file record (read from the registry, or already read).
 pub(crate) fn dataset_files(
-    conn: &mut valet_registry::Conn,
     items: Vec<(Uuid, DataId)>,
+    mut artifact: impl FnMut(Uuid) -> Result<Option<ArtifactRecord>, RepoError>,
 ) -> Result<Vec<DatasetFile>, RepoError> {
     let mut files: Vec<DatasetFile> = Vec::new();
     let mut by_path: BTreeMap<String, usize> = BTreeMap::new();
     for (id, data_id) in items {
-        match get_artifact(conn, id)? {
+        match artifact(id)? {
             Some(a) => match by_path.get(&a.path) {
                 Some(&i) => {
                     files[i].ids.push(id);
@@ -346,18 +347,14 @@ pub fn export_files(
     }
 }
 
-/// The mode files leave the repository in: `auto` copies, as the reference's exports
-/// do; `move` is refused.
+/// The mode files leave the repository in (see
+/// [`valet_datastore::TransferMode::leaving_repository`]); an export may record
+/// absolute paths (`direct`).
 fn export_mode(
     mode: valet_datastore::TransferMode,
 ) -> Result<valet_datastore::TransferMode, RepoError> {
-    match mode {
-        valet_datastore::TransferMode::Move => Err(RepoError::Invalid(
-            "an export cannot move files out of the repository".into(),
-        )),
-        valet_datastore::TransferMode::Auto => Ok(valet_datastore::TransferMode::Copy),
-        other => Ok(other),
-    }
+    mode.leaving_repository("an export", true)
+        .map_err(RepoError::Invalid)
 }
 
 /// What [`Repo::export`] wrote.

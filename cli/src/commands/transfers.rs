@@ -8,7 +8,7 @@ use valet::retrieve::RetrieveOptions;
 use valet::transfers::{ImportOptions, TransferOptions};
 use valet::{IdGenerationMode, Repo, TransferMode};
 
-use crate::args::split_commas;
+use crate::args::{split_commas, TRANSFER_MODES};
 use crate::CliResult;
 
 /// Import one or more Butler export files.
@@ -30,7 +30,7 @@ pub struct ImportArgs {
     #[arg(long)]
     pub registry_only: bool,
     /// Transfer mode for the files.
-    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"], ignore_case = true)]
+    #[arg(long, short = 't', default_value = "auto", value_parser = TRANSFER_MODES, ignore_case = true)]
     pub transfer: String,
     /// Also read files the export lists outside DIRECTORY (absolute paths, symlinks
     /// leading out); without it they are refused unless `-t direct`.
@@ -179,13 +179,10 @@ pub fn ingest(args: &IngestArgs) -> CliResult {
     Ok(())
 }
 
-/// Copy the files of datasets out of the repository.
+/// Which datasets a command that moves files takes: the reference's query options
+/// (`-d`, `--collections`, `--where`, `--find-first`).
 #[derive(Debug, Args)]
-pub struct RetrieveArgs {
-    /// Repository.
-    pub repo: PathBuf,
-    /// Destination directory.
-    pub destination: PathBuf,
+pub struct DatasetOptions {
     /// Dataset types or globs (default: all).
     #[arg(long, short = 'd')]
     pub dataset_type: Vec<String>,
@@ -194,6 +191,24 @@ pub struct RetrieveArgs {
     /// Only the first dataset of each data ID, in collection order.
     #[arg(long)]
     pub find_first: bool,
+}
+
+impl DatasetOptions {
+    /// The search these options describe.
+    fn to_search(&self) -> Result<valet::queries::DatasetSearch, valet::RegistryError> {
+        self.search.to_search(&self.dataset_type, self.find_first)
+    }
+}
+
+/// Copy the files of datasets out of the repository.
+#[derive(Debug, Args)]
+pub struct RetrieveArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Destination directory.
+    pub destination: PathBuf,
+    #[command(flatten)]
+    pub datasets: DatasetOptions,
     /// At most this many datasets; 0 all, a negative value a cap that warns.
     #[arg(long, default_value_t = -20_000, allow_negative_numbers = true)]
     pub limit: i64,
@@ -201,7 +216,7 @@ pub struct RetrieveArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub order_by: Vec<String>,
     /// Transfer mode for the files (`auto` copies).
-    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"], ignore_case = true)]
+    #[arg(long, short = 't', default_value = "auto", value_parser = TRANSFER_MODES, ignore_case = true)]
     pub transfer: String,
     /// Keep the datastore's directory layout (the default).
     #[arg(long, overrides_with = "no_preserve_path")]
@@ -223,7 +238,7 @@ pub struct RetrieveArgs {
 /// Run `valet retrieve-artifacts`; prints what the reference's prints.
 pub fn retrieve(args: &RetrieveArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
-    let mut search = args.search.to_search(&args.dataset_type, args.find_first)?;
+    let mut search = args.datasets.to_search()?;
     if search.collections.is_empty() {
         search.collections = vec!["*".into()];
     }
@@ -274,16 +289,10 @@ pub struct TransferArgs {
     pub source: PathBuf,
     /// The repository that receives copies of them.
     pub dest: PathBuf,
-    /// Dataset types or globs (default: all).
-    #[arg(long, short = 'd')]
-    pub dataset_type: Vec<String>,
     #[command(flatten)]
-    pub search: crate::commands::datasets::SearchArgs,
-    /// Only the first dataset of each data ID, in collection order.
-    #[arg(long)]
-    pub find_first: bool,
+    pub datasets: DatasetOptions,
     /// Transfer mode for the files (`auto` copies).
-    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"], ignore_case = true)]
+    #[arg(long, short = 't', default_value = "auto", value_parser = TRANSFER_MODES, ignore_case = true)]
     pub transfer: String,
     /// Register dataset types the destination lacks.
     #[arg(long)]
@@ -306,7 +315,7 @@ pub fn transfer_datasets(args: &TransferArgs) -> CliResult {
     let n = dest.transfer_from(
         &source,
         &TransferOptions {
-            search: args.search.to_search(&args.dataset_type, args.find_first)?,
+            search: args.datasets.to_search()?,
             ids: None,
             transfer: args.transfer.parse::<TransferMode>()?,
             register_dataset_types: args.register_dataset_types,
@@ -336,7 +345,7 @@ pub struct ExportCalibsArgs {
     #[arg(long, short = 'd')]
     pub dataset_type: Vec<String>,
     /// Transfer mode for the files (`auto` copies).
-    #[arg(long, short = 't', default_value = "auto", value_parser = ["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"], ignore_case = true)]
+    #[arg(long, short = 't', default_value = "auto", value_parser = TRANSFER_MODES, ignore_case = true)]
     pub transfer: String,
 }
 
