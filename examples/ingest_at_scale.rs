@@ -55,7 +55,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ]
             .into_iter()
             .collect();
-            files.push(FileToIngest { path, data_id });
+            files.push(FileToIngest {
+                path,
+                data_id,
+                id: None,
+            });
         }
     }
     // `direct` writes nothing under the root (it still reads each file for its

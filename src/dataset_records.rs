@@ -71,6 +71,27 @@ impl Repo {
         self.expand_in_group(&mut conn, &group, data_id)
     }
 
+    /// Expand many data IDs of the same dimensions (the reference's
+    /// `with_dimension_records=True`), reading each element's records once.
+    pub fn expand_data_ids(
+        &self,
+        dimensions: &[String],
+        data_ids: &[DataId],
+    ) -> Result<Vec<ExpandedDataId>, RepoError> {
+        let group = self
+            .registry
+            .universe
+            .group(dimensions)
+            .map_err(valet_registry::RegistryError::from)?;
+        let mut conn = self.registry.db.conn()?;
+        let cache = self.records_of_group(&mut conn, &group)?;
+        let order = self.group_order(&group);
+        data_ids
+            .iter()
+            .map(|d| Self::expanded(&cache, &group, &order, d))
+            .collect()
+    }
+
     /// Expand a data ID of a dimension group: its required values, the implied
     /// ones, and every element's record.
     pub(crate) fn expand_in_group(
@@ -79,28 +100,86 @@ impl Repo {
         group: &valet_config::DimensionGroup,
         data_id: &DataId,
     ) -> Result<ExpandedDataId, RepoError> {
-        let needed: Vec<String> = group
+        let cache = self.records_of_group(conn, group)?;
+        Self::expanded(&cache, group, &self.group_order(group), data_id)
+    }
+
+    /// The records of every element of a group, read once.
+    fn records_of_group(
+        &self,
+        conn: &mut valet_registry::Conn,
+        group: &valet_config::DimensionGroup,
+    ) -> Result<RecordCache, RepoError> {
+        let mut needed: Vec<String> = group
             .required
             .iter()
             .chain(&group.implied)
             .cloned()
             .collect();
+        needed.extend(self.join_elements(group));
         let mut cache = RecordCache::new(self.registry.universe.clone());
         cache.load_for(conn, &needed)?;
+        Ok(cache)
+    }
+
+    /// The elements that are not dimensions but join a group's dimensions
+    /// (`visit_detector_region` for visit and detector): the reference counts them
+    /// among the group's elements and expands their records too.
+    fn join_elements(&self, group: &valet_config::DimensionGroup) -> Vec<String> {
+        let names: Vec<&String> = group.required.iter().chain(&group.implied).collect();
+        self.registry
+            .universe
+            .table_elements()
+            .filter(|e| !e.is_dimension() && e.requires.iter().all(|r| names.contains(&r)))
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    /// A group's dimensions: required, then implied, each in universe order.
+    fn group_order(&self, group: &valet_config::DimensionGroup) -> Vec<String> {
+        self.dimension_order(group.required.iter().cloned())
+            .into_iter()
+            .chain(self.dimension_order(group.implied.iter().cloned()))
+            .collect()
+    }
+
+    fn expanded(
+        cache: &RecordCache,
+        group: &valet_config::DimensionGroup,
+        order: &[String],
+        data_id: &DataId,
+    ) -> Result<ExpandedDataId, RepoError> {
         let expanded = cache.expand(&group.required, data_id)?;
+        let mut records: BTreeMap<String, Record> = expanded
+            .records
+            .iter()
+            .map(|(k, r)| (k.clone(), (*r).clone()))
+            .collect();
+        let universe = cache.universe();
+        for name in order {
+            if records.contains_key(name) {
+                continue;
+            }
+            // A dimension without a table of its own (`band`): its record is its key.
+            let Some(e) = universe.element(name) else {
+                continue;
+            };
+            if let (false, Some(key), Some(v)) =
+                (e.has_table(), e.primary_key(), expanded.data_id.get(name))
+            {
+                records.insert(name.clone(), Record::from([(key.name.clone(), v.clone())]));
+            }
+        }
+        for e in universe.table_elements().filter(|e| !e.is_dimension()) {
+            if let Some(r) = cache.get(&e.name, &expanded.data_id) {
+                records.insert(e.name.clone(), r.clone());
+            }
+        }
         Ok(ExpandedDataId {
-            dimensions: self
-                .dimension_order(group.required.iter().cloned())
-                .into_iter()
-                .chain(self.dimension_order(group.implied.iter().cloned()))
-                .collect(),
+            dimensions: order.to_vec(),
             required: group.required.len(),
             data_id: expanded.data_id.clone(),
-            records: expanded
-                .records
-                .iter()
-                .map(|(k, r)| (k.clone(), (*r).clone()))
-                .collect(),
+            records,
         })
     }
 }

@@ -21,6 +21,9 @@ pub struct FileToIngest {
     pub path: PathBuf,
     /// Its data ID.
     pub data_id: DataId,
+    /// The dataset's id, when the caller has one already (a reference `DatasetRef`);
+    /// made by the ingest's id generation mode otherwise.
+    pub id: Option<uuid::Uuid>,
 }
 
 /// How [`Repo::ingest_table`] ingests the files a table lists.
@@ -94,7 +97,7 @@ impl Repo {
             let items: Vec<NewDataset> = files
                 .iter()
                 .map(|f| NewDataset {
-                    id: None,
+                    id: f.id,
                     data_id: f.data_id.clone(),
                 })
                 .collect();
@@ -120,7 +123,7 @@ impl Repo {
             insert_artifacts(conn, &artifacts)?;
             Ok::<_, RepoError>(refs)
         });
-        log.end(result.is_err());
+        crate::datastore::finish_write(self, log, result.is_err());
         result
     }
 
@@ -149,6 +152,7 @@ impl Repo {
         let file = FileToIngest {
             path: staging.path().to_path_buf(),
             data_id: data_id.clone(),
+            id: None,
         };
         let refs = self.ingest_files(
             dataset_type,
@@ -260,7 +264,11 @@ pub fn read_ingest_table(
                 None => joined,
             }
         };
-        out.push(FileToIngest { path, data_id });
+        out.push(FileToIngest {
+            path,
+            data_id,
+            id: None,
+        });
     }
     Ok(out)
 }

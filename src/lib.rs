@@ -30,6 +30,7 @@ pub mod repo;
 pub mod retrieve;
 pub mod sample_raws;
 pub mod tokens;
+pub mod transaction;
 pub mod transfers;
 pub mod workload;
 

@@ -102,7 +102,7 @@ impl Repo {
     /// What a refill of the live ObsCore table would put right (missing, stray and
     /// differing rows), changing nothing; refused when ObsCore is not enabled.
     pub fn check_obscore_table(&self) -> Result<Vec<String>, RepoError> {
-        if enabled_config(&mut self.registry.db.conn()?)?.is_none() {
+        if enabled_config(&mut *self.registry.db.conn()?)?.is_none() {
             return Err(RepoError::Invalid(
                 "ObsCore is not enabled in this repository".into(),
             ));

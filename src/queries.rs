@@ -514,7 +514,7 @@ impl Repo {
         }
         let mut cache = RecordCache::new(self.registry.universe.clone());
         cache.load_for(
-            &mut self.registry.db.conn()?,
+            &mut *self.registry.db.conn()?,
             &needed.into_iter().collect::<Vec<_>>(),
         )?;
         // Implied values depend only on the dimensions that imply something (a

@@ -299,10 +299,12 @@ fn ingest_and_put(backend: Backend) {
         FileToIngest {
             path: dir.path().join("f0.fits"),
             data_id: files[0].data_id.clone(),
+            id: None,
         },
         FileToIngest {
             path: dir.path().join("missing.fits"),
             data_id: files[1].data_id.clone(),
+            id: None,
         },
     ];
     let err = t

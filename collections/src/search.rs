@@ -124,6 +124,12 @@ impl Resolver {
         Resolver::default()
     }
 
+    /// Drop everything cached: what it was built from may have been rolled back, and
+    /// the structure counter it is keyed by rolled back with it.
+    pub fn forget(&self) {
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Cache::default();
+    }
+
     /// Lock the cache after making sure it matches the database's structure counter.
     fn synced(&self, conn: &mut Conn) -> Result<MutexGuard<'_, Cache>> {
         let generation = read_generation(conn)?;

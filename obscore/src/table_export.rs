@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::parquet_out::{column_types, schema, BatchBuilder, ParquetSink};
 use crate::{columns, CellSink, CsvLine, ObsCoreConfig};
 use arrow_schema::DataType;
-use valet_registry::db::{quote_ident as q, DbError, DbErrorKind, Value};
+use valet_registry::db::{quote_ident as q, ConnHandle, DbError, DbErrorKind, Value};
 use valet_registry::Conn;
 
 use crate::export::write_csv_header;
@@ -62,7 +62,7 @@ pub fn export_table_parquet<W: Write + Send>(
 }
 
 /// A connection and the live table's configuration; an error if there is no table.
-pub(crate) fn open(registry: &Registry) -> Result<(Conn, ObsCoreConfig), ObsCoreError> {
+pub(crate) fn open(registry: &Registry) -> Result<(ConnHandle, ObsCoreConfig), ObsCoreError> {
     let mut conn = registry.db.conn()?;
     let config = enabled_config(&mut conn)?.ok_or_else(|| {
         ObsCoreError::Invalid(

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyAttributeError, PyKeyError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
-use valet::{DataId, Record, Value};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use valet::registry::ids::dataset_id;
+use valet::{DataId, IdGenerationMode, Record, Value};
 
 use crate::values::{uuid_to_py, value_to_py};
 
@@ -180,6 +181,18 @@ impl PyDatasetType {
                 && o.storage_class == self.storage_class
                 && o.is_calibration == self.is_calibration
         })
+    }
+
+    /// What pickle rebuilds it from.
+    #[allow(clippy::type_complexity)]
+    fn __getnewargs__(&self) -> (String, Vec<String>, String, Option<bool>, bool) {
+        (
+            self.name.clone(),
+            self.dimensions.required.clone(),
+            self.storage_class.clone(),
+            None,
+            self.is_calibration,
+        )
     }
 
     fn __hash__(&self) -> u64 {
@@ -469,6 +482,8 @@ pub struct PyDatasetRef {
     run: Py<PyString>,
     shape: Arc<RefShape>,
     values: Vec<Value>,
+    /// The expanded data ID (implied values and records), when there is one.
+    expanded: Option<Py<PyDataCoordinate>>,
 }
 
 impl PyDatasetRef {
@@ -491,12 +506,39 @@ impl PyDatasetRef {
             run,
             values,
             shape,
+            expanded: None,
         }
     }
 
     /// The dataset's id.
     pub fn uuid(&self) -> uuid::Uuid {
         self.id
+    }
+
+    /// Its dataset type's name.
+    pub fn type_name(&self) -> String {
+        self.shape.dataset_type.get().type_name().to_owned()
+    }
+
+    /// Its data ID's required dimensions and their values.
+    pub fn required_data_id(&self) -> DataId {
+        self.shape
+            .required
+            .iter()
+            .cloned()
+            .zip(self.values.iter().cloned())
+            .collect()
+    }
+
+    /// The same ref with an expanded data ID.
+    pub fn with_data_id(&self, py: Python<'_>, data_id: Py<PyDataCoordinate>) -> Self {
+        PyDatasetRef {
+            id: self.id,
+            run: self.run.clone_ref(py),
+            shape: self.shape.clone(),
+            values: self.values.clone(),
+            expanded: Some(data_id),
+        }
     }
 }
 
@@ -517,7 +559,7 @@ impl PyDatasetRef {
         conform: bool,
         id_generation_mode: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let _ = (conform, id_generation_mode);
+        let _ = conform;
         let t = datasetType.get();
         let values = t
             .required()
@@ -538,7 +580,26 @@ impl PyDatasetRef {
                 uuid::Uuid::from_slice(&bytes)
                     .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?
             }
-            None => uuid::Uuid::now_v7(),
+            None => {
+                let mode = match id_generation_mode {
+                    Some(m) => {
+                        let name = match m.getattr("name") {
+                            Ok(n) => n.extract::<String>()?,
+                            Err(_) => m.str()?.to_string(),
+                        };
+                        name.parse::<IdGenerationMode>()
+                            .map_err(pyo3::exceptions::PyValueError::new_err)?
+                    }
+                    None => IdGenerationMode::Unique,
+                };
+                let pairs: Vec<(&str, String)> = t
+                    .required()
+                    .iter()
+                    .map(String::as_str)
+                    .zip(values.iter().map(Value::to_string))
+                    .collect();
+                dataset_id(mode, t.type_name(), &run, &pairs)
+            }
         };
         let shape = Arc::new(RefShape {
             required: Arc::new(t.required().to_vec()),
@@ -573,14 +634,63 @@ impl PyDatasetRef {
 
     /// Its data ID.
     #[getter(dataId)]
-    fn data_id(&self) -> PyDataCoordinate {
-        PyDataCoordinate::new(
-            self.shape.required.clone(),
-            self.values.clone(),
-            self.shape.required.len(),
-            self.shape.implied.clone(),
-            None,
+    fn data_id(&self, py: Python<'_>) -> PyResult<Py<PyDataCoordinate>> {
+        if let Some(e) = &self.expanded {
+            return Ok(e.clone_ref(py));
+        }
+        Py::new(
+            py,
+            PyDataCoordinate::new(
+                self.shape.required.clone(),
+                self.values.clone(),
+                self.shape.required.len(),
+                self.shape.implied.clone(),
+                None,
+            ),
         )
+    }
+
+    /// The same ref with `dataId` (an expanded `DataCoordinate` of the same values).
+    #[pyo3(name = "expanded")]
+    #[allow(non_snake_case)]
+    fn py_expanded(&self, py: Python<'_>, dataId: Bound<'_, PyDataCoordinate>) -> PyResult<Self> {
+        let same = dataId.get().required_pairs().eq(self
+            .shape
+            .required
+            .iter()
+            .zip(self.values.iter()));
+        if !same {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "the data ID given to expanded() differs from the ref's",
+            ));
+        }
+        Ok(self.with_data_id(py, dataId.unbind()))
+    }
+
+    /// What pickle rebuilds it from: type, required data ID, RUN and id.
+    fn __getnewargs_ex__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+        let data_id = PyDict::new(py);
+        for (k, v) in self.shape.required.iter().zip(self.values.iter()) {
+            data_id.set_item(k, value_to_py(py, v)?)?;
+        }
+        let args = PyTuple::new(
+            py,
+            [
+                self.shape
+                    .dataset_type
+                    .clone_ref(py)
+                    .into_any()
+                    .into_bound(py),
+                data_id.into_any(),
+                self.run.clone_ref(py).into_any().into_bound(py),
+            ],
+        )?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("id", uuid_to_py(py, &self.id)?)?;
+        Ok((args, kwargs))
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {

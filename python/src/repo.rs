@@ -112,6 +112,23 @@ fn without_gc<T>(py: Python<'_>, build: impl FnOnce() -> PyResult<T>) -> PyResul
     built
 }
 
+/// The Python value of an expanded data ID.
+fn coordinate(e: valet::dataset_records::ExpandedDataId) -> PyDataCoordinate {
+    let implied: Vec<String> = e.dimensions[e.required..].to_vec();
+    let values = e
+        .dimensions
+        .iter()
+        .map(|d| e.data_id.get(d).cloned().unwrap_or(valet::Value::Null))
+        .collect();
+    PyDataCoordinate::new(
+        Arc::new(e.dimensions),
+        values,
+        e.required,
+        Arc::new(implied),
+        Some(e.records),
+    )
+}
+
 impl PyRepo {
     fn wrap(repo: Repo) -> Self {
         PyRepo {
@@ -403,19 +420,54 @@ impl PyRepo {
         let e = py
             .detach(|| self.repo.expand_data_id(&dimensions, &data_id))
             .py()?;
-        let implied: Vec<String> = e.dimensions[e.required..].to_vec();
-        let values = e
-            .dimensions
+        Ok(coordinate(e))
+    }
+
+    /// Data IDs of these dimensions (dictionaries of their required values at
+    /// least), expanded, the records read once.
+    fn expand_data_ids(
+        &self,
+        py: Python<'_>,
+        dimensions: Vec<String>,
+        data_ids: Vec<Bound<'_, PyDict>>,
+    ) -> PyResult<Vec<PyDataCoordinate>> {
+        let data_ids = data_ids
             .iter()
-            .map(|d| e.data_id.get(d).cloned().unwrap_or(valet::Value::Null))
-            .collect();
-        Ok(PyDataCoordinate::new(
-            Arc::new(e.dimensions),
-            values,
-            e.required,
-            Arc::new(implied),
-            Some(e.records),
-        ))
+            .map(|d| data_id_from_py(Some(d)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let expanded = py
+            .detach(|| self.repo.expand_data_ids(&dimensions, &data_ids))
+            .py()?;
+        Ok(expanded.into_iter().map(coordinate).collect())
+    }
+
+    /// The refs with expanded data IDs (implied values and records), the records of
+    /// each dataset type's dimensions read once.
+    fn expand_refs(
+        &self,
+        py: Python<'_>,
+        refs: Vec<Py<PyDatasetRef>>,
+    ) -> PyResult<Vec<Py<PyDatasetRef>>> {
+        let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in refs.iter().enumerate() {
+            by_type.entry(r.get().type_name()).or_default().push(i);
+        }
+        let mut out: Vec<Option<Py<PyDatasetRef>>> = (0..refs.len()).map(|_| None).collect();
+        for (name, members) in by_type {
+            let dimensions = self.type_info(py, &name)?.required.to_vec();
+            let data_ids: Vec<valet::DataId> = members
+                .iter()
+                .map(|&i| refs[i].get().required_data_id())
+                .collect();
+            let expanded = py
+                .detach(|| self.repo.expand_data_ids(&dimensions, &data_ids))
+                .py()?;
+            for (&i, e) in members.iter().zip(expanded) {
+                let data_id = Py::new(py, coordinate(e))?;
+                out[i] = Some(Py::new(py, refs[i].get().with_data_id(py, data_id))?);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Insert dimension records (dictionaries of fields); `existing` is `refuse`,
@@ -778,22 +830,26 @@ impl PyRepo {
         Ok(moved.iter().map(Uuid::to_string).collect())
     }
 
-    /// Ingest files (path, data ID) as datasets of one type into a RUN.
+    /// Ingest files (path, data ID, id or None for a new one) as datasets of one type into a RUN.
     fn ingest(
         &self,
         py: Python<'_>,
         dataset_type: &str,
         run: &str,
-        files: Vec<(PathBuf, Bound<'_, PyDict>)>,
+        files: Vec<(PathBuf, Bound<'_, PyDict>, Option<String>)>,
         transfer: &str,
         id_mode: &str,
     ) -> PyResult<Vec<Py<PyDatasetRef>>> {
         let files = files
             .into_iter()
-            .map(|(path, d)| {
+            .map(|(path, d, id)| {
                 Ok(FileToIngest {
                     path,
                     data_id: data_id_from_py(Some(&d))?,
+                    id: id
+                        .map(|i| uuids(vec![i]))
+                        .transpose()?
+                        .and_then(|v| v.first().copied()),
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
@@ -872,5 +928,33 @@ impl PyRepo {
             .into_iter()
             .map(|e| (e.edited_at, e.edited_by, e.new_children))
             .collect())
+    }
+
+    /// What produced a dataset (`up`) or was built from it, as the JSON text of
+    /// `valet lineage --format json`.
+    fn lineage(&self, py: Python<'_>, dataset: &str, up: bool, depth: usize) -> PyResult<String> {
+        let key: valet::provenance::DatasetKey = parse(dataset)?;
+        let graph = py
+            .detach(|| {
+                self.repo
+                    .lineage(key, valet::queries::LineageOptions { up, depth })
+            })
+            .py()?;
+        Ok(valet::provenance::lineage_json(&graph).to_string())
+    }
+
+    /// Open a transaction on the calling thread (nested ones are savepoints).
+    fn begin_transaction(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.repo.begin_transaction()).py()
+    }
+
+    /// Commit or roll back the calling thread's innermost transaction.
+    fn end_transaction(&self, py: Python<'_>, commit: bool) -> PyResult<()> {
+        let result = py.detach(|| self.repo.end_transaction(commit)).py();
+        if !commit || result.is_err() {
+            // A dataset type registered inside may be gone.
+            self.forget_types();
+        }
+        result
     }
 }

@@ -354,10 +354,12 @@ def test_ingest_and_prune(empty, tmp_path):
         ]
         b.ingest(*files, transfer="copy")
         found = b.query_datasets("summary", collections="ingested", limit=None)
+        kept_ids = sorted(str(r.id) for r in found) == sorted(str(f.refs[0].id) for f in files)
         got = b.get("summary", instrument="Cam", detector=2, collections="ingested")
         b.pruneDatasets(found[:1], purge=True, unstore=True)
         left = b.query_datasets("summary", collections="ingested", limit=None, explain=False)
         return (
+            kept_ids,
             sorted((r.run, tuple(sorted(r.dataId.required.items()))) for r in found),
             got,
             [tuple(sorted(r.dataId.required.items())) for r in left],
@@ -383,6 +385,16 @@ def test_transfer_from(dp02, empty):
         )
         return refs(moved)
 
+    def dry(b, m):
+        impl = "valet" if m.__name__ == "valet" else "reference"
+        would = b.transfer_from(
+            dp02[impl], chosen(dp02[impl]), transfer="copy",
+            register_dataset_types=True, transfer_dimensions=True, dry_run=True,
+        )
+        return len(would), sorted(b.registry.queryCollections())
+
+    # A dry run reports every ref and changes nothing.
+    assert same(empty, dry) == (42, [])
     moved = same(empty, transfer)
     assert len(moved) == 42
     runs = sorted({r[1] for r in moved})
@@ -425,3 +437,92 @@ def test_data_ids(dp02):
         ),
     )
     same_error(dp02, lambda b, m: b.query_data_ids(["visit"], where="visit > 1000", instrument="LSSTCam-imSim"))
+
+
+def test_transaction(empty):
+    """``butler.transaction()``: an exception rolls back every call in the block,
+    files included; a clean exit commits; a nested block is a savepoint."""
+    def build(b, m):
+        _instrument(b, m)
+        b.registry.registerDatasetType(
+            m.DatasetType("summary", ["instrument", "detector"], "StructuredDataDict", universe=b.dimensions)
+        )
+        b.registry.registerRun("kept")
+        uris = []
+        with pytest.raises(RuntimeError, match="stop"):
+            with b.transaction():
+                b.registry.registerRun("gone")
+                put = b.put({"a": 1}, "summary", instrument="Cam", detector=1, run="gone")
+                uris.append(b.getURI(put).ospath)
+                b.registry.registerCollection("tag", m.CollectionType.TAGGED)
+                b.registry.associate("tag", [put])
+                b.registry.insertDatasets("bias", [{"instrument": "Cam", "detector": 2}], run="kept")
+                raise RuntimeError("stop")
+        with b.transaction():
+            b.registry.registerRun("committed")
+            b.put({"b": 2}, "summary", instrument="Cam", detector=1, run="committed")
+        with b.registry.transaction():
+            b.registry.registerRun("outer")
+            try:
+                with b.registry.transaction(savepoint=True):
+                    b.registry.registerRun("inner")
+                    raise KeyError("inner only")
+            except KeyError:
+                pass
+        import os
+
+        return (
+            sorted(b.registry.queryCollections()),
+            refs(b.query_datasets("bias", collections="kept", explain=False, limit=None)),
+            [r.run for r in b.query_datasets("summary", collections="committed", limit=None)],
+            b.get("summary", instrument="Cam", detector=1, collections="committed"),
+            [os.path.exists(u) for u in uris],
+        )
+
+    same(empty, build)
+
+
+def test_dimension_records(dp02):
+    """``with_dimension_records`` / ``dimension_records`` expand data IDs as the
+    reference does: implied values and the records of every element."""
+    def records(ref):
+        d = ref.dataId
+        return (
+            d.hasRecords(),
+            sorted(d.mapping.items()),
+            sorted(d.records.keys()),
+            d.records["visit"].exposure_time,
+            d.records["detector"].full_name,
+            d.records["physical_filter"].band,
+        )
+
+    same(dp02, lambda b, m: sorted(records(r) for r in b.query_datasets(
+        "calexp", collections=CHAIN, with_dimension_records=True, where="visit < 30", instrument="LSSTCam-imSim", limit=None)))
+    same(dp02, lambda b, m: records(b.find_dataset(
+        "calexp", collections=CHAIN, instrument="LSSTCam-imSim", visit=26, detector=1, dimension_records=True)))
+    same(dp02, lambda b, m: sorted(
+        (tuple(sorted(d.mapping.items())), d.records["visit"].exposure_time)
+        for d in b.query_data_ids(["visit"], instrument="LSSTCam-imSim", with_dimension_records=True)))
+
+
+def test_ref_pickling_and_deterministic_ids(dp02):
+    """Refs survive pickling (id, run, type, data ID); ``id_generation_mode`` makes
+    the reference's deterministic ids."""
+    import pickle
+
+    def roundtrip(b, m):
+        found = b.query_datasets("calexp", collections=CHAIN, limit=3, order_by="visit")
+        back = [pickle.loads(pickle.dumps(r)) for r in found]
+        return refs(back), [a == r for a, r in zip(back, found)]
+
+    same(dp02, roundtrip)
+
+    def deterministic(b, m):
+        t = b.get_dataset_type("calexp")
+        data_id = {"instrument": "LSSTCam-imSim", "visit": 26, "detector": 1}
+        return [
+            str(m.DatasetRef(t, data_id, run="r", id_generation_mode=getattr(m.DatasetIdGenEnum, mode)).id)
+            for mode in ("DATAID_TYPE", "DATAID_TYPE_RUN")
+        ]
+
+    same(dp02, deterministic)

@@ -187,6 +187,19 @@ class Butler:
     def __enter__(self) -> "Butler":
         return self
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make every call this thread makes in the block one transaction: an
+        exception leaving it rolls back the registry and the files stored in it.
+        Nested blocks are savepoints."""
+        self._repo.begin_transaction()
+        try:
+            yield
+        except BaseException:
+            self._repo.end_transaction(False)
+            raise
+        self._repo.end_transaction(True)
+
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
@@ -251,9 +264,10 @@ class Butler:
     ) -> DatasetRef | None:
         """The dataset with this id, or None."""
         try:
-            return self._repo.get_datasets([str(id)])[0]
+            found = self._repo.get_datasets([str(id)])[0]
         except LookupError:
             return None
+        return self._repo.expand_refs([found])[0] if dimension_records else found
 
     def find_dataset(
         self,
@@ -277,7 +291,9 @@ class Butler:
             _timespan(timespan),
             as_of,
         )
-        return None if found is None else found[0]
+        if found is None:
+            return None
+        return self._repo.expand_refs([found[0]])[0] if dimension_records else found[0]
 
     def query_datasets(
         self,
@@ -325,7 +341,8 @@ class Butler:
             refs = _ordered(refs, _names(order_by))
         if explain and not refs:
             raise EmptyQueryResultError([f"no {name} datasets in {search} match"])
-        return _limited(refs, limit, "datasets")
+        refs = _limited(refs, limit, "datasets")
+        return self._repo.expand_refs(refs) if with_dimension_records else refs
 
     def query_dimension_records(
         self,
@@ -369,7 +386,11 @@ class Butler:
         found = self._repo.data_ids(_names(dimensions), [], [], where, bind, _names(order_by), cap)
         if explain and not found:
             raise EmptyQueryResultError([f"no data IDs of {_names(dimensions)} match"])
-        return _limited(found, limit, "data IDs")
+        found = _limited(found, limit, "data IDs")
+        if with_dimension_records and found:
+            names = list(found[0].dimensions.required)
+            return self._repo.expand_data_ids(names, [d.required for d in found])
+        return found
 
     def getURI(self, dataset_ref_or_type: Any, dataId: Any = None, *, collections: Any = None, run: str | None = None, **kwargs: Any) -> ResourcePath:
         """Where a dataset's file is."""
@@ -413,13 +434,13 @@ class Butler:
         *datasets: FileDataset,
         transfer: str | None = "auto",
         run: str | None = None,
-        idGenerationMode: Any = DatasetIdGenEnum.UNIQUE,
+        idGenerationMode: Any = None,
         record_validation_info: bool = True,
         skip_existing: bool = False,
     ) -> None:
         """Ingest files, each holding one dataset (a ``DatasetRef`` of its type, data
-        ID and RUN), in one transaction per dataset type and RUN; ``run`` overrides
-        the refs' RUN. New ids are made by ``idGenerationMode``."""
+        ID, RUN and id), all in one transaction. valet's additions: ``run`` overrides
+        the refs' RUN and ``idGenerationMode`` makes new ids instead of the refs'."""
         groups: dict[tuple[str, str], list] = {}
         for d in datasets:
             for ref in d.refs:
@@ -427,10 +448,13 @@ class Butler:
                 if target is None:
                     raise TypeError("no RUN given and the butler has no default run")
                 key = (ref.datasetType.name, target)
-                groups.setdefault(key, []).append((os.fspath(d.path), dict(ref.dataId.required)))
-        for (name, target), files in groups.items():
-            self._repo.register_collection(target, int(CollectionType.RUN))
-            self._repo.ingest(name, target, files, transfer or "direct", _id_mode(idGenerationMode))
+                keep = None if idGenerationMode is not None else str(ref.id)
+                groups.setdefault(key, []).append((os.fspath(d.path), dict(ref.dataId.required), keep))
+        mode = _id_mode(idGenerationMode or DatasetIdGenEnum.UNIQUE)
+        with self.transaction():
+            for (name, target), files in groups.items():
+                self._repo.register_collection(target, int(CollectionType.RUN))
+                self._repo.ingest(name, target, files, transfer or "direct", mode)
 
     def removeRuns(self, names: Iterable[str], unstore: bool = True, *, unlink_from_chains: bool = False) -> None:
         """Remove RUN collections with their datasets (and files)."""
@@ -524,28 +548,44 @@ class Butler:
         their files, RUNs and (with ``transfer_dimensions``) dimension records, in one
         transaction. Datasets without a file are left out, as the reference's
         ``skip_missing`` does; ones already here are not copied again. Returns the
-        refs transferred."""
+        refs transferred; with ``dry_run`` the ones that would be, nothing changed
+        (the transfer runs, with links for files, in a transaction rolled back)."""
         if not isinstance(source_butler, Butler):
             raise TypeError("transfer_from needs a valet Butler as its source")
-        if dry_run:
-            raise ValueError("transfer_from: dry_run is not supported; nothing was done")
         if not skip_missing:
             raise ValueError(
                 "transfer_from: skip_missing=False is not supported (datasets without a file are never transferred)"
             )
         refs = list(source_refs)
-        moved = set(
-            self._repo.transfer_from(
-                source_butler._repo,
-                [str(r.id) for r in refs],
-                transfer or "auto",
-                register_dataset_types,
-                transfer_dimensions,
+        ids = [str(r.id) for r in refs]
+        if dry_run:
+            self._repo.begin_transaction()
+            try:
+                moved = set(
+                    self._repo.transfer_from(
+                        source_butler._repo, ids, "symlink", register_dataset_types, transfer_dimensions
+                    )
+                )
+            finally:
+                self._repo.end_transaction(False)
+        else:
+            moved = set(
+                self._repo.transfer_from(
+                    source_butler._repo, ids, transfer or "auto", register_dataset_types, transfer_dimensions
+                )
             )
-        )
         return [r for r in refs if str(r.id) in moved]
 
     # valet's additions.
+
+    def lineage(self, dataset: Any, *, up: bool = True, depth: int = 100) -> dict[str, Any]:
+        """What produced a dataset (``up``) or what was built from it: ``{"nodes":
+        [...], "edges": [[from, to], ...]}`` as ``valet lineage --format json``
+        prints it. ``dataset`` is a ref, a dataset id, or a named dataset's id."""
+        import json
+
+        key = dataset.id if isinstance(dataset, DatasetRef) else dataset
+        return json.loads(self._repo.lineage(str(key), up, depth))
 
     def chain_history(self, name: str) -> list[tuple[int, str, list[str]]]:
         """Every edit of a chain, oldest first: (UTC ns, user, children after)."""
@@ -766,6 +806,13 @@ class Registry:
         return self._butler.dimensions
 
     # Collections.
+
+    @contextmanager
+    def transaction(self, *, savepoint: bool = False) -> Iterator[None]:
+        """The butler's :meth:`Butler.transaction` (nested blocks are always
+        savepoints, so ``savepoint`` changes nothing)."""
+        with self._butler.transaction():
+            yield
 
     def registerCollection(self, name: str, type: CollectionType = CollectionType.TAGGED, doc: str | None = None) -> bool:
         """Register a collection; False when it exists with this type."""

@@ -151,7 +151,7 @@ impl Registry {
 
     /// Look a dataset type up.
     pub fn get_dataset_type(&self, name: &str) -> Result<DatasetType> {
-        dataset_types::get_dataset_type(&mut self.db.conn()?, name)
+        dataset_types::get_dataset_type(&mut *self.db.conn()?, name)
     }
 
     /// Register a collection (one transaction).

@@ -539,7 +539,7 @@ impl Repo {
             }
             Ok::<_, RepoError>(s)
         });
-        log.end(result.is_err());
+        crate::datastore::finish_write(self, log, result.is_err());
         result
     }
 }

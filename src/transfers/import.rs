@@ -835,7 +835,7 @@ pub fn import_export(
         Ok(summary)
     });
     // When the registry rolled back, the files go back too.
-    log.end(result.is_err());
+    crate::datastore::finish_write(repo, log, result.is_err());
     result
 }
 

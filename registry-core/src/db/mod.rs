@@ -6,6 +6,7 @@
 //! one interface: `?` placeholders (rewritten to `$n` for PostgreSQL), one value type,
 //! streaming row callbacks, bulk inserts, and transactions.
 
+mod pins;
 mod postgres_backend;
 mod sqlite_backend;
 
@@ -16,6 +17,7 @@ pub use crate::events::{Observer, Observers, TransactionState};
 
 use uuid::Uuid;
 
+pub use pins::{ConnHandle, Hook};
 pub use postgres_backend::PgManager;
 pub use sqlite_backend::SqliteManager;
 
@@ -204,6 +206,7 @@ pub type Row = Vec<Value>;
 pub struct Db {
     inner: DbPool,
     observers: Observers,
+    pins: pins::Pins,
 }
 
 #[derive(Clone)]
@@ -240,6 +243,7 @@ impl Db {
             Ok(Db {
                 inner: DbPool::Sqlite(pool),
                 observers: Observers::default(),
+                pins: pins::Pins::default(),
             })
         } else if url.starts_with("postgresql://") || url.starts_with("postgres://") {
             let manager = PgManager::new(url)?;
@@ -255,6 +259,7 @@ impl Db {
             Ok(Db {
                 inner: DbPool::Postgres(pool),
                 observers: Observers::default(),
+                pins: pins::Pins::default(),
             })
         } else {
             Err(DbError::other(format!(
@@ -271,8 +276,17 @@ impl Db {
         }
     }
 
+    /// Take a connection: this thread's pinned one inside an outer transaction (see
+    /// [`Db::begin_outer`]), one from the pool otherwise.
+    pub fn conn(&self) -> Result<ConnHandle, DbError> {
+        match self.pins.take()? {
+            Some(pinned) => Ok(pinned),
+            None => self.pooled_conn().map(ConnHandle::pooled),
+        }
+    }
+
     /// Take a connection from the pool.
-    pub fn conn(&self) -> Result<Conn, DbError> {
+    fn pooled_conn(&self) -> Result<Conn, DbError> {
         let link = match &self.inner {
             DbPool::Sqlite(p) => p
                 .get()
@@ -308,14 +322,21 @@ impl Db {
     /// kept by the caller) are not, so a closure with such effects must undo or reset
     /// them when it starts. The retry happens however `f` reports the failure, even if
     /// it turned the database error into an error of its own.
+    ///
+    /// Inside an outer transaction (see [`Db::begin_outer`]) `f` runs once, in a
+    /// savepoint of it: a conflict lost there voids the outer transaction, which only
+    /// its owner can run again.
     pub fn transaction<T, E>(&self, mut f: impl FnMut(&mut Conn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<DbError>,
     {
-        let mut tx = OpenTransaction {
-            conn: self.conn()?,
-            open: false,
-        };
+        let conn = self.conn()?;
+        if conn.is_pinned() {
+            let mut conn = conn;
+            conn.state = TransactionState::default();
+            return conn.savepoint(|c| f(c));
+        }
+        let mut tx = OpenTransaction { conn, open: false };
         let mut attempt = 1;
         loop {
             tx.conn.begin()?;
@@ -354,7 +375,7 @@ impl Db {
 /// A connection inside a transaction that is rolled back when this is dropped still
 /// open: on an error, a failed commit, or a panic unwinding through it.
 struct OpenTransaction {
-    conn: Conn,
+    conn: ConnHandle,
     open: bool,
 }
 
