@@ -20,7 +20,7 @@ use valet_registry::expand::RecordCache;
 use valet_registry::glob::{glob_to_regex, is_glob};
 use valet_registry::{DataId, DatasetRef, DatasetType, Record, RegistryError, Timespan, Value};
 
-pub use valet_collections::Found;
+pub use valet_collections::{Found, FoundRow};
 pub use valet_registry::expr::{parse_binds, Literal};
 
 use crate::retrieve::RetrieveOptions;
@@ -283,12 +283,32 @@ impl Repo {
         self.search_types(&types, search, emit)
     }
 
+    /// [`Repo::search_datasets`], each result handed over borrowed (no map or string
+    /// made per row): the fast way to stream many.
+    pub fn search_dataset_rows(
+        &self,
+        search: &DatasetSearch,
+        emit: &mut dyn FnMut(FoundRow<'_>) -> Result<bool, RegistryError>,
+    ) -> Result<(), RepoError> {
+        let types = self.matching_dataset_types(&search.dataset_types)?;
+        self.search_type_rows(&types, search, emit)
+    }
+
     /// [`Repo::search_datasets`] over these dataset type names, taken as given.
     pub(crate) fn search_types(
         &self,
         types: &[String],
         search: &DatasetSearch,
         emit: &mut dyn FnMut(Found) -> Result<bool, RegistryError>,
+    ) -> Result<(), RepoError> {
+        self.search_type_rows(types, search, &mut |row| emit(row.to_found()))
+    }
+
+    fn search_type_rows(
+        &self,
+        types: &[String],
+        search: &DatasetSearch,
+        emit: &mut dyn FnMut(FoundRow<'_>) -> Result<bool, RegistryError>,
     ) -> Result<(), RepoError> {
         if search.collections.is_empty() {
             return Err(RepoError::Invalid(
@@ -297,7 +317,7 @@ impl Repo {
         }
         let mut conn = self.registry.db.conn()?;
         for t in types {
-            self.resolver.query_datasets(
+            self.resolver.query_dataset_rows(
                 &mut conn,
                 &self.registry.universe,
                 &DatasetQuery {
@@ -615,10 +635,19 @@ impl Repo {
         &self,
         options: &FindDatasetOptions,
     ) -> Result<Option<FoundDataset>, RepoError> {
-        let mut conn = self.registry.db.conn()?;
-        self.check_implied_values(&mut conn, &options.dataset_type, &options.data_id)?;
+        self.registry
+            .db
+            .read(|conn| self.find_dataset_in(conn, options))
+    }
+
+    fn find_dataset_in(
+        &self,
+        conn: &mut valet_registry::Conn,
+        options: &FindDatasetOptions,
+    ) -> Result<Option<FoundDataset>, RepoError> {
+        self.check_implied_values(conn, &options.dataset_type, &options.data_id)?;
         let found = self.resolver.find_dataset(
-            &mut conn,
+            conn,
             &self.registry.universe,
             &FindRequest {
                 dataset_type: &options.dataset_type,
@@ -632,7 +661,7 @@ impl Repo {
             && options.timespan.is_none()
             && options.calibrations_need_time
             && self.resolver.skips_calibrations(
-                &mut conn,
+                conn,
                 &options.dataset_type,
                 &options.collections,
                 options.as_of,
@@ -658,6 +687,17 @@ impl Repo {
         dataset_type: &str,
         data_id: &DataId,
     ) -> Result<(), RepoError> {
+        // Most data IDs hold no dimension any element implies: nothing to check, and
+        // no need to look the type up.
+        let universe = &self.registry.universe;
+        let impliable = |name: &String| {
+            universe
+                .table_elements()
+                .any(|e| e.implies.iter().any(|i| i == name))
+        };
+        if !data_id.keys().any(impliable) {
+            return Ok(());
+        }
         let t = self.resolver.dataset_type(conn, dataset_type)?;
         let given: Vec<&String> = t
             .dimensions

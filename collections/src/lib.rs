@@ -15,4 +15,4 @@ pub use chains::{
     chain_history, collection_chain, edit_chain, flatten, get_chain, ChainEdit, ChainMode,
 };
 pub use query::{query_collections, CollectionQuery};
-pub use search::{DatasetQuery, FindRequest, Found, Resolver, SearchPath};
+pub use search::{DatasetQuery, FindRequest, Found, FoundRow, Resolver, SearchPath};

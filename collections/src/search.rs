@@ -114,6 +114,39 @@ pub struct Found {
     pub collection: String,
 }
 
+/// One query result as the search holds it, borrowed: what [`Found`] owns, without a
+/// map or a string made per row (for callers that stream many rows).
+#[derive(Debug, Clone, Copy)]
+pub struct FoundRow<'a> {
+    /// The dataset's id.
+    pub id: uuid::Uuid,
+    /// Its dataset type's name.
+    pub dataset_type: &'a str,
+    /// Its RUN.
+    pub run: &'a str,
+    /// The collection it was found through.
+    pub collection: &'a str,
+    /// The dataset type's required dimensions.
+    pub dimensions: &'a [String],
+    /// Their values, in the same order.
+    pub values: &'a [Value],
+}
+
+impl FoundRow<'_> {
+    /// The owned result.
+    pub fn to_found(&self) -> Found {
+        Found {
+            dataset: DatasetRef {
+                id: self.id,
+                dataset_type: self.dataset_type.to_owned(),
+                run: self.run.to_owned(),
+                data_id: data_id_of(self.dimensions, self.values),
+            },
+            collection: self.collection.to_owned(),
+        }
+    }
+}
+
 fn mismatch() -> RegistryError {
     RegistryError::Schema("unexpected row shape from the registry".into())
 }
@@ -177,6 +210,27 @@ impl Resolver {
         Ok(path)
     }
 
+    /// A dataset type and a search path, from the caches when both are there (one
+    /// read of the structure counter: the common case of a single look-up).
+    fn type_and_path(
+        &self,
+        conn: &mut Conn,
+        name: &str,
+        collections: &[String],
+        as_of: Option<i64>,
+    ) -> Result<(DatasetType, Arc<SearchPath>)> {
+        if as_of.is_none() {
+            let cache = self.synced(conn)?;
+            if let (Some(t), Some(p)) = (cache.types.get(name), cache.paths.get(collections)) {
+                return Ok((t.clone(), p.clone()));
+            }
+        }
+        Ok((
+            self.dataset_type(conn, name)?,
+            self.search_path(conn, collections, as_of)?,
+        ))
+    }
+
     /// A dataset type by name, cached.
     pub fn dataset_type(&self, conn: &mut Conn, name: &str) -> Result<DatasetType> {
         if let Some(t) = self.synced(conn)?.types.get(name) {
@@ -187,16 +241,27 @@ impl Resolver {
         Ok(t)
     }
 
-    fn run_of(&self, conn: &mut Conn, dataset: Uuid) -> Result<String> {
-        let run_id = conn
-            .query_opt(
-                "SELECT run_id FROM dataset WHERE id = ?",
-                &[Value::Uuid(dataset)],
-            )?
-            .and_then(|r| r[0].as_i64())
-            .ok_or_else(mismatch)?;
-        if let Some(n) = self.synced(conn)?.run_names.get(&run_id) {
-            return Ok(n.clone());
+    fn run_id_of(&self, conn: &mut Conn, dataset: Uuid) -> Result<i64> {
+        conn.query_opt(
+            "SELECT run_id FROM dataset WHERE id = ?",
+            &[Value::Uuid(dataset)],
+        )?
+        .and_then(|r| r[0].as_i64())
+        .ok_or_else(mismatch)
+    }
+
+    /// A RUN's name by id. The cache is not synced first: a look-up has just synced
+    /// it, and the name of a RUN id never changes while the RUN exists.
+    fn run_name(&self, conn: &mut Conn, run_id: i64) -> Result<String> {
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .run_names
+            .get(&run_id)
+            .cloned();
+        if let Some(n) = cached {
+            return Ok(n);
         }
         let name = valet_registry::collections::collection_by_id(conn, run_id)?.name;
         self.synced(conn)?.run_names.insert(run_id, name.clone());
@@ -230,9 +295,8 @@ impl Resolver {
         universe: &Universe,
         req: &FindRequest<'_>,
     ) -> Result<Option<Found>> {
-        let t = self.dataset_type(conn, req.dataset_type)?;
+        let (t, path) = self.type_and_path(conn, req.dataset_type, req.collections, req.as_of)?;
         let values = standardize_data_id(universe, &t, req.data_id)?;
-        let path = self.search_path(conn, req.collections, req.as_of)?;
         let dims = &t.dimensions.required;
         let search_calibs = t.is_calibration
             && req.timespan.is_some()
@@ -245,19 +309,29 @@ impl Resolver {
         // come back in one round trip.
         let mut best: Option<(usize, Uuid)> = None;
         let mut matches: BTreeMap<usize, Vec<Uuid>> = BTreeMap::new();
-        t.storage()
-            .lookup(conn, &values, calib_ts, &mut |source, collection_id, id| {
+        let mut calib_runs: HashMap<Uuid, i64> = HashMap::new();
+        t.storage().lookup(
+            conn,
+            &values,
+            calib_ts,
+            &mut |source, collection_id, id, run_id| {
                 let Some(r) = path.rank(collection_id) else {
                     return;
                 };
                 match source {
-                    LookupSource::Calibs => matches.entry(r).or_default().push(id),
+                    LookupSource::Calibs => {
+                        matches.entry(r).or_default().push(id);
+                        if let Some(run_id) = run_id {
+                            calib_runs.insert(id, run_id);
+                        }
+                    }
                     LookupSource::Tags if best.is_none_or(|(b, _)| r < b) => {
                         best = Some((r, id));
                     }
                     LookupSource::Tags => {}
                 }
-            })?;
+            },
+        )?;
         if let Some(ts) = calib_ts {
             if let Some((&r, ids)) = matches.iter().next() {
                 if best.is_none_or(|(b, _)| r < b) {
@@ -283,7 +357,11 @@ impl Resolver {
         let run = if collection.kind == CollectionType::Run {
             collection.name.clone()
         } else {
-            self.run_of(conn, id)?
+            let run_id = match calib_runs.get(&id) {
+                Some(&run_id) => run_id,
+                None => self.run_id_of(conn, id)?,
+            };
+            self.run_name(conn, run_id)?
         };
         Ok(Some(Found {
             dataset: DatasetRef {
@@ -308,6 +386,17 @@ impl Resolver {
         universe: &Universe,
         query: &DatasetQuery,
         emit: &mut dyn FnMut(Found) -> Result<bool>,
+    ) -> Result<()> {
+        self.query_dataset_rows(conn, universe, query, &mut |row| emit(row.to_found()))
+    }
+
+    /// [`Resolver::query_datasets`], each result handed over borrowed.
+    pub fn query_dataset_rows(
+        &self,
+        conn: &mut Conn,
+        universe: &Universe,
+        query: &DatasetQuery,
+        emit: &mut dyn FnMut(FoundRow<'_>) -> Result<bool>,
     ) -> Result<()> {
         let t = self.dataset_type(conn, &query.dataset_type)?;
         let path = self.query_path(conn, query)?;
@@ -503,7 +592,7 @@ struct Results<'a> {
 
 impl Results<'_> {
     /// Turn a winning candidate into a result and hand it on.
-    fn finish(&self, c: Group, emit: &mut dyn FnMut(Found) -> Result<bool>) -> Result<bool> {
+    fn finish(&self, c: Group, emit: &mut dyn FnMut(FoundRow<'_>) -> Result<bool>) -> Result<bool> {
         let (t, dims) = (self.t, self.dims);
         if c.count_at_best > 1 {
             let data_id: DataId = dims
@@ -522,31 +611,30 @@ impl Results<'_> {
         let collection = self.names.get(&cand.collection_id).ok_or_else(mismatch)?;
         // A dataset found through its RUN needs no look-up for the run name.
         let run = if collection.kind == CollectionType::Run {
-            collection.name.clone()
+            collection.name.as_str()
         } else {
             self.run_names
                 .get(&cand.run_id)
-                .cloned()
+                .map(String::as_str)
                 .ok_or_else(mismatch)?
         };
-        emit(Found {
-            dataset: DatasetRef {
-                id: cand.dataset_id,
-                dataset_type: t.name.clone(),
-                run,
-                data_id: data_id_of(dims, cand.key),
-            },
-            collection: collection.name.clone(),
+        emit(FoundRow {
+            id: cand.dataset_id,
+            dataset_type: &t.name,
+            run,
+            collection: &collection.name,
+            dimensions: dims,
+            values: &cand.key,
         })
     }
 }
 
 /// Pair required dimension names with values. Inserting in order is cheaper than
 /// collecting, which sorts and deduplicates first.
-fn data_id_of(dims: &[String], values: Vec<Value>) -> DataId {
+fn data_id_of(dims: &[String], values: &[Value]) -> DataId {
     let mut d = DataId::new();
     for (k, v) in dims.iter().zip(values) {
-        d.insert(k.clone(), v);
+        d.insert(k.clone(), v.clone());
     }
     d
 }

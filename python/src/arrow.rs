@@ -51,12 +51,11 @@ pub fn datasets_table(
     let mut columns: Vec<Option<Column>> = dimensions.iter().map(|_| None).collect();
     let mut pending_nulls = vec![0usize; dimensions.len()];
     let mut uuid_text = uuid::Uuid::encode_buffer();
-    repo.search_datasets(search, &mut |found| {
-        let d = &found.dataset;
-        ids.append_value(d.id.hyphenated().encode_lower(&mut uuid_text));
-        runs.append_value(&d.run);
-        for (i, name) in dimensions.iter().enumerate() {
-            let v = d.data_id.get(name);
+    repo.search_dataset_rows(search, &mut |found| {
+        ids.append_value(found.id.hyphenated().encode_lower(&mut uuid_text));
+        runs.append_value(found.run);
+        for i in 0..dimensions.len() {
+            let v = found.values.get(i);
             let column = match (&mut columns[i], v) {
                 (Some(c), _) => c,
                 (slot @ None, Some(v)) if !v.is_null() => {

@@ -7,8 +7,6 @@ use uuid::Uuid;
 use valet::queries::DatasetSearch;
 use valet::{Repo, RepoError, Value};
 
-use crate::refs::values_in_order;
-
 /// One dataset found.
 pub struct CompactRow {
     /// Its id.
@@ -38,32 +36,31 @@ pub fn find(repo: &Repo, search: &DatasetSearch) -> Result<CompactRefs, RepoErro
         types: repo.matching_dataset_types(&search.dataset_types)?,
         ..Default::default()
     };
-    let required = found
-        .types
-        .iter()
-        .map(|t| Ok(repo.dataset_type(t)?.dimensions.required))
-        .collect::<Result<Vec<_>, RepoError>>()?;
-    let mut run_index = std::collections::HashMap::new();
+    let mut run_index: std::collections::HashMap<String, usize> = Default::default();
     let (types, runs, rows) = (&found.types, &mut found.runs, &mut found.rows);
-    repo.search_datasets(search, &mut |f| {
-        let d = f.dataset;
-        let type_index = types
-            .iter()
-            .position(|t| *t == d.dataset_type)
-            .unwrap_or_default();
-        let run = match run_index.get(&d.run) {
+    let mut last_type = (String::new(), 0usize);
+    repo.search_dataset_rows(search, &mut |f| {
+        // Rows come type after type: the index is looked up once per type.
+        if last_type.0 != f.dataset_type {
+            let i = types
+                .iter()
+                .position(|t| t == f.dataset_type)
+                .unwrap_or_default();
+            last_type = (f.dataset_type.to_owned(), i);
+        }
+        let run = match run_index.get(f.run) {
             Some(&i) => i,
             None => {
-                runs.push(d.run.clone());
-                run_index.insert(d.run, runs.len() - 1);
+                runs.push(f.run.to_owned());
+                run_index.insert(f.run.to_owned(), runs.len() - 1);
                 runs.len() - 1
             }
         };
         rows.push(CompactRow {
-            id: d.id,
-            type_index,
+            id: f.id,
+            type_index: last_type.1,
             run_index: run,
-            values: values_in_order(d.data_id, &required[type_index]),
+            values: f.values.to_vec(),
         });
         Ok(true)
     })?;

@@ -167,6 +167,10 @@ impl PyRepo {
         py: Python<'_>,
         refs: Vec<valet::DatasetRef>,
     ) -> PyResult<Vec<Py<PyDatasetRef>>> {
+        // Pausing the collector costs three Python calls: worth it for many refs only.
+        if refs.len() < 1000 {
+            return self.build_refs(py, refs);
+        }
         without_gc(py, || self.build_refs(py, refs))
     }
 

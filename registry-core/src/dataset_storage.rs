@@ -372,27 +372,30 @@ impl<'t> DatasetStorage<'t> {
 
     /// One data ID's rows in one round trip: every RUN/TAGGED membership and, with a
     /// time, every validity range overlapping it. `each` gets the source, the holding
-    /// collection and the dataset.
+    /// collection, the dataset and, for validity ranges, the dataset's RUN id (a
+    /// calibration found is never in its RUN, so its RUN is always needed).
     pub fn lookup(
         &self,
         conn: &mut Conn,
         values: &[Value],
         calibs_at: Option<Timespan>,
-        each: &mut dyn FnMut(LookupSource, i64, Uuid),
+        each: &mut dyn FnMut(LookupSource, i64, Uuid, Option<i64>),
     ) -> Result<()> {
         let cond = key_condition("", self.required()).join(" AND ");
         let mut key = Vec::with_capacity(values.len() + 1);
         key.push(Value::Int(self.t.id));
         key.extend(values.iter().cloned());
         let mut sql = format!(
-            "SELECT 0, collection_id, dataset_id FROM {} WHERE {cond}",
+            "SELECT 0, collection_id, dataset_id, NULL FROM {} WHERE {cond}",
             self.tags()
         );
         let mut params = key.clone();
         if let (Some(ts), Some(table)) = (calibs_at, &self.t.calibs_table) {
+            let cond = key_condition("c.", self.required()).join(" AND ");
             sql.push_str(&format!(
-                " UNION ALL SELECT 1, collection_id, dataset_id FROM {table} \
-                 WHERE {cond} AND timespan_end > ? AND ? > timespan_begin"
+                " UNION ALL SELECT 1, c.collection_id, c.dataset_id, d.run_id FROM {table} c \
+                 JOIN dataset d ON d.id = c.dataset_id \
+                 WHERE {cond} AND c.timespan_end > ? AND ? > c.timespan_begin"
             ));
             params.extend(key);
             params.push(ts.begin_or_min().into());
@@ -408,7 +411,7 @@ impl<'t> DatasetStorage<'t> {
             } else {
                 LookupSource::Tags
             };
-            each(source, collection_id, dataset_id);
+            each(source, collection_id, dataset_id, row[3].as_i64());
             Ok(())
         })?;
         Ok(())

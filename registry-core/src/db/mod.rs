@@ -372,6 +372,30 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Run the reads of `f` as one snapshot. On SQLite that is one read transaction,
+    /// so the statements take and release the database's file locks once rather than
+    /// each (most of the cost of a single look-up); PostgreSQL statements run as they
+    /// come. Inside an outer transaction `f` simply runs in it.
+    pub fn read<T, E>(&self, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let mut conn = self.conn()?;
+        if conn.is_pinned() || conn.backend() == Backend::Postgres {
+            return f(&mut conn);
+        }
+        // Prepared once per connection (a batch would parse them every time).
+        conn.execute("BEGIN DEFERRED", &[])?;
+        let result = f(&mut conn);
+        // A read transaction has nothing to keep: ending it is all that matters.
+        let ended = conn.execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[]);
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+}
+
 /// A connection inside a transaction that is rolled back when this is dropped still
 /// open: on an error, a failed commit, or a panic unwinding through it.
 struct OpenTransaction {
