@@ -35,7 +35,8 @@ pub struct IngestTableOptions {
     pub run: String,
     /// Dimension values shared by every row.
     pub data_id: DataId,
-    /// Directory that relative file names are under (default: the table's).
+    /// Directory that relative file names are under (default: the working
+    /// directory, as the reference's `--prefix`).
     pub prefix: Option<PathBuf>,
     /// Let relative file names lead outside the prefix (`..`, symlinks).
     pub allow_outside: bool,
@@ -43,6 +44,19 @@ pub struct IngestTableOptions {
     pub transfer: TransferMode,
     /// How dataset ids are made.
     pub id_generation: IdGenerationMode,
+    /// The formatter recorded for the files (a Python class name), instead of the
+    /// one the storage class implies.
+    pub formatter: Option<String>,
+    /// Record each file's checksum as well as its size (the reference's
+    /// `--track-file-attrs`); without, files are not read again to store them.
+    pub track_file_attrs: bool,
+}
+
+/// How [`Repo::ingest_files_as`] records the files it stores.
+#[derive(Debug, Clone)]
+struct FileRecords<'a> {
+    formatter: Option<&'a str>,
+    track_file_attrs: bool,
 }
 
 impl Repo {
@@ -53,24 +67,31 @@ impl Repo {
         table: &Path,
         options: &IngestTableOptions,
     ) -> Result<Vec<DatasetRef>, RepoError> {
+        if let Some(f) = &options.formatter {
+            check_formatter_name(f)?;
+        }
         let text = std::fs::read_to_string(table).map_err(io_err(table))?;
-        let prefix = options
-            .prefix
-            .clone()
-            .or_else(|| table.parent().map(Path::to_path_buf));
+        let prefix = match &options.prefix {
+            Some(p) => p.clone(),
+            None => std::env::current_dir().map_err(io_err(Path::new(".")))?,
+        };
         let files = read_ingest_table(
             &text,
             &table.display().to_string(),
             &options.data_id,
-            prefix.as_deref(),
+            Some(&prefix),
             options.allow_outside,
         )?;
-        self.ingest_files(
+        self.ingest_files_as(
             &options.dataset_type,
             &options.run,
             &files,
             options.transfer,
             options.id_generation,
+            FileRecords {
+                formatter: options.formatter.as_deref(),
+                track_file_attrs: options.track_file_attrs,
+            },
         )
     }
 
@@ -83,7 +104,32 @@ impl Repo {
         mode: TransferMode,
         id_mode: IdGenerationMode,
     ) -> Result<Vec<DatasetRef>, RepoError> {
-        let store = self.datastore()?;
+        self.ingest_files_as(
+            dataset_type,
+            run,
+            files,
+            mode,
+            id_mode,
+            FileRecords {
+                formatter: None,
+                track_file_attrs: true,
+            },
+        )
+    }
+
+    fn ingest_files_as(
+        &self,
+        dataset_type: &str,
+        run: &str,
+        files: &[FileToIngest],
+        mode: TransferMode,
+        id_mode: IdGenerationMode,
+        records: FileRecords<'_>,
+    ) -> Result<Vec<DatasetRef>, RepoError> {
+        let mut store = self.datastore()?;
+        if !records.track_file_attrs {
+            store = store.without_checksums();
+        }
         let mut log = WriteLog::begin(Some(&store), None)?;
         let result = self.registry.db.transaction(|conn| {
             // A retried attempt first takes back the files of the failed one (see
@@ -116,10 +162,11 @@ impl Repo {
                     &expanded,
                     &f.path,
                     mode,
-                    None,
+                    records.formatter.map(str::to_owned),
                     &mut log,
                 )?);
             }
+
             insert_artifacts(conn, &artifacts)?;
             Ok::<_, RepoError>(refs)
         });
@@ -271,4 +318,22 @@ pub fn read_ingest_table(
         });
     }
     Ok(out)
+}
+
+/// A formatter must be named as Python names a class: dotted identifiers.
+fn check_formatter_name(name: &str) -> Result<(), RepoError> {
+    let ok = name.contains('.')
+        && name.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(RepoError::Invalid(format!(
+            "--formatter {name:?} is not a Python class name (package.module.Class)"
+        )))
+    }
 }

@@ -1238,7 +1238,87 @@ fn record_and_data_id_options(backend: Backend) {
     fails(&["query-data-ids", &repo, "htm7"], "no records");
 }
 
+/// `ingest-files` as the reference: relative names under the working directory by
+/// default, `--formatter` recorded, `--no-track-file-attrs` records no checksum.
+fn ingest_files_options(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = with_dp02_mini_registry(backend, dir.path(), "repo") else {
+        return;
+    };
+    let data = dir.path().join("data");
+    let tables = dir.path().join("tables");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&tables).unwrap();
+    for k in 0..2 {
+        std::fs::write(data.join(format!("f{k}.fits")), format!("{k}")).unwrap();
+    }
+    let table = tables.join("t.csv");
+    std::fs::write(&table, "file,detector,exposure\nf0.fits,0,0\nf1.fits,1,0\n").unwrap();
+    let table = table.display().to_string();
+    let ingest = |run: &str, extra: &[&str]| {
+        let mut args = vec![
+            "ingest-files",
+            &repo,
+            "raw",
+            run,
+            &table,
+            "--data-id",
+            "instrument=LSSTCam-imSim",
+            "-t",
+            "copy",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<String>>()
+    };
+    let out = support::valet()
+        .current_dir(&data)
+        .args(ingest(
+            "u/me/ingest",
+            &[
+                "--formatter",
+                "my.pkg.RawFormatter",
+                "--no-track-file-attrs",
+            ],
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The table's directory is not where relative names are looked for.
+    let out = support::valet()
+        .current_dir(&tables)
+        .args(ingest("u/me/other", &[]))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("f0.fits"));
+    let prefix = data.display().to_string();
+    let args = ingest("u/me/prefixed", &["--prefix", &prefix]);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let args = ingest(
+        "u/me/bad",
+        &["--prefix", &prefix, "--formatter", "not a class"],
+    );
+    fails(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        "is not a Python class name",
+    );
+    let out = dir.path().join("export").display().to_string();
+    ok(&["export", &repo, &out, "-c", "u/me/ingest", "-t", "copy"]);
+    let export = std::fs::read_to_string(Path::new(&out).join("export.yaml")).unwrap();
+    assert_eq!(
+        export.matches("formatter: my.pkg.RawFormatter").count(),
+        2,
+        "{export}"
+    );
+    assert!(!export.contains("checksum"), "{export}");
+}
+
 on_both_backends!(
+    ingest_files_options,
     record_and_data_id_options,
     config_commands,
     import_by_globs,

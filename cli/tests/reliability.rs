@@ -393,6 +393,8 @@ data_id: [{{instrument: LSSTCam-imSim, detector: 1, exposure: 0}}]\n    path: {p
             "raw",
             "u/alice/ingest",
             table.to_str().unwrap(),
+            "--prefix",
+            src.to_str().unwrap(),
             "--data-id",
             "instrument=LSSTCam-imSim",
             "-t",

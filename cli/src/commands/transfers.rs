@@ -147,9 +147,19 @@ pub struct IngestArgs {
     /// Dimension values shared by every row, as DIMENSION=VALUE.
     #[arg(long)]
     pub data_id: Vec<String>,
-    /// Directory that relative file names are under (default: the table's).
+    /// Directory that relative file names are under (default: the working directory).
     #[arg(long)]
     pub prefix: Option<PathBuf>,
+    /// Formatter to record for the files (a Python class name), instead of the one
+    /// their storage class implies.
+    #[arg(long)]
+    pub formatter: Option<String>,
+    /// Record each file's checksum as well as its size (the default).
+    #[arg(long, overrides_with = "no_track_file_attrs")]
+    pub track_file_attrs: bool,
+    /// Record only each file's size: files are not read again to store them.
+    #[arg(long)]
+    pub no_track_file_attrs: bool,
     /// Transfer mode.
     #[arg(long, short = 't', default_value = "auto")]
     pub transfer: String,
@@ -173,6 +183,8 @@ pub fn ingest(args: &IngestArgs) -> CliResult {
         allow_outside: args.allow_outside,
         transfer: args.transfer.parse()?,
         id_generation: args.id_generation_mode.parse::<IdGenerationMode>()?,
+        formatter: args.formatter.clone(),
+        track_file_attrs: !args.no_track_file_attrs,
     };
     let refs = repo.ingest_table(&args.table_file, &options)?;
     eprintln!("ingested {} file(s) into {}", refs.len(), args.run);
