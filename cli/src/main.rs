@@ -2,11 +2,12 @@
 
 mod args;
 mod commands;
+mod options_file;
 mod output;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{
     admin, adopt, check, collections, config, dataset_types, datasets, dimensions, dregs,
@@ -23,6 +24,11 @@ struct Cli {
     /// Act as this user (default: $VALET_USER, else the login name).
     #[arg(long = "user", id = "acting_user", value_name = "USER", global = true)]
     user: Option<String>,
+    /// YAML file of option values by command name (`query-datasets: {where: …}`);
+    /// options on the command line win.
+    #[arg(short = '@', long = "options-file", value_name = "FILE", global = true)]
+    #[allow(dead_code)]
+    options_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -164,7 +170,14 @@ fn run(cli: &Cli) -> CliResult {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let argv = match options_file::expand(std::env::args_os().collect(), &Cli::command()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("valet: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };

@@ -1317,7 +1317,62 @@ fn ingest_files_options(backend: Backend) {
     assert!(!export.contains("checksum"), "{export}");
 }
 
+/// `-@/--options-file`: option values by command name from YAML, the command line
+/// winning; an unknown option is refused in one line.
+fn options_file(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = with_dp02_mini_registry(backend, dir.path(), "repo") else {
+        return;
+    };
+    let file = dir.path().join("options.yaml");
+    std::fs::write(
+        &file,
+        "query-datasets:\n  collections: 2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905\n  \
+         where: visit < 3\n  find-first: true\n  format: csv\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let visits = |out: String| -> Vec<String> {
+        let mut v: Vec<String> = out
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').nth(5).map(str::to_owned))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    assert_eq!(
+        visits(ok(&["query-datasets", &repo, "calexp", "-@", &file])),
+        ["0", "1", "2"]
+    );
+    let given = ok(&[
+        "query-datasets",
+        &repo,
+        "calexp",
+        &format!("--options-file={file}"),
+        "--where",
+        "visit = 26",
+    ]);
+    assert_eq!(visits(given), ["26"]);
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "query-datasets:\n  nope: 1\n").unwrap();
+    let out = run(&[
+        "query-datasets",
+        &repo,
+        "calexp",
+        "-@",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "valet: error: 'nope' is not a valid option for query-datasets\n"
+    );
+}
+
 on_both_backends!(
+    options_file,
     ingest_files_options,
     record_and_data_id_options,
     config_commands,
