@@ -666,7 +666,49 @@ fn parsing_limits(backend: Backend) {
     assert!(f.message.contains("U+200B"), "{}", f.message);
 }
 
+/// A single look-up answered from one handle's caches sees a chain edited through
+/// another handle (another process, in practice) at once.
+fn lookups_see_edits_made_elsewhere(backend: Backend) {
+    let Some(t) = dp02(backend) else { return };
+    let here = &t.repo;
+    let elsewhere = Repo::open(&t.root()).unwrap();
+    let data_id: DataId = [
+        ("instrument".to_owned(), Value::Text("LSSTCam-imSim".into())),
+        ("visit".to_owned(), Value::Int(26)),
+        ("detector".to_owned(), Value::Int(1)),
+    ]
+    .into_iter()
+    .collect();
+    let find = |collection: &str| {
+        here.find_dataset(&valet::queries::FindDatasetOptions {
+            dataset_type: "calexp".into(),
+            data_id: data_id.clone(),
+            collections: vec![collection.into()],
+            ..Default::default()
+        })
+        .unwrap()
+        .map(|f| f.found.dataset.run)
+    };
+    let run = find("2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905").expect("a calexp");
+    edit(here, "mine", ChainMode::Redefine, &[&run], false).unwrap();
+    // Twice: the second answer comes from the caches.
+    assert_eq!(find("mine").as_deref(), Some(run.as_str()));
+    assert_eq!(find("mine").as_deref(), Some(run.as_str()));
+    edit(
+        &elsewhere,
+        "mine",
+        ChainMode::Redefine,
+        &["LSSTCam-imSim/raw/all"],
+        false,
+    )
+    .unwrap();
+    assert_eq!(find("mine"), None);
+    edit(&elsewhere, "mine", ChainMode::Redefine, &[&run], false).unwrap();
+    assert_eq!(find("mine").as_deref(), Some(run.as_str()));
+}
+
 on_both_backends!(
+    lookups_see_edits_made_elsewhere,
     parsing_limits,
     chain_modes,
     chain_as_of,

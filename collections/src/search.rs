@@ -114,6 +114,12 @@ pub struct Found {
     pub collection: String,
 }
 
+/// What a look-up from cached type and path found, unless the caches were stale.
+enum Lookup {
+    Done(Option<Found>),
+    Stale,
+}
+
 /// One query result as the search holds it, borrowed: what [`Found`] owns, without a
 /// map or a string made per row (for callers that stream many rows).
 #[derive(Debug, Clone, Copy)]
@@ -210,24 +216,18 @@ impl Resolver {
         Ok(path)
     }
 
-    /// A dataset type and a search path, from the caches when both are there (one
-    /// read of the structure counter: the common case of a single look-up).
-    fn type_and_path(
+    /// A dataset type and a search path from the caches, without reading the
+    /// structure counter, with the counter they were cached at: the caller checks it.
+    fn cached_type_and_path(
         &self,
-        conn: &mut Conn,
         name: &str,
         collections: &[String],
-        as_of: Option<i64>,
-    ) -> Result<(DatasetType, Arc<SearchPath>)> {
-        if as_of.is_none() {
-            let cache = self.synced(conn)?;
-            if let (Some(t), Some(p)) = (cache.types.get(name), cache.paths.get(collections)) {
-                return Ok((t.clone(), p.clone()));
-            }
-        }
-        Ok((
-            self.dataset_type(conn, name)?,
-            self.search_path(conn, collections, as_of)?,
+    ) -> Option<(DatasetType, Arc<SearchPath>, i64)> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        Some((
+            cache.types.get(name)?.clone(),
+            cache.paths.get(collections)?.clone(),
+            cache.generation?,
         ))
     }
 
@@ -295,8 +295,39 @@ impl Resolver {
         universe: &Universe,
         req: &FindRequest<'_>,
     ) -> Result<Option<Found>> {
-        let (t, path) = self.type_and_path(conn, req.dataset_type, req.collections, req.as_of)?;
-        let values = standardize_data_id(universe, &t, req.data_id)?;
+        // From the caches, the look-up reads the structure counter in its own
+        // statement: one round trip, then a second try with fresh caches in the rare
+        // case that they were stale.
+        if req.as_of.is_none() {
+            if let Some((t, path, cached_at)) =
+                self.cached_type_and_path(req.dataset_type, req.collections)
+            {
+                match self.find_in(conn, universe, req, &t, &path, Some(cached_at))? {
+                    Lookup::Done(found) => return Ok(found),
+                    Lookup::Stale => self.forget(),
+                }
+            }
+        }
+        let t = self.dataset_type(conn, req.dataset_type)?;
+        let path = self.search_path(conn, req.collections, req.as_of)?;
+        match self.find_in(conn, universe, req, &t, &path, None)? {
+            Lookup::Done(found) => Ok(found),
+            Lookup::Stale => Err(mismatch()),
+        }
+    }
+
+    /// [`Resolver::find_dataset`] with the type and search path decided; with
+    /// `cached_at`, `Stale` if the structure counter has moved since.
+    fn find_in(
+        &self,
+        conn: &mut Conn,
+        universe: &Universe,
+        req: &FindRequest<'_>,
+        t: &DatasetType,
+        path: &SearchPath,
+        cached_at: Option<i64>,
+    ) -> Result<Lookup> {
+        let values = standardize_data_id(universe, t, req.data_id)?;
         let dims = &t.dimensions.required;
         let search_calibs = t.is_calibration
             && req.timespan.is_some()
@@ -310,10 +341,11 @@ impl Resolver {
         let mut best: Option<(usize, Uuid)> = None;
         let mut matches: BTreeMap<usize, Vec<Uuid>> = BTreeMap::new();
         let mut calib_runs: HashMap<Uuid, i64> = HashMap::new();
-        t.storage().lookup(
+        let generation = t.storage().lookup(
             conn,
             &values,
             calib_ts,
+            cached_at.is_some(),
             &mut |source, collection_id, id, run_id| {
                 let Some(r) = path.rank(collection_id) else {
                     return;
@@ -332,6 +364,9 @@ impl Resolver {
                 }
             },
         )?;
+        if cached_at.is_some() && generation != cached_at {
+            return Ok(Lookup::Stale);
+        }
         if let Some(ts) = calib_ts {
             if let Some((&r, ids)) = matches.iter().next() {
                 if best.is_none_or(|(b, _)| r < b) {
@@ -351,7 +386,7 @@ impl Resolver {
         }
 
         let Some((rank, id)) = best else {
-            return Ok(None);
+            return Ok(Lookup::Done(None));
         };
         let collection = &path.collections[rank];
         let run = if collection.kind == CollectionType::Run {
@@ -363,7 +398,7 @@ impl Resolver {
             };
             self.run_name(conn, run_id)?
         };
-        Ok(Some(Found {
+        Ok(Lookup::Done(Some(Found {
             dataset: DatasetRef {
                 id,
                 dataset_type: t.name.clone(),
@@ -371,7 +406,7 @@ impl Resolver {
                 data_id: dims.iter().cloned().zip(values).collect(),
             },
             collection: collection.name.clone(),
-        }))
+        })))
     }
 
     /// Stream the datasets a query selects to `emit`, which returns `false` to stop.

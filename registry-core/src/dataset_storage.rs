@@ -374,13 +374,18 @@ impl<'t> DatasetStorage<'t> {
     /// time, every validity range overlapping it. `each` gets the source, the holding
     /// collection, the dataset and, for validity ranges, the dataset's RUN id (a
     /// calibration found is never in its RUN, so its RUN is always needed).
+    ///
+    /// With `with_generation`, the same statement also reads the registry's structure
+    /// counter (see [`crate::schema::read_generation`]) and returns it, so that a
+    /// caller answering from caches keyed by it needs no second round trip.
     pub fn lookup(
         &self,
         conn: &mut Conn,
         values: &[Value],
         calibs_at: Option<Timespan>,
+        with_generation: bool,
         each: &mut dyn FnMut(LookupSource, i64, Uuid, Option<i64>),
-    ) -> Result<()> {
+    ) -> Result<Option<i64>> {
         let cond = key_condition("", self.required()).join(" AND ");
         let mut key = Vec::with_capacity(values.len() + 1);
         key.push(Value::Int(self.t.id));
@@ -401,7 +406,18 @@ impl<'t> DatasetStorage<'t> {
             params.push(ts.begin_or_min().into());
             params.push(ts.end_or_max().into());
         }
+        if with_generation {
+            sql.push_str(
+                " UNION ALL SELECT 2, 0, NULL, value FROM cache_generation \
+                 WHERE name = 'collections'",
+            );
+        }
+        let mut generation = None;
         conn.query_each(&sql, &params, &mut |row| {
+            if row[0].as_i64() == Some(2) {
+                generation = row[3].as_i64();
+                return Ok(());
+            }
             let (Some(collection_id), Some(dataset_id)) = (row[1].as_i64(), row[2].as_uuid())
             else {
                 return Err(DbError::other("unexpected row shape from a dataset table"));
@@ -414,7 +430,7 @@ impl<'t> DatasetStorage<'t> {
             each(source, collection_id, dataset_id, row[3].as_i64());
             Ok(())
         })?;
-        Ok(())
+        Ok(generation.or(with_generation.then_some(0)))
     }
 
     /// Stream a bulk scan. Each row is `dims…, collection_id, dataset_id, run_id`.

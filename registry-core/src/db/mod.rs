@@ -387,9 +387,15 @@ impl Db {
         }
         // Prepared once per connection (a batch would parse them every time).
         conn.execute("BEGIN DEFERRED", &[])?;
-        let result = f(&mut conn);
+        // Ended (rolled back) when dropped open, so a panic in `f` does not send the
+        // connection back to the pool inside a transaction.
+        let mut tx = OpenTransaction { conn, open: true };
+        let result = f(&mut tx.conn);
         // A read transaction has nothing to keep: ending it is all that matters.
-        let ended = conn.execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[]);
+        let ended = tx
+            .conn
+            .execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }, &[]);
+        tx.open = ended.is_err();
         let value = result?;
         ended?;
         Ok(value)
