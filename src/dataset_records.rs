@@ -62,13 +62,9 @@ impl Repo {
         dimensions: &[String],
         data_id: &DataId,
     ) -> Result<ExpandedDataId, RepoError> {
-        let group = self
-            .registry
-            .universe
-            .group(dimensions)
-            .map_err(valet_registry::RegistryError::from)?;
-        let mut conn = self.registry.db.conn()?;
-        self.expand_in_group(&mut conn, &group, data_id)
+        let mut one = self.expand_data_ids(dimensions, std::slice::from_ref(data_id))?;
+        one.pop()
+            .ok_or_else(|| RepoError::Invalid("expanding a data ID gave nothing".into()))
     }
 
     /// Expand many data IDs of the same dimensions (the reference's
@@ -84,12 +80,8 @@ impl Repo {
             .group(dimensions)
             .map_err(valet_registry::RegistryError::from)?;
         let mut conn = self.registry.db.conn()?;
-        let cache = self.records_of_group(&mut conn, &group)?;
-        let order = self.group_order(&group);
-        data_ids
-            .iter()
-            .map(|d| Self::expanded(&cache, &group, &order, d))
-            .collect()
+        let expansion = self.group_expansion(&mut conn, group)?;
+        data_ids.iter().map(|d| expansion.expand(d)).collect()
     }
 
     /// Expand a data ID of a dimension group: its required values, the implied
@@ -100,63 +92,67 @@ impl Repo {
         group: &valet_config::DimensionGroup,
         data_id: &DataId,
     ) -> Result<ExpandedDataId, RepoError> {
-        let cache = self.records_of_group(conn, group)?;
-        Self::expanded(&cache, group, &self.group_order(group), data_id)
+        self.group_expansion(conn, group.clone())?.expand(data_id)
     }
 
-    /// The records of every element of a group, read once.
-    fn records_of_group(
+    /// What expanding data IDs of a group needs, read and worked out once: the records
+    /// of its dimensions and of the elements joining them (`visit_detector_region`
+    /// for visit and detector, which the reference counts among a group's elements),
+    /// and the order of its dimensions.
+    fn group_expansion(
         &self,
         conn: &mut valet_registry::Conn,
-        group: &valet_config::DimensionGroup,
-    ) -> Result<RecordCache, RepoError> {
-        let mut needed: Vec<String> = group
-            .required
-            .iter()
-            .chain(&group.implied)
-            .cloned()
-            .collect();
-        needed.extend(self.join_elements(group));
-        let mut cache = RecordCache::new(self.registry.universe.clone());
-        cache.load_for(conn, &needed)?;
-        Ok(cache)
-    }
-
-    /// The elements that are not dimensions but join a group's dimensions
-    /// (`visit_detector_region` for visit and detector): the reference counts them
-    /// among the group's elements and expands their records too.
-    fn join_elements(&self, group: &valet_config::DimensionGroup) -> Vec<String> {
-        let names: Vec<&String> = group.required.iter().chain(&group.implied).collect();
-        self.registry
+        group: valet_config::DimensionGroup,
+    ) -> Result<GroupExpansion, RepoError> {
+        let dimensions: Vec<&String> = group.required.iter().chain(&group.implied).collect();
+        let joins: Vec<String> = self
+            .registry
             .universe
             .table_elements()
-            .filter(|e| !e.is_dimension() && e.requires.iter().all(|r| names.contains(&r)))
+            .filter(|e| !e.is_dimension() && e.requires.iter().all(|r| dimensions.contains(&r)))
             .map(|e| e.name.clone())
-            .collect()
-    }
-
-    /// A group's dimensions: required, then implied, each in universe order.
-    fn group_order(&self, group: &valet_config::DimensionGroup) -> Vec<String> {
-        self.dimension_order(group.required.iter().cloned())
+            .collect();
+        let needed: Vec<String> = dimensions
+            .into_iter()
+            .cloned()
+            .chain(joins.clone())
+            .collect();
+        let mut cache = RecordCache::new(self.registry.universe.clone());
+        cache.load_for(conn, &needed)?;
+        let order = self
+            .dimension_order(group.required.iter().cloned())
             .into_iter()
             .chain(self.dimension_order(group.implied.iter().cloned()))
-            .collect()
+            .collect();
+        Ok(GroupExpansion {
+            cache,
+            group,
+            order,
+            joins,
+        })
     }
+}
 
-    fn expanded(
-        cache: &RecordCache,
-        group: &valet_config::DimensionGroup,
-        order: &[String],
-        data_id: &DataId,
-    ) -> Result<ExpandedDataId, RepoError> {
-        let expanded = cache.expand(&group.required, data_id)?;
+/// See [`Repo::group_expansion`].
+struct GroupExpansion {
+    cache: RecordCache,
+    group: valet_config::DimensionGroup,
+    /// Required, then implied dimensions, each in universe order.
+    order: Vec<String>,
+    /// The elements joining the group's dimensions.
+    joins: Vec<String>,
+}
+
+impl GroupExpansion {
+    fn expand(&self, data_id: &DataId) -> Result<ExpandedDataId, RepoError> {
+        let expanded = self.cache.expand(&self.group.required, data_id)?;
         let mut records: BTreeMap<String, Record> = expanded
             .records
             .iter()
             .map(|(k, r)| (k.clone(), (*r).clone()))
             .collect();
-        let universe = cache.universe();
-        for name in order {
+        let universe = self.cache.universe();
+        for name in &self.order {
             if records.contains_key(name) {
                 continue;
             }
@@ -170,14 +166,14 @@ impl Repo {
                 records.insert(name.clone(), Record::from([(key.name.clone(), v.clone())]));
             }
         }
-        for e in universe.table_elements().filter(|e| !e.is_dimension()) {
-            if let Some(r) = cache.get(&e.name, &expanded.data_id) {
-                records.insert(e.name.clone(), r.clone());
+        for join in &self.joins {
+            if let Some(r) = self.cache.get(join, &expanded.data_id) {
+                records.insert(join.clone(), r.clone());
             }
         }
         Ok(ExpandedDataId {
-            dimensions: order.to_vec(),
-            required: group.required.len(),
+            dimensions: self.order.clone(),
+            required: self.group.required.len(),
             data_id: expanded.data_id.clone(),
             records,
         })

@@ -59,6 +59,16 @@ struct FileRecords<'a> {
     track_file_attrs: bool,
 }
 
+impl Default for FileRecords<'_> {
+    /// The formatter the storage class implies; size and checksum recorded.
+    fn default() -> Self {
+        FileRecords {
+            formatter: None,
+            track_file_attrs: true,
+        }
+    }
+}
+
 impl Repo {
     /// Ingest the files an ingest table lists (see [`read_ingest_table`]) as new
     /// datasets, in one transaction.
@@ -110,10 +120,7 @@ impl Repo {
             files,
             mode,
             id_mode,
-            FileRecords {
-                formatter: None,
-                track_file_attrs: true,
-            },
+            FileRecords::default(),
         )
     }
 

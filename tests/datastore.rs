@@ -619,7 +619,56 @@ fn retried_import_stores_each_file_once(backend: Backend) {
     );
 }
 
+/// `ingest_table` records the formatter it is given, and a checksum only while file
+/// attributes are tracked.
+fn ingest_table_records(backend: Backend) {
+    use valet::ingest::IngestTableOptions;
+    use valet::registry::{DataId, IdGenerationMode, Value};
+    let Some(t) = new_repo(backend) else { return };
+    t.repo
+        .import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f0.fits"), "pixels").unwrap();
+    let table = dir.path().join("t.csv");
+    std::fs::write(&table, "file,detector,exposure\nf0.fits,0,5\n").unwrap();
+    let ingest = |run: &str, formatter: Option<&str>, track_file_attrs: bool| {
+        let refs = t
+            .repo
+            .ingest_table(
+                &table,
+                &IngestTableOptions {
+                    dataset_type: "raw".into(),
+                    run: run.into(),
+                    data_id: [("instrument".to_string(), Value::from("LSSTCam-imSim"))]
+                        .into_iter()
+                        .collect::<DataId>(),
+                    prefix: Some(dir.path().to_path_buf()),
+                    allow_outside: false,
+                    transfer: TransferMode::Copy,
+                    id_generation: IdGenerationMode::Unique,
+                    formatter: formatter.map(str::to_owned),
+                    track_file_attrs,
+                },
+            )
+            .unwrap();
+        let mut c = t.repo.registry().db.conn().unwrap();
+        all_artifacts(&mut c)
+            .unwrap()
+            .into_iter()
+            .find(|a| a.dataset_id == refs[0].id)
+            .unwrap()
+    };
+    let tracked = ingest("u/me/tracked", None, true);
+    assert!(tracked.checksum.is_some());
+    let untracked = ingest("u/me/untracked", Some("my.pkg.RawFormatter"), false);
+    assert_eq!(untracked.checksum, None);
+    assert_eq!(untracked.file_size, Some(6));
+    assert_eq!(untracked.formatter.as_deref(), Some("my.pkg.RawFormatter"));
+}
+
 on_both_backends!(
+    ingest_table_records,
     retried_import_stores_each_file_once,
     reference_paths,
     links_and_failures,

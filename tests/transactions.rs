@@ -157,31 +157,23 @@ fn removed_files_go_only_at_commit(backend: Backend) {
     );
 }
 
+/// Whether another thread sees the collection `name` registered.
+fn seen_elsewhere(t: &TestRepo, name: &str) -> bool {
+    let repo = t.repo.clone();
+    let sql = format!("SELECT COUNT(*) FROM collection WHERE name = '{name}'");
+    std::thread::spawn(move || count(&repo, &sql))
+        .join()
+        .unwrap()
+        == 1
+}
+
 fn other_threads_see_only_commits(backend: Backend) {
     let Some(t) = new_repo(backend) else { return };
     t.repo.begin_transaction().unwrap();
     run(&t, "pending");
-    let repo = t.repo.clone();
-    let seen = std::thread::spawn(move || {
-        count(
-            &repo,
-            "SELECT COUNT(*) FROM collection WHERE name = 'pending'",
-        )
-    })
-    .join()
-    .unwrap();
-    assert_eq!(seen, 0);
+    assert!(!seen_elsewhere(&t, "pending"));
     t.repo.end_transaction(true).unwrap();
-    let repo = t.repo.clone();
-    let seen = std::thread::spawn(move || {
-        count(
-            &repo,
-            "SELECT COUNT(*) FROM collection WHERE name = 'pending'",
-        )
-    })
-    .join()
-    .unwrap();
-    assert_eq!(seen, 1);
+    assert!(seen_elsewhere(&t, "pending"));
 }
 
 fn ending_without_beginning_is_an_error(backend: Backend) {

@@ -173,7 +173,8 @@ fn main() -> ExitCode {
     let argv = match options_file::expand(std::env::args_os().collect(), &Cli::command()) {
         Ok(argv) => argv,
         Err(e) => {
-            eprintln!("valet: error: {e}");
+            // One line, as every error.
+            eprintln!("valet: error: {}", e.replace('\n', " "));
             return ExitCode::from(2);
         }
     };

@@ -23,8 +23,8 @@ pub fn expand(argv: Vec<OsString>, cli: &Command) -> Result<Vec<OsString>, Strin
         return Err("-@/--options-file needs a command to apply to".into());
     };
     let text = std::fs::read_to_string(&file).map_err(|e| format!("options file {file}: {e}"))?;
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
-        .map_err(|e| one_line(format!("options file {file}: {e}")))?;
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("options file {file}: {e}"))?;
     let name = command.get_name().to_owned();
     let Some(options) = doc.get(name.as_str()) else {
         return Ok(rest.into_iter().map(OsString::from).collect());
@@ -147,8 +147,4 @@ fn tokens(
             .map(|v| v.concat()),
         v => Ok(vec![flag, text(v)?]),
     }
-}
-
-fn one_line(s: String) -> String {
-    s.replace('\n', " ")
 }
