@@ -14,6 +14,7 @@ pub mod collection_writes;
 pub mod config_commands;
 pub mod data_ids;
 pub mod dataset_records;
+pub mod dataset_rows;
 pub mod dataset_type_writes;
 pub mod datastore;
 pub mod dimension_writes;

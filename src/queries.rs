@@ -5,7 +5,6 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use petgraph::graph::DiGraph;
 use serde_json::Value as Json;
@@ -17,6 +16,9 @@ use valet_registry::collections::all_collections;
 use valet_registry::dataset_types::{all_dataset_types, get_dataset_type};
 use valet_registry::dimensions::{query_records, record_filter};
 use valet_registry::expand::RecordCache;
+
+use crate::dataset_rows::{Collector, TypeColumns};
+pub use crate::dataset_rows::{DatasetRow, DatasetRows};
 use valet_registry::glob::{glob_to_regex, is_glob};
 use valet_registry::{DataId, DatasetRef, DatasetType, Record, RegistryError, Timespan, Value};
 
@@ -76,51 +78,6 @@ pub struct QueryDatasetsOptions {
     pub order_by: Vec<String>,
     /// Look up the URI of each dataset's file.
     pub with_uris: bool,
-}
-
-/// One dataset a query found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DatasetRow {
-    /// The dataset and the collection it was found through.
-    pub found: Found,
-    /// The `file://` URI of its file (with `with_uris`; `None` when it has none).
-    pub uri: Option<String>,
-    /// The values of its type's columns (see [`DatasetRows::type_dimensions`]): the
-    /// required, then the implied dimensions of its data ID (`band`, …); NULL where
-    /// a record is missing.
-    pub values: Vec<Value>,
-    columns: Arc<Vec<String>>,
-}
-
-impl DatasetRow {
-    /// The value of a dimension of its data ID, required or implied.
-    pub fn value(&self, dimension: &str) -> Option<&Value> {
-        let i = self.columns.iter().position(|c| c == dimension)?;
-        self.values.get(i).filter(|v| !v.is_null())
-    }
-
-    /// Its type's columns, which [`Self::values`] follows.
-    pub fn columns(&self) -> &[String] {
-        &self.columns
-    }
-}
-
-/// The datasets a query found and the dimensions their data IDs use.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DatasetRows {
-    /// Every dimension of the data IDs found: required ones in universe order, then
-    /// implied ones.
-    pub dimensions: Vec<String>,
-    /// Each dataset type's own columns: its required, then its implied dimensions.
-    pub type_dimensions: BTreeMap<String, Vec<String>>,
-    /// The datasets, by dataset type, each type's sorted as the reference sorts them
-    /// or as `order_by` asks.
-    pub rows: Vec<DatasetRow>,
-    /// More datasets matched than the limit let through.
-    pub limited: bool,
-    /// Dataset types named that do not exist (reported, not an error, as in the
-    /// reference).
-    pub missing_types: Vec<String>,
 }
 
 /// A single look-up by data ID (the reference's `find_dataset`).
@@ -360,10 +317,9 @@ impl Repo {
             }
         }
         if patterns.is_empty() && !missing_types.is_empty() {
-            return Ok(DatasetRows {
-                missing_types,
-                ..Default::default()
-            });
+            let mut none = DatasetRows::default();
+            none.missing_types = missing_types;
+            return Ok(none);
         }
         let mut types = if options.search.dataset_types.is_empty() {
             self.matching_dataset_types(&[])?
@@ -382,6 +338,29 @@ impl Repo {
             }
             None => HashMap::new(),
         };
+        let type_dimensions = self.type_dimensions(&types)?;
+        let columns = self.columns_of_rows(&type_dimensions)?;
+        // Sort keys are checked before the search, not after it.
+        let mut all_columns = vec!["type".to_owned(), "run".into(), "id".into()];
+        all_columns.extend(self.union_of_dimensions(type_dimensions.values()));
+        if options.with_uris {
+            all_columns.push("uri".into());
+        }
+        let keys: Vec<(String, bool)> = options
+            .order_by
+            .iter()
+            .map(|o| {
+                let (desc, name) = sort_spec(o);
+                if all_columns.iter().any(|c| c == name) {
+                    Ok((name.to_owned(), desc))
+                } else {
+                    Err(RepoError::Invalid(format!(
+                        "--order-by {name:?}: no such column (columns: {})",
+                        all_columns.join(", ")
+                    )))
+                }
+            })
+            .collect::<Result<_, _>>()?;
         let limit = options.limit.unwrap_or(usize::MAX);
         // Without sorting the search stops one past the limit (which tells whether
         // the limit cut anything); sorted, every match is needed first.
@@ -390,50 +369,23 @@ impl Repo {
         } else {
             usize::MAX
         };
-        let mut found: Vec<Found> = Vec::new();
         let search = options.search.in_all_collections_by_default();
-        self.search_types(&types, &search, &mut |f| {
-            if found.len() >= stop_after {
-                return Ok(false);
+        let mut collector = Collector::new(columns, self.record_cache_for(&type_dimensions)?);
+        for (i, t) in types.iter().enumerate() {
+            if collector.len() >= stop_after {
+                break;
             }
-            if let Some(want) = &options.owner_type {
-                if owner_of_run.get(&f.dataset.run) != Some(want) {
-                    return Ok(true);
+            self.search_type_rows(std::slice::from_ref(t), &search, &mut |f| {
+                if let Some(want) = &options.owner_type {
+                    if owner_of_run.get(f.run) != Some(want) {
+                        return Ok(true);
+                    }
                 }
-            }
-            found.push(f);
-            Ok(found.len() < stop_after)
-        })?;
-        let type_dimensions = self.type_dimensions(&types)?;
-        let type_columns: HashMap<String, Arc<Vec<String>>> = type_dimensions
-            .iter()
-            .map(|(t, g)| {
-                let columns = g.required.iter().chain(&g.implied).cloned().collect();
-                (t.clone(), Arc::new(columns))
-            })
-            .collect();
-        let values = self.dimension_values(&found, &type_dimensions)?;
-        let uris = if options.with_uris {
-            self.file_uris(found.iter().map(|f| f.dataset.id))?
-        } else {
-            vec![None; found.len()]
-        };
-        let no_columns = Arc::new(Vec::new());
-        let rows: Vec<DatasetRow> = found
-            .into_iter()
-            .zip(uris)
-            .zip(values)
-            .map(|((found, uri), values)| DatasetRow {
-                columns: type_columns
-                    .get(&found.dataset.dataset_type)
-                    .unwrap_or(&no_columns)
-                    .clone(),
-                found,
-                uri,
-                values,
-            })
-            .collect();
-        let dimensions = self.union_of_dimensions(&rows, &type_dimensions);
+                collector.push(i, &f)?;
+                Ok(collector.len() < stop_after)
+            })?;
+        }
+        let mut rows = collector.finish();
         let default_order: BTreeMap<String, Vec<String>> = type_dimensions
             .iter()
             .map(|(name, group)| {
@@ -443,19 +395,72 @@ impl Repo {
                 (name.clone(), keys)
             })
             .collect();
-        let mut rows = sort_dataset_rows(rows, &dimensions, &default_order, options)?;
-        let limited = rows.len() > limit;
-        rows.truncate(limit);
-        Ok(DatasetRows {
-            dimensions,
-            type_dimensions: type_columns
-                .into_iter()
-                .map(|(k, columns)| (k, columns.to_vec()))
-                .collect(),
-            rows,
-            limited,
-            missing_types,
-        })
+        rows.sort(&keys, &default_order);
+        rows.limited = rows.truncate(limit);
+        if options.with_uris {
+            let uris = self.file_uris(rows.iter().map(|r| r.id()))?;
+            rows.set_uris(uris);
+        }
+        let present: Vec<&valet_config::DimensionGroup> = rows
+            .present_types()
+            .into_iter()
+            .filter_map(|t| type_dimensions.get(t))
+            .collect();
+        rows.dimensions = self.union_of_dimensions(present);
+        rows.missing_types = missing_types;
+        Ok(rows)
+    }
+
+    /// What a [`Collector`] needs of each of these dataset types, in order.
+    fn columns_of_rows(
+        &self,
+        type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
+    ) -> Result<Vec<TypeColumns>, RepoError> {
+        let universe = &self.registry.universe;
+        Ok(type_dimensions
+            .iter()
+            .map(|(name, g)| {
+                // Implied values depend only on the dimensions that imply something
+                // (a visit, not its detector), with what those require.
+                let implying: BTreeSet<String> = g
+                    .required
+                    .iter()
+                    .filter(|d| universe.element(d).is_some_and(|e| !e.implies.is_empty()))
+                    .flat_map(|d| universe.required_of(d).unwrap_or_default())
+                    .collect();
+                TypeColumns {
+                    name: name.clone(),
+                    required: g.required.clone(),
+                    implied: g.implied.clone(),
+                    implying: implying
+                        .iter()
+                        .filter_map(|d| g.required.iter().position(|r| r == d))
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// The dimension records implied values of these types are read from (`None`
+    /// when no type has implied dimensions).
+    fn record_cache_for(
+        &self,
+        type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
+    ) -> Result<Option<RecordCache>, RepoError> {
+        let needed: BTreeSet<String> = type_dimensions
+            .values()
+            .filter(|g| !g.implied.is_empty())
+            .flat_map(|g| g.required.iter().chain(&g.implied).cloned())
+            .collect();
+        if needed.is_empty() {
+            return Ok(None);
+        }
+        let mut cache = RecordCache::new(self.registry.universe.clone());
+        cache.load_for(
+            &mut *self.registry.db.conn()?,
+            &needed.into_iter().collect::<Vec<_>>(),
+        )?;
+        Ok(Some(cache))
     }
 
     /// The dimensions the reference sorts a table of these data IDs by: the required
@@ -498,135 +503,24 @@ impl Repo {
             .collect()
     }
 
-    /// The values of each dataset's columns: its data ID's required dimensions, then
-    /// the implied ones (`band`, `physical_filter`, … of a visit), read from the
-    /// dimension records.
-    fn dimension_values(
+    /// Every dimension of these groups: required ones in universe order, then the
+    /// implied ones by name, as the reference lists a type's columns.
+    fn union_of_dimensions<'g>(
         &self,
-        found: &[Found],
-        type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
-    ) -> Result<Vec<Vec<Value>>, RepoError> {
-        let required_values = |f: &Found, group: &valet_config::DimensionGroup| -> Vec<Value> {
-            let mut v = Vec::with_capacity(group.required.len() + group.implied.len());
-            v.extend(
-                group
-                    .required
-                    .iter()
-                    .map(|d| f.dataset.data_id.get(d).cloned().unwrap_or(Value::Null)),
-            );
-            v
-        };
-        let needed: BTreeSet<String> = type_dimensions
-            .values()
-            .filter(|g| !g.implied.is_empty())
-            .flat_map(|g| g.required.iter().chain(&g.implied).cloned())
-            .collect();
-        if needed.is_empty() || found.is_empty() {
-            return Ok(found
-                .iter()
-                .map(|f| {
-                    type_dimensions
-                        .get(&f.dataset.dataset_type)
-                        .map(|g| required_values(f, g))
-                        .unwrap_or_default()
-                })
-                .collect());
-        }
-        let mut cache = RecordCache::new(self.registry.universe.clone());
-        cache.load_for(
-            &mut *self.registry.db.conn()?,
-            &needed.into_iter().collect::<Vec<_>>(),
-        )?;
-        // Implied values depend only on the dimensions that imply something (a
-        // visit, not its detector): each distinct one is expanded once.
-        let universe = &self.registry.universe;
-        let implying: HashMap<&str, Vec<String>> = type_dimensions
-            .iter()
-            .map(|(t, g)| {
-                let dims: BTreeSet<String> = g
-                    .required
-                    .iter()
-                    .filter(|d| universe.element(d).is_some_and(|e| !e.implies.is_empty()))
-                    .flat_map(|d| universe.required_of(d).unwrap_or_default())
-                    .collect();
-                (t.as_str(), dims.into_iter().collect())
-            })
-            .collect();
-        let mut memo: HashMap<String, Vec<Value>> = HashMap::new();
-        let mut key = String::new();
-        found
-            .iter()
-            .map(|f| {
-                let Some(group) = type_dimensions.get(&f.dataset.dataset_type) else {
-                    return Ok(Vec::new());
-                };
-                let mut values = required_values(f, group);
-                {
-                    use std::fmt::Write as _;
-                    key.clear();
-                    key.push_str(&f.dataset.dataset_type);
-                    for d in implying
-                        .get(f.dataset.dataset_type.as_str())
-                        .into_iter()
-                        .flatten()
-                    {
-                        key.push('\u{1}');
-                        if let Some(v) = f.dataset.data_id.get(d) {
-                            let _ = write!(key, "{v}");
-                        }
-                    }
-                }
-                if let Some(known) = memo.get(&key) {
-                    values.extend(known.iter().cloned());
-                    return Ok(values);
-                }
-                let expanded = cache.expand(&group.required, &f.dataset.data_id)?;
-                // A value implied at one remove (`band` through `physical_filter`) is
-                // in the record that implies it.
-                let lookup = |d: &String| {
-                    expanded
-                        .data_id
-                        .get(d)
-                        .or_else(|| expanded.records.values().find_map(|r| r.get(d)))
-                        .cloned()
-                        .unwrap_or(Value::Null)
-                };
-                let implied: Vec<Value> = group.implied.iter().map(lookup).collect();
-                values.extend(implied.iter().cloned());
-                memo.insert(key.clone(), implied);
-                Ok(values)
-            })
-            .collect()
-    }
-
-    /// Every dimension of the rows' types: required ones in universe order, then the
-    /// implied ones, as the reference lays a table out.
-    fn union_of_dimensions(
-        &self,
-        rows: &[DatasetRow],
-        type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
+        groups: impl IntoIterator<Item = &'g valet_config::DimensionGroup>,
     ) -> Vec<String> {
-        let present: BTreeSet<&str> = rows
-            .iter()
-            .map(|r| r.found.dataset.dataset_type.as_str())
-            .collect();
-        let groups: Vec<&valet_config::DimensionGroup> = present
-            .iter()
-            .filter_map(|t| type_dimensions.get(*t))
-            .collect();
+        let groups: Vec<&valet_config::DimensionGroup> = groups.into_iter().collect();
         let required = self.dimension_order(
             groups
                 .iter()
                 .flat_map(|g| g.required.iter().cloned())
                 .collect::<BTreeSet<_>>(),
         );
-        let implied = self.dimension_order(
-            groups
-                .iter()
-                .flat_map(|g| g.implied.iter().cloned())
-                .filter(|d| !required.contains(d))
-                .collect::<BTreeSet<_>>(),
-        );
+        let implied: BTreeSet<String> = groups
+            .iter()
+            .flat_map(|g| g.implied.iter().cloned())
+            .filter(|d| !required.contains(d))
+            .collect();
         required.into_iter().chain(implied).collect()
     }
 
@@ -795,20 +689,26 @@ impl Repo {
     }
 
     /// The datasets a search finds of these types, each with its required and
-    /// implied dimension values.
+    /// implied dimension values, in the order found.
     fn found_with_values(
         &self,
         types: &[String],
         search: &DatasetSearch,
         type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
-    ) -> Result<(Vec<Found>, Vec<Vec<Value>>), RepoError> {
-        let mut found = Vec::new();
-        self.search_types(types, search, &mut |f| {
-            found.push(f);
+    ) -> Result<DatasetRows, RepoError> {
+        let columns = self.columns_of_rows(type_dimensions)?;
+        let index: HashMap<String, usize> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        let mut collector = Collector::new(columns, self.record_cache_for(type_dimensions)?);
+        self.search_type_rows(types, search, &mut |f| {
+            let i = index.get(f.dataset_type).copied().unwrap_or(usize::MAX);
+            collector.push(i, &f)?;
             Ok(true)
         })?;
-        let values = self.dimension_values(&found, type_dimensions)?;
-        Ok((found, values))
+        Ok(collector.finish())
     }
 
     /// The group of `names`, implied dimensions sorted by name as the reference lists
@@ -846,7 +746,7 @@ impl Repo {
             self.sorted_group(&options.dimensions)?
         };
         let dimensions = group_columns(&group);
-        let (found, values) = self.found_with_values(&types, &search, &type_dimensions)?;
+        let found = self.found_with_values(&types, &search, &type_dimensions)?;
         // Where each type's values hold each column, worked out once per type.
         let positions: HashMap<&str, Vec<Option<usize>>> = type_dimensions
             .iter()
@@ -859,25 +759,30 @@ impl Repo {
                 (t.as_str(), at)
             })
             .collect();
-        let mut seen: HashSet<String> = HashSet::new();
+        // Equal values share a cell: data IDs are told apart by their cells.
+        let mut seen: HashSet<Vec<u32>> = HashSet::new();
         let mut rows: Vec<Vec<Value>> = Vec::new();
-        for (f, values) in found.iter().zip(values) {
+        for f in found.iter() {
             let at = positions
-                .get(f.dataset.dataset_type.as_str())
+                .get(f.dataset_type())
                 .map_or(&[][..], Vec::as_slice);
-            let mut row = Vec::with_capacity(dimensions.len());
+            let mut key = Vec::with_capacity(dimensions.len());
             for (i, d) in dimensions.iter().enumerate() {
                 let p = at.get(i).copied().flatten().ok_or_else(|| {
                     RegistryError::Invalid(format!(
                         "{d:?} is not a dimension of {}",
-                        f.dataset.dataset_type
+                        f.dataset_type()
                     ))
                 })?;
-                row.push(values[p].clone());
+                key.push(f.cell_at(p));
             }
-            let key: Vec<Json> = row.iter().map(value_json).collect();
-            if seen.insert(serde_json::to_string(&key).unwrap_or_default()) {
-                rows.push(row);
+            if !seen.contains(&key) {
+                let at = at.iter().flatten();
+                rows.push(
+                    at.map(|&p| f.value_at(p).cloned().unwrap_or(Value::Null))
+                        .collect(),
+                );
+                seen.insert(key);
             }
         }
         Ok((group, dimensions, rows))
@@ -977,13 +882,17 @@ impl Repo {
             })?;
             positions.insert(t.as_str(), at);
         }
-        let (found, values) = self.found_with_values(&types, &search, &type_dimensions)?;
+        let found = self.found_with_values(&types, &search, &type_dimensions)?;
         Ok(found
             .iter()
-            .zip(values)
-            .map(|(f, v)| {
-                let at = &positions[f.dataset.dataset_type.as_str()];
-                let row: Vec<Json> = at.iter().map(|&i| value_json(&v[i])).collect();
+            .map(|f| {
+                let at = positions
+                    .get(f.dataset_type())
+                    .map_or(&[][..], Vec::as_slice);
+                let row: Vec<Json> = at
+                    .iter()
+                    .map(|&i| f.value_at(i).map_or(Json::Null, value_json))
+                    .collect();
                 serde_json::to_string(&row).unwrap_or_default()
             })
             .collect())
@@ -1011,9 +920,8 @@ impl Repo {
         options: RetrieveOptions,
     ) -> Result<(Vec<PathBuf>, bool), RepoError> {
         let found = self.query_datasets(query)?;
-        let refs: Vec<DatasetRef> = found.rows.into_iter().map(|r| r.found.dataset).collect();
         Ok((
-            self.retrieve_artifacts(&refs, destination, options)?,
+            self.retrieve_artifacts(&found.refs(), destination, options)?,
             found.limited,
         ))
     }
@@ -1035,192 +943,6 @@ impl Repo {
                 .map(|a| format!("file://{}", store.location(&a.path).display())))
         })
         .collect()
-    }
-}
-
-/// Sort query rows: by dataset type, then by the `order_by` columns of `options` or,
-/// without them, by each type's `default_order` columns.
-fn sort_dataset_rows(
-    rows: Vec<DatasetRow>,
-    dimensions: &[String],
-    default_order: &BTreeMap<String, Vec<String>>,
-    options: &QueryDatasetsOptions,
-) -> Result<Vec<DatasetRow>, RepoError> {
-    let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
-    columns.extend(dimensions.iter().cloned());
-    if options.with_uris {
-        columns.push("uri".into());
-    }
-    let mut keys = Vec::new();
-    for o in &options.order_by {
-        let (desc, name) = match o.strip_prefix('-') {
-            Some(n) => (true, n),
-            None => (false, o.as_str()),
-        };
-        if !columns.iter().any(|c| c == name) {
-            return Err(RepoError::Invalid(format!(
-                "--order-by {name:?}: no such column (columns: {})",
-                columns.join(", ")
-            )));
-        }
-        keys.push((name.to_owned(), desc));
-    }
-    // Each type's sort columns, resolved to where a row keeps them, once.
-    let mut specs: HashMap<&str, Vec<(KeyColumn, bool)>> = HashMap::new();
-    for r in &rows {
-        let t = r.found.dataset.dataset_type.as_str();
-        if specs.contains_key(t) {
-            continue;
-        }
-        let wanted: Vec<(String, bool)> = if keys.is_empty() {
-            default_order
-                .get(t)
-                .into_iter()
-                .flatten()
-                .map(|c| (c.clone(), false))
-                .collect()
-        } else {
-            keys.clone()
-        };
-        let spec = wanted
-            .iter()
-            .map(|(c, desc)| (KeyColumn::of(c, r.columns()), *desc))
-            .collect();
-        specs.insert(t, spec);
-    }
-    // RUN names compare by their rank among the names, once, not letter by letter
-    // in every comparison.
-    let mut runs: Vec<&str> = rows.iter().map(|r| r.found.dataset.run.as_str()).collect();
-    runs.sort_unstable();
-    runs.dedup();
-    let run_rank: HashMap<&str, usize> = runs.iter().enumerate().map(|(i, r)| (*r, i)).collect();
-    let order: Vec<usize> = {
-        // Each row's sort cells, worked out once (borrowed, not copied), then a sort
-        // of the row numbers.
-        let mut keyed: Vec<(Vec<(Cell<'_>, bool)>, usize)> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let t = r.found.dataset.dataset_type.as_str();
-                let spec = specs.get(t).map_or(&[][..], Vec::as_slice);
-                let mut cells = Vec::with_capacity(spec.len() + 1);
-                cells.push((Cell::Text(t), false));
-                for (column, desc) in spec {
-                    let cell = match column {
-                        KeyColumn::Run => Cell::Rank(
-                            run_rank
-                                .get(r.found.dataset.run.as_str())
-                                .copied()
-                                .unwrap_or(0),
-                        ),
-                        other => other.cell(r),
-                    };
-                    cells.push((cell, *desc));
-                }
-                (cells, i)
-            })
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| {
-            for ((x, desc), (y, _)) in a.iter().zip(b) {
-                let o = x.cmp(y);
-                let o = if *desc { o.reverse() } else { o };
-                if o != Ordering::Equal {
-                    return o;
-                }
-            }
-            Ordering::Equal
-        });
-        keyed.into_iter().map(|(_, i)| i).collect()
-    };
-    let mut slots: Vec<Option<DatasetRow>> = rows.into_iter().map(Some).collect();
-    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
-}
-
-/// Where a row keeps a column it is sorted by.
-#[derive(Debug, Clone, Copy)]
-enum KeyColumn {
-    Type,
-    Run,
-    Id,
-    Uri,
-    Dimension(usize),
-    Missing,
-}
-
-impl KeyColumn {
-    /// The column `name` of rows whose type has these dimension `columns`.
-    fn of(name: &str, columns: &[String]) -> KeyColumn {
-        match name {
-            "type" => KeyColumn::Type,
-            "run" => KeyColumn::Run,
-            "id" => KeyColumn::Id,
-            "uri" => KeyColumn::Uri,
-            dim => columns
-                .iter()
-                .position(|c| c == dim)
-                .map_or(KeyColumn::Missing, KeyColumn::Dimension),
-        }
-    }
-
-    /// A row's cell in this column, borrowed: a sort of many rows must not allocate
-    /// per comparison.
-    fn cell<'a>(&self, r: &'a DatasetRow) -> Cell<'a> {
-        let d = &r.found.dataset;
-        match self {
-            KeyColumn::Type => Cell::Text(&d.dataset_type),
-            KeyColumn::Run => Cell::Text(&d.run),
-            KeyColumn::Id => Cell::Id(d.id),
-            KeyColumn::Uri => r.uri.as_deref().map_or(Cell::Missing, Cell::Text),
-            KeyColumn::Dimension(i) => match r.values.get(*i) {
-                Some(v) if !v.is_null() => Cell::Value(v),
-                _ => Cell::Missing,
-            },
-            KeyColumn::Missing => Cell::Missing,
-        }
-    }
-}
-
-/// One cell of a query row, borrowed, for sorting: numbers by value, text and ids
-/// by their text, text before numbers, missing values last (as the JSON text of the
-/// cells would sort).
-#[derive(Debug, Clone, Copy)]
-enum Cell<'a> {
-    Text(&'a str),
-    Rank(usize),
-    Id(Uuid),
-    Value(&'a Value),
-    Missing,
-}
-
-impl Cell<'_> {
-    fn cmp(&self, other: &Cell<'_>) -> Ordering {
-        use Cell::*;
-        let rank = |c: &Cell<'_>| match c {
-            Missing => 2,
-            Value(crate::Value::Int(_) | crate::Value::Float(_)) => 1,
-            _ => 0,
-        };
-        match (self, other) {
-            (Value(a), Value(b)) => compare_values(a, b),
-            (Value(crate::Value::Text(a)), Text(b)) => a.as_str().cmp(b),
-            (Text(a), Value(crate::Value::Text(b))) => (*a).cmp(b.as_str()),
-            (Text(a), Text(b)) => a.cmp(b),
-            (Rank(a), Rank(b)) => a.cmp(b),
-            (Id(a), Id(b)) => a.cmp(b),
-            _ => rank(self)
-                .cmp(&rank(other))
-                .then_with(|| compare_values(&self.owned(), &other.owned())),
-        }
-    }
-
-    fn owned(&self) -> crate::Value {
-        match self {
-            Cell::Text(s) => crate::Value::Text((*s).to_owned()),
-            Cell::Rank(i) => crate::Value::Int(*i as i64),
-            Cell::Id(u) => crate::Value::Uuid(*u),
-            Cell::Value(v) => (*v).clone(),
-            Cell::Missing => crate::Value::Null,
-        }
     }
 }
 

@@ -56,17 +56,16 @@ fn dataset_queries(backend: Backend) {
         .unwrap();
     assert_eq!(&found.dimensions[..3], ["instrument", "detector", "visit"]);
     let keys: Vec<(i64, i64)> = found
-        .rows
         .iter()
         .map(|r| {
-            let d = &r.found.dataset.data_id;
+            let d = r.data_id();
             (int(&d["detector"]), int(&d["visit"]))
         })
         .collect();
     let mut sorted = keys.clone();
     sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     assert_eq!(keys, sorted);
-    assert!(keys.len() > 3 && found.rows.iter().all(|r| r.uri.is_none()));
+    assert!(keys.len() > 3 && found.iter().all(|r| r.uri().is_none()));
 
     // A column that is not there is named, with those that are.
     let err = repo
@@ -87,7 +86,7 @@ fn dataset_queries(backend: Backend) {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(limited.rows.len(), 2);
+    assert_eq!(limited.len(), 2);
     let personal = repo
         .query_datasets(&QueryDatasetsOptions {
             search: search(&[], &["u/someone/DM-99999"], false),
@@ -95,10 +94,7 @@ fn dataset_queries(backend: Backend) {
             ..Default::default()
         })
         .unwrap();
-    assert!(personal
-        .rows
-        .iter()
-        .all(|r| r.found.dataset.run.starts_with("u/someone/")));
+    assert!(personal.iter().all(|r| r.run().starts_with("u/someone/")));
     assert!(repo
         .find_datasets(&search(&["calexp"], &[], false))
         .unwrap_err()
@@ -305,4 +301,107 @@ fn error_kinds(backend: Backend) {
     );
 }
 
-on_both_backends!(dataset_queries, collection_reads_and_writes, error_kinds);
+/// Listings of several dataset types: grouped by type, each sorted as asked, with the
+/// same datasets the plain search finds.
+fn dataset_listing_order(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    dp02_mini(repo);
+    let both = search(&["raw", "calexp"], &["*"], false);
+    let listed = repo
+        .query_datasets(&QueryDatasetsOptions {
+            search: both.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut listed_ids: Vec<_> = listed.iter().map(|r| r.id()).collect();
+    let mut found_ids: Vec<_> = repo
+        .find_datasets(&both)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    listed_ids.sort();
+    found_ids.sort();
+    assert_eq!(listed_ids, found_ids);
+    assert!(listed.len() > 100);
+
+    // Types by name, each in one block; RUN first in the reference's order.
+    let types: Vec<&str> = listed.iter().map(|r| r.dataset_type()).collect();
+    let first_raw = types.iter().position(|t| *t == "raw").unwrap();
+    assert!(types[..first_raw].iter().all(|t| *t == "calexp"));
+    assert!(types[first_raw..].iter().all(|t| *t == "raw"));
+    let runs: Vec<&str> = listed.iter().take(first_raw).map(|r| r.run()).collect();
+    assert!(runs.windows(2).all(|w| w[0] <= w[1]));
+
+    // The union of columns: required in universe order, then implied by name.
+    let required = listed.dimensions.iter().position(|d| d == "band").unwrap();
+    assert_eq!(
+        &listed.dimensions[..required],
+        ["instrument", "detector", "visit", "exposure"]
+    );
+    let implied = &listed.dimensions[required..];
+    assert!(implied.windows(2).all(|w| w[0] < w[1]), "{implied:?}");
+    assert_eq!(
+        listed.type_dimensions["calexp"],
+        [
+            "instrument",
+            "detector",
+            "visit",
+            "band",
+            "day_obs",
+            "physical_filter"
+        ]
+    );
+
+    // Ids descending, then a cut after the sort keeps the largest.
+    let by_id = |order: &str, limit: Option<usize>| {
+        let rows = repo
+            .query_datasets(&QueryDatasetsOptions {
+                search: search(&["calexp"], &["*"], false),
+                order_by: vec![order.into()],
+                limit,
+                ..Default::default()
+            })
+            .unwrap();
+        (
+            rows.iter().map(|r| r.id()).collect::<Vec<_>>(),
+            rows.limited,
+        )
+    };
+    let (descending, _) = by_id("-id", None);
+    assert!(descending.windows(2).all(|w| w[0] > w[1]));
+    let (first, limited) = by_id("-id", Some(3));
+    assert_eq!(first, descending[..3]);
+    assert!(limited);
+
+    // A later key decides among rows equal in the first.
+    let rows = repo
+        .query_datasets(&QueryDatasetsOptions {
+            search: search(&["calexp"], &[CHAIN], true),
+            order_by: vec!["band".into(), "-visit".into(), "detector".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    let keys: Vec<(String, i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            let band = r.value("band").and_then(|v| v.as_str()).unwrap().to_owned();
+            (
+                band,
+                int(r.value("visit").unwrap()),
+                int(r.value("detector").unwrap()),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    assert_eq!(keys, sorted);
+}
+
+on_both_backends!(
+    dataset_queries,
+    dataset_listing_order,
+    collection_reads_and_writes,
+    error_kinds
+);

@@ -234,59 +234,125 @@ pub fn write_reference_table(
     Ok(())
 }
 
-/// Write `rows` rows as JSON (an array of objects, as [`Table::print`] writes it) or
-/// CSV, each row made by `row` when it is written, so that memory does not grow
-/// with the rows.
-pub fn write_rows(
-    out: &mut impl Write,
-    format: Format,
-    columns: &[String],
-    rows: usize,
-    row: &dyn Fn(usize) -> Vec<Json>,
-) -> std::io::Result<()> {
-    match format {
-        Format::Csv => {
-            let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
-            writeln!(out, "{}", header.join(","))?;
-            for r in 0..rows {
-                let fields: Vec<String> = row(r).iter().map(|v| csv_field(&plain(v))).collect();
-                writeln!(out, "{}", fields.join(","))?;
-            }
-            Ok(())
-        }
-        Format::Json | Format::Table => {
-            /// One row, serialized as an object of its columns.
-            struct Object<'a>(&'a [String], Vec<Json>);
-            impl serde::Serialize for Object<'_> {
-                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                    use serde::ser::SerializeMap;
-                    let mut m = s.serialize_map(Some(self.0.len()))?;
-                    for (c, v) in self.0.iter().zip(&self.1) {
-                        m.serialize_entry(c, v)?;
-                    }
-                    m.end()
-                }
-            }
-            let mut ser = serde_json::Serializer::pretty(&mut *out);
-            serde::Serializer::collect_seq(&mut ser, (0..rows).map(|r| Object(columns, row(r))))?;
-            writeln!(out)
-        }
-    }
+/// How a cell's text goes into JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellKind {
+    /// No value: `null` (an empty CSV field).
+    Null,
+    /// A string, quoted in JSON.
+    Text,
+    /// A number or boolean, written as it is.
+    Literal,
 }
 
 /// Append a registry value as plain text (as [`to_json`] then [`plain`] would show
-/// it), without going through JSON for the common kinds.
-pub fn push_plain(buf: &mut String, column: &str, value: &Value) {
+/// it), without going through JSON for the common kinds; say how JSON writes it.
+pub fn push_plain(buf: &mut String, column: &str, value: &Value) -> CellKind {
     use std::fmt::Write as _;
     match value {
+        Value::Null => CellKind::Null,
         Value::Int(i) if !column.starts_with("timespan_") => {
-            let _ = write!(buf, "{i}");
+            buf.push_str(itoa::Buffer::new().format(*i));
+            CellKind::Literal
         }
-        Value::Text(t) => buf.push_str(t),
+        Value::Text(t) => {
+            buf.push_str(t);
+            CellKind::Text
+        }
         Value::Uuid(u) => {
-            let _ = write!(buf, "{u}");
+            buf.push_str(
+                u.hyphenated()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
+            );
+            CellKind::Text
         }
-        other => buf.push_str(&plain(&to_json(column, other))),
+        other => match to_json(column, other) {
+            Json::Null => CellKind::Null,
+            Json::String(s) => {
+                buf.push_str(&s);
+                CellKind::Text
+            }
+            literal => {
+                let _ = write!(buf, "{literal}");
+                CellKind::Literal
+            }
+        },
+    }
+}
+
+/// Write rows as CSV (a header row, then a line per row) or JSON (an array of
+/// objects, pretty-printed), one row at a time: `cell(row, column, buf)` appends a
+/// cell's text to `buf` and says how JSON writes it, so no row is ever held as
+/// values.
+pub fn write_cells<R>(
+    out: &mut impl Write,
+    format: Format,
+    columns: &[String],
+    rows: impl Iterator<Item = R>,
+    cell: &mut dyn FnMut(&R, usize, &mut String) -> CellKind,
+) -> std::io::Result<()> {
+    // A row is made in `line` and written at once; each cell in `buf` first.
+    let mut buf = String::new();
+    let mut line = String::new();
+    if format == Format::Csv {
+        let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
+        writeln!(out, "{}", header.join(","))?;
+        for r in rows {
+            line.clear();
+            for c in 0..columns.len() {
+                if c > 0 {
+                    line.push(',');
+                }
+                buf.clear();
+                cell(&r, c, &mut buf);
+                if buf
+                    .bytes()
+                    .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+                {
+                    line.push_str(&csv_field(&buf));
+                } else {
+                    line.push_str(&buf);
+                }
+            }
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
+        }
+        return Ok(());
+    }
+    // Keys are quoted once, not once per row.
+    let keys: Vec<String> = columns
+        .iter()
+        .map(|c| format!("    {}: ", Json::String(c.clone())))
+        .collect();
+    let mut any = false;
+    for r in rows {
+        line.clear();
+        line.push_str(if any { ",\n  {\n" } else { "[\n  {\n" });
+        any = true;
+        for (c, key) in keys.iter().enumerate() {
+            line.push_str(key);
+            buf.clear();
+            match cell(&r, c, &mut buf) {
+                CellKind::Null => line.push_str("null"),
+                CellKind::Literal => line.push_str(&buf),
+                CellKind::Text => push_json_string(&mut line, &buf),
+            }
+            line.push_str(if c + 1 < keys.len() { ",\n" } else { "\n" });
+        }
+        line.push_str("  }");
+        out.write_all(line.as_bytes())?;
+    }
+    out.write_all(if any { b"\n]\n" } else { b"[]\n" })
+}
+
+/// Append `text` as a JSON string, quoted and escaped.
+fn push_json_string(line: &mut String, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        line.push('"');
+        line.push_str(text);
+        line.push('"');
+    } else {
+        line.push_str(&Json::String(text.to_owned()).to_string());
     }
 }
 

@@ -37,7 +37,8 @@ use crate::query::{query_collections, CollectionQuery};
 pub struct SearchPath {
     /// Non-chain collections in search order.
     pub collections: Vec<CollectionRecord>,
-    rank: HashMap<i64, usize>,
+    /// Looked up for every row a scan reads: a fast hash, not a DoS-resistant one.
+    rank: foldhash::HashMap<i64, usize>,
 }
 
 impl SearchPath {
@@ -474,6 +475,7 @@ impl Resolver {
         let mut state = Stream {
             find_first: query.find_first,
             current: None,
+            open: false,
             seen: HashSet::new(),
             stopped: false,
         };
@@ -501,12 +503,12 @@ impl Resolver {
                 if state.stopped {
                     return Ok(());
                 }
-                let Some(cand) = Candidate::from_row(row, ndims, &path)? else {
+                let Some(cand) = Candidate::in_row(row, ndims, &path)? else {
                     return Ok(());
                 };
                 if merge {
                     // RUN/TAGGED and CALIBRATION rows must be merged by data ID.
-                    pending.push(cand);
+                    pending.push(cand.to_owned());
                 } else if let Err(e) = state.push(cand, &mut |c| results.finish(c, emit)) {
                     emit_err = Some(e);
                     state.stopped = true;
@@ -519,11 +521,11 @@ impl Resolver {
         }
         if !pending.is_empty() {
             pending.sort_by(|a, b| compare_keys(&a.key, &b.key).then(a.rank.cmp(&b.rank)));
-            for cand in pending {
+            for cand in &pending {
                 if state.stopped {
                     break;
                 }
-                state.push(cand, &mut |c| results.finish(c, emit))?;
+                state.push(cand.borrowed(), &mut |c| results.finish(c, emit))?;
             }
         }
         if !state.stopped {
@@ -621,13 +623,17 @@ fn collections_holding(conn: &mut Conn, t: &DatasetType) -> Result<usize> {
 struct Results<'a> {
     t: &'a DatasetType,
     dims: &'a [String],
-    names: HashMap<i64, &'a CollectionRecord>,
+    names: foldhash::HashMap<i64, &'a CollectionRecord>,
     run_names: HashMap<i64, String>,
 }
 
 impl Results<'_> {
     /// Turn a winning candidate into a result and hand it on.
-    fn finish(&self, c: Group, emit: &mut dyn FnMut(FoundRow<'_>) -> Result<bool>) -> Result<bool> {
+    fn finish(
+        &self,
+        c: &Group,
+        emit: &mut dyn FnMut(FoundRow<'_>) -> Result<bool>,
+    ) -> Result<bool> {
         let (t, dims) = (self.t, self.dims);
         if c.count_at_best > 1 {
             let data_id: DataId = dims
@@ -642,7 +648,7 @@ impl Results<'_> {
                 valet_registry::datasets::describe_data_id(&data_id, dims)
             )));
         }
-        let cand = c.best;
+        let cand = &c.best;
         let collection = self.names.get(&cand.collection_id).ok_or_else(mismatch)?;
         // A dataset found through its RUN needs no look-up for the run name.
         let run = if collection.kind == CollectionType::Run {
@@ -684,25 +690,84 @@ struct Candidate {
     rank: usize,
 }
 
+/// A row read from a tags or calibs table, borrowed from the row.
+#[derive(Debug, Clone, Copy)]
+struct CandidateRef<'r> {
+    key: &'r [Value],
+    collection_id: i64,
+    dataset_id: uuid::Uuid,
+    run_id: i64,
+    rank: usize,
+}
+
 impl Candidate {
     /// The candidate in a row, or `None` when its collection is not searched.
-    fn from_row(
-        row: &[Value],
+    fn in_row<'r>(
+        row: &'r [Value],
         ndims: usize,
         path: &SearchPath,
-    ) -> Result<Option<Candidate>, DbError> {
+    ) -> Result<Option<CandidateRef<'r>>, DbError> {
         let bad = || DbError::other("unexpected row shape from a dataset table");
-        let collection_id = row[ndims].as_i64().ok_or_else(bad)?;
+        let collection_id = row.get(ndims).and_then(Value::as_i64).ok_or_else(bad)?;
         let Some(rank) = path.rank(collection_id) else {
             return Ok(None);
         };
-        Ok(Some(Candidate {
-            key: row[..ndims].to_vec(),
+        Ok(Some(CandidateRef {
+            key: &row[..ndims],
             collection_id,
-            dataset_id: row[ndims + 1].as_uuid().ok_or_else(bad)?,
-            run_id: row[ndims + 2].as_i64().ok_or_else(bad)?,
+            dataset_id: row
+                .get(ndims + 1)
+                .and_then(Value::as_uuid)
+                .ok_or_else(bad)?,
+            run_id: row.get(ndims + 2).and_then(Value::as_i64).ok_or_else(bad)?,
             rank,
         }))
+    }
+
+    fn borrowed(&self) -> CandidateRef<'_> {
+        CandidateRef {
+            key: &self.key,
+            collection_id: self.collection_id,
+            dataset_id: self.dataset_id,
+            run_id: self.run_id,
+            rank: self.rank,
+        }
+    }
+
+    /// Take on `c`'s values, keeping the allocations already made.
+    fn assign(&mut self, c: CandidateRef<'_>) {
+        let kept = self.key.len().min(c.key.len());
+        self.key.truncate(kept);
+        for (mine, theirs) in self.key.iter_mut().zip(c.key) {
+            match (mine, theirs) {
+                (Value::Text(mine), Value::Text(theirs)) => {
+                    mine.clear();
+                    mine.push_str(theirs);
+                }
+                (mine, theirs) => *mine = theirs.clone(),
+            }
+        }
+        self.key.extend_from_slice(&c.key[kept..]);
+        self.assign_except_key(c);
+    }
+
+    fn assign_except_key(&mut self, c: CandidateRef<'_>) {
+        self.collection_id = c.collection_id;
+        self.dataset_id = c.dataset_id;
+        self.run_id = c.run_id;
+        self.rank = c.rank;
+    }
+}
+
+impl CandidateRef<'_> {
+    fn to_owned(self) -> Candidate {
+        Candidate {
+            key: self.key.to_vec(),
+            collection_id: self.collection_id,
+            dataset_id: self.dataset_id,
+            run_id: self.run_id,
+            rank: self.rank,
+        }
     }
 }
 
@@ -713,9 +778,13 @@ struct Group {
 }
 
 /// Groups consecutive rows by data ID (find-first) or passes rows on once per dataset.
+/// The group in hand is reused from one data ID to the next, so that a scan of many
+/// rows allocates nothing per row.
 struct Stream {
     find_first: bool,
     current: Option<Group>,
+    /// `current` holds a group not yet handed on.
+    open: bool,
     seen: HashSet<uuid::Uuid>,
     stopped: bool,
 }
@@ -735,45 +804,58 @@ fn compare_keys(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
 }
 
 impl Stream {
-    fn push(&mut self, c: Candidate, out: &mut dyn FnMut(Group) -> Result<bool>) -> Result<()> {
+    fn push(
+        &mut self,
+        c: CandidateRef<'_>,
+        out: &mut dyn FnMut(&Group) -> Result<bool>,
+    ) -> Result<()> {
         if !self.find_first {
-            if self.seen.insert(c.dataset_id)
-                && !out(Group {
-                    best: c,
-                    count_at_best: 1,
-                })?
-            {
-                self.stopped = true;
+            if self.seen.insert(c.dataset_id) {
+                let g = self.start(c);
+                if !out(g)? {
+                    self.stopped = true;
+                }
             }
             return Ok(());
         }
-        match &mut self.current {
-            Some(g) if g.best.key == c.key => {
+        if self.open {
+            if let Some(g) = self.current.as_mut().filter(|g| g.best.key[..] == *c.key) {
                 if c.rank < g.best.rank {
-                    g.best = c;
+                    g.best.assign_except_key(c);
                     g.count_at_best = 1;
                 } else if c.rank == g.best.rank {
                     g.count_at_best += 1;
                 }
+                return Ok(());
             }
-            _ => {
-                let previous = self.current.replace(Group {
-                    best: c,
-                    count_at_best: 1,
-                });
-                if let Some(g) = previous {
-                    if !out(g)? {
-                        self.stopped = true;
-                    }
+            if let Some(g) = &self.current {
+                if !out(g)? {
+                    self.stopped = true;
                 }
             }
         }
+        self.start(c);
+        self.open = true;
         Ok(())
     }
 
-    fn flush(&mut self, out: &mut dyn FnMut(Group) -> Result<bool>) -> Result<()> {
-        if let Some(g) = self.current.take() {
-            out(g)?;
+    /// Make `current` a group of `c` alone.
+    fn start(&mut self, c: CandidateRef<'_>) -> &Group {
+        if let Some(g) = &mut self.current {
+            g.best.assign(c);
+            g.count_at_best = 1;
+        }
+        self.current.get_or_insert_with(|| Group {
+            best: c.to_owned(),
+            count_at_best: 1,
+        })
+    }
+
+    fn flush(&mut self, out: &mut dyn FnMut(&Group) -> Result<bool>) -> Result<()> {
+        if std::mem::take(&mut self.open) {
+            if let Some(g) = &self.current {
+                out(g)?;
+            }
         }
         Ok(())
     }

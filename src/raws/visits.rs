@@ -16,7 +16,7 @@ use valet_fits::Hdu;
 use valet_registry::dimensions::{insert_records, sync_records, SyncOutcome};
 use valet_registry::region::Region;
 use valet_registry::schema::element_columns;
-use valet_registry::{DatasetRef, Record, Value};
+use valet_registry::{Record, Value};
 
 use super::ingest::RAW;
 use super::translate::{raw_headers, translate};
@@ -234,14 +234,15 @@ impl Repo {
         })?;
         // The raws of each exposure: (detector, file).
         let mut raws: BTreeMap<i64, Vec<(i64, PathBuf)>> = BTreeMap::new();
-        for row in &found.rows {
-            let r: &DatasetRef = &row.found.dataset;
+        for row in found.iter() {
             let (Some(Value::Int(e)), Some(Value::Int(d))) =
-                (r.data_id.get("exposure"), r.data_id.get("detector"))
+                (row.value("exposure"), row.value("detector"))
             else {
                 continue;
             };
-            raws.entry(*e).or_default().push((*d, self.get_path(r)?));
+            raws.entry(*e)
+                .or_default()
+                .push((*d, self.get_path(&row.to_ref())?));
         }
         let exposures: Vec<Record> = self
             .query_dimension_records(&DimensionRecordQuery {

@@ -5,18 +5,20 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::{json, Value as Json};
+use serde_json::json;
 use valet::collection_writes::{CertifyOptions, DecertifyOptions};
 use valet::prune::PruneOptions;
 use valet::queries::{
-    parse_binds, DatasetRows, DatasetSearch, FindDatasetOptions, QueryDataIdsOptions,
+    parse_binds, DatasetRow, DatasetRows, DatasetSearch, FindDatasetOptions, QueryDataIdsOptions,
     QueryDatasetsOptions,
 };
 use valet::registry::glob::is_glob;
-use valet::{RegistryError, Repo};
+use valet::{RegistryError, Repo, Value};
 
 use crate::args::{as_of, parse_data_id, split_commas, timespan};
-use crate::output::{push_plain, to_json, write_reference_table, write_rows, Align, Format, Table};
+use crate::output::{
+    push_plain, to_json, write_cells, write_reference_table, Align, CellKind, Format, Table,
+};
 use crate::CliResult;
 
 /// Options shared by commands that search for datasets.
@@ -120,7 +122,7 @@ pub fn query(args: &QueryArgs) -> CliResult {
     }
     // One dataset type named outright and nothing found: the reference's error.
     if let [only] = args.glob.as_slice() {
-        if found.rows.is_empty() && found.missing_types.is_empty() && !is_glob(only) {
+        if found.is_empty() && found.missing_types.is_empty() && !is_glob(only) {
             return Err(RegistryError::NotFound(format!(
                 "no {only} datasets match the query in the collections searched"
             ))
@@ -129,12 +131,25 @@ pub fn query(args: &QueryArgs) -> CliResult {
     }
     if args.format == Format::Table {
         print_dataset_tables(&found, args.show_uri)?;
-        forget_at_exit(found);
-        return Ok(());
+    } else {
+        print_dataset_rows(&found, args.format, args.show_uri)?;
     }
+    forget_at_exit(found);
+    Ok(())
+}
+
+/// Leave a large answer to the end of the process instead of freeing it piece by
+/// piece: the operating system takes the memory back at once.
+fn forget_at_exit<T>(value: T) {
+    std::mem::forget(value);
+}
+
+/// Print datasets as JSON or CSV: one table of every type's rows, whose columns are
+/// every dimension the types have (empty where a type lacks one).
+fn print_dataset_rows<'a>(found: &'a DatasetRows, format: Format, show_uri: bool) -> CliResult {
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
     columns.extend(found.dimensions.iter().cloned());
-    if args.show_uri {
+    if show_uri {
         columns.push("URI".into());
     }
     // Where each type's rows keep each column of the whole answer.
@@ -150,36 +165,47 @@ pub fn query(args: &QueryArgs) -> CliResult {
             (t.as_str(), at)
         })
         .collect();
-    let row = |i: usize| -> Vec<Json> {
-        let r = &found.rows[i];
-        let d = &r.found.dataset;
-        let mut row = vec![json!(d.dataset_type), json!(d.run), json!(d.id.to_string())];
-        let at = positions.get(d.dataset_type.as_str());
-        for (j, k) in found.dimensions.iter().enumerate() {
-            let value = at
-                .and_then(|at| at[j])
-                .and_then(|p| r.values.get(p))
-                .filter(|v| !v.is_null());
-            row.push(value.map(|v| to_json(k, v)).unwrap_or(Json::Null));
+    let uri_column = 3 + found.dimensions.len();
+    let mut last: (&str, &[Option<usize>]) = ("", &[]);
+    let mut cell = |row: &DatasetRow<'a>, c: usize, buf: &mut String| -> CellKind {
+        match c {
+            0 => text(buf, row.dataset_type()),
+            1 => text(buf, row.run()),
+            2 => push_plain(buf, "id", &Value::Uuid(row.id())),
+            c if c == uri_column => row.uri().map_or(CellKind::Null, |u| text(buf, u)),
+            c => {
+                // Rows of a type share its name: the same text, not just equal text.
+                if !std::ptr::eq(last.0, row.dataset_type()) {
+                    let at = positions
+                        .get(row.dataset_type())
+                        .map_or(&[][..], Vec::as_slice);
+                    last = (row.dataset_type(), at);
+                }
+                let column = &found.dimensions[c - 3];
+                match last
+                    .1
+                    .get(c - 3)
+                    .copied()
+                    .flatten()
+                    .and_then(|p| row.value_at(p))
+                {
+                    Some(v) => push_plain(buf, column, v),
+                    None => CellKind::Null,
+                }
+            }
         }
-        if args.show_uri {
-            row.push(r.uri.clone().map_or(Json::Null, Json::String));
-        }
-        row
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    write_rows(&mut out, args.format, &columns, found.rows.len(), &row)?;
+    write_cells(&mut out, format, &columns, found.iter(), &mut cell)?;
     out.flush()?;
-    forget_at_exit(found);
     Ok(())
 }
 
-/// Leave a large answer to the end of the process instead of freeing it piece by
-/// piece: the operating system takes the memory back at once, and freeing a row's
-/// every allocation costs as much as printing it.
-fn forget_at_exit<T>(value: T) {
-    std::mem::forget(value);
+/// Append text as a cell.
+fn text(buf: &mut String, s: &str) -> CellKind {
+    buf.push_str(s);
+    CellKind::Text
 }
 
 /// Print datasets as the reference does: a table per dataset type with its own
@@ -187,16 +213,10 @@ fn forget_at_exit<T>(value: T) {
 fn print_dataset_tables(found: &DatasetRows, show_uri: bool) -> CliResult {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    for group in found
-        .rows
-        .chunk_by(|a, b| a.found.dataset.dataset_type == b.found.dataset.dataset_type)
-    {
-        let dataset_type = &group[0].found.dataset.dataset_type;
-        let dimensions = found
-            .type_dimensions
-            .get(dataset_type)
-            .cloned()
-            .unwrap_or_default();
+    let rows: Vec<DatasetRow<'_>> = found.iter().collect();
+    for group in rows.chunk_by(|a, b| a.dataset_type() == b.dataset_type()) {
+        let dataset_type = group[0].dataset_type();
+        let dimensions = group[0].columns();
         let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
         columns.extend(dimensions.iter().cloned());
         if show_uri {
@@ -205,15 +225,16 @@ fn print_dataset_tables(found: &DatasetRows, show_uri: bool) -> CliResult {
         let uri_column = 3 + dimensions.len();
         let mut cell = |r: usize, c: usize, buf: &mut String| {
             let row = &group[r];
-            let d = &row.found.dataset;
             match c {
-                0 => buf.push_str(&d.dataset_type),
-                1 => buf.push_str(&d.run),
-                2 => push_plain(buf, "id", &valet::Value::Uuid(d.id)),
-                c if c == uri_column => buf.push_str(row.uri.as_deref().unwrap_or_default()),
+                0 => buf.push_str(dataset_type),
+                1 => buf.push_str(row.run()),
+                2 => {
+                    push_plain(buf, "id", &Value::Uuid(row.id()));
+                }
+                c if c == uri_column => buf.push_str(row.uri().unwrap_or_default()),
                 c => {
                     // The table's columns are the type's own, as the row keeps them.
-                    if let Some(v) = row.values.get(c - 3).filter(|v| !v.is_null()) {
+                    if let Some(v) = row.value_at(c - 3) {
                         push_plain(buf, &dimensions[c - 3], v);
                     }
                 }

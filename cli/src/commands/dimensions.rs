@@ -136,7 +136,9 @@ fn print_records_as_reference(repo: &Repo, element: &str, records: &[Record]) ->
                     buf.push_str("0x");
                     buf.push_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>());
                 }
-                Some(v) => push_plain(buf, column, v),
+                Some(v) => {
+                    push_plain(buf, column, v);
+                }
             },
         }
     };

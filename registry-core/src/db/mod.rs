@@ -235,8 +235,11 @@ impl Db {
     /// Connect to `sqlite:<path>` or `postgresql://…` (also `postgres://…`).
     pub fn connect(url: &str) -> Result<Db, DbError> {
         if let Some(path) = url.strip_prefix("sqlite:") {
+            // One connection is opened up front, the others when first needed: a
+            // command that uses one does not wait for four to open.
             let pool = r2d2::Pool::builder()
                 .max_size(4)
+                .min_idle(Some(1))
                 .connection_timeout(Duration::from_secs(30))
                 .build(SqliteManager::new(path))
                 .map_err(|e| DbError::other(format!("cannot open SQLite database {path}: {e}")))?;
@@ -253,6 +256,7 @@ impl Db {
                 .map_err(|e| DbError::other(format!("cannot connect to PostgreSQL: {e}")))?;
             let pool = r2d2::Pool::builder()
                 .max_size(8)
+                .min_idle(Some(1))
                 .connection_timeout(Duration::from_secs(30))
                 .build(manager)
                 .map_err(|e| DbError::other(format!("cannot connect to PostgreSQL: {e}")))?;
