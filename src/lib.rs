@@ -8,6 +8,7 @@
 //! reference Butler's export files.
 
 pub mod adopt;
+pub mod artifact_zip;
 pub mod check;
 pub mod collection_queries;
 pub mod collection_writes;

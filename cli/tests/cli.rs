@@ -1371,7 +1371,160 @@ fn options_file(backend: Backend) {
     );
 }
 
+fn as_strs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+/// `retrieve-artifacts --zip`: one zip named as the reference names it (a UUID5 of its
+/// member names), its index first and compressed, each file stored as it is in the
+/// datastore; the index lists the query's datasets with their records in the
+/// reference's layout; a zip is replaced only with `--clobber`.
+fn retrieve_zip(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path(), "repo") else {
+        return;
+    };
+    let import = dp02_mini_import(&repo);
+    ok(&import.iter().map(String::as_str).collect::<Vec<_>>());
+    let dest = dir.path().join("zips");
+    let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
+    let args = |where_: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["retrieve-artifacts", &repo, dest.to_str().unwrap(), "--zip"]
+            .map(str::to_owned)
+            .into();
+        a.extend(
+            [
+                "-d",
+                "calexp",
+                "--collections",
+                chain,
+                "--find-first",
+                "--where",
+                where_,
+            ]
+            .map(str::to_owned),
+        );
+        a.extend(extra.iter().map(|e| e.to_string()));
+        a
+    };
+    let visits = "visit IN (1..2)";
+    let written = ok(&as_strs(&args(visits, &[])));
+    let path = written
+        .trim()
+        .strip_prefix("Zip file written to file://")
+        .unwrap()
+        .to_owned();
+
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let first = zip.by_index(0).unwrap();
+    assert_eq!(first.name(), "_butler_zip_index.json");
+    assert_eq!(first.compression(), zip::CompressionMethod::Deflated);
+    let index: serde_json::Value = serde_json::from_reader(first).unwrap();
+    let mut members = Vec::new();
+    for i in 1..zip.len() {
+        let mut member = zip.by_index(i).unwrap();
+        assert_eq!(member.compression(), zip::CompressionMethod::Stored);
+        let info = &index["artifact_map"][member.name()]["info"];
+        let stored = Path::new(&repo).join(info["path"].as_str().unwrap());
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut member, &mut bytes).unwrap();
+        assert_eq!(bytes, std::fs::read(stored).unwrap(), "{}", member.name());
+        assert_eq!(info["file_size"].as_i64(), Some(bytes.len() as i64));
+        members.push(member.name().to_owned());
+    }
+    members.sort();
+    let namespace = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_DNS, b"lsst.org");
+    let name = uuid::Uuid::new_v5(&namespace, members.join(",").as_bytes());
+    assert!(path.ends_with(&format!("/zips/{name}.zip")), "{path}");
+
+    // The index lists exactly the datasets the query finds, each in one member.
+    let listed: serde_json::Value = serde_json::from_str(&ok(&[
+        "query-datasets",
+        &repo,
+        "calexp",
+        "--collections",
+        chain,
+        "--find-first",
+        "--where",
+        visits,
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let mut ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let refs = &index["refs"]["compact_refs"];
+    let mut indexed: Vec<&str> = refs
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    indexed.sort();
+    assert_eq!(ids, indexed);
+    assert_eq!(ids.len(), 24);
+    let mut held: Vec<&str> = index["artifact_map"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|m| {
+            m["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_str().unwrap())
+        })
+        .collect();
+    held.sort();
+    assert_eq!(held, ids);
+    let some = &refs[ids[0]];
+    assert_eq!(some["dataset_type_name"], "calexp");
+    assert!(some["data_id"]["band"].is_string() && some["data_id"]["day_obs"].is_i64());
+    assert_eq!(
+        index["refs"]["dataset_types"]["calexp"]["dimensions"],
+        serde_json::json!(["instrument", "detector", "visit"])
+    );
+    // Records as the reference lays them out: required dimensions, own key, implied
+    // dimensions by name, other keys, metadata, region (hex), timespan.
+    let records = &index["refs"]["dimension_records"];
+    let visit = &records["visit"][0];
+    assert_eq!(visit.as_array().unwrap().len(), 14);
+    assert_eq!(visit[0], "LSSTCam-imSim");
+    assert!(visit[2].is_i64() && visit[3].is_string() && visit[4].is_string());
+    assert!(visit[12]
+        .as_str()
+        .unwrap()
+        .chars()
+        .all(|c| c.is_ascii_hexdigit()));
+    assert!(visit[13].as_array().unwrap().iter().all(|t| t.is_i64()));
+    let region = &records["visit_detector_region"][0];
+    assert_eq!(region[0], "LSSTCam-imSim");
+    assert_eq!(
+        records["visit_detector_region"].as_array().unwrap().len(),
+        24
+    );
+    assert_eq!(records["band"].as_array().unwrap().len(), 2);
+
+    // The same zip again: refused without --clobber, replaced with it.
+    let again = run(&as_strs(&args(visits, &[])));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists (use --clobber"));
+    assert_eq!(ok(&as_strs(&args(visits, &["--clobber"]))), written);
+    // Nothing found: nothing written.
+    assert_eq!(
+        ok(&as_strs(&args("visit = 999", &[]))),
+        "No datasets matched query.\n"
+    );
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 1);
+}
+
 on_both_backends!(
+    retrieve_zip,
     options_file,
     ingest_files_options,
     record_and_data_id_options,

@@ -245,6 +245,13 @@ pub struct RetrieveArgs {
     /// List every file retrieved.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Put the files in one zip with the index `butler ingest-zip` reads (`-t` and
+    /// `--preserve-path` are then ignored, as in the reference).
+    #[arg(long, overrides_with = "no_zip")]
+    pub zip: bool,
+    /// Files side by side (the default).
+    #[arg(long, overrides_with = "zip")]
+    pub no_zip: bool,
 }
 
 /// Run `valet retrieve-artifacts`; prints what the reference's prints.
@@ -254,13 +261,32 @@ pub fn retrieve(args: &RetrieveArgs) -> CliResult {
     if search.collections.is_empty() {
         search.collections = vec!["*".into()];
     }
+    let query = valet::queries::QueryDatasetsOptions {
+        search,
+        limit: (args.limit != 0).then_some(args.limit.unsigned_abs() as usize),
+        order_by: split_commas(&args.order_by),
+        ..Default::default()
+    };
+    let warn_if_cut = |limited: bool| {
+        if limited && args.limit < 0 {
+            eprintln!(
+                "valet: warning: Requested limit of {} hit for number of datasets returned. Use --limit to increase this limit.",
+                args.limit.unsigned_abs()
+            );
+        }
+    };
+    if args.zip {
+        let (zip, limited) =
+            repo.retrieve_artifacts_zip(&query, &args.destination, args.clobber)?;
+        warn_if_cut(limited);
+        match zip {
+            Some(path) => println!("Zip file written to file://{}", path.display()),
+            None => println!("No datasets matched query."),
+        }
+        return Ok(());
+    }
     let (files, limited) = repo.retrieve_matching(
-        &valet::queries::QueryDatasetsOptions {
-            search,
-            limit: (args.limit != 0).then_some(args.limit.unsigned_abs() as usize),
-            order_by: split_commas(&args.order_by),
-            ..Default::default()
-        },
+        &query,
         &args.destination,
         RetrieveOptions {
             preserve_path: !args.no_preserve_path,
@@ -268,12 +294,7 @@ pub fn retrieve(args: &RetrieveArgs) -> CliResult {
             transfer: Some(args.transfer.parse::<TransferMode>()?),
         },
     )?;
-    if limited && args.limit < 0 {
-        eprintln!(
-            "valet: warning: Requested limit of {} hit for number of datasets returned. Use --limit to increase this limit.",
-            args.limit.unsigned_abs()
-        );
-    }
+    warn_if_cut(limited);
     let destination = args.destination.display();
     if files.is_empty() {
         println!("No datasets matched query.");

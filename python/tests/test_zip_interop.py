@@ -1,0 +1,82 @@
+"""Zips written by ``valet retrieve-artifacts --zip``, read by the reference's
+``ingest_zip``: the same datasets, ids, data IDs and files, and dimension records equal
+to those the reference imports itself from the same export."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import zipfile
+
+import pytest
+
+from conftest import DP02_MINI, REPO_ROOT, make_butler
+
+CHAIN = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905"
+WHERE = "visit IN (1..2)"
+
+
+def valet(*args: str) -> str:
+    """Run the valet binary (``VALET_BIN``, else the debug build) and return stdout."""
+    binary = pathlib.Path(os.environ.get("VALET_BIN", REPO_ROOT / "target" / "debug" / "valet"))
+    if not binary.exists():
+        pytest.fail(f"{binary} is not built: run `cargo build -p valet-cli` (scripts/test.sh does)")
+    done = subprocess.run([str(binary), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_reference_ingests_valet_zip(dp02, backend, tmp_path):
+    repo = tmp_path / "valet-repo"
+    valet("create", str(repo))
+    valet(
+        "import",
+        str(repo),
+        str(DP02_MINI / "files"),
+        "--export-file",
+        "../export.yaml",
+        "-t",
+        "copy",
+    )
+    written = valet(
+        "retrieve-artifacts",
+        str(repo),
+        str(tmp_path / "zips"),
+        "--zip",
+        "-d",
+        "calexp",
+        "--collections",
+        CHAIN,
+        "--find-first",
+        "--where",
+        WHERE,
+    )
+    zip_path = written.strip().removeprefix("Zip file written to file://")
+
+    # Into an empty reference repository, records and all.
+    target = make_butler("reference", backend, tmp_path / "reference")
+    target.ingest_zip(zip_path, transfer_dimensions=True)
+
+    source = dp02["reference"]
+    where = WHERE + " AND instrument = 'LSSTCam-imSim'"
+    expected = source.query_datasets("calexp", CHAIN, where=where, find_first=True)
+    got = target.query_datasets("calexp", "*", where=where, find_first=False)
+    assert len(expected) == 24
+    assert sorted((r.id, r.run, r.dataId.required) for r in got) == sorted(
+        (r.id, r.run, r.dataId.required) for r in expected
+    )
+    # The files came through the zip unchanged.
+    for ref in got:
+        archive, member = str(target.getURI(ref)).removeprefix("file://").split("#zip-path=")
+        with zipfile.ZipFile(archive) as z:
+            assert z.read(member) == source.getURI(ref).read()
+    # The records valet wrote are the ones the reference imported itself.
+    for element in ("visit", "detector", "physical_filter", "day_obs", "visit_detector_region"):
+        mine = {r.dataId.required_values: r.toDict() for r in target.query_dimension_records(element)}
+        theirs = {
+            r.dataId.required_values: r.toDict()
+            for r in source.query_dimension_records(element)
+            if r.dataId.required_values in mine
+        }
+        assert mine and mine == theirs, element
