@@ -1,6 +1,6 @@
-//! `retrieve-artifacts --zip`: the files of datasets in one zip, with the index the
-//! reference's `butler ingest-zip` reads (`_butler_zip_index.json`: the datasets, their
-//! types and dimension records, and which member holds which datasets).
+//! The reference's zip of dataset files, written (`retrieve-artifacts --zip`) and read
+//! (`ingest-zip`): the files with an index, `_butler_zip_index.json`, that lists the
+//! datasets, their types and dimension records, and which member holds which datasets.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -14,6 +14,9 @@ use valet_registry::artifacts::{get_artifact, ArtifactRecord};
 use valet_registry::ids::DATASET_ID_NAMESPACE;
 use valet_registry::{DataId, Record, Value};
 
+use crate::dataset_type_writes::DatasetTypeSpec;
+use crate::dimension_writes::ExistingRecords;
+use crate::ingest::FileToIngest;
 use crate::queries::{compare_values, value_json, DatasetRow, QueryDatasetsOptions};
 use crate::{Repo, RepoError};
 
@@ -236,7 +239,7 @@ impl Repo {
                     let required = universe
                         .required_of(name)
                         .map_err(valet_registry::RegistryError::from)?;
-                    let fields = reference_record(element, &required, record);
+                    let fields = reference_record(&reference_fields(element, &required), record);
                     let (seen, list) = out.entry(name.clone()).or_default();
                     if seen.insert(fields.to_string()) {
                         list.push(fields);
@@ -252,35 +255,406 @@ impl Repo {
     }
 }
 
-/// A record as the reference serializes it: the dimensions it requires (`required`,
-/// in universe order, every one down the chain), its own key, the dimensions it implies
-/// (by name), its other keys, its metadata, then its region and timespan when it has
-/// them; regions as hex, timespans as `[begin, end]` in TAI nanoseconds.
-fn reference_record(element: &Element, required: &[String], record: &Record) -> Json {
-    let field = |name: &str| record.get(name).map_or(Json::Null, value_json);
+/// How [`Repo::ingest_zip`] takes a zip in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestZipOptions {
+    /// Insert the dimension records the index carries (admins only; records already
+    /// there are kept as they are), as the reference's `--transfer-dimensions`.
+    pub transfer_dimensions: bool,
+    /// Read and check the zip, and say what would be ingested, changing nothing.
+    pub dry_run: bool,
+}
+
+/// What [`Repo::ingest_zip`] ingested (or, dry, would ingest).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestZipSummary {
+    /// Datasets.
+    pub datasets: usize,
+    /// Files stored (one per dataset: datasets sharing a member each get a copy).
+    pub files: usize,
+    /// The RUNs they go into, by name.
+    pub runs: Vec<String>,
+}
+
+/// One dataset the index lists, with the member holding its file.
+struct ZipDataset {
+    id: Uuid,
+    dataset_type: String,
+    run: String,
+    data_id: DataId,
+    member: String,
+    formatter: Option<String>,
+}
+
+/// What a zip's index says, checked.
+struct ZipContents {
+    dataset_types: Vec<(String, DatasetTypeSpec)>,
+    datasets: Vec<ZipDataset>,
+    /// Serialized records by element.
+    records: Vec<(String, Vec<Json>)>,
+}
+
+impl ZipContents {
+    /// Read an index as the reference writes it (version V1), for this universe.
+    fn parse(index: &Json, universe: &valet_config::Universe) -> Result<ZipContents, RepoError> {
+        let bad = |what: String| RepoError::Invalid(format!("zip index: {what}"));
+        let text = |v: &Json, what: &str| -> Result<String, RepoError> {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| bad(format!("{what} is not text")))
+        };
+        if index["index_version"] != "V1" || index["refs"]["container_version"] != "V1" {
+            return Err(bad(format!(
+                "version {} / {} is not V1 / V1",
+                index["index_version"], index["refs"]["container_version"]
+            )));
+        }
+        let refs = &index["refs"];
+        if refs["universe_namespace"] != universe.namespace.as_str() {
+            return Err(bad(format!(
+                "its dimensions are {}'s, the repository's are {}'s",
+                refs["universe_namespace"], universe.namespace
+            )));
+        }
+        let mut dataset_types = Vec::new();
+        let mut required: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, t) in refs["dataset_types"].as_object().into_iter().flatten() {
+            let dimensions: Vec<String> = t["dimensions"]
+                .as_array()
+                .ok_or_else(|| bad(format!("dataset type {name} has no dimensions list")))?
+                .iter()
+                .map(|d| text(d, "a dimension"))
+                .collect::<Result<_, _>>()?;
+            required.insert(name.clone(), dimensions.clone());
+            dataset_types.push((
+                name.clone(),
+                DatasetTypeSpec {
+                    storage_class: text(&t["storageClass"], "a storage class")?,
+                    dimensions,
+                    is_calibration: t["isCalibration"].as_bool().unwrap_or(false),
+                },
+            ));
+        }
+        let mut datasets = Vec::new();
+        for (member, entry) in index["artifact_map"].as_object().into_iter().flatten() {
+            let info = &entry["info"];
+            if !info["component"].is_null() {
+                return Err(bad(format!(
+                    "{member} holds one component of a disassembled dataset, which valet does not store"
+                )));
+            }
+            for id in entry["ids"].as_array().into_iter().flatten() {
+                let id = text(id, "a dataset id")?;
+                let r = &refs["compact_refs"][id.as_str()];
+                let dataset_type = text(&r["dataset_type_name"], "a dataset type name")?;
+                let dims = required.get(&dataset_type).ok_or_else(|| {
+                    bad(format!("dataset {id}'s type {dataset_type} is not listed"))
+                })?;
+                let data_id: DataId = dims
+                    .iter()
+                    .map(|d| {
+                        let v = json_value(&r["data_id"][d.as_str()])
+                            .filter(|v| !v.is_null())
+                            .ok_or_else(|| {
+                                bad(format!("dataset {id} has no {d} in its data ID"))
+                            })?;
+                        Ok((d.clone(), v))
+                    })
+                    .collect::<Result<_, RepoError>>()?;
+                datasets.push(ZipDataset {
+                    id: id.parse().map_err(|_| bad(format!("{id} is not a UUID")))?,
+                    dataset_type,
+                    run: text(&r["run"], "a RUN")?,
+                    data_id,
+                    member: member.clone(),
+                    formatter: info["formatter"]
+                        .as_str()
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_owned),
+                });
+            }
+        }
+        let records = refs["dimension_records"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(element, list)| {
+                let list = list
+                    .as_array()
+                    .ok_or_else(|| bad(format!("the {element} records are not a list")))?;
+                Ok((element.clone(), list.clone()))
+            })
+            .collect::<Result<_, RepoError>>()?;
+        Ok(ZipContents {
+            dataset_types,
+            datasets,
+            records,
+        })
+    }
+}
+
+impl Repo {
+    /// Ingest a zip `retrieve-artifacts --zip` wrote (valet's or the reference's):
+    /// its datasets, with their ids, into their RUNs (registered if missing), their
+    /// dataset types registered if missing (a different definition is refused), and,
+    /// with `transfer_dimensions`, their dimension records. Each member is unpacked
+    /// into the datastore under the file templates, as any ingested file is. All of it
+    /// in one transaction: on failure nothing is left.
+    pub fn ingest_zip(
+        &self,
+        zip_path: &Path,
+        options: IngestZipOptions,
+    ) -> Result<IngestZipSummary, RepoError> {
+        let shown = zip_path.display().to_string();
+        let io = |source| RepoError::Io {
+            path: shown.clone(),
+            source,
+        };
+        let not_zip = |e: zip::result::ZipError| RepoError::Invalid(format!("{shown}: {e}"));
+        let mut archive =
+            zip::ZipArchive::new(File::open(zip_path).map_err(io)?).map_err(not_zip)?;
+        let index: Json = {
+            let member = archive.by_name(ZIP_INDEX_NAME).map_err(|_| {
+                RepoError::Invalid(format!(
+                    "{shown} has no {ZIP_INDEX_NAME}: it is not a zip of datasets (retrieve-artifacts --zip)"
+                ))
+            })?;
+            serde_json::from_reader(member)
+                .map_err(|e| RepoError::Invalid(format!("{shown}: {ZIP_INDEX_NAME}: {e}")))?
+        };
+        let contents = ZipContents::parse(&index, &self.registry.universe)
+            .map_err(|e| RepoError::Invalid(format!("{shown}: {e}")))?;
+        let mut runs: Vec<String> = contents.datasets.iter().map(|d| d.run.clone()).collect();
+        runs.sort();
+        runs.dedup();
+        let summary = IngestZipSummary {
+            datasets: contents.datasets.len(),
+            files: contents.datasets.len(),
+            runs,
+        };
+        if options.dry_run {
+            return Ok(summary);
+        }
+        // Members are unpacked first, outside the repository; the temporary copies go
+        // when this returns.
+        let unpacked = tempfile::tempdir().map_err(io)?;
+        let mut members: HashMap<&str, PathBuf> = HashMap::new();
+        for d in &contents.datasets {
+            if members.contains_key(d.member.as_str()) {
+                continue;
+            }
+            let mut member = archive.by_name(&d.member).map_err(|_| {
+                RepoError::Invalid(format!(
+                    "{shown}: member {} that the index lists is not in the zip",
+                    d.member
+                ))
+            })?;
+            let name = member
+                .enclosed_name()
+                .filter(|n| n.file_name().is_some())
+                .ok_or_else(|| {
+                    RepoError::Invalid(format!(
+                        "{shown}: member {:?} is not a plain file name",
+                        d.member
+                    ))
+                })?;
+            let path = unpacked.path().join(format!(
+                "{}-{}",
+                members.len(),
+                name.display().to_string().replace('/', "_")
+            ));
+            let mut out = File::create(&path).map_err(io)?;
+            std::io::copy(&mut member, &mut out).map_err(io)?;
+            members.insert(d.member.as_str(), path);
+        }
+        self.begin_transaction()?;
+        let result = self.ingest_zip_contents(&contents, &members, options);
+        let ended = self.end_transaction(result.is_ok());
+        result?;
+        ended?;
+        Ok(summary)
+    }
+
+    /// The registry and datastore work of [`Repo::ingest_zip`], inside its transaction.
+    fn ingest_zip_contents(
+        &self,
+        contents: &ZipContents,
+        members: &HashMap<&str, PathBuf>,
+        options: IngestZipOptions,
+    ) -> Result<(), RepoError> {
+        let universe = self.registry.universe.clone();
+        if options.transfer_dimensions {
+            // Elements in universe order: what a record points at goes in first.
+            let mut records: Vec<&(String, Vec<Json>)> = contents
+                .records
+                .iter()
+                .filter(|(e, _)| universe.element(e).is_some_and(|e| e.has_table()))
+                .collect();
+            records.sort_by_key(|(e, _)| universe.element(e).map_or(usize::MAX, |e| e.index));
+            for (element, list) in records {
+                let e = universe
+                    .get(element)
+                    .map_err(valet_registry::RegistryError::from)?;
+                let required = universe
+                    .required_of(element)
+                    .map_err(valet_registry::RegistryError::from)?;
+                let fields = reference_fields(e, &required);
+                let parsed: Vec<Record> = list
+                    .iter()
+                    .map(|r| {
+                        let values = r.as_array().map(Vec::as_slice).unwrap_or_default();
+                        record_from_reference(element, &fields, values)
+                    })
+                    .collect::<Result<_, _>>()?;
+                self.insert_dimension_records(element, &parsed, ExistingRecords::Skip)?;
+            }
+        }
+        for (name, spec) in &contents.dataset_types {
+            self.register_dataset_type(name, spec)?;
+        }
+        // One ingest per dataset type, RUN and formatter.
+        let mut groups: BTreeMap<(&str, &str, Option<&str>), Vec<FileToIngest>> = BTreeMap::new();
+        for d in &contents.datasets {
+            groups
+                .entry((&d.dataset_type, &d.run, d.formatter.as_deref()))
+                .or_default()
+                .push(FileToIngest {
+                    path: members.get(d.member.as_str()).cloned().unwrap_or_default(),
+                    data_id: d.data_id.clone(),
+                    id: Some(d.id),
+                });
+        }
+        for ((dataset_type, run, formatter), files) in groups {
+            self.ingest_files_with_formatter(dataset_type, run, &files, formatter)?;
+        }
+        Ok(())
+    }
+}
+
+/// A field of a record as the reference serializes it.
+enum RecordField {
+    /// A column of valet's record.
+    Column(String),
+    /// The region, as hex of its encoded bytes.
+    Region,
+    /// The timespan, as `[begin, end]` in TAI nanoseconds.
+    Timespan,
+}
+
+/// The fields of an element's records in the reference's order: the dimensions it
+/// requires (`required`, in universe order, every one down the chain), its own key,
+/// the dimensions it implies (by name), its other keys, its metadata, then its region
+/// and timespan when it has them.
+fn reference_fields(element: &Element, required: &[String]) -> Vec<RecordField> {
     let mut implied = element.implies.clone();
     implied.sort();
-    let mut fields: Vec<Json> = required
+    let mut columns: Vec<String> = required
         .iter()
         .filter(|d| **d != element.name)
-        .map(|d| field(d))
+        .cloned()
         .collect();
-    fields.extend(element.keys.first().map(|k| field(&k.name)));
-    fields.extend(implied.iter().map(|d| field(d)));
-    fields.extend(element.keys.iter().skip(1).map(|k| field(&k.name)));
-    fields.extend(element.metadata.iter().map(|m| field(&m.name)));
+    columns.extend(element.keys.first().map(|k| k.name.clone()));
+    columns.extend(implied);
+    columns.extend(element.keys.iter().skip(1).map(|k| k.name.clone()));
+    columns.extend(element.metadata.iter().map(|m| m.name.clone()));
+    let mut fields: Vec<RecordField> = columns.into_iter().map(RecordField::Column).collect();
     if element.spatial {
-        fields.push(field("region"));
+        fields.push(RecordField::Region);
     }
     if element.temporal {
-        fields.push(
-            match (record.get("timespan_begin"), record.get("timespan_end")) {
-                (Some(Value::Int(b)), Some(Value::Int(e))) => json!([b, e]),
-                _ => Json::Null,
-            },
-        );
+        fields.push(RecordField::Timespan);
     }
-    Json::Array(fields)
+    fields
+}
+
+/// A record as the reference serializes it: a list of its fields (see
+/// [`reference_fields`]).
+fn reference_record(fields: &[RecordField], record: &Record) -> Json {
+    let column = |name: &str| record.get(name).map_or(Json::Null, value_json);
+    Json::Array(
+        fields
+            .iter()
+            .map(|f| match f {
+                RecordField::Column(name) => column(name),
+                RecordField::Region => column("region"),
+                RecordField::Timespan => {
+                    match (record.get("timespan_begin"), record.get("timespan_end")) {
+                        (Some(Value::Int(b)), Some(Value::Int(e))) => json!([b, e]),
+                        _ => Json::Null,
+                    }
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A record from the reference's serialized list of its fields.
+fn record_from_reference(
+    element: &str,
+    fields: &[RecordField],
+    values: &[Json],
+) -> Result<Record, RepoError> {
+    let bad = |what: &str| {
+        RepoError::Invalid(format!(
+            "zip index: a {element} record has {what} ({} fields, {} expected)",
+            values.len(),
+            fields.len()
+        ))
+    };
+    if values.len() != fields.len() {
+        return Err(bad("the wrong number of fields"));
+    }
+    let mut record = Record::new();
+    for (field, v) in fields.iter().zip(values) {
+        match field {
+            RecordField::Column(name) => {
+                record.insert(
+                    name.clone(),
+                    json_value(v).ok_or_else(|| bad("a nested value"))?,
+                );
+            }
+            RecordField::Region => {
+                let region = match v {
+                    Json::Null => Value::Null,
+                    Json::String(h) => {
+                        Value::Bytes(hex::decode(h).map_err(|_| bad("a region that is not hex"))?)
+                    }
+                    _ => return Err(bad("a region that is not hex")),
+                };
+                record.insert("region".into(), region);
+            }
+            RecordField::Timespan => {
+                let (begin, end) = match v {
+                    Json::Null => (Value::Null, Value::Null),
+                    Json::Array(pair) => match (
+                        pair.first().and_then(Json::as_i64),
+                        pair.get(1).and_then(Json::as_i64),
+                    ) {
+                        (Some(b), Some(e)) if pair.len() == 2 => (Value::Int(b), Value::Int(e)),
+                        _ => return Err(bad("a timespan that is not two integers")),
+                    },
+                    _ => return Err(bad("a timespan that is not two integers")),
+                };
+                record.insert("timespan_begin".into(), begin);
+                record.insert("timespan_end".into(), end);
+            }
+        }
+    }
+    Ok(record)
+}
+
+/// A scalar JSON value as a registry value (`None` for arrays and objects).
+fn json_value(v: &Json) -> Option<Value> {
+    Some(match v {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64()?),
+        },
+        Json::String(s) => Value::Text(s.clone()),
+        Json::Array(_) | Json::Object(_) => return None,
+    })
 }
 
 enum ZipError {

@@ -124,6 +124,28 @@ impl Repo {
         )
     }
 
+    /// [`Repo::ingest_files`] (copying the files) with this formatter recorded for
+    /// them (`None`: the one the storage class implies).
+    pub(crate) fn ingest_files_with_formatter(
+        &self,
+        dataset_type: &str,
+        run: &str,
+        files: &[FileToIngest],
+        formatter: Option<&str>,
+    ) -> Result<Vec<DatasetRef>, RepoError> {
+        self.ingest_files_as(
+            dataset_type,
+            run,
+            files,
+            TransferMode::Copy,
+            IdGenerationMode::Unique,
+            FileRecords {
+                formatter,
+                ..FileRecords::default()
+            },
+        )
+    }
+
     fn ingest_files_as(
         &self,
         dataset_type: &str,

@@ -67,6 +67,8 @@ enum Command {
     IngestFiles(transfers::IngestArgs),
     /// Copy the files of datasets out of the repository.
     RetrieveArtifacts(transfers::RetrieveArgs),
+    /// Ingest a zip of datasets that retrieve-artifacts --zip wrote.
+    IngestZip(transfers::IngestZipArgs),
     /// Export calibrations, their collections and validity ranges, for import elsewhere.
     ExportCalibs(transfers::ExportCalibsArgs),
     /// Copy datasets, their files, RUNs and dimension records into another repository.
@@ -141,6 +143,7 @@ fn run(cli: &Cli) -> CliResult {
         Command::Export(a) => transfers::export(a),
         Command::IngestFiles(a) => transfers::ingest(a),
         Command::RetrieveArtifacts(a) => transfers::retrieve(a),
+        Command::IngestZip(a) => transfers::ingest_zip(a),
         Command::TransferDatasets(a) => transfers::transfer_datasets(a),
         Command::ExportCalibs(a) => transfers::export_calibs(a),
         Command::QueryCollections(a) => collections::query(a),

@@ -1521,6 +1521,88 @@ fn retrieve_zip(backend: Backend) {
         "No datasets matched query.\n"
     );
     assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 1);
+
+    // Back in, into a new repository: without the records nothing is left; with
+    // them, the same datasets, ids and files; again, a conflict.
+    let Some(other) = create(backend, dir.path(), "other") else {
+        return;
+    };
+    let ingest = |extra: &[&str]| {
+        let mut a = vec!["ingest-zip", other.as_str(), path.as_str()];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let refused = ingest(&[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("instrument record"));
+    assert_eq!(
+        ok(&["query-dataset-types", &other, "--format", "json"]).trim(),
+        "[]"
+    );
+    assert_eq!(
+        ok(&["query-collections", &other, "--format", "json"]).trim(),
+        "[]"
+    );
+    assert!(ok(&[
+        "ingest-zip",
+        &other,
+        &path,
+        "--transfer-dimensions",
+        "--dry-run"
+    ])
+    .starts_with("would ingest 24 dataset(s), 24 file(s)"));
+    assert_eq!(
+        ok(&["query-collections", &other, "--format", "json"]).trim(),
+        "[]"
+    );
+    assert!(ingest(&["--transfer-dimensions"]).status.success());
+    let listing = |repo: &str| -> Vec<serde_json::Value> {
+        let text = ok(&[
+            "query-datasets",
+            repo,
+            "calexp",
+            "--collections",
+            "*",
+            "--where",
+            visits,
+            "--show-uri",
+            "--format",
+            "json",
+        ]);
+        let mut rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        rows.retain(|r| ids.contains(&r["id"].as_str().unwrap()));
+        rows.sort_by_key(|r| r["id"].as_str().unwrap().to_owned());
+        rows
+    };
+    let (before, after) = (listing(&repo), listing(&other));
+    assert_eq!(before.len(), 24);
+    for (b, a) in before.iter().zip(&after) {
+        for column in [
+            "id",
+            "run",
+            "detector",
+            "visit",
+            "band",
+            "day_obs",
+            "physical_filter",
+        ] {
+            assert_eq!(b[column], a[column], "{column}");
+        }
+        let file = |r: &serde_json::Value| {
+            std::fs::read(r["URI"].as_str().unwrap().strip_prefix("file://").unwrap()).unwrap()
+        };
+        assert_eq!(file(b), file(a));
+    }
+    let out = run(&["check", &other, "--deep"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let again = ingest(&["--transfer-dimensions"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let direct = ingest(&["-t", "direct"]);
+    assert!(String::from_utf8_lossy(&direct.stderr).contains("unpacks a zip"));
 }
 
 on_both_backends!(

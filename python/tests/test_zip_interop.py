@@ -1,6 +1,7 @@
-"""Zips written by ``valet retrieve-artifacts --zip``, read by the reference's
-``ingest_zip``: the same datasets, ids, data IDs and files, and dimension records equal
-to those the reference imports itself from the same export."""
+"""Zips of datasets both ways: written by ``valet retrieve-artifacts --zip`` and read by
+the reference's ``ingest_zip``, written by the reference's ``retrieve_artifacts_zip``
+and read by ``valet ingest-zip``: the same datasets, ids, data IDs and files, and
+dimension records equal to those the reference imports itself from the export."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import zipfile
 
 import pytest
 
-from conftest import DP02_MINI, REPO_ROOT, make_butler
+from conftest import DP02_MINI, REPO_ROOT, api, make_butler
 
 CHAIN = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905"
 WHERE = "visit IN (1..2)"
@@ -80,3 +81,34 @@ def test_reference_ingests_valet_zip(dp02, backend, tmp_path):
             if r.dataId.required_values in mine
         }
         assert mine and mine == theirs, element
+
+
+def test_valet_ingests_reference_zip(dp02, backend, tmp_path):
+    source = dp02["reference"]
+    where = WHERE + " AND instrument = 'LSSTCam-imSim'"
+    refs = source.query_datasets(
+        "calexp", CHAIN, where=where, find_first=True, with_dimension_records=True
+    )
+    zip_path = source.retrieve_artifacts_zip(refs, destination=str(tmp_path / "zips"))
+
+    target = make_butler("valet", backend, tmp_path / "valet")
+    root = str(tmp_path / "valet")
+    target.close()
+    assert valet("ingest-zip", root, zip_path.ospath, "--transfer-dimensions").startswith(
+        "ingested 24 dataset(s)"
+    )
+    target = api("valet").Butler.from_config(root)
+    got = target.query_datasets("calexp", "*", where=where, find_first=False)
+    assert sorted((r.id, r.run, r.dataId.required) for r in got) == sorted(
+        (r.id, r.run, r.dataId.required) for r in refs
+    )
+    by_id = {r.id: r for r in refs}
+    for ref in got:
+        mine = pathlib.Path(str(target.getURI(ref)).removeprefix("file://"))
+        assert mine.read_bytes() == source.getURI(by_id[ref.id]).read()
+    visits = {r.id: r for r in target.query_dimension_records("visit", where=WHERE, instrument="LSSTCam-imSim")}
+    theirs = {r.id: r for r in source.query_dimension_records("visit", where=WHERE, instrument="LSSTCam-imSim")}
+    assert sorted(visits) == sorted(theirs) == [1, 2]
+    for v, mine in visits.items():
+        for field in ("name", "exposure_time", "science_program", "day_obs", "physical_filter"):
+            assert getattr(mine, field) == getattr(theirs[v], field), field

@@ -314,6 +314,59 @@ pub fn retrieve(args: &RetrieveArgs) -> CliResult {
     Ok(())
 }
 
+/// Ingest a zip of datasets (the reference's `ingest-zip`).
+#[derive(Debug, Args)]
+pub struct IngestZipArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// The zip, as `retrieve-artifacts --zip` wrote it (valet's or the reference's).
+    pub zip: PathBuf,
+    /// Transfer mode, taken for the reference's command line: valet unpacks the zip's
+    /// files into the datastore whatever it is, and refuses `direct`.
+    #[arg(long, short = 't', default_value = "auto", value_parser = TRANSFER_MODES, ignore_case = true)]
+    pub transfer: String,
+    /// Insert the dimension records the zip carries (those already there are kept).
+    #[arg(long, overrides_with = "no_transfer_dimensions")]
+    pub transfer_dimensions: bool,
+    /// Leave dimension records to other means (the default).
+    #[arg(long, overrides_with = "transfer_dimensions")]
+    pub no_transfer_dimensions: bool,
+    /// Check the zip and say what would be ingested, changing nothing.
+    #[arg(long, overrides_with = "no_dry_run")]
+    pub dry_run: bool,
+    /// Ingest (the default).
+    #[arg(long, overrides_with = "dry_run")]
+    pub no_dry_run: bool,
+}
+
+/// Run `valet ingest-zip`.
+pub fn ingest_zip(args: &IngestZipArgs) -> CliResult {
+    if args.transfer.parse::<TransferMode>()? == TransferMode::Direct {
+        return Err("ingest-zip -t direct: valet unpacks a zip into the datastore; use another transfer mode".into());
+    }
+    let repo = Repo::open(&args.repo)?;
+    let done = repo.ingest_zip(
+        &args.zip,
+        valet::artifact_zip::IngestZipOptions {
+            transfer_dimensions: args.transfer_dimensions,
+            dry_run: args.dry_run,
+        },
+    )?;
+    let verb = if args.dry_run {
+        "would ingest"
+    } else {
+        "ingested"
+    };
+    println!(
+        "{verb} {} dataset(s), {} file(s) into {} RUN(s) from {}",
+        done.datasets,
+        done.files,
+        done.runs.len(),
+        args.zip.display()
+    );
+    Ok(())
+}
+
 /// Copy datasets, with their files, RUNs and dimension records, from one repository
 /// into another.
 #[derive(Debug, Args)]
