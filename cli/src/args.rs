@@ -101,8 +101,8 @@ impl PageArgs {
     /// Warn, as the reference does, when a negative limit (a cap) cut the answer.
     pub fn warn_if_capped(&self, limited: bool) {
         if limited && self.limit < 0 {
-            eprintln!(
-                "valet: warning: More data IDs are available than the request limit of {}",
+            crate::warning!(
+                "More data IDs are available than the request limit of {}",
                 self.limit.unsigned_abs()
             );
         }

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod log;
 mod options_file;
 mod output;
 
@@ -29,6 +30,8 @@ struct Cli {
     #[arg(short = '@', long = "options-file", value_name = "FILE", global = true)]
     #[allow(dead_code)]
     options_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    log: log::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -185,6 +188,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    if let Err(e) = log::configure(&cli.log) {
+        eprintln!("valet: error: {e}");
+        return ExitCode::from(2);
+    }
     if let Some(user) = &cli.user {
         // The registry reads the acting user from the environment.
         std::env::set_var("VALET_USER", user);
@@ -195,7 +202,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line, whatever the error carried.
             let msg = e.to_string().replace('\n', " ");
-            eprintln!("valet: error: {msg}");
+            log::emit(log::Level::Error, &msg);
             ExitCode::FAILURE
         }
     }

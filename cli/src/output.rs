@@ -403,7 +403,8 @@ fn region_text(bytes: &[u8]) -> String {
 
 /// A progress bar on stderr with this template, only when a person is watching.
 pub fn progress_bar(template: &str) -> Option<indicatif::ProgressBar> {
-    std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+    let wanted = crate::log::progress_allowed();
+    (wanted && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
             indicatif::ProgressStyle::with_template(template)

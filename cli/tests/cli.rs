@@ -1605,7 +1605,100 @@ fn retrieve_zip(backend: Backend) {
     assert!(String::from_utf8_lossy(&direct.stderr).contains("unpacks a zip"));
 }
 
+/// The reference's global log options: levels, the long form, log files (text or
+/// JSON, appended), no terminal, labels; before or after the command.
+fn log_options(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(repo) = create(backend, dir.path(), "repo") else {
+        return;
+    };
+    let stderr = |args: &[&str]| {
+        let out = run(args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A warning, and a status line that WARNING leaves out.
+    let missing = [
+        "query-datasets",
+        repo.as_str(),
+        "nope",
+        "--collections",
+        "*",
+    ];
+    let (done, text) = stderr(&missing);
+    assert!(done);
+    assert_eq!(
+        text,
+        "valet: warning: Dataset type 'nope' does not exist.\n"
+    );
+    let quiet = |level: &str| {
+        let mut a = vec!["--log-level", level];
+        a.extend_from_slice(&missing);
+        stderr(&a).1
+    };
+    assert_eq!(quiet("ERROR"), "");
+    assert_eq!(
+        quiet("lsst.daf.butler=ERROR"),
+        text,
+        "another logger's level"
+    );
+    assert_eq!(quiet(".=WARNING"), text);
+
+    let text_log = dir.path().join("valet.log");
+    let json_log = dir.path().join("valet.json");
+    let (t, j) = (text_log.to_str().unwrap(), json_log.to_str().unwrap());
+    let nowhere = dir.path().join("nowhere");
+    let failing = ["query-collections", nowhere.to_str().unwrap()];
+    for _ in 0..2 {
+        let mut a = vec![
+            "--long-log",
+            "--log-file",
+            t,
+            "--log-file",
+            j,
+            "--log-label",
+            "job=7",
+        ];
+        a.extend_from_slice(&failing);
+        let (done, text) = stderr(&a);
+        assert!(!done);
+        let line = text.lines().next().unwrap();
+        assert!(
+            line.starts_with("ERROR 20") && line.contains("+00:00 valet - "),
+            "{line}"
+        );
+    }
+    let lines: Vec<String> = std::fs::read_to_string(&text_log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 2, "appended");
+    assert!(lines.iter().all(|l| l.starts_with("ERROR ")));
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&json_log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["levelname"], "ERROR");
+    assert_eq!(records[0]["MDC"]["job"], "7");
+
+    // No terminal: nothing on stderr, the exit code still says it failed; options
+    // after the command too.
+    let mut a = failing.to_vec();
+    a.extend_from_slice(&["--no-log-tty", "--no-progress"]);
+    assert_eq!(stderr(&a), (false, String::new()));
+    fails(
+        &["--log-level", "LOUD", "query-collections", &repo],
+        "\"LOUD\" is not a level",
+    );
+}
+
 on_both_backends!(
+    log_options,
     retrieve_zip,
     options_file,
     ingest_files_options,

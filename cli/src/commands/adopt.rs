@@ -50,7 +50,7 @@ pub fn adopt(args: &AdoptArgs) -> CliResult {
         b.finish_and_clear();
     }
     let (_, summary) = result?;
-    eprintln!(
+    crate::info!(
         "adopted {} into {}",
         super::transfers::describe_summary(&summary),
         args.repo.display()

@@ -41,7 +41,7 @@ pub fn check(args: &CheckArgs) -> CliResult {
         remove_orphans: args.remove_orphans,
         dry_run: args.dry_run,
         waiting: Some(Box::new(|| {
-            eprintln!("valet: waiting for the writes in progress to finish before repairing")
+            crate::info!("valet: waiting for the writes in progress to finish before repairing")
         })),
     })?;
     let done = if args.dry_run { "dry run" } else { "repaired" };

@@ -265,7 +265,7 @@ pub fn register(args: &RegisterArgs) -> CliResult {
         },
     )?;
     if !created {
-        eprintln!("collection {} already exists", args.name);
+        crate::info!("collection {} already exists", args.name);
     }
     Ok(())
 }
@@ -297,14 +297,14 @@ pub fn remove_non_runs(args: &RemoveCollectionsArgs) -> CliResult {
         ],
     )?;
     if names.is_empty() {
-        eprintln!("no TAGGED, CALIBRATION or CHAINED collections match");
+        crate::info!("no TAGGED, CALIBRATION or CHAINED collections match");
         return Ok(());
     }
     if !confirm(
         &format!("{} collection(s): {}", names.len(), names.join(", ")),
         &args.confirm,
     )? {
-        eprintln!("nothing removed");
+        crate::info!("nothing removed");
         return Ok(());
     }
     repo.remove_collections(&names, args.remove_from_parents)?;
@@ -332,7 +332,7 @@ pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
     let repo = Repo::open(&args.repo)?;
     let names = repo.matching_collections(&args.glob, &[CollectionType::Run])?;
     if names.is_empty() {
-        eprintln!("no RUN collections match");
+        crate::info!("no RUN collections match");
         return Ok(());
     }
     if !confirm(
@@ -343,7 +343,7 @@ pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
         ),
         &args.confirm,
     )? {
-        eprintln!("nothing removed");
+        crate::info!("nothing removed");
         return Ok(());
     }
     let removed = repo.remove_runs(&names, args.force)?;

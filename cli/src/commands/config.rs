@@ -65,7 +65,7 @@ pub fn validate(args: &ValidateArgs) -> CliResult {
     }
     if !args.quiet {
         for p in &problems {
-            eprintln!("valet: {p}");
+            crate::log::emit(crate::log::Level::Error, &p.to_string());
         }
     }
     Err(format!("{} configuration problem(s)", problems.len()).into())

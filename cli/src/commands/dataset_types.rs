@@ -39,7 +39,7 @@ pub fn register(args: &RegisterArgs) -> CliResult {
         },
     )?;
     if !inserted {
-        eprintln!(
+        crate::info!(
             "dataset type {} is already registered with this definition",
             args.name
         );

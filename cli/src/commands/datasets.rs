@@ -112,13 +112,13 @@ pub fn query(args: &QueryArgs) -> CliResult {
         with_uris: args.show_uri,
     })?;
     if found.limited && args.limit < 0 {
-        eprintln!(
-            "valet: warning: Requested limit of {} hit for number of datasets returned. Use --limit to increase this limit.",
+        crate::warning!(
+            "Requested limit of {} hit for number of datasets returned. Use --limit to increase this limit.",
             args.limit.unsigned_abs()
         );
     }
     for t in &found.missing_types {
-        eprintln!("valet: Dataset type '{t}' does not exist.");
+        crate::warning!("Dataset type '{t}' does not exist.");
     }
     // One dataset type named outright and nothing found: the reference's error.
     if let [only] = args.glob.as_slice() {
@@ -548,7 +548,7 @@ pub fn prune(args: &PruneArgs) -> CliResult {
         table.print(Format::Table)?;
     }
     if args.dry_run {
-        eprintln!("dry run: {} dataset(s) would be pruned", found.len());
+        crate::info!("dry run: {} dataset(s) would be pruned", found.len());
         return Ok(());
     }
     if !args.no_confirm {

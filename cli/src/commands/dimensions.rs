@@ -193,7 +193,7 @@ pub fn insert_records(args: &InsertRecordsArgs) -> CliResult {
         &args.file,
         existing,
     )?;
-    eprintln!(
+    crate::info!(
         "{} {} record(s): {} inserted, {} updated, {} left as they were",
         s.records,
         args.element,

@@ -449,7 +449,7 @@ fn delete(repo: &Repo, id: i64, opts: &ConfirmArgs) -> CliResult {
     }
     let done = repo.dregs_delete(id)?;
     for f in &done.failed {
-        eprintln!("could not remove {f} (check --repair removes it later)");
+        crate::info!("could not remove {f} (check --repair removes it later)");
     }
     crate::out!("Deleted dataset {id}: {} file(s) removed", done.removed);
     Ok(())

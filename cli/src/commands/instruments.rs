@@ -90,15 +90,15 @@ pub fn ingest_raws(args: &IngestRawsArgs) -> CliResult {
     }
     let s = summary?;
     for (file, reason) in &s.failed {
-        eprintln!("valet: {file}: {reason}");
+        crate::warning!("{file}: {reason}");
     }
     if s.ingested_files == 0 && s.failed.is_empty() && s.skipped > 0 {
-        eprintln!(
+        crate::info!(
             "nothing to ingest: the {} raw file(s) were all ingested before",
             s.skipped
         );
     } else {
-        eprintln!(
+        crate::info!(
             "{} file(s): ingested {} raw(s) from {} file(s) into {}, {} new exposure(s); {} skipped (ingested before), {} failed",
             s.files,
             s.raws,
@@ -143,7 +143,7 @@ pub fn define_visits(args: &DefineVisitsArgs) -> CliResult {
             update_records: args.update_records,
         },
     )?;
-    eprintln!(
+    crate::info!(
         "{} exposure(s) ({} not on the sky): {} visit(s) defined, {} already defined, {} updated{}",
         s.exposures,
         s.not_on_sky,

@@ -190,7 +190,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
             let query = args.query()?;
             let repo = Repo::open(&args.repo)?;
             let n = repo.export_siav2(&args.destination, &query)?;
-            eprintln!("wrote {n} ObsCore row(s) to {}", args.destination.display());
+            crate::info!("wrote {n} ObsCore row(s) to {}", args.destination.display());
             Ok(())
         }
         ObsCoreCommand::Enable { repo, config } => {
@@ -203,7 +203,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
                 b.finish_and_clear();
             }
             let n = n?;
-            eprintln!("ObsCore table enabled with {n} row(s)");
+            crate::info!("ObsCore table enabled with {n} row(s)");
             Ok(())
         }
         ObsCoreCommand::UpdateTable { repo, dry_run } => {
@@ -213,7 +213,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
                 for p in &problems {
                     crate::out!("{p}");
                 }
-                eprintln!(
+                crate::info!(
                     "dry run: the refill would put {} row(s) right; nothing changed",
                     problems.len()
                 );
@@ -225,7 +225,7 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
                 b.finish_and_clear();
             }
             let n = n?;
-            eprintln!("ObsCore table refilled with {n} row(s)");
+            crate::info!("ObsCore table refilled with {n} row(s)");
             Ok(())
         }
     }
@@ -264,6 +264,6 @@ fn export(args: &ExportArgs) -> CliResult {
         b.finish_and_clear();
     }
     let n = written?;
-    eprintln!("wrote {n} ObsCore row(s) to {}", args.destination.display());
+    crate::info!("wrote {n} ObsCore row(s) to {}", args.destination.display());
     Ok(())
 }

@@ -33,7 +33,7 @@ pub fn create(args: &CreateArgs) -> CliResult {
             identity: args.identity.as_deref().map(str::to_ascii_lowercase),
         },
     )?;
-    eprintln!(
+    crate::info!(
         "created repository {} (universe {} {}, {})",
         repo.root().display(),
         repo.universe().namespace,

@@ -51,14 +51,14 @@ pub fn generate_sample(args: &SampleArgs) -> CliResult {
         reprocessed_percent: args.reprocessed_percent,
     };
     let path = write_sample(&args.directory, &shape)?;
-    eprintln!("wrote {}", path.display());
+    crate::info!("wrote {}", path.display());
     if args.raws {
         let dir = args.directory.join("raws");
         let (exposures, detectors) = (args.visits.min(3), args.detectors.min(8));
         let sample = valet::sample_raws::write_raws(&dir.join("LSSTCam-imSim"), &shape)?;
         let decam = valet::sample_raws::write_decam_raws(&dir.join("DECam"), exposures, detectors)?;
         let hsc = valet::sample_raws::write_hsc_raws(&dir.join("HSC"), exposures, detectors)?;
-        eprintln!(
+        crate::info!(
             "wrote {} LSSTCam-imSim, {} DECam and {} HSC raw file(s) under {}",
             sample.len(),
             decam.len(),

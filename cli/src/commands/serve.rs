@@ -87,7 +87,7 @@ pub fn token(cmd: &TokenCommand) -> CliResult {
             let expires_at = expires_days
                 .map(|d| valet::registry::identity::now_utc_ns() + (d * 86_400e9) as i64);
             let (info, token) = Repo::open(repo)?.create_token(name, scope, expires_at)?;
-            eprintln!(
+            crate::info!(
                 "token {} for {} ({}); it is shown once:",
                 info.id,
                 info.user,
@@ -110,7 +110,7 @@ pub fn token(cmd: &TokenCommand) -> CliResult {
         }
         TokenCommand::Revoke { repo, id } => {
             let t = Repo::open(repo)?.revoke_token(id)?;
-            eprintln!("revoked token {} of {}", t.id, t.user);
+            crate::info!("revoked token {} of {}", t.id, t.user);
         }
     }
     Ok(())

@@ -62,7 +62,7 @@ pub fn import(args: &ImportArgs) -> CliResult {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    eprintln!("imported {}", describe_summary(&summary?));
+    crate::info!("imported {}", describe_summary(&summary?));
     Ok(())
 }
 
@@ -122,13 +122,13 @@ pub fn export(args: &ExportArgs) -> CliResult {
         mode,
     )?;
     if mode.is_some() {
-        eprintln!(
+        crate::info!(
             "wrote {} and {} file(s)",
             summary.export_file.display(),
             summary.files
         );
     } else {
-        eprintln!("wrote {}", summary.export_file.display());
+        crate::info!("wrote {}", summary.export_file.display());
     }
     Ok(())
 }
@@ -187,7 +187,7 @@ pub fn ingest(args: &IngestArgs) -> CliResult {
         track_file_attrs: !args.no_track_file_attrs,
     };
     let refs = repo.ingest_table(&args.table_file, &options)?;
-    eprintln!("ingested {} file(s) into {}", refs.len(), args.run);
+    crate::info!("ingested {} file(s) into {}", refs.len(), args.run);
     Ok(())
 }
 
@@ -269,8 +269,8 @@ pub fn retrieve(args: &RetrieveArgs) -> CliResult {
     };
     let warn_if_cut = |limited: bool| {
         if limited && args.limit < 0 {
-            eprintln!(
-                "valet: warning: Requested limit of {} hit for number of datasets returned. Use --limit to increase this limit.",
+            crate::warning!(
+            "Requested limit of {} hit for number of datasets returned. Use --limit to increase this limit.",
                 args.limit.unsigned_abs()
             );
         }
