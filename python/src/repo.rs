@@ -731,6 +731,27 @@ impl PyRepo {
             .datasets)
     }
 
+    /// Ingest a zip of datasets (`retrieve-artifacts --zip`, valet's or the
+    /// reference's); returns how many datasets came in (or would, dry).
+    #[pyo3(signature = (path, transfer_dimensions=false, dry_run=false))]
+    fn ingest_zip(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        transfer_dimensions: bool,
+        dry_run: bool,
+    ) -> PyResult<usize> {
+        let options = valet::artifact_zip::IngestZipOptions {
+            transfer_dimensions,
+            dry_run,
+        };
+        self.forget_types();
+        Ok(py
+            .detach(|| self.repo.ingest_zip(&path, options))
+            .py()?
+            .datasets)
+    }
+
     /// Export collections and datasets (only those of `ids`, when given) to
     /// `directory`, with their files when `transfer`; returns the export file.
     #[pyo3(signature = (directory, collections, dataset_types, where_, transfer=None, ids=None))]

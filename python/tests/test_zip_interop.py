@@ -112,3 +112,29 @@ def test_valet_ingests_reference_zip(dp02, backend, tmp_path):
     for v, mine in visits.items():
         for field in ("name", "exposure_time", "science_program", "day_obs", "physical_filter"):
             assert getattr(mine, field) == getattr(theirs[v], field), field
+
+
+@pytest.mark.parametrize("implementation", ["reference", "valet"])
+def test_ingest_zip_api(dp02, backend, tmp_path, implementation):
+    """``Butler.ingest_zip`` of the reference's zip, the same call on both: without
+    records it fails and leaves no dataset; with them, the datasets come in."""
+    source = dp02["reference"]
+    where = WHERE + " AND instrument = 'LSSTCam-imSim'"
+    refs = source.query_datasets(
+        "calexp", CHAIN, where=where, find_first=True, with_dimension_records=True
+    )
+    zip_path = source.retrieve_artifacts_zip(refs, destination=str(tmp_path / "zips")).ospath
+    butler = make_butler(implementation, backend, tmp_path / implementation)
+
+    def calexps():
+        try:
+            return butler.query_datasets("calexp", "*", find_first=False, explain=False)
+        except api(implementation).MissingDatasetTypeError:
+            return []
+
+    with pytest.raises(Exception, match="(?i)instrument|constraint"):
+        butler.ingest_zip(zip_path)
+    assert calexps() == []
+    butler.ingest_zip(zip_path, transfer_dimensions=True)
+    got = butler.query_datasets("calexp", "*", where=where, find_first=False)
+    assert sorted(str(r.id) for r in got) == sorted(str(r.id) for r in refs)

@@ -479,6 +479,23 @@ class Butler:
             return
         self._repo.prune(ids, list(tags) if disassociate else [], unstore, None)
 
+    def ingest_zip(
+        self,
+        zip_file: str | os.PathLike,
+        transfer: str = "auto",
+        *,
+        transfer_dimensions: bool = False,
+        dry_run: bool = False,
+    ) -> None:
+        """Ingest a zip that ``retrieve_artifacts_zip`` or ``retrieve-artifacts --zip``
+        wrote (the reference's or valet's): its datasets with their ids, RUNs and
+        dataset types, and with ``transfer_dimensions`` its dimension records, in one
+        transaction. The files are unpacked into the datastore; ``transfer`` is taken
+        for the reference's signature (``direct`` is refused)."""
+        if transfer == "direct":
+            raise ValueError("ingest_zip: valet unpacks a zip into the datastore; transfer='direct' cannot be kept")
+        self._repo.ingest_zip(os.fspath(zip_file), transfer_dimensions, dry_run)
+
     def import_(
         self,
         *,
