@@ -855,6 +855,7 @@ fn where_parser(backend: Backend) {
             Ok(expr::Column {
                 sql: format!("\"{n}\""),
                 numeric: false,
+                uuid: false,
             })
         };
         if let Err(e) = expr::to_sql(&parsed, &text, &known, &mut params, repo.backend()) {

@@ -397,6 +397,36 @@ fn dataset_listing_order(backend: Backend) {
     let mut sorted = keys.clone();
     sorted.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
     assert_eq!(keys, sorted);
+
+    // Datasets by id: `dataset_id` or `calexp.dataset_id` with UUID('…') values.
+    let ids: Vec<_> = rows.iter().take(2).map(|r| r.id()).collect();
+    let by_id = |where_: String| {
+        repo.query_datasets(&QueryDatasetsOptions {
+            search: DatasetSearch {
+                where_,
+                ..search(&["calexp"], &[CHAIN], true)
+            },
+            ..Default::default()
+        })
+        .map(|rows| rows.iter().map(|r| r.id()).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        by_id(format!("dataset_id = UUID('{}')", ids[0])).unwrap(),
+        [ids[0]]
+    );
+    let mut both = by_id(format!(
+        "calexp.dataset_id IN (UUID('{}'), UUID('{}')) AND visit > -1",
+        ids[0], ids[1]
+    ))
+    .unwrap();
+    both.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(both, want);
+    let err = by_id(format!("dataset_id = '{}'", ids[0]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("holds UUIDs"), "{err}");
 }
 
 on_both_backends!(

@@ -962,6 +962,20 @@ pub fn data_id_filter(
             .is_some_and(|e| valet_registry::schema::column_is_numeric(universe, e, column))
     };
     let resolve = |name: &str| -> std::result::Result<Column, String> {
+        // A dataset's id: `dataset_id`, or `calexp.dataset_id` for datasets of calexp.
+        let own_id = |n: &str| {
+            n == "dataset_id"
+                || n.split_once('.').is_some_and(|(t, f)| {
+                    f == "dataset_id" && rows.what == format!("dataset type {t}")
+                })
+        };
+        if rows.datasets && own_id(name) {
+            return Ok(Column {
+                sql: format!("{alias}.dataset_id"),
+                numeric: false,
+                uuid: true,
+            });
+        }
         if let Some((element, field)) = name.split_once('.') {
             if !required.iter().any(|d| d == element) {
                 return Err(format!(
@@ -980,11 +994,13 @@ pub fn data_id_filter(
             return Ok(Column {
                 sql: format!("{a}.{}", q(&column)),
                 numeric: numeric(element, &column),
+                uuid: false,
             });
         }
         let dimension = |sql: String| Column {
             sql,
             numeric: dimension_is_numeric(universe, name),
+            uuid: false,
         };
         if required.iter().any(|d| d == name) {
             return Ok(dimension(format!("{alias}.{}", q(name))));
@@ -1000,6 +1016,7 @@ pub fn data_id_filter(
             return Ok(Column {
                 sql: format!("{a}.ingest_date"),
                 numeric: true,
+                uuid: false,
             });
         }
         if let Some(d) = implying(name) {

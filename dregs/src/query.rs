@@ -483,6 +483,7 @@ fn compile_where(text: &str, backend: Backend) -> Result<(String, Vec<Value>, Ve
         Ok(expr::Column {
             sql: c.sql(),
             numeric: matches!(c.kind, Kind::Int | Kind::Float | Kind::Date),
+            uuid: false,
         })
     };
     let mut params = Vec::new();

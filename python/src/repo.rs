@@ -69,6 +69,7 @@ fn binds(bind: Option<&Bound<'_, PyDict>>) -> PyResult<Binds> {
             valet::Value::Float(x) => Literal::Float(x),
             valet::Value::Text(s) => Literal::Text(s),
             valet::Value::Bool(b) => Literal::Int(b as i64),
+            valet::Value::Uuid(u) => Literal::Uuid(u),
             other => {
                 return Err(invalid(format!(
                     "bind value {name:?}: {other} is not usable"

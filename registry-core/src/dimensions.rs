@@ -480,6 +480,7 @@ pub fn record_filter(
             Ok(Column {
                 sql: q(&column),
                 numeric: crate::schema::column_is_numeric(universe, e, &column),
+                uuid: false,
             })
         } else {
             Err(format!("unknown field '{name}' for {element} records"))

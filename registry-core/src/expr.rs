@@ -34,6 +34,8 @@ pub enum Literal {
     Text(String),
     /// A time: TAI nanoseconds since 1970, as timespans are stored.
     Time(i64),
+    /// A UUID, written `UUID('…')` (a dataset id).
+    Uuid(uuid::Uuid),
 }
 
 impl Literal {
@@ -44,6 +46,7 @@ impl Literal {
             Literal::Float(f) => Value::Float(*f),
             Literal::Text(s) => Value::Text(s.clone()),
             Literal::Time(ns) => Value::Int(*ns),
+            Literal::Uuid(u) => Value::Uuid(*u),
         }
     }
 }
@@ -817,6 +820,21 @@ impl Parser<'_> {
                 self.depth -= 1;
                 Ok(inner)
             }
+            Tok::Ident(name)
+                if name.eq_ignore_ascii_case("UUID") && *self.peek() == Tok::LParen =>
+            {
+                self.next();
+                let at = self.col();
+                let Tok::Str(text) = self.next() else {
+                    return Err(error(self.text, at, "UUID needs a quoted UUID: UUID('…')"));
+                };
+                let id = text
+                    .trim()
+                    .parse::<uuid::Uuid>()
+                    .map_err(|_| error(self.text, at, &format!("{text:?} is not a UUID")))?;
+                self.expect(Tok::RParen)?;
+                Ok(Operand::Literal(Literal::Uuid(id)))
+            }
             Tok::Ident(name) => {
                 if ["AND", "OR", "NOT", "IN", "OVERLAPS", "GLOB"]
                     .iter()
@@ -950,6 +968,8 @@ pub struct Column {
     pub sql: String,
     /// The column holds numbers (a text value compared with it is refused).
     pub numeric: bool,
+    /// The column holds UUIDs (compared only with `UUID('…')` values).
+    pub uuid: bool,
 }
 
 /// Resolves a name to its [`Column`], or says why it cannot be used.
@@ -969,15 +989,35 @@ pub fn to_sql(
     // refuses it, and so does valet, naming both.
     let check_types = |a: &Operand, b: &Operand| -> Result<()> {
         for (field, other) in [(a, b), (b, a)] {
-            let Operand::Literal(Literal::Text(v)) = other else {
+            let (Operand::Field { name, column }, Operand::Literal(value)) = (field, other) else {
                 continue;
             };
-            if let Operand::Field { name, column } = field {
-                if resolve(name).is_ok_and(|c| c.numeric) {
+            let Ok(c) = resolve(name) else {
+                continue;
+            };
+            let why = match value {
+                Literal::Text(v) if c.numeric => {
+                    format!("{name} holds numbers and cannot be compared with the text {v:?}")
+                }
+                Literal::Uuid(_) => continue,
+                v if c.uuid => {
+                    format!("{name} holds UUIDs: compare it with UUID('…'), not {v:?}")
+                }
+                _ => continue,
+            };
+            return Err(error(text, *column, &why));
+        }
+        for (field, other) in [(a, b), (b, a)] {
+            if let (Operand::Field { name, column }, Operand::Literal(Literal::Uuid(u))) =
+                (field, other)
+            {
+                if resolve(name).is_ok_and(|c| !c.uuid) {
                     return Err(error(
                         text,
                         *column,
-                        &format!("{name} holds numbers and cannot be compared with the text {v:?}"),
+                        &format!(
+                            "{name} does not hold UUIDs and cannot be compared with UUID('{u}')"
+                        ),
                     ));
                 }
             }
@@ -1208,6 +1248,7 @@ mod tests {
                     Ok(Column {
                         sql: format!("\"{n}\""),
                         numeric: n == "visit",
+                        uuid: n == "dataset_id",
                     })
                 }
             },
@@ -1215,6 +1256,30 @@ mod tests {
             Backend::Sqlite,
         )?;
         Ok((sql, params))
+    }
+
+    #[test]
+    fn uuid_literals() {
+        let id = "01a203bb-6da4-7be3-81cf-049ea15c0d7e";
+        let (sql, params) =
+            compile(&format!("dataset_id IN (UUID('{id}'), uuid(' {id} '))")).unwrap();
+        assert_eq!(sql, "(\"dataset_id\" IN (?, ?))");
+        let want = Value::Uuid(id.parse().unwrap());
+        assert_eq!(params, [want.clone(), want]);
+        let err = |text: &str| compile(text).unwrap_err().to_string();
+        let msg = err("dataset_id = UUID('nope')");
+        assert!(
+            msg.contains("\"nope\" is not a UUID") && msg.contains("column 19"),
+            "{msg}"
+        );
+        assert!(err("dataset_id = UUID(3)").contains("UUID needs a quoted UUID"));
+        let msg = err(&format!("dataset_id = '{id}'"));
+        assert!(
+            msg.contains("dataset_id holds UUIDs: compare it with UUID"),
+            "{msg}"
+        );
+        let msg = err(&format!("visit = UUID('{id}')"));
+        assert!(msg.contains("visit does not hold UUIDs"), "{msg}");
     }
 
     #[test]
@@ -1427,6 +1492,7 @@ mod tests {
                 Ok(Column {
                     sql: n.into(),
                     numeric: false,
+                    uuid: false,
                 })
             },
             &mut params,
