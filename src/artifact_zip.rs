@@ -30,6 +30,38 @@ struct Member {
     ids: Vec<Uuid>,
 }
 
+/// A dataset going into a zip.
+struct ZipRef {
+    id: Uuid,
+    dataset_type: String,
+    run: String,
+    /// Its data ID's values: required, then implied dimensions (NULL left out).
+    values: Vec<(String, Value)>,
+    /// How many of `values` (the first ones) are required dimensions.
+    required: usize,
+}
+
+impl ZipRef {
+    fn of_row(r: &DatasetRow<'_>) -> ZipRef {
+        ZipRef {
+            id: r.id(),
+            dataset_type: r.dataset_type().to_owned(),
+            run: r.run().to_owned(),
+            values: r
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), r.value_at(i).cloned().unwrap_or(Value::Null)))
+                .collect(),
+            required: r.data_id().len(),
+        }
+    }
+
+    fn data_id(&self) -> DataId {
+        self.values[..self.required].iter().cloned().collect()
+    }
+}
+
 impl Repo {
     /// Put the files of the datasets a query finds (sorted and cut as
     /// `query-datasets` sorts and cuts them) into one zip in `destination` (made if
@@ -43,34 +75,85 @@ impl Repo {
         destination: &Path,
         clobber: bool,
     ) -> Result<(Option<PathBuf>, bool), RepoError> {
+        let found = self.query_datasets(query)?;
+        let refs: Vec<ZipRef> = found.iter().map(|r| ZipRef::of_row(&r)).collect();
+        Ok((
+            self.write_zip_of(refs, destination, clobber)?,
+            found.limited,
+        ))
+    }
+
+    /// [`Repo::retrieve_artifacts_zip`] of the datasets with these ids (the
+    /// reference's `Butler.retrieve_artifacts_zip(refs, …)`); an unknown id is an
+    /// error.
+    pub fn retrieve_artifacts_zip_of(
+        &self,
+        ids: &[Uuid],
+        destination: &Path,
+        clobber: bool,
+    ) -> Result<Option<PathBuf>, RepoError> {
+        let mut by_type: BTreeMap<String, Vec<valet_registry::DatasetRef>> = BTreeMap::new();
+        for (_, d) in self.get_datasets(ids)? {
+            by_type.entry(d.dataset_type.clone()).or_default().push(d);
+        }
+        let mut refs = Vec::new();
+        for (name, datasets) in by_type {
+            let t = self.dataset_type(&name)?;
+            let data_ids: Vec<DataId> = datasets.iter().map(|d| d.data_id.clone()).collect();
+            let expanded = self.expand_data_ids(&t.dimensions.required, &data_ids)?;
+            for (d, e) in datasets.into_iter().zip(expanded) {
+                // The reference's order: required dimensions, then implied ones by name.
+                let mut implied: Vec<&String> = e.dimensions[e.required..].iter().collect();
+                implied.sort();
+                let values = t
+                    .dimensions
+                    .required
+                    .iter()
+                    .chain(implied)
+                    .filter_map(|k| Some((k.clone(), e.data_id.get(k)?.clone())))
+                    .collect();
+                refs.push(ZipRef {
+                    id: d.id,
+                    dataset_type: d.dataset_type,
+                    run: d.run,
+                    values,
+                    required: t.dimensions.required.len(),
+                });
+            }
+        }
+        self.write_zip_of(refs, destination, clobber)
+    }
+
+    /// Write the zip of these datasets (see [`Repo::retrieve_artifacts_zip`]).
+    fn write_zip_of(
+        &self,
+        mut refs: Vec<ZipRef>,
+        destination: &Path,
+        clobber: bool,
+    ) -> Result<Option<PathBuf>, RepoError> {
         let store = self.datastore()?;
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| RepoError::Io { path, source }
         };
-        let found = self.query_datasets(query)?;
         // The reference visits datasets by RUN, dataset type, then data ID.
-        let mut rows: Vec<DatasetRow<'_>> = found.iter().collect();
-        rows.sort_by(|a, b| {
-            (a.run(), a.dataset_type())
-                .cmp(&(b.run(), b.dataset_type()))
+        refs.sort_by(|a, b| {
+            (&a.run, &a.dataset_type)
+                .cmp(&(&b.run, &b.dataset_type))
                 .then_with(|| {
-                    (0..a.columns().len())
-                        .map(|i| {
-                            compare_values(
-                                a.value_at(i).unwrap_or(&Value::Null),
-                                b.value_at(i).unwrap_or(&Value::Null),
-                            )
-                        })
+                    a.values
+                        .iter()
+                        .zip(&b.values)
+                        .map(|((_, x), (_, y))| compare_values(x, y))
                         .find(|o| o.is_ne())
                         .unwrap_or(std::cmp::Ordering::Equal)
                 })
         });
-        let members = self.zip_members(&rows)?;
+        let members = self.zip_members(&refs)?;
         if members.is_empty() {
-            return Ok((None, found.limited));
+            return Ok(None);
         }
-        let index = self.zip_index(&rows, &members)?;
+        let index = self.zip_index(&refs, &members)?;
         valet_datastore::refuse_inside(destination, &store.root, "retrieve-artifacts --zip")
             .map_err(io(destination))?;
         std::fs::create_dir_all(destination).map_err(io(destination))?;
@@ -111,24 +194,24 @@ impl Repo {
                 source: e,
             },
         })?;
-        Ok((Some(target), found.limited))
+        Ok(Some(target))
     }
 
     /// The files of these datasets as zip members named as the reference names them
     /// (the first eight characters of the first dataset's id, a dash, the file's name);
     /// datasets sharing a file share its member.
-    fn zip_members(&self, rows: &[DatasetRow<'_>]) -> Result<Vec<Member>, RepoError> {
+    fn zip_members(&self, rows: &[ZipRef]) -> Result<Vec<Member>, RepoError> {
         let mut conn = self.registry.db.conn()?;
         let mut members: Vec<Member> = Vec::new();
         let mut by_path: HashMap<String, usize> = HashMap::new();
         let mut names: HashSet<String> = HashSet::new();
         for r in rows {
             // A dataset without a file (a registry-only import) has nothing to put in.
-            let Some(artifact) = get_artifact(&mut conn, r.id())? else {
+            let Some(artifact) = get_artifact(&mut conn, r.id)? else {
                 continue;
             };
             if let Some(&i) = by_path.get(&artifact.path) {
-                members[i].ids.push(r.id());
+                members[i].ids.push(r.id);
                 continue;
             }
             let file_name = Path::new(&artifact.path)
@@ -137,37 +220,36 @@ impl Repo {
                 .ok_or_else(|| {
                     RepoError::Invalid(format!(
                         "dataset {}: its file {} has no name",
-                        r.id(),
-                        artifact.path
+                        r.id, artifact.path
                     ))
                 })?;
-            let name = format!("{}-{file_name}", &r.id().to_string()[..8]);
+            let name = format!("{}-{file_name}", &r.id.to_string()[..8]);
             if !names.insert(name.clone()) {
                 return Err(RepoError::Invalid(format!(
                     "two files would both be {name} in the zip (dataset {})",
-                    r.id()
+                    r.id
                 )));
             }
             by_path.insert(artifact.path.clone(), members.len());
             members.push(Member {
                 name,
                 artifact,
-                ids: vec![r.id()],
+                ids: vec![r.id],
             });
         }
         Ok(members)
     }
 
     /// The index of a zip of these datasets' files, as the reference writes it.
-    fn zip_index(&self, rows: &[DatasetRow<'_>], members: &[Member]) -> Result<Json, RepoError> {
+    fn zip_index(&self, rows: &[ZipRef], members: &[Member]) -> Result<Json, RepoError> {
         let in_zip: HashSet<Uuid> = members.iter().flat_map(|m| m.ids.iter().copied()).collect();
-        let rows: Vec<&DatasetRow<'_>> = rows.iter().filter(|r| in_zip.contains(&r.id())).collect();
+        let rows: Vec<&ZipRef> = rows.iter().filter(|r| in_zip.contains(&r.id)).collect();
         let mut dataset_types = Map::new();
         let mut compact_refs = Map::new();
         let mut data_ids: BTreeMap<&str, Vec<DataId>> = BTreeMap::new();
         for r in &rows {
-            if !dataset_types.contains_key(r.dataset_type()) {
-                let t = self.dataset_type(r.dataset_type())?;
+            if !dataset_types.contains_key(&r.dataset_type) {
+                let t = self.dataset_type(&r.dataset_type)?;
                 dataset_types.insert(
                     t.name.clone(),
                     json!({
@@ -180,17 +262,17 @@ impl Repo {
                 );
             }
             let data_id: Map<String, Json> = r
-                .columns()
+                .values
                 .iter()
-                .enumerate()
-                .filter_map(|(i, c)| Some((c.clone(), value_json(r.value_at(i)?))))
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), value_json(v)))
                 .collect();
             compact_refs.insert(
-                r.id().to_string(),
-                json!({"dataset_type_name": r.dataset_type(), "run": r.run(), "data_id": data_id}),
+                r.id.to_string(),
+                json!({"dataset_type_name": r.dataset_type, "run": r.run, "data_id": data_id}),
             );
             data_ids
-                .entry(r.dataset_type())
+                .entry(r.dataset_type.as_str())
                 .or_default()
                 .push(r.data_id());
         }

@@ -732,6 +732,23 @@ impl PyRepo {
             .datasets)
     }
 
+    /// Zip the files of datasets (ids) into `destination` as the reference does;
+    /// returns the zip's path (`None` when none of them has a file).
+    fn retrieve_artifacts_zip(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+        destination: PathBuf,
+        overwrite: bool,
+    ) -> PyResult<Option<PathBuf>> {
+        let ids = uuids(ids)?;
+        py.detach(|| {
+            self.repo
+                .retrieve_artifacts_zip_of(&ids, &destination, overwrite)
+        })
+        .py()
+    }
+
     /// Ingest a zip of datasets (`retrieve-artifacts --zip`, valet's or the
     /// reference's); returns how many datasets came in (or would, dry).
     #[pyo3(signature = (path, transfer_dimensions=false, dry_run=false))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import json
 import subprocess
 import zipfile
 
@@ -138,3 +139,36 @@ def test_ingest_zip_api(dp02, backend, tmp_path, implementation):
     butler.ingest_zip(zip_path, transfer_dimensions=True)
     got = butler.query_datasets("calexp", "*", where=where, find_first=False)
     assert sorted(str(r.id) for r in got) == sorted(str(r.id) for r in refs)
+
+
+def test_retrieve_artifacts_zip_as_reference(dp02, tmp_path):
+    """The same refs zipped by both: the same zip name, members and index (records
+    compared as sets: their order is the writer's own)."""
+    where = WHERE + " AND instrument = 'LSSTCam-imSim'"
+    zips = {}
+    for impl, butler in dp02.items():
+        refs = butler.query_datasets(
+            "calexp", CHAIN, where=where, find_first=True, with_dimension_records=True
+        )
+        path = butler.retrieve_artifacts_zip(refs, destination=str(tmp_path / impl))
+        with zipfile.ZipFile(path.ospath) as z:
+            index = json.loads(z.read("_butler_zip_index.json"))
+            members = {n: z.read(n) for n in z.namelist()[1:]}
+            first = z.namelist()[0]
+        zips[impl] = (pathlib.Path(path.ospath).name, first, members, index)
+    (ref_name, ref_first, ref_members, ref_index), (name, first, members, index) = (
+        zips["reference"],
+        zips["valet"],
+    )
+    assert name == ref_name and first == ref_first == "_butler_zip_index.json"
+    assert members == ref_members
+    assert index["refs"]["compact_refs"] == ref_index["refs"]["compact_refs"]
+    assert index["refs"]["dataset_types"] == ref_index["refs"]["dataset_types"]
+    assert {m: sorted(e["ids"]) for m, e in index["artifact_map"].items()} == {
+        m: sorted(e["ids"]) for m, e in ref_index["artifact_map"].items()
+    }
+    records = lambda ix: {  # noqa: E731
+        element: sorted(json.dumps(r) for r in rows)
+        for element, rows in (ix["refs"]["dimension_records"] or {}).items()
+    }
+    assert records(ref_index) and records(index) == records(ref_index)

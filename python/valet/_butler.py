@@ -479,6 +479,21 @@ class Butler:
             return
         self._repo.prune(ids, list(tags) if disassociate else [], unstore, None)
 
+    def retrieve_artifacts_zip(
+        self,
+        refs: Iterable[DatasetRef],
+        destination: str | os.PathLike,
+        overwrite: bool = True,
+    ) -> ResourcePath:
+        """Put the files of ``refs`` into one zip in ``destination``, with the index
+        ``ingest_zip`` (the reference's or valet's) reads; the zip is named as the
+        reference names it (a UUID5 of its member names)."""
+        ids = [str(ref.id) for ref in refs]
+        path = self._repo.retrieve_artifacts_zip(ids, os.fspath(destination), overwrite) if ids else None
+        if path is None:
+            raise ValueError("Requested Zip file with no contents.")
+        return ResourcePath(path)
+
     def ingest_zip(
         self,
         zip_file: str | os.PathLike,
