@@ -46,6 +46,68 @@ pub struct CreateOptions {
     pub identity: Option<String>,
 }
 
+impl CreateOptions {
+    /// These options with what a Butler seed configuration (`butler create
+    /// --seed-config`) says that valet takes: `registry.db`, a PostgreSQL URL
+    /// (`postgresql+psycopg2://…` too). An SQLite URL leaves the registry in the
+    /// repository, where valet keeps SQLite. Returns the settings valet does not take,
+    /// by dotted name, for a warning. A URL that contradicts `db` is refused.
+    pub fn with_seed_config(
+        mut self,
+        text: &str,
+        source: &str,
+    ) -> Result<(CreateOptions, Vec<String>), RepoError> {
+        let seed: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| RepoError::Invalid(format!("seed config {source}: {e}")))?;
+        let mut ignored = Vec::new();
+        let Some(top) = seed.as_mapping() else {
+            return match seed {
+                serde_yaml_ng::Value::Null => Ok((self, ignored)),
+                _ => Err(RepoError::Invalid(format!(
+                    "seed config {source}: expected a mapping of settings"
+                ))),
+            };
+        };
+        for (key, value) in top {
+            let key = key.as_str().unwrap_or_default();
+            let settings = value.as_mapping().into_iter().flatten();
+            for (inner, v) in settings {
+                let inner = inner.as_str().unwrap_or_default();
+                if (key, inner) != ("registry", "db") {
+                    ignored.push(format!("{key}.{inner}"));
+                    continue;
+                }
+                let url = v.as_str().ok_or_else(|| {
+                    RepoError::Invalid(format!("seed config {source}: registry.db is not a URL"))
+                })?;
+                let Some(rest) = url
+                    .strip_prefix("postgresql")
+                    .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+                else {
+                    if !url.starts_with("sqlite") {
+                        return Err(RepoError::Invalid(format!(
+                            "seed config {source}: registry.db {url:?} is neither PostgreSQL nor SQLite"
+                        )));
+                    }
+                    ignored.push("registry.db (valet keeps SQLite in the repository)".into());
+                    continue;
+                };
+                let url = format!("postgresql://{rest}");
+                if self.db.as_ref().is_some_and(|db| *db != url) {
+                    return Err(RepoError::Invalid(format!(
+                        "seed config {source}: registry.db {url:?} contradicts --db"
+                    )));
+                }
+                self.db = Some(url);
+            }
+            if value.as_mapping().is_none() {
+                ignored.push(key.to_owned());
+            }
+        }
+        Ok((self, ignored))
+    }
+}
+
 /// A repository being created: the registry transaction that creates it, open for
 /// the first contents (see `Repo::create_filled`).
 pub(crate) struct Filling<'a> {

@@ -1697,7 +1697,79 @@ fn log_options(backend: Backend) {
     );
 }
 
+/// `create --seed-config`: a Butler seed configuration's `registry.db` (with the
+/// reference's driver suffix) chooses the registry; what valet does not take is named
+/// in a warning; `--standalone` and `--override` are taken.
+fn create_from_seed_config(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.yaml");
+    let db = match backend {
+        Backend::Sqlite => "sqlite:///elsewhere.sqlite3".to_owned(),
+        Backend::Postgres => match common::fresh_pg_database() {
+            Some(url) => url.replacen("postgresql://", "postgresql+psycopg2://", 1),
+            None => return,
+        },
+    };
+    std::fs::write(
+        &seed,
+        format!("registry:\n  db: {db}\ndatastore:\n  root: <butlerRoot>\n"),
+    )
+    .unwrap();
+    let repo = dir.path().join("repo");
+    let out = run(&[
+        "create",
+        repo.to_str().unwrap(),
+        "--seed-config",
+        seed.to_str().unwrap(),
+        "--standalone",
+        "--override",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    let (backend_name, ignored) = match backend {
+        Backend::Sqlite => (
+            "SQLite",
+            "valet does not take registry.db (valet keeps SQLite in the repository), datastore.root",
+        ),
+        Backend::Postgres => ("PostgreSQL", "valet does not take datastore.root"),
+    };
+    assert!(said.contains(ignored), "{said}");
+    assert!(said.contains(&format!("{backend_name})")), "{said}");
+    // The repository works on that backend.
+    ok(&[
+        "register-collection",
+        repo.to_str().unwrap(),
+        "r",
+        "--collection-type",
+        "RUN",
+    ]);
+    assert!(ok(&[
+        "query-collections",
+        repo.to_str().unwrap(),
+        "--format",
+        "csv"
+    ])
+    .contains("r,RUN"));
+
+    std::fs::write(&seed, "registry: [unclosed\n").unwrap();
+    fails(
+        &[
+            "create",
+            dir.path().join("bad").to_str().unwrap(),
+            "--seed-config",
+            seed.to_str().unwrap(),
+        ],
+        "seed config",
+    );
+    assert!(!dir.path().join("bad").exists());
+}
+
 on_both_backends!(
+    create_from_seed_config,
     log_options,
     retrieve_zip,
     options_file,
