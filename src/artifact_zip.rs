@@ -12,12 +12,13 @@ use uuid::Uuid;
 use valet_config::Element;
 use valet_registry::artifacts::{get_artifact, ArtifactRecord};
 use valet_registry::ids::DATASET_ID_NAMESPACE;
-use valet_registry::{DataId, Record, Value};
+use valet_registry::{DataId, DatasetRef, DatasetType, Record, Value};
 
 use crate::dataset_type_writes::DatasetTypeSpec;
 use crate::dimension_writes::ExistingRecords;
 use crate::ingest::FileToIngest;
-use crate::queries::{compare_values, value_json, DatasetRow, QueryDatasetsOptions};
+use crate::queries::{compare_values, json_value, value_json, QueryDatasetsOptions};
+use crate::retrieve::file_name_of;
 use crate::{Repo, RepoError};
 
 /// The index's name, the zip's first member.
@@ -28,38 +29,6 @@ struct Member {
     name: String,
     artifact: ArtifactRecord,
     ids: Vec<Uuid>,
-}
-
-/// A dataset going into a zip.
-struct ZipRef {
-    id: Uuid,
-    dataset_type: String,
-    run: String,
-    /// Its data ID's values: required, then implied dimensions (NULL left out).
-    values: Vec<(String, Value)>,
-    /// How many of `values` (the first ones) are required dimensions.
-    required: usize,
-}
-
-impl ZipRef {
-    fn of_row(r: &DatasetRow<'_>) -> ZipRef {
-        ZipRef {
-            id: r.id(),
-            dataset_type: r.dataset_type().to_owned(),
-            run: r.run().to_owned(),
-            values: r
-                .columns()
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.clone(), r.value_at(i).cloned().unwrap_or(Value::Null)))
-                .collect(),
-            required: r.data_id().len(),
-        }
-    }
-
-    fn data_id(&self) -> DataId {
-        self.values[..self.required].iter().cloned().collect()
-    }
 }
 
 impl Repo {
@@ -76,9 +45,8 @@ impl Repo {
         clobber: bool,
     ) -> Result<(Option<PathBuf>, bool), RepoError> {
         let found = self.query_datasets(query)?;
-        let refs: Vec<ZipRef> = found.iter().map(|r| ZipRef::of_row(&r)).collect();
         Ok((
-            self.write_zip_of(refs, destination, clobber)?,
+            self.write_zip_of(found.refs(), destination, clobber)?,
             found.limited,
         ))
     }
@@ -92,42 +60,18 @@ impl Repo {
         destination: &Path,
         clobber: bool,
     ) -> Result<Option<PathBuf>, RepoError> {
-        let mut by_type: BTreeMap<String, Vec<valet_registry::DatasetRef>> = BTreeMap::new();
-        for (_, d) in self.get_datasets(ids)? {
-            by_type.entry(d.dataset_type.clone()).or_default().push(d);
-        }
-        let mut refs = Vec::new();
-        for (name, datasets) in by_type {
-            let t = self.dataset_type(&name)?;
-            let data_ids: Vec<DataId> = datasets.iter().map(|d| d.data_id.clone()).collect();
-            let expanded = self.expand_data_ids(&t.dimensions.required, &data_ids)?;
-            for (d, e) in datasets.into_iter().zip(expanded) {
-                // The reference's order: required dimensions, then implied ones by name.
-                let mut implied: Vec<&String> = e.dimensions[e.required..].iter().collect();
-                implied.sort();
-                let values = t
-                    .dimensions
-                    .required
-                    .iter()
-                    .chain(implied)
-                    .filter_map(|k| Some((k.clone(), e.data_id.get(k)?.clone())))
-                    .collect();
-                refs.push(ZipRef {
-                    id: d.id,
-                    dataset_type: d.dataset_type,
-                    run: d.run,
-                    values,
-                    required: t.dimensions.required.len(),
-                });
-            }
-        }
+        let refs = self
+            .get_datasets(ids)?
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
         self.write_zip_of(refs, destination, clobber)
     }
 
     /// Write the zip of these datasets (see [`Repo::retrieve_artifacts_zip`]).
     fn write_zip_of(
         &self,
-        mut refs: Vec<ZipRef>,
+        mut refs: Vec<DatasetRef>,
         destination: &Path,
         clobber: bool,
     ) -> Result<Option<PathBuf>, RepoError> {
@@ -136,24 +80,33 @@ impl Repo {
             let path = path.display().to_string();
             move |source| RepoError::Io { path, source }
         };
+        let mut types: BTreeMap<String, DatasetType> = BTreeMap::new();
+        for r in &refs {
+            if !types.contains_key(&r.dataset_type) {
+                types.insert(r.dataset_type.clone(), self.dataset_type(&r.dataset_type)?);
+            }
+        }
         // The reference visits datasets by RUN, dataset type, then data ID.
-        refs.sort_by(|a, b| {
-            (&a.run, &a.dataset_type)
-                .cmp(&(&b.run, &b.dataset_type))
-                .then_with(|| {
-                    a.values
-                        .iter()
-                        .zip(&b.values)
-                        .map(|((_, x), (_, y))| compare_values(x, y))
-                        .find(|o| o.is_ne())
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                })
+        let required = |r: &DatasetRef| -> Vec<Value> {
+            types[&r.dataset_type]
+                .dimensions
+                .required
+                .iter()
+                .map(|d| r.data_id.get(d).cloned().unwrap_or(Value::Null))
+                .collect()
+        };
+        refs.sort_by_cached_key(|r| {
+            (
+                r.run.clone(),
+                r.dataset_type.clone(),
+                OrderedValues(required(r)),
+            )
         });
         let members = self.zip_members(&refs)?;
         if members.is_empty() {
             return Ok(None);
         }
-        let index = self.zip_index(&refs, &members)?;
+        let index = self.zip_index(&refs, &types, &members)?;
         valet_datastore::refuse_inside(destination, &store.root, "retrieve-artifacts --zip")
             .map_err(io(destination))?;
         std::fs::create_dir_all(destination).map_err(io(destination))?;
@@ -200,12 +153,12 @@ impl Repo {
     /// The files of these datasets as zip members named as the reference names them
     /// (the first eight characters of the first dataset's id, a dash, the file's name);
     /// datasets sharing a file share its member.
-    fn zip_members(&self, rows: &[ZipRef]) -> Result<Vec<Member>, RepoError> {
+    fn zip_members(&self, refs: &[DatasetRef]) -> Result<Vec<Member>, RepoError> {
         let mut conn = self.registry.db.conn()?;
         let mut members: Vec<Member> = Vec::new();
         let mut by_path: HashMap<String, usize> = HashMap::new();
         let mut names: HashSet<String> = HashSet::new();
-        for r in rows {
+        for r in refs {
             // A dataset without a file (a registry-only import) has nothing to put in.
             let Some(artifact) = get_artifact(&mut conn, r.id)? else {
                 continue;
@@ -214,16 +167,11 @@ impl Repo {
                 members[i].ids.push(r.id);
                 continue;
             }
-            let file_name = Path::new(&artifact.path)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| {
-                    RepoError::Invalid(format!(
-                        "dataset {}: its file {} has no name",
-                        r.id, artifact.path
-                    ))
-                })?;
-            let name = format!("{}-{file_name}", &r.id.to_string()[..8]);
+            let name = format!(
+                "{}-{}",
+                &r.id.to_string()[..8],
+                file_name_of(r.id, &artifact.path)?
+            );
             if !names.insert(name.clone()) {
                 return Err(RepoError::Invalid(format!(
                     "two files would both be {name} in the zip (dataset {})",
@@ -240,41 +188,70 @@ impl Repo {
         Ok(members)
     }
 
-    /// The index of a zip of these datasets' files, as the reference writes it.
-    fn zip_index(&self, rows: &[ZipRef], members: &[Member]) -> Result<Json, RepoError> {
+    /// The index of a zip of these datasets' files, as the reference writes it: each
+    /// data ID is expanded once, for its implied values and its records.
+    fn zip_index(
+        &self,
+        refs: &[DatasetRef],
+        types: &BTreeMap<String, DatasetType>,
+        members: &[Member],
+    ) -> Result<Json, RepoError> {
+        let universe = &self.registry.universe;
         let in_zip: HashSet<Uuid> = members.iter().flat_map(|m| m.ids.iter().copied()).collect();
-        let rows: Vec<&ZipRef> = rows.iter().filter(|r| in_zip.contains(&r.id)).collect();
         let mut dataset_types = Map::new();
         let mut compact_refs = Map::new();
-        let mut data_ids: BTreeMap<&str, Vec<DataId>> = BTreeMap::new();
-        for r in &rows {
-            if !dataset_types.contains_key(&r.dataset_type) {
-                let t = self.dataset_type(&r.dataset_type)?;
-                dataset_types.insert(
-                    t.name.clone(),
-                    json!({
-                        "name": t.name,
-                        "storageClass": t.storage_class,
-                        "dimensions": t.dimensions.required,
-                        "parentStorageClass": null,
-                        "isCalibration": t.is_calibration,
-                    }),
-                );
-            }
-            let data_id: Map<String, Json> = r
-                .values
+        let mut records: BTreeMap<String, ElementRecords> = BTreeMap::new();
+        for (name, t) in types {
+            let of_type: Vec<&DatasetRef> = refs
                 .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), value_json(v)))
+                .filter(|r| r.dataset_type == *name && in_zip.contains(&r.id))
                 .collect();
-            compact_refs.insert(
-                r.id.to_string(),
-                json!({"dataset_type_name": r.dataset_type, "run": r.run, "data_id": data_id}),
+            if of_type.is_empty() {
+                continue;
+            }
+            dataset_types.insert(
+                name.clone(),
+                json!({
+                    "name": name,
+                    "storageClass": t.storage_class,
+                    "dimensions": t.dimensions.required,
+                    "parentStorageClass": null,
+                    "isCalibration": t.is_calibration,
+                }),
             );
-            data_ids
-                .entry(r.dataset_type.as_str())
-                .or_default()
-                .push(r.data_id());
+            let data_ids: Vec<DataId> = of_type.iter().map(|r| r.data_id.clone()).collect();
+            let expanded = self.expand_data_ids(&t.dimensions.required, &data_ids)?;
+            for (r, e) in of_type.iter().zip(expanded) {
+                // Required dimensions, then implied ones by name, as the reference.
+                let mut implied: Vec<&String> = e.dimensions[e.required..].iter().collect();
+                implied.sort();
+                let data_id: Map<String, Json> = t
+                    .dimensions
+                    .required
+                    .iter()
+                    .chain(implied)
+                    .filter_map(|k| Some((k.clone(), value_json(e.data_id.get(k)?))))
+                    .collect();
+                compact_refs.insert(
+                    r.id.to_string(),
+                    json!({"dataset_type_name": name, "run": r.run, "data_id": data_id}),
+                );
+                for (element, record) in &e.records {
+                    let Some(el) = universe.element(element).filter(|e| !e.skypix) else {
+                        continue;
+                    };
+                    if !records.contains_key(element) {
+                        let required = universe
+                            .required_of(element)
+                            .map_err(valet_registry::RegistryError::from)?;
+                        let fields = reference_fields(el, &required);
+                        records.insert(element.clone(), ElementRecords::new(fields));
+                    }
+                    if let Some(of_element) = records.get_mut(element) {
+                        of_element.add(record);
+                    }
+                }
+            }
         }
         let artifact_map: Map<String, Json> = members
             .iter()
@@ -292,48 +269,70 @@ impl Repo {
                 (m.name.clone(), json!({"info": info, "ids": ids}))
             })
             .collect();
+        let dimension_records: Map<String, Json> = records
+            .into_iter()
+            .map(|(element, of_element)| (element, Json::Array(of_element.list)))
+            .collect();
         Ok(json!({
             "index_version": "V1",
             "refs": {
                 "container_version": "V1",
-                "universe_version": self.registry.universe.version,
-                "universe_namespace": self.registry.universe.namespace,
+                "universe_version": universe.version,
+                "universe_namespace": universe.namespace,
                 "dataset_types": dataset_types,
                 "compact_refs": compact_refs,
-                "dimension_records": self.zip_records(&data_ids)?,
+                "dimension_records": dimension_records,
             },
             "artifact_map": artifact_map,
         }))
     }
+}
 
-    /// The dimension records of these data IDs (by dataset type), each once, as the
-    /// reference serializes them: by element, each record a list of its fields.
-    fn zip_records(&self, data_ids: &BTreeMap<&str, Vec<DataId>>) -> Result<Json, RepoError> {
-        let universe = &self.registry.universe;
-        let mut out: BTreeMap<String, (HashSet<String>, Vec<Json>)> = BTreeMap::new();
-        for (dataset_type, ids) in data_ids {
-            let t = self.dataset_type(dataset_type)?;
-            for expanded in self.expand_data_ids(&t.dimensions.required, ids)? {
-                for (name, record) in &expanded.records {
-                    let Some(element) = universe.element(name).filter(|e| !e.skypix) else {
-                        continue;
-                    };
-                    let required = universe
-                        .required_of(name)
-                        .map_err(valet_registry::RegistryError::from)?;
-                    let fields = reference_record(&reference_fields(element, &required), record);
-                    let (seen, list) = out.entry(name.clone()).or_default();
-                    if seen.insert(fields.to_string()) {
-                        list.push(fields);
-                    }
-                }
-            }
+/// The records of one element in a zip's index, each once, in the element's field
+/// layout.
+struct ElementRecords {
+    fields: Vec<RecordField>,
+    seen: HashSet<String>,
+    list: Vec<Json>,
+}
+
+impl ElementRecords {
+    fn new(fields: Vec<RecordField>) -> ElementRecords {
+        ElementRecords {
+            fields,
+            seen: HashSet::new(),
+            list: Vec::new(),
         }
-        Ok(Json::Object(
-            out.into_iter()
-                .map(|(name, (_, list))| (name, Json::Array(list)))
-                .collect(),
-        ))
+    }
+
+    fn add(&mut self, record: &Record) {
+        let serialized = reference_record(&self.fields, record);
+        if self.seen.insert(serialized.to_string()) {
+            self.list.push(serialized);
+        }
+    }
+}
+
+/// Values compared as the reference sorts them, for sorting by a data ID.
+#[derive(PartialEq)]
+struct OrderedValues(Vec<Value>);
+
+impl Eq for OrderedValues {}
+
+impl PartialOrd for OrderedValues {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrderedValues {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(a, b)| compare_values(a, b))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
     }
 }
 
@@ -723,20 +722,6 @@ fn record_from_reference(
         }
     }
     Ok(record)
-}
-
-/// A scalar JSON value as a registry value (`None` for arrays and objects).
-fn json_value(v: &Json) -> Option<Value> {
-    Some(match v {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64()?),
-        },
-        Json::String(s) => Value::Text(s.clone()),
-        Json::Array(_) | Json::Object(_) => return None,
-    })
 }
 
 enum ZipError {

@@ -61,7 +61,7 @@ impl Repo {
                 dimensions: group,
                 what: "these data IDs",
                 alias: "t",
-                datasets: false,
+                dataset_type: None,
             },
             where_,
             bind,

@@ -65,24 +65,28 @@ impl Values {
         self.values.get(cell as usize)
     }
 
-    /// Each distinct value's rank in the order the reference sorts values by; equal
-    /// values share a rank.
+    /// Each distinct value's rank in the order the reference sorts values by.
     fn ranks(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
-        order.sort_by(|&a, &b| compare_values(&self.values[a as usize], &self.values[b as usize]));
-        let mut ranks = vec![0; self.values.len()];
-        let mut rank = 0;
-        for (n, pair) in order.iter().enumerate() {
-            if n > 0 {
-                let previous = &self.values[order[n - 1] as usize];
-                if compare_values(previous, &self.values[*pair as usize]) != Ordering::Equal {
-                    rank += 1;
-                }
-            }
-            ranks[*pair as usize] = rank;
-        }
-        ranks
+        ranks(self.values.len(), |a, b| {
+            compare_values(&self.values[a], &self.values[b])
+        })
     }
+}
+
+/// The rank of each of `n` items in the order `cmp` gives; equal items share a rank,
+/// so that a later sort key decides between them.
+fn ranks(n: usize, cmp: impl Fn(usize, usize) -> Ordering) -> Vec<u32> {
+    let mut sorted: Vec<usize> = (0..n).collect();
+    sorted.sort_by(|&a, &b| cmp(a, b));
+    let mut ranks = vec![0; n];
+    let mut rank = 0;
+    for (k, &i) in sorted.iter().enumerate() {
+        if k > 0 && cmp(sorted[k - 1], i) != Ordering::Equal {
+            rank += 1;
+        }
+        ranks[i] = rank;
+    }
+    ranks
 }
 
 /// Names (dataset types, RUNs, collections), each held once.
@@ -123,13 +127,7 @@ impl Names {
 
     /// Each name's rank in sorted order.
     fn ranks(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
-        order.sort_by(|&a, &b| self.get(a).cmp(self.get(b)));
-        let mut ranks = vec![0; self.names.len()];
-        for (rank, i) in order.into_iter().enumerate() {
-            ranks[i as usize] = rank as u32;
-        }
-        ranks
+        ranks(self.names.len(), |a, b| self.names[a].cmp(&self.names[b]))
     }
 }
 
@@ -147,17 +145,23 @@ pub struct DatasetRows {
     /// Dataset types named that do not exist (reported, not an error, as in the
     /// reference).
     pub missing_types: Vec<String>,
-    /// The dataset types searched, by index, with their columns.
-    types: Vec<(String, Vec<String>)>,
+    /// The dataset types searched, by index.
+    types: Vec<TypeEntry>,
     runs: Names,
     collections: Names,
     values: Values,
     cells: Vec<u32>,
     rows: Vec<Packed>,
-    /// How many implied columns each type's columns end with.
-    implied: Vec<usize>,
     /// The rows in order, by index: sorting and cutting change this, not the rows.
     order: Vec<u32>,
+}
+
+/// A dataset type of a listing: its name and columns, the required dimensions first.
+#[derive(Debug, Clone)]
+struct TypeEntry {
+    name: String,
+    columns: Vec<String>,
+    required: usize,
 }
 
 /// One dataset a query found, borrowed from its [`DatasetRows`].
@@ -175,10 +179,11 @@ impl<'a> DatasetRow<'a> {
 
     /// Its dataset type's name.
     pub fn dataset_type(&self) -> &'a str {
-        self.rows
-            .types
-            .get(self.row.type_index as usize)
-            .map_or("", |t| &t.0)
+        self.entry().map_or("", |t| &t.name)
+    }
+
+    fn entry(&self) -> Option<&'a TypeEntry> {
+        self.rows.types.get(self.row.type_index as usize)
     }
 
     /// Its RUN.
@@ -193,24 +198,21 @@ impl<'a> DatasetRow<'a> {
 
     /// Its type's columns: the required, then the implied dimensions.
     pub fn columns(&self) -> &'a [String] {
-        self.rows
-            .types
-            .get(self.row.type_index as usize)
-            .map_or(&[], |t| &t.1)
+        self.entry().map_or(&[], |t| &t.columns)
     }
 
     /// The value of its type's `i`th column; `None` where it is NULL (a missing
     /// record).
     pub fn value_at(&self, i: usize) -> Option<&'a Value> {
-        if i >= self.columns().len() {
-            return None;
-        }
-        let cell = *self.rows.cells.get(self.row.first_cell + i)?;
-        self.rows.values.get(cell)
+        self.rows.values.get(self.cell_at(i))
     }
 
-    /// The cell of its type's `i`th column: equal values have equal cells.
+    /// The cell of its type's `i`th column (NULL past its columns): equal values have
+    /// equal cells.
     pub(crate) fn cell_at(&self, i: usize) -> u32 {
+        if i >= self.columns().len() {
+            return NULL;
+        }
         self.rows
             .cells
             .get(self.row.first_cell + i)
@@ -231,20 +233,12 @@ impl<'a> DatasetRow<'a> {
 
     /// Its data ID: the required dimensions' values.
     pub fn data_id(&self) -> DataId {
-        let required = self.columns().len() - self.implied_count();
+        let required = self.entry().map_or(0, |t| t.required);
         self.columns()[..required]
             .iter()
             .enumerate()
             .map(|(i, d)| (d.clone(), self.value_at(i).cloned().unwrap_or(Value::Null)))
             .collect()
-    }
-
-    fn implied_count(&self) -> usize {
-        self.rows
-            .implied
-            .get(self.row.type_index as usize)
-            .copied()
-            .unwrap_or(0)
     }
 
     /// The dataset as a reference.
@@ -310,10 +304,10 @@ impl DatasetRows {
         let specs: Vec<Vec<(SortColumn, bool)>> = self
             .types
             .iter()
-            .map(|(name, columns)| {
+            .map(|t| {
                 let wanted: Vec<(String, bool)> = if keys.is_empty() {
                     default_keys
-                        .get(name)
+                        .get(&t.name)
                         .into_iter()
                         .flatten()
                         .map(|c| (c.clone(), false))
@@ -323,7 +317,7 @@ impl DatasetRows {
                 };
                 wanted
                     .into_iter()
-                    .map(|(c, desc)| (SortColumn::of(&c, columns), desc))
+                    .map(|(c, desc)| (SortColumn::of(&c, &t.columns), desc))
                     .collect()
             })
             .collect();
@@ -337,13 +331,13 @@ impl DatasetRows {
             }
         });
         let id_ranks = self.ranks_if(&specs, SortColumn::Id, |a, b| a.id.cmp(&b.id));
-        // Row `n`'s `p`th key (0: its type), ascending, NULL as u32::MAX.
-        let key_at = |n: usize, p: usize| -> u32 {
-            let r = &self.rows[n];
-            if p == 0 {
-                return r.type_index;
-            }
-            match specs[r.type_index as usize].get(p - 1) {
+        // Every row's keys (0: its type), ascending, NULL as u32::MAX, laid end to end.
+        let width = specs.iter().map(Vec::len).max().unwrap_or(0) + 1;
+        let mut flat: Vec<u32> = Vec::with_capacity(self.rows.len() * width);
+        for (n, r) in self.rows.iter().enumerate() {
+            let spec = &specs[r.type_index as usize];
+            flat.push(r.type_index);
+            flat.extend((0..width - 1).map(|p| match spec.get(p) {
                 Some((SortColumn::Run, _)) => run_ranks[r.run as usize],
                 Some((SortColumn::Uri, _)) => uri_ranks[n],
                 Some((SortColumn::Id, _)) => id_ranks[n],
@@ -352,53 +346,46 @@ impl DatasetRows {
                     cell => value_ranks[cell as usize],
                 },
                 _ => 0,
-            }
-        };
-        let width = specs.iter().map(Vec::len).max().unwrap_or(0) + 1;
+            }));
+        }
         // Each position's largest key: NULL becomes one past it, and a descending key
         // counts down from there (NULLs first, as a reversed order puts them).
-        let mut top = vec![0u32; width];
-        for n in 0..self.rows.len() {
-            for (p, t) in top.iter_mut().enumerate() {
-                let k = key_at(n, p);
+        let mut null = vec![1u32; width];
+        for keys in flat.chunks_exact(width) {
+            for (m, &k) in null.iter_mut().zip(keys) {
                 if k != u32::MAX {
-                    *t = (*t).max(k);
+                    *m = (*m).max(k.saturating_add(1));
                 }
             }
         }
-        let null: Vec<u32> = top.iter().map(|t| t.saturating_add(1)).collect();
-        let key = |n: usize, p: usize| -> u32 {
-            let k = match key_at(n, p) {
-                u32::MAX => null[p],
-                k => k,
-            };
-            let desc = p > 0
-                && specs[self.rows[n].type_index as usize]
-                    .get(p - 1)
-                    .is_some_and(|(_, desc)| *desc);
-            if desc {
-                null[p] - k
-            } else {
-                k
+        for (keys, r) in flat.chunks_exact_mut(width).zip(&self.rows) {
+            let spec = &specs[r.type_index as usize];
+            for (p, k) in keys.iter_mut().enumerate() {
+                if *k == u32::MAX {
+                    *k = null[p];
+                }
+                if p > 0 && spec.get(p - 1).is_some_and(|(_, desc)| *desc) {
+                    *k = null[p] - *k;
+                }
             }
-        };
+        }
         let bits: Vec<u32> = null.iter().map(|m| 32 - m.leading_zeros()).collect();
         self.order = if bits.iter().sum::<u32>() <= 96 {
             // The keys and the row number fit one 128-bit number: sort those.
-            let mut packed: Vec<u128> = (0..self.rows.len())
-                .map(|n| {
-                    let keys =
-                        (0..width).fold(0u128, |acc, p| (acc << bits[p]) | u128::from(key(n, p)));
+            let mut packed: Vec<u128> = flat
+                .chunks_exact(width)
+                .enumerate()
+                .map(|(n, keys)| {
+                    let keys = keys
+                        .iter()
+                        .zip(&bits)
+                        .fold(0u128, |acc, (&k, &b)| (acc << b) | u128::from(k));
                     (keys << 32) | n as u128
                 })
                 .collect();
             packed.sort_unstable();
             packed.into_iter().map(|p| p as u32).collect()
         } else {
-            let flat: Vec<u32> = (0..self.rows.len())
-                .flat_map(|n| (0..width).map(move |p| (n, p)))
-                .map(|(n, p)| key(n, p))
-                .collect();
             let mut order: Vec<u32> = (0..self.rows.len() as u32).collect();
             order.sort_unstable_by(|&a, &b| {
                 let (a, b) = (a as usize, b as usize);
@@ -425,18 +412,7 @@ impl DatasetRows {
         {
             return Vec::new();
         }
-        let mut sorted: Vec<usize> = (0..self.rows.len()).collect();
-        sorted.sort_by(|&a, &b| order(&self.rows[a], &self.rows[b]));
-        // Equal values share a rank, so that the next sort column decides.
-        let mut ranks = vec![0; self.rows.len()];
-        let mut rank = 0;
-        for (n, &i) in sorted.iter().enumerate() {
-            if n > 0 && order(&self.rows[sorted[n - 1]], &self.rows[i]) != Ordering::Equal {
-                rank += 1;
-            }
-            ranks[i] = rank;
-        }
-        ranks
+        ranks(self.rows.len(), |a, b| order(&self.rows[a], &self.rows[b]))
     }
 
     /// Keep the first `limit` rows; true if that left any out.
@@ -465,7 +441,7 @@ impl DatasetRows {
             .iter()
             .zip(seen)
             .filter(|(_, s)| *s)
-            .map(|(t, _)| t.0.as_str())
+            .map(|(t, _)| t.name.as_str())
             .collect()
     }
 }
@@ -499,8 +475,9 @@ impl SortColumn {
 
 /// A dataset type as the collector fills its rows.
 struct TypePlan {
-    /// Its required dimensions (what a found row carries), then its implied ones.
+    /// How many required dimensions a found row carries.
     required: usize,
+    /// Its implied dimensions, whose values the collector adds.
     implied: Vec<String>,
     /// The positions among the required dimensions of those that imply something
     /// (a visit, not its detector): implied values depend on these only.
@@ -538,12 +515,13 @@ impl Collector {
         let mut rows = DatasetRows::default();
         let mut plans = Vec::new();
         for t in types {
-            let columns = t.required.iter().chain(&t.implied).cloned().collect();
-            rows.type_dimensions.insert(
-                t.name.clone(),
-                t.required.iter().chain(&t.implied).cloned().collect(),
-            );
-            rows.types.push((t.name, columns));
+            let columns: Vec<String> = t.required.iter().chain(&t.implied).cloned().collect();
+            rows.type_dimensions.insert(t.name.clone(), columns.clone());
+            rows.types.push(TypeEntry {
+                name: t.name,
+                columns,
+                required: t.required.len(),
+            });
             plans.push(TypePlan {
                 required: t.required.len(),
                 implied: t.implied,
@@ -620,8 +598,7 @@ impl Collector {
         let Some(records) = &self.records else {
             return Ok(vec![NULL; plan.implied.len()].into());
         };
-        let data_id = f.to_found().dataset.data_id;
-        let expanded = records.expand(f.dimensions, &data_id)?;
+        let expanded = records.expand(f.dimensions, &f.data_id())?;
         let values = &mut self.rows.values;
         Ok(plan
             .implied
@@ -638,7 +615,6 @@ impl Collector {
 
     /// The rows collected, in the order found.
     pub(crate) fn finish(mut self) -> DatasetRows {
-        self.rows.implied = self.plans.iter().map(|p| p.implied.len()).collect();
         self.rows.order = (0..self.rows.rows.len() as u32).collect();
         self.rows
     }

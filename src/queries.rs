@@ -16,11 +16,11 @@ use valet_registry::collections::all_collections;
 use valet_registry::dataset_types::{all_dataset_types, get_dataset_type};
 use valet_registry::dimensions::{query_records, record_filter};
 use valet_registry::expand::RecordCache;
+use valet_registry::glob::{glob_to_regex, is_glob};
+use valet_registry::{DataId, DatasetRef, DatasetType, Record, RegistryError, Timespan, Value};
 
 use crate::dataset_rows::{Collector, TypeColumns};
 pub use crate::dataset_rows::{DatasetRow, DatasetRows};
-use valet_registry::glob::{glob_to_regex, is_glob};
-use valet_registry::{DataId, DatasetRef, DatasetType, Record, RegistryError, Timespan, Value};
 
 pub use valet_collections::{Found, FoundRow};
 pub use valet_registry::expr::{parse_binds, Literal};
@@ -339,7 +339,6 @@ impl Repo {
             None => HashMap::new(),
         };
         let type_dimensions = self.type_dimensions(&types)?;
-        let columns = self.columns_of_rows(&type_dimensions)?;
         // Sort keys are checked before the search, not after it.
         let mut all_columns = vec!["type".to_owned(), "run".into(), "id".into()];
         all_columns.extend(self.union_of_dimensions(type_dimensions.values()));
@@ -370,22 +369,11 @@ impl Repo {
             usize::MAX
         };
         let search = options.search.in_all_collections_by_default();
-        let mut collector = Collector::new(columns, self.record_cache_for(&type_dimensions)?);
-        for (i, t) in types.iter().enumerate() {
-            if collector.len() >= stop_after {
-                break;
-            }
-            self.search_type_rows(std::slice::from_ref(t), &search, &mut |f| {
-                if let Some(want) = &options.owner_type {
-                    if owner_of_run.get(f.run) != Some(want) {
-                        return Ok(true);
-                    }
-                }
-                collector.push(i, &f)?;
-                Ok(collector.len() < stop_after)
-            })?;
-        }
-        let mut rows = collector.finish();
+        let owned = |f: &FoundRow<'_>| match &options.owner_type {
+            Some(want) => owner_of_run.get(f.run) == Some(want),
+            None => true,
+        };
+        let mut rows = self.collect_rows(&search, &type_dimensions, &owned, stop_after)?;
         let default_order: BTreeMap<String, Vec<String>> = type_dimensions
             .iter()
             .map(|(name, group)| {
@@ -415,9 +403,9 @@ impl Repo {
     fn columns_of_rows(
         &self,
         type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
-    ) -> Result<Vec<TypeColumns>, RepoError> {
+    ) -> Vec<TypeColumns> {
         let universe = &self.registry.universe;
-        Ok(type_dimensions
+        type_dimensions
             .iter()
             .map(|(name, g)| {
                 // Implied values depend only on the dimensions that imply something
@@ -438,7 +426,7 @@ impl Repo {
                         .collect(),
                 }
             })
-            .collect())
+            .collect()
     }
 
     /// The dimension records implied values of these types are read from (`None`
@@ -688,26 +676,29 @@ impl Repo {
         })
     }
 
-    /// The datasets a search finds of these types, each with its required and
-    /// implied dimension values, in the order found.
-    fn found_with_values(
+    /// The datasets a search finds of the types of `type_dimensions` (one type after
+    /// another, by name), each with its required and implied dimension values, in the
+    /// order found: those `keep` accepts, stopping once `stop_after` are kept.
+    fn collect_rows(
         &self,
-        types: &[String],
         search: &DatasetSearch,
         type_dimensions: &BTreeMap<String, valet_config::DimensionGroup>,
+        keep: &dyn Fn(&FoundRow<'_>) -> bool,
+        stop_after: usize,
     ) -> Result<DatasetRows, RepoError> {
-        let columns = self.columns_of_rows(type_dimensions)?;
-        let index: HashMap<String, usize> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.name.clone(), i))
-            .collect();
+        let columns = self.columns_of_rows(type_dimensions);
         let mut collector = Collector::new(columns, self.record_cache_for(type_dimensions)?);
-        self.search_type_rows(types, search, &mut |f| {
-            let i = index.get(f.dataset_type).copied().unwrap_or(usize::MAX);
-            collector.push(i, &f)?;
-            Ok(true)
-        })?;
+        for (i, t) in type_dimensions.keys().enumerate() {
+            if collector.len() >= stop_after {
+                break;
+            }
+            self.search_type_rows(std::slice::from_ref(t), search, &mut |f| {
+                if keep(&f) {
+                    collector.push(i, &f)?;
+                }
+                Ok(collector.len() < stop_after)
+            })?;
+        }
         Ok(collector.finish())
     }
 
@@ -746,7 +737,7 @@ impl Repo {
             self.sorted_group(&options.dimensions)?
         };
         let dimensions = group_columns(&group);
-        let found = self.found_with_values(&types, &search, &type_dimensions)?;
+        let found = self.collect_rows(&search, &type_dimensions, &|_| true, usize::MAX)?;
         // Where each type's values hold each column, worked out once per type.
         let positions: HashMap<&str, Vec<Option<usize>>> = type_dimensions
             .iter()
@@ -882,7 +873,7 @@ impl Repo {
             })?;
             positions.insert(t.as_str(), at);
         }
-        let found = self.found_with_values(&types, &search, &type_dimensions)?;
+        let found = self.collect_rows(&search, &type_dimensions, &|_| true, usize::MAX)?;
         Ok(found
             .iter()
             .map(|f| {
@@ -944,6 +935,21 @@ impl Repo {
         })
         .collect()
     }
+}
+
+/// A scalar JSON value as a registry value, the inverse of [`value_json`] for
+/// numbers, text, booleans and null (`None` for arrays and objects).
+pub fn json_value(v: &Json) -> Option<Value> {
+    Some(match v {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64()?),
+        },
+        Json::String(s) => Value::Text(s.clone()),
+        Json::Array(_) | Json::Object(_) => return None,
+    })
 }
 
 /// A registry value as JSON: numbers, text and booleans as they are, UUIDs as text,

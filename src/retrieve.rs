@@ -85,15 +85,7 @@ impl Repo {
             let relative = if options.preserve_path && Path::new(&artifact.path).is_relative() {
                 artifact.path.clone()
             } else {
-                source
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .ok_or_else(|| {
-                        RepoError::Invalid(format!(
-                            "dataset {}: its file {} has no name",
-                            d.id, artifact.path
-                        ))
-                    })?
+                file_name_of(d.id, &artifact.path)?
             };
             // Datasets sharing one file (a multi-extension raw) are copied once.
             if !targets.insert(relative.clone()) {
@@ -104,4 +96,12 @@ impl Repo {
         }
         Ok(out)
     }
+}
+
+/// The name of a dataset's file (the last part of its path), for a copy of it.
+pub(crate) fn file_name_of(id: uuid::Uuid, path: &str) -> Result<String, RepoError> {
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| RepoError::Invalid(format!("dataset {id}: its file {path} has no name")))
 }

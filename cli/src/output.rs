@@ -139,13 +139,16 @@ impl Table {
     }
 
     fn write_csv(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let header: Vec<String> = self.columns.iter().map(|c| csv_field(c)).collect();
-        writeln!(out, "{}", header.join(","))?;
-        for r in &self.rows {
-            let fields: Vec<String> = r.iter().map(|v| csv_field(&plain(v))).collect();
-            writeln!(out, "{}", fields.join(","))?;
-        }
-        Ok(())
+        write_cells(
+            out,
+            Format::Csv,
+            &self.columns,
+            self.rows.iter(),
+            &mut |r, c, buf| {
+                buf.push_str(&r.get(c).map(plain).unwrap_or_default());
+                CellKind::Text
+            },
+        )
     }
 }
 
@@ -432,6 +435,64 @@ pub fn progress_reports(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows written one at a time come out as serde writes the same objects (JSON) and
+    /// with fields quoted where they must be (CSV).
+    #[test]
+    fn cells_as_whole_documents() {
+        let columns = vec!["name".to_owned(), "n".into(), "missing".into()];
+        let rows = [("plain", 1), ("with \"quotes\", and\nlines\u{1}", -2)];
+        let mut cell = |r: &(&str, i64), c: usize, buf: &mut String| match c {
+            0 => {
+                buf.push_str(r.0);
+                CellKind::Text
+            }
+            1 => {
+                buf.push_str(&r.1.to_string());
+                CellKind::Literal
+            }
+            _ => CellKind::Null,
+        };
+        let mut json = Vec::new();
+        write_cells(
+            &mut json,
+            Format::Json,
+            &columns,
+            rows.iter().copied(),
+            &mut cell,
+        )
+        .unwrap();
+        let objects: Vec<Json> = rows
+            .iter()
+            .map(|r| serde_json::json!({"name": r.0, "n": r.1, "missing": null}))
+            .collect();
+        let expected = format!("{}\n", serde_json::to_string_pretty(&objects).unwrap());
+        assert_eq!(String::from_utf8(json).unwrap(), expected);
+        let mut empty = Vec::new();
+        write_cells(
+            &mut empty,
+            Format::Json,
+            &columns,
+            [].into_iter(),
+            &mut cell,
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(empty).unwrap(), "[]\n");
+
+        let mut csv = Vec::new();
+        write_cells(
+            &mut csv,
+            Format::Csv,
+            &columns,
+            rows.iter().copied(),
+            &mut cell,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "name,n,missing\nplain,1,\n\"with \"\"quotes\"\", and\nlines\u{1}\",-2,\n"
+        );
+    }
 
     #[test]
     fn csv_quotes_only_when_needed() {

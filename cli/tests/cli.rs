@@ -7,8 +7,8 @@ mod support;
 
 use std::path::Path;
 
-use common::{conformance_data, dp02_mini_import, Backend};
-use support::{create, fails, ok, run, with_dp02_mini_registry};
+use common::{conformance_data, Backend};
+use support::{create, fails, imported, ok, run, with_dp02_mini_registry};
 
 fn dataset_type_commands(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
@@ -430,11 +430,9 @@ fn main_job(backend: Backend) {
 
 fn conformance_import_and_export(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path(), "repo") else {
+    let Some(repo) = imported(backend, dir.path(), "repo") else {
         return;
     };
-    let import = dp02_mini_import(&repo);
-    ok(&import.iter().map(String::as_str).collect::<Vec<_>>());
     let with_uri = ok(&[
         "query-datasets",
         &repo,
@@ -1381,11 +1379,9 @@ fn as_strs(a: &[String]) -> Vec<&str> {
 /// reference's layout; a zip is replaced only with `--clobber`.
 fn retrieve_zip(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(repo) = create(backend, dir.path(), "repo") else {
+    let Some(repo) = imported(backend, dir.path(), "repo") else {
         return;
     };
-    let import = dp02_mini_import(&repo);
-    ok(&import.iter().map(String::as_str).collect::<Vec<_>>());
     let dest = dir.path().join("zips");
     let chain = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
     let args = |where_: &str, extra: &[&str]| -> Vec<String> {

@@ -13,14 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{conformance_data, dp02_mini_import, fresh_pg_database, Backend};
-use support::{count_datasets, create, ok, refused, run, valet, with_dp02_mini_registry};
-
-fn imported(backend: Backend, dir: &Path, name: &str) -> Option<String> {
-    let repo = create(backend, dir, name)?;
-    let args = dp02_mini_import(&repo);
-    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    Some(repo)
-}
+use support::{count_datasets, create, imported, ok, refused, run, valet, with_dp02_mini_registry};
 
 fn clean(repo: &str) {
     let out = run(&["check", repo, "--deep"]);

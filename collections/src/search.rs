@@ -147,10 +147,15 @@ impl FoundRow<'_> {
                 id: self.id,
                 dataset_type: self.dataset_type.to_owned(),
                 run: self.run.to_owned(),
-                data_id: data_id_of(self.dimensions, self.values),
+                data_id: self.data_id(),
             },
             collection: self.collection.to_owned(),
         }
+    }
+
+    /// Its data ID.
+    pub fn data_id(&self) -> DataId {
+        data_id_of(self.dimensions, self.values)
     }
 }
 
@@ -888,14 +893,14 @@ pub fn dataset_filter(
         dimensions: &t.dimensions,
         what: &format!("dataset type {}", t.name),
         alias,
-        datasets: true,
+        dataset_type: Some(&t.name),
     };
     data_id_filter(universe, &rows, text, bind, backend)
 }
 
 /// Rows a `--where` filters: their alias, whose columns named by dimensions hold the
 /// required dimensions of `dimensions`, and whether they are datasets (which have an
-/// `ingest_date`).
+/// id and an `ingest_date`).
 #[derive(Debug, Clone, Copy)]
 pub struct FilteredRows<'a> {
     /// The dimensions of the rows.
@@ -904,8 +909,9 @@ pub struct FilteredRows<'a> {
     pub what: &'a str,
     /// The SQL alias of the rows.
     pub alias: &'a str,
-    /// Rows of datasets (`dataset_id` column), so `ingest_date` can be joined.
-    pub datasets: bool,
+    /// For rows of datasets (`dataset_id` column), their dataset type: `dataset_id`
+    /// (or `TYPE.dataset_id`) and `ingest_date` can then be used.
+    pub dataset_type: Option<&'a str>,
 }
 
 /// Compile `--where` over `rows`: identifiers may be their required dimensions, the
@@ -963,13 +969,13 @@ pub fn data_id_filter(
     };
     let resolve = |name: &str| -> std::result::Result<Column, String> {
         // A dataset's id: `dataset_id`, or `calexp.dataset_id` for datasets of calexp.
-        let own_id = |n: &str| {
-            n == "dataset_id"
-                || n.split_once('.').is_some_and(|(t, f)| {
-                    f == "dataset_id" && rows.what == format!("dataset type {t}")
-                })
+        let own_id = |t: &str| {
+            name == "dataset_id"
+                || name
+                    .split_once('.')
+                    .is_some_and(|(prefix, f)| f == "dataset_id" && prefix == t)
         };
-        if rows.datasets && own_id(name) {
+        if rows.dataset_type.is_some_and(own_id) {
             return Ok(Column {
                 sql: format!("{alias}.dataset_id"),
                 numeric: false,
@@ -1005,7 +1011,7 @@ pub fn data_id_filter(
         if required.iter().any(|d| d == name) {
             return Ok(dimension(format!("{alias}.{}", q(name))));
         }
-        if name == "ingest_date" && rows.datasets {
+        if name == "ingest_date" && rows.dataset_type.is_some() {
             let a = "j_dataset";
             if !joins.borrow().iter().any(|(x, _)| x == a) {
                 joins.borrow_mut().push((

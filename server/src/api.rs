@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 use uuid::Uuid;
 use valet::collection_writes::RegisterCollectionOptions;
-use valet::queries::{value_json, Binds, DatasetSearch, FindDatasetOptions, Literal};
+use valet::queries::{json_value, value_json, Binds, DatasetSearch, FindDatasetOptions, Literal};
 use valet::registry::tokens::Scope;
 use valet::{ChainMode, CollectionType, DataId, DatasetRef, Timespan, Value};
 
@@ -34,20 +34,8 @@ fn ref_json(r: &DatasetRef) -> Json_ {
 }
 
 fn value_from_json(v: &Json_, what: &str) -> Result<Value, Failure> {
-    Ok(match v {
-        Json_::Null => Value::Null,
-        Json_::Bool(b) => Value::Bool(*b),
-        Json_::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Json_::String(s) => Value::Text(s.clone()),
-        _ => {
-            return Err(Failure::bad_request(format!(
-                "{what}: {v} is not a dimension value"
-            )))
-        }
-    })
+    json_value(v)
+        .ok_or_else(|| Failure::bad_request(format!("{what}: {v} is not a dimension value")))
 }
 
 fn data_id(map: &serde_json::Map<String, Json_>) -> Result<DataId, Failure> {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{fresh_pg_database, Backend};
+use crate::common::{dp02_mini_import, fresh_pg_database, Backend};
 
 /// The user the tests act as: whoever creates a repository is its first admin.
 pub const TEST_USER: &str = "alice";
@@ -85,5 +85,13 @@ pub fn with_dp02_mini_registry(backend: Backend, dir: &Path, name: &str) -> Opti
         &crate::common::conformance_data("dp02-mini"),
         "--registry-only",
     ]);
+    Some(repo)
+}
+
+/// [`create`], then the dp02-mini fixture imported with its files.
+pub fn imported(backend: Backend, dir: &Path, name: &str) -> Option<String> {
+    let repo = create(backend, dir, name)?;
+    let args = dp02_mini_import(&repo);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     Some(repo)
 }
