@@ -12,6 +12,41 @@ impl Repo {
             &self.config.templates,
         )?)
     }
+
+    /// The file or directory `relative` names under the datastore root, refused
+    /// (one line naming it) when it is absolute, climbs out with `..`, does not
+    /// exist, or leads out of the root through a symbolic link: how a remote caller
+    /// names files already in the datastore without reaching anything else.
+    pub fn path_in_datastore(&self, relative: &str) -> Result<std::path::PathBuf, RepoError> {
+        use std::path::Component;
+        let given = std::path::Path::new(relative);
+        if given
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(RepoError::Invalid(format!(
+                "{relative:?}: give a path relative to the datastore root, without '..'"
+            )));
+        }
+        let configured = self.config.datastore_path(&self.root);
+        let io = |p: &std::path::Path| {
+            let shown = p.display().to_string();
+            move |source| RepoError::Io {
+                path: shown,
+                source,
+            }
+        };
+        let root = configured.canonicalize().map_err(io(&configured))?;
+        let joined = root.join(given);
+        let real = joined.canonicalize().map_err(io(&joined))?;
+        if !real.starts_with(&root) {
+            return Err(RepoError::Invalid(format!(
+                "{relative:?} leads out of the datastore root through a symbolic link"
+            )));
+        }
+        // As the datastore spells its root, so that it sees the file as its own.
+        Ok(configured.join(given))
+    }
 }
 
 /// Delete the files of trashed datasets that no live dataset uses, then forget them.

@@ -8,6 +8,7 @@
 //! reference Butler's export files.
 
 pub mod adopt;
+pub mod arrow_rows;
 pub mod artifact_zip;
 pub mod check;
 pub mod collection_queries;

@@ -336,6 +336,21 @@ impl Repo {
         crate::transfers::import_export(self, &files, options)
     }
 
+    /// Import one export file's text in one transaction, as [`Repo::import_files`]
+    /// does; `source` names it in messages.
+    pub fn import_text(
+        &self,
+        text: &str,
+        source: &str,
+        options: &crate::transfers::ImportOptions,
+    ) -> Result<crate::transfers::ImportSummary, RepoError> {
+        let files = [(
+            crate::transfers::read_export(text, source)?,
+            source.to_owned(),
+        )];
+        crate::transfers::import_export(self, &files, options)
+    }
+
     /// `valet import REPO DIRECTORY --export-file PATTERN…`: the export files the
     /// names and globs select under `directory` (see
     /// [`crate::transfers::select_export_files`]; none: `export.yaml`), imported

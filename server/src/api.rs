@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -14,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json_};
 use uuid::Uuid;
 use valet::collection_writes::RegisterCollectionOptions;
-use valet::queries::{json_value, value_json, Binds, DatasetSearch, FindDatasetOptions, Literal};
+use valet::queries::{json_value, value_json, FindDatasetOptions};
 use valet::registry::tokens::Scope;
 use valet::{ChainMode, CollectionType, DataId, DatasetRef, Timespan, Value};
 
@@ -24,7 +23,8 @@ use crate::Shared;
 
 type St = State<Arc<Shared>>;
 
-fn ref_json(r: &DatasetRef) -> Json_ {
+/// A dataset as JSON: id, run, dataset type and data ID.
+pub(crate) fn ref_json(r: &DatasetRef) -> Json_ {
     let data_id: serde_json::Map<String, Json_> = r
         .data_id
         .iter()
@@ -33,18 +33,19 @@ fn ref_json(r: &DatasetRef) -> Json_ {
     json!({"id": r.id.to_string(), "run": r.run, "dataset_type": r.dataset_type, "data_id": data_id})
 }
 
-fn value_from_json(v: &Json_, what: &str) -> Result<Value, Failure> {
+pub(crate) fn value_from_json(v: &Json_, what: &str) -> Result<Value, Failure> {
     json_value(v)
         .ok_or_else(|| Failure::bad_request(format!("{what}: {v} is not a dimension value")))
 }
 
-fn data_id(map: &serde_json::Map<String, Json_>) -> Result<DataId, Failure> {
+/// A data ID from a JSON object.
+pub(crate) fn data_id(map: &serde_json::Map<String, Json_>) -> Result<DataId, Failure> {
     map.iter()
         .map(|(k, v)| Ok((k.clone(), value_from_json(v, &format!("data_id.{k}"))?)))
         .collect()
 }
 
-fn timespan(bounds: &Option<[Option<i64>; 2]>) -> Result<Option<Timespan>, Failure> {
+pub(crate) fn timespan(bounds: &Option<[Option<i64>; 2]>) -> Result<Option<Timespan>, Failure> {
     bounds
         .map(|[b, e]| {
             Timespan::checked(b, e).map_err(|e| Failure::bad_request(format!("timespan: {e}")))
@@ -52,12 +53,14 @@ fn timespan(bounds: &Option<[Option<i64>; 2]>) -> Result<Option<Timespan>, Failu
         .transpose()
 }
 
-fn uuids(ids: &[String]) -> Result<Vec<Uuid>, Failure> {
-    ids.iter()
-        .map(|s| {
-            Uuid::parse_str(s).map_err(|e| Failure::bad_request(format!("dataset id {s:?}: {e}")))
-        })
-        .collect()
+/// A dataset id from its text.
+pub(crate) fn uuid(text: &str) -> Result<Uuid, Failure> {
+    Uuid::parse_str(text).map_err(|e| Failure::bad_request(format!("dataset id {text:?}: {e}")))
+}
+
+/// Dataset ids from their texts.
+pub(crate) fn uuids(ids: &[String]) -> Result<Vec<Uuid>, Failure> {
+    ids.iter().map(|s| uuid(s)).collect()
 }
 
 fn collection_type(name: &str) -> Result<CollectionType, Failure> {
@@ -70,6 +73,14 @@ fn collection_type(name: &str) -> Result<CollectionType, Failure> {
             "unknown collection type {other:?}: use RUN, TAGGED, CHAINED or CALIBRATION"
         ))),
     }
+}
+
+/// The API's description (OpenAPI 3.1), as `docs/server.md` lays it out.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /api/v1/openapi.json`: the API's description; needs no token.
+pub(crate) async fn openapi() -> Reply {
+    Ok(([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response())
 }
 
 /// `GET /api/v1/whoami`: the caller.
@@ -297,66 +308,8 @@ pub(crate) async fn find_dataset(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct SearchBody {
-    #[serde(default)]
-    dataset_types: Vec<String>,
-    collections: Vec<String>,
-    #[serde(default)]
-    find_first: bool,
-    #[serde(default, rename = "where")]
-    where_: String,
-    #[serde(default)]
-    bind: serde_json::Map<String, Json_>,
-    #[serde(default)]
-    timespan: Option<[Option<i64>; 2]>,
-}
-
-/// `POST /api/v1/query-datasets`: the datasets a search selects, as JSON lines (one
-/// dataset a line).
-pub(crate) async fn query_datasets(
-    State(s): St,
-    headers: HeaderMap,
-    Json(body): Json<SearchBody>,
-) -> Reply {
-    let c = caller(&s, &headers).await?;
-    let mut bind = Binds::new();
-    for (k, v) in &body.bind {
-        let literal = match value_from_json(v, &format!("bind.{k}"))? {
-            Value::Int(i) => Literal::Int(i),
-            Value::Float(x) => Literal::Float(x),
-            Value::Text(t) => Literal::Text(t),
-            _ => {
-                return Err(Failure::bad_request(format!(
-                    "bind.{k}: give a number or text"
-                )))
-            }
-        };
-        bind.insert(k.clone(), literal);
-    }
-    let search = DatasetSearch {
-        dataset_types: body.dataset_types,
-        collections: body.collections,
-        where_: body.where_,
-        bind,
-        find_first: body.find_first,
-        timespan: timespan(&body.timespan)?,
-        as_of: None,
-    };
-    let lines = act(&s, &c, move |repo| {
-        let mut out = String::new();
-        repo.search_datasets(&search, &mut |f| {
-            out.push_str(&ref_json(&f.dataset).to_string());
-            out.push('\n');
-            Ok(true)
-        })?;
-        Ok(out)
-    })
-    .await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response())
-}
-
-async fn one_dataset(
+/// The dataset with this id (text), or 404.
+pub(crate) async fn one_dataset(
     s: &Arc<Shared>,
     c: &crate::auth::Caller,
     id: &str,
@@ -376,28 +329,6 @@ pub(crate) async fn dataset(State(s): St, headers: HeaderMap, Path(id): Path<Str
     let c = caller(&s, &headers).await?;
     let r = one_dataset(&s, &c, &id).await?;
     json(ref_json(&r))
-}
-
-/// `GET /api/v1/datasets/{id}/file`: the dataset's file.
-pub(crate) async fn dataset_file(
-    State(s): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let c = caller(&s, &headers).await?;
-    let r = one_dataset(&s, &c, &id).await?;
-    let path = act(&s, &c, move |repo| repo.get_path(&r)).await?;
-    let bytes = tokio::fs::read(&path).await.map_err(|e| {
-        Failure::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("{}: {e}", path.display()),
-        )
-    })?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        Body::from(bytes),
-    )
-        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -96,15 +96,18 @@ pub(crate) async fn act<T: Send + 'static>(
 ) -> Result<T, Failure> {
     let shared = shared.clone();
     let caller = caller.clone();
-    tokio::task::spawn_blocking(move || {
-        set_thread_user(Some(&caller.user));
-        set_thread_may_administer(caller.scope == Scope::Admin);
-        let result = work(&shared.repo);
-        set_thread_user(None);
-        set_thread_may_administer(true);
-        result
-    })
-    .await
-    .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(Failure::from)
+    tokio::task::spawn_blocking(move || as_caller(&caller, || work(&shared.repo)))
+        .await
+        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(Failure::from)
+}
+
+/// Run `work` on this (blocking) thread acting as the caller, then as nobody again.
+pub(crate) fn as_caller<T>(caller: &Caller, work: impl FnOnce() -> T) -> T {
+    set_thread_user(Some(&caller.user));
+    set_thread_may_administer(caller.scope == Scope::Admin);
+    let result = work();
+    set_thread_user(None);
+    set_thread_may_administer(true);
+    result
 }

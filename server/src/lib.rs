@@ -5,8 +5,12 @@
 
 mod api;
 mod auth;
+mod files;
+mod queries;
 mod reply;
 mod sia;
+mod stream;
+mod writes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +28,8 @@ pub struct ServeOptions {
     pub anonymous_reads: bool,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Streaming answers (query-datasets, files) one user may have open at once.
+    pub max_streams_per_user: usize,
 }
 
 impl Default for ServeOptions {
@@ -32,6 +38,7 @@ impl Default for ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             anonymous_reads: true,
             max_body_bytes: 16 << 20,
+            max_streams_per_user: 4,
         }
     }
 }
@@ -40,6 +47,8 @@ impl Default for ServeOptions {
 pub(crate) struct Shared {
     pub repo: Repo,
     pub options: ServeOptions,
+    /// The streams each user has open.
+    pub streams: stream::StreamBounds,
 }
 
 /// The routes.
@@ -62,11 +71,22 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/chain-history/{*name}", get(api::chain_history))
         .route("/api/v1/dataset-types", get(api::dataset_types))
         .route("/api/v1/find-dataset", post(api::find_dataset))
-        .route("/api/v1/query-datasets", post(api::query_datasets))
+        .route("/api/v1/query-datasets", post(queries::query_datasets))
+        .route("/api/v1/query-data-ids", post(queries::query_data_ids))
+        .route(
+            "/api/v1/query-dimension-records",
+            post(queries::query_dimension_records),
+        )
         .route("/api/v1/datasets/{id}", get(api::dataset))
-        .route("/api/v1/datasets/{id}/file", get(api::dataset_file))
+        .route("/api/v1/datasets/{id}/file", get(files::dataset_file))
+        .route("/api/v1/datasets/{id}/lineage", get(queries::lineage))
         .route("/api/v1/associate", post(api::associate))
         .route("/api/v1/certify", post(api::certify))
+        .route("/api/v1/remove-runs", post(writes::remove_runs))
+        .route("/api/v1/prune-datasets", post(writes::prune_datasets))
+        .route("/api/v1/import", post(writes::import))
+        .route("/api/v1/ingest", post(writes::ingest))
+        .route("/api/v1/openapi.json", get(api::openapi))
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))
@@ -86,7 +106,11 @@ pub fn serve(repo: Repo, options: ServeOptions) -> std::io::Result<()> {
             "valet serve: listening on http://{}",
             listener.local_addr()?
         );
-        let app = router(Arc::new(Shared { repo, options }));
+        let app = router(Arc::new(Shared {
+            repo,
+            options,
+            streams: stream::StreamBounds::default(),
+        }));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -1,6 +1,6 @@
 //! Answers: JSON bodies, and errors as a status with a one-line message.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use valet::{ErrorKind, RepoError};
@@ -9,6 +9,9 @@ use valet::{ErrorKind, RepoError};
 pub(crate) struct Failure {
     pub status: StatusCode,
     pub message: String,
+    /// Headers the answer carries besides the message (`Content-Range` on a 416);
+    /// boxed, since few failures have any.
+    pub headers: Option<Box<HeaderMap>>,
 }
 
 impl Failure {
@@ -17,7 +20,16 @@ impl Failure {
         Failure {
             status,
             message: message.into(),
+            headers: None,
         }
+    }
+
+    /// The failure, answered with this header too.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Failure {
+        self.headers
+            .get_or_insert_with(Default::default)
+            .insert(name, value);
+        self
     }
 
     /// 400: the request itself is wrong.
@@ -45,6 +57,7 @@ impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         (
             self.status,
+            self.headers.map(|h| *h).unwrap_or_default(),
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response()

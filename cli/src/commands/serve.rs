@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// The largest request body accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     pub max_body_bytes: usize,
+    /// Streaming answers (dataset searches, files) one user may have open at once;
+    /// one more is refused with 429.
+    #[arg(long, default_value_t = 4)]
+    pub max_streams_per_user: usize,
 }
 
 /// Run `valet serve`.
@@ -34,6 +38,7 @@ pub fn serve(args: &ServeArgs) -> CliResult {
         listen: args.listen,
         anonymous_reads: !args.no_anonymous_reads,
         max_body_bytes: args.max_body_bytes,
+        max_streams_per_user: args.max_streams_per_user,
     };
     valet_server::serve(repo, options).map_err(|e| format!("serve on {}: {e}", args.listen))?;
     Ok(())
