@@ -12,6 +12,7 @@ pub mod parquet_out;
 pub mod record;
 pub mod sia;
 pub mod sky;
+pub mod sky_index;
 pub mod table_export;
 pub mod time;
 pub mod votable;

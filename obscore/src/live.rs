@@ -18,6 +18,7 @@ use valet_registry::{Conn, DatasetRef, DatasetType, RegistryError};
 
 use crate::export::{obscore_row, RowsProgress};
 use crate::parallel::{in_parallel, CHUNK_ROWS};
+use crate::sky_index;
 use crate::ObsCoreError;
 use valet_collections::Resolver;
 use valet_config::Universe;
@@ -80,11 +81,16 @@ pub fn enable_reporting(
                 .into());
             }
         }
+        let backend = conn.backend();
         if let Some(old) = enabled_config(conn)? {
-            conn.batch(&format!("DROP TABLE IF EXISTS {}", table_name(&old)))?;
+            conn.batch(&format!(
+                "DROP TABLE IF EXISTS {};{}",
+                table_name(&old),
+                sky_index::drop_ddl(backend, &old.table_name)
+            ))?;
         }
         valet_registry::schema::set_attribute(conn, CONFIG_ATTRIBUTE, config_text)?;
-        let backend = conn.backend();
+        valet_registry::schema::set_attribute(conn, sky_index::ATTRIBUTE, "1")?;
         let uuid = if backend == Backend::Sqlite {
             "BLOB"
         } else {
@@ -95,6 +101,9 @@ pub fn enable_reporting(
         )];
         for (c, ty) in columns(&config).iter().zip(column_types(&config)) {
             defs.push(format!("{} {}", q(c), sql_type(backend, &ty)));
+        }
+        for c in sky_index::BOX_COLUMNS {
+            defs.push(format!("{} {}", q(c), sql_type(backend, &DataType::Float64)));
         }
         let t = table_name(&config);
         let mut ddl = format!("CREATE TABLE {t} (\n    {}\n);\n", defs.join(",\n    "));
@@ -123,6 +132,7 @@ pub fn enable_reporting(
                 cols.join(", ")
             ));
         }
+        ddl.push_str(&sky_index::create_ddl(backend, &config.table_name));
         conn.batch(&ddl)?;
         Ok(())
     })?;
@@ -463,7 +473,19 @@ fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
     let plan = RowPlan::new(config, &t.name)?;
     let cache = &*cache;
     let mut cols = vec!["registry_dataset_id".to_owned()];
-    cols.extend(columns(config).iter().map(|c| q(c)));
+    let names = columns(config);
+    cols.extend(names.iter().map(|c| q(c)));
+    // Where the center and size are in a row (after its id), for the footprint's
+    // box, when the table has the box columns.
+    let boxed = sky_index::present(conn)?;
+    let at = |name: &str| names.iter().position(|c| c == name).map(|i| i + 1);
+    let spatial = match (at("s_ra"), at("s_dec"), at("s_fov")) {
+        (Some(ra), Some(dec), Some(fov)) if boxed => {
+            cols.extend(sky_index::BOX_COLUMNS.map(q));
+            Some((ra, dec, fov))
+        }
+        _ => None,
+    };
     let cols: Vec<&str> = cols.iter().map(String::as_str).collect();
     let table = table_name(config);
     let build = |chunk: &[R]| -> Result<Vec<Vec<Value>>, ObsCoreError> {
@@ -472,6 +494,10 @@ fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
             let r = r.borrow();
             let mut row = vec![Value::Uuid(r.id)];
             row.extend(obscore_row(&plan, cache, t, r)?.into_iter().map(to_value));
+            if let Some((ra, dec, fov)) = spatial {
+                let cells = sky_index::footprint_cells(&row[ra], &row[dec], &row[fov]);
+                row.extend(cells);
+            }
             rows.push(row);
         }
         Ok(rows)

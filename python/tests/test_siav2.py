@@ -4,14 +4,17 @@ filter of the whole table keeps, footprint overlaps decided by lsst.sphgeom."""
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import os
 import subprocess
 
 import pytest
 from astropy.io.votable import parse_single_table
 from lsst.sphgeom import Angle, Circle, ConvexPolygon, LonLat, UnitVector3d
 
-from conftest import DP02_MINI, REPO_ROOT
+from conftest import DP02_MINI, REPO_ROOT, fresh_pg_database
 
 VALET = REPO_ROOT / "target" / "debug" / "valet"
 
@@ -20,15 +23,17 @@ def valet(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(VALET), *args], capture_output=True, text=True, check=False)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """dp02-mini with a live ObsCore table, and every row of it."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def live(request, tmp_path_factory):
+    """dp02-mini with a live ObsCore table (and its spatial index: an R*Tree on
+    SQLite, GiST over boxes on PostgreSQL), and every row of it."""
     if not VALET.exists():
         pytest.fail(f"{VALET} is missing: run cargo build first")
-    root = tmp_path_factory.mktemp("sia")
+    root = tmp_path_factory.mktemp(f"sia-{request.param}")
     repo = str(root / "repo")
+    create = ["create", repo] + (["--db", fresh_pg_database()] if request.param == "postgresql" else [])
     for args in (
-        ["create", repo],
+        create,
         ["import", repo, str(DP02_MINI / "files"), "--export-file", "../export.yaml", "-t", "copy"],
         ["obscore", "enable", repo, str(REPO_ROOT / "examples" / "obscore-dp02.yaml")],
         ["obscore", "export", repo, str(root / "all.xml"), "--live", "--format", "votable"],
@@ -129,6 +134,29 @@ def test_scalar_constraints_and_maxrec(live):
     assert got == set() and status == "OVERFLOW"
     got, status = run(live, "--maxrec", str(len(rows)))
     assert len(got) == len(rows) and status == "OK"
+
+
+def test_obscore_1_1_columns(live):
+    """The file's size in kB (from the datastore's record) and the polarization
+    states (none) come with every answer, as ObsCore 1.1 asks."""
+    repo, root, rows = live
+    run(live, "--maxrec", "50")
+    table = parse_single_table(str(root / "answer.xml"), verify="exception").to_table()
+    assert {"access_estsize", "pol_states"} <= set(table.colnames)
+    listed = valet("query-datasets", repo, "calexp", "raw", "--collections", "*", "--show-uri",
+                   "--format", "csv", "--limit", "0").stdout
+    sizes = {
+        d["id"]: -(-os.path.getsize(d["URI"].removeprefix("file://")) // 1024)
+        for d in csv.DictReader(io.StringIO(listed))
+    }
+    checked = 0
+    for row in table:
+        dataset = str(row["obs_publisher_did"]).rsplit("id=", 1)[-1]
+        if dataset in sizes:
+            assert int(row["access_estsize"]) == sizes[dataset]
+            checked += 1
+        assert row["pol_states"] is None or str(row["pol_states"]) in ("", "--")
+    assert checked > 0
 
 
 def test_bad_parameters_are_one_line(live):

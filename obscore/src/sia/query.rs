@@ -9,6 +9,7 @@ use valet_registry::Registry;
 use super::geometry::Polygon;
 use super::params::{Interval, Pos, SiaQuery};
 use crate::parquet_out::column_types;
+use crate::sky_index::SkyBox;
 use crate::{columns, ObsCoreError};
 
 /// What stops a scan once `MAXREC` rows and one more have matched.
@@ -76,60 +77,28 @@ impl Where {
     }
 }
 
-/// The declination band (degrees) a footprint's center must fall in to overlap a
-/// shape, given the largest footprint radius in the table.
-fn dec_band(pos: &Pos, max_radius: f64) -> (f64, f64) {
-    let (lo, hi) = match pos {
-        Pos::Circle { dec, radius, .. } => (dec - radius, dec + radius),
-        Pos::Range { dec, .. } => *dec,
+/// The box on the sky that holds a searched shape.
+fn shape_box(pos: &Pos) -> SkyBox {
+    match pos {
+        Pos::Circle {
+            center,
+            dec,
+            radius,
+        } => {
+            let ra = center[1].atan2(center[0]).to_degrees();
+            SkyBox::around_circle(ra, *dec, *radius)
+        }
+        Pos::Range { ra, dec } => {
+            let to = if ra.1 < ra.0 { ra.1 + 360.0 } else { ra.1 };
+            SkyBox::from_ra(ra.0, to, dec.0, dec.1)
+        }
         Pos::Polygon(p) => match crate::sky::bounding_circle(p.vertices()) {
             Some((c, opening)) => {
-                let (_, dec) = valet_registry::region::lon_lat_degrees(c);
-                let r = opening.to_degrees();
-                (dec - r, dec + r)
+                let (ra, dec) = valet_registry::region::lon_lat_degrees(c);
+                SkyBox::around_circle(ra, dec, opening.to_degrees())
             }
-            None => (-90.0, 90.0),
+            None => SkyBox::from_ra(0.0, 360.0, -90.0, 90.0),
         },
-    };
-    (lo - max_radius, hi + max_radius)
-}
-
-/// The right ascension window (degrees) a footprint's center must fall in to
-/// overlap a shape, or `None` when any right ascension may (a shape near a pole, or
-/// one whose window wraps all the way round). `band` is the shape's declination band
-/// widened by the largest footprint radius.
-fn ra_window(pos: &Pos, band: (f64, f64), max_radius: f64) -> Option<(f64, f64)> {
-    let steepest = band.0.abs().max(band.1.abs());
-    if steepest >= 89.0 {
-        return None;
-    }
-    let stretch = 1.0 / steepest.to_radians().cos();
-    let (lo, hi) = match pos {
-        Pos::Circle { center, radius, .. } => {
-            let ra = center[1].atan2(center[0]).to_degrees().rem_euclid(360.0);
-            let reach = (radius + max_radius) * stretch;
-            (ra - reach, ra + reach)
-        }
-        Pos::Range { ra, .. } => (ra.0 - max_radius * stretch, ra.1 + max_radius * stretch),
-        Pos::Polygon(_) => return None,
-    };
-    (hi - lo < 360.0).then_some((lo, hi))
-}
-
-/// SQL keeping centers whose right ascension is in a window that may wrap at 0/360.
-fn ra_terms(window: (f64, f64), w: &mut Where) -> String {
-    let (lo, hi) = window;
-    if lo < 0.0 {
-        w.params
-            .extend([(lo + 360.0).into(), 0.0.into(), hi.into()]);
-        "(s_ra >= ? OR s_ra BETWEEN ? AND ?)".into()
-    } else if hi > 360.0 {
-        w.params
-            .extend([lo.into(), 360.0.into(), 0.0.into(), (hi - 360.0).into()]);
-        "(s_ra BETWEEN ? AND ? OR s_ra <= ?)".into()
-    } else {
-        w.params.extend([lo.into(), hi.into()]);
-        "s_ra BETWEEN ? AND ?".into()
     }
 }
 
@@ -147,8 +116,19 @@ fn overlaps(footprint: &Polygon, pos: &Pos) -> bool {
 /// Answer a SIAv2 query from the live ObsCore table.
 pub fn query(registry: &Registry, sia: &SiaQuery) -> Result<SiaAnswer, ObsCoreError> {
     let (mut conn, config) = crate::table_export::open(registry)?;
-    let columns = columns(&config);
-    let types = column_types(&config);
+    let mut columns = columns(&config);
+    let mut types = column_types(&config);
+    let selected: Vec<String> = columns.iter().map(|c| format!("o.{}", q(c))).collect();
+    // ObsCore 1.1 asks for two more: the file's size (kB, from the datastore's
+    // record, so always current) and the polarization states (none here).
+    columns.extend(["access_estsize".to_owned(), "pol_states".to_owned()]);
+    types.extend([DataType::Int64, DataType::Utf8]);
+    let selected = format!(
+        "{}, (SELECT (r.file_size + 1023) / 1024 FROM datastore_record r \
+         WHERE r.dataset_id = o.registry_dataset_id AND r.file_size >= 0) AS access_estsize, \
+         NULL AS pol_states",
+        selected.join(", ")
+    );
     let table = crate::live::table_name(&config);
     let mut w = Where::default();
     w.overlapping("em_min", "em_max", &sia.band);
@@ -169,40 +149,31 @@ pub fn query(registry: &Registry, sia: &SiaQuery) -> Result<SiaAnswer, ObsCoreEr
         // The table has no polarization states, and NULL never matches.
         w.terms.push("1 = 0".into());
     }
-    if !sia.pos.is_empty() {
-        let max_fov = conn
-            .query(&format!("SELECT MAX(s_fov) FROM {table}"), &[])?
-            .first()
-            .and_then(|r| match r[0] {
-                Value::Float(x) => Some(x),
-                Value::Int(i) => Some(i as f64),
-                _ => None,
+    // The spatial index narrows POS to the footprints whose boxes meet a shape's
+    // box; a table made before the index existed is read whole. Either way each
+    // footprint is then tested exactly.
+    if !sia.pos.is_empty() && crate::sky_index::present(&mut conn)? {
+        let backend = conn.backend();
+        let any: Vec<String> = sia
+            .pos
+            .iter()
+            .map(|p| {
+                crate::sky_index::meets_sql(
+                    backend,
+                    &config.table_name,
+                    &shape_box(p),
+                    &mut w.params,
+                )
             })
-            .unwrap_or(0.0);
-        // Each shape: its declination band and, where it has one, its right
-        // ascension window; a footprint's center must be in one of them.
-        let mut any = Vec::new();
-        for p in &sia.pos {
-            let band = dec_band(p, max_fov / 2.0);
-            let mut term = "s_dec BETWEEN ? AND ?".to_owned();
-            w.params.push(band.0.into());
-            w.params.push(band.1.into());
-            if let Some(window) = ra_window(p, band, max_fov / 2.0) {
-                term = format!("{term} AND {}", ra_terms(window, &mut w));
-            }
-            any.push(format!("({term})"));
-        }
+            .collect();
         w.terms.push(format!("({})", any.join(" OR ")));
     }
-    let mut sql = format!(
-        "SELECT {} FROM {table}",
-        columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
-    );
+    let mut sql = format!("SELECT {selected} FROM {table} AS o");
     if !w.terms.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&w.terms.join(" AND "));
     }
-    sql.push_str(" ORDER BY obs_publisher_did, registry_dataset_id");
+    sql.push_str(" ORDER BY o.obs_publisher_did, o.registry_dataset_id");
     let region_at = columns.iter().position(|c| c == "s_region");
     let limit = sia.maxrec.unwrap_or(usize::MAX);
     let mut answer = SiaAnswer {
@@ -245,37 +216,25 @@ mod tests {
     use super::*;
     use crate::sia::geometry::unit;
 
-    fn circle(ra: f64, dec: f64, radius: f64) -> Pos {
-        Pos::Circle {
-            center: unit(ra, dec),
-            dec,
-            radius,
-        }
-    }
-
     #[test]
-    fn right_ascension_windows_wrap_and_widen() {
-        let p = circle(10.0, 0.0, 1.0);
-        let (lo, hi) = ra_window(&p, dec_band(&p, 0.5), 0.5).unwrap();
+    fn shape_boxes_hold_their_shapes() {
+        let circle = Pos::Circle {
+            center: unit(359.8, 0.0),
+            dec: 0.0,
+            radius: 1.0,
+        };
+        let b = shape_box(&circle);
         assert!(
-            (lo - 8.5).abs() < 1e-3 && (hi - 11.5).abs() < 1e-3,
-            "{lo} {hi}"
+            (b.ra_min - 358.8).abs() < 1e-6 && (b.ra_max - 360.8).abs() < 1e-6,
+            "{b:?}"
         );
-        // Near 0h the window wraps: two ranges, ORed.
-        let p = circle(0.2, 0.0, 1.0);
-        let window = ra_window(&p, dec_band(&p, 0.0), 0.0).unwrap();
-        let mut w = Where::default();
-        assert_eq!(
-            ra_terms(window, &mut w),
-            "(s_ra >= ? OR s_ra BETWEEN ? AND ?)"
-        );
-        assert_eq!(w.params.len(), 3);
-        // At high declination a degree of sky spans many degrees of right ascension.
-        let p = circle(100.0, 80.0, 1.0);
-        let (lo, hi) = ra_window(&p, dec_band(&p, 0.0), 0.0).unwrap();
-        assert!(hi - lo > 10.0);
-        // Near a pole, no window at all.
-        let p = circle(100.0, 89.5, 1.0);
-        assert_eq!(ra_window(&p, dec_band(&p, 0.0), 0.0), None);
+        // A range given across 0h (from 350 to 10) is 20 degrees wide.
+        let b = shape_box(&Pos::Range {
+            ra: (350.0, 10.0),
+            dec: (-1.0, 1.0),
+        });
+        assert_eq!((b.ra_min, b.ra_max), (350.0, 370.0));
+        assert!(b.meets(&SkyBox::around_circle(5.0, 0.0, 0.1)));
+        assert!(!b.meets(&SkyBox::around_circle(20.0, 0.0, 0.1)));
     }
 }
