@@ -17,7 +17,7 @@ pub use valet_collections::ChainEdit;
 use crate::{Repo, RepoError};
 
 /// How [`Repo::query_collections`] shows chains (the reference's `--chains`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ChainsView {
     /// Chains followed by their children, depth-first, each row with its depth.
     #[default]
@@ -35,7 +35,7 @@ pub enum ChainsView {
 }
 
 /// What [`Repo::query_collections`] lists.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct QueryCollectionsOptions {
     /// Names, globs, or (with `regex`) regular expressions; empty means all.
     pub patterns: Vec<String>,
@@ -50,7 +50,7 @@ pub struct QueryCollectionsOptions {
 }
 
 /// One row of a collection listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CollectionRow {
     /// The collection.
     pub record: CollectionRecord,

@@ -19,7 +19,7 @@ use crate::queries::DatasetSearch;
 use crate::{Repo, RepoError};
 
 /// How [`Repo::register_collection`] registers a collection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RegisterCollectionOptions {
     /// Documentation.
     pub doc: Option<String>,

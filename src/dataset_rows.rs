@@ -619,3 +619,106 @@ impl Collector {
         self.rows
     }
 }
+
+/// A listing as it travels from a server to its client (`valet --server`): what
+/// [`DatasetRows`] answers, its rows in order with their values in full.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireRows {
+    dimensions: Vec<String>,
+    type_dimensions: BTreeMap<String, Vec<String>>,
+    limited: bool,
+    missing_types: Vec<String>,
+    /// Each type searched: name, columns, how many of them are required.
+    types: Vec<(String, Vec<String>, usize)>,
+    rows: Vec<WireRow>,
+}
+
+/// One dataset of a [`WireRows`]: its type's index, id, RUN, collection, the
+/// values of its type's columns, and its URI.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireRow(u32, Uuid, String, String, Vec<Value>, Option<String>);
+
+impl serde::Serialize for DatasetRows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let rows = self
+            .iter()
+            .map(|r| {
+                let values = (0..r.columns().len())
+                    .map(|i| r.value_at(i).cloned().unwrap_or(Value::Null))
+                    .collect();
+                WireRow(
+                    r.row.type_index,
+                    r.id(),
+                    r.run().to_owned(),
+                    r.collection().to_owned(),
+                    values,
+                    r.uri().map(str::to_owned),
+                )
+            })
+            .collect();
+        WireRows {
+            dimensions: self.dimensions.clone(),
+            type_dimensions: self.type_dimensions.clone(),
+            limited: self.limited,
+            missing_types: self.missing_types.clone(),
+            types: self
+                .types
+                .iter()
+                .map(|t| (t.name.clone(), t.columns.clone(), t.required))
+                .collect(),
+            rows,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DatasetRows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DatasetRows, D::Error> {
+        let wire = WireRows::deserialize(d)?;
+        let mut out = DatasetRows {
+            dimensions: wire.dimensions,
+            type_dimensions: wire.type_dimensions,
+            limited: wire.limited,
+            missing_types: wire.missing_types,
+            types: wire
+                .types
+                .into_iter()
+                .map(|(name, columns, required)| TypeEntry {
+                    name,
+                    columns,
+                    required,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        for WireRow(type_index, id, run, collection, values, uri) in wire.rows {
+            let width = out
+                .types
+                .get(type_index as usize)
+                .map_or(0, |t| t.columns.len());
+            if values.len() != width {
+                return Err(serde::de::Error::custom(format!(
+                    "dataset {id}: {} values for {width} columns",
+                    values.len()
+                )));
+            }
+            let first_cell = out.cells.len();
+            for v in &values {
+                let cell = out.values.cell(v);
+                out.cells.push(cell);
+            }
+            let run = out.runs.index(&run);
+            let collection = out.collections.index(&collection);
+            out.rows.push(Packed {
+                id,
+                type_index,
+                run,
+                collection,
+                first_cell,
+                uri: uri.map(String::into_boxed_str),
+            });
+        }
+        out.order = (0..out.rows.len() as u32).collect();
+        Ok(out)
+    }
+}

@@ -32,6 +32,10 @@ pub enum RepoError {
     /// The request cannot be carried out as asked (the message says where).
     #[error("{0}")]
     Invalid(String),
+    /// A server carrying out the request failed; its kind and message as it
+    /// reported them (`valet --server`).
+    #[error("{1}")]
+    Remote(ErrorKind, String),
 }
 
 impl From<valet_obscore::ObsCoreError> for RepoError {
@@ -51,7 +55,7 @@ impl From<DbError> for RepoError {
 }
 
 /// The kinds of failure a front end tells apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// A named collection, dataset type, dataset or record does not exist.
     NotFound,
@@ -81,6 +85,7 @@ impl RepoError {
             RepoError::Datastore(_) => ErrorKind::Datastore,
             RepoError::ObsCore(_) => ErrorKind::ObsCore,
             RepoError::Io { .. } => ErrorKind::Io,
+            RepoError::Remote(kind, _) => *kind,
         }
     }
 }

@@ -33,7 +33,7 @@ pub type Binds = BTreeMap<String, Literal>;
 
 /// Which datasets a search selects: what `query-datasets`, `query-data-ids`,
 /// `associate`, `prune-datasets` and `retrieve-artifacts` share.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DatasetSearch {
     /// Dataset types, as names or globs; empty means every registered type.
     pub dataset_types: Vec<String>,
@@ -64,7 +64,7 @@ impl DatasetSearch {
 }
 
 /// What [`Repo::query_datasets`] returns besides the search.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct QueryDatasetsOptions {
     /// The datasets to look for.
     pub search: DatasetSearch,
@@ -81,7 +81,7 @@ pub struct QueryDatasetsOptions {
 }
 
 /// A single look-up by data ID (the reference's `find_dataset`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FindDatasetOptions {
     /// The dataset type.
     pub dataset_type: String,
@@ -99,7 +99,7 @@ pub struct FindDatasetOptions {
 }
 
 /// A dataset found by a look-up.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FoundDataset {
     /// The dataset and the collection it was found in.
     pub found: Found,
@@ -108,7 +108,7 @@ pub struct FoundDataset {
 }
 
 /// The distinct data IDs of the datasets a search finds.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct QueryDataIdsOptions {
     /// The datasets whose data IDs are listed.
     pub search: DatasetSearch,
@@ -127,7 +127,7 @@ pub struct QueryDataIdsOptions {
 type DataIdTable = (valet_config::DimensionGroup, Vec<String>, Vec<Vec<Value>>);
 
 /// Distinct data IDs, sorted.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DataIdRows {
     /// The dimensions listed.
     pub dimensions: Vec<String>,
@@ -140,7 +140,7 @@ pub struct DataIdRows {
 }
 
 /// The records of one dimension element.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DimensionRecordQuery {
     /// The element (instrument, detector, visit, …).
     pub element: String,
@@ -162,7 +162,7 @@ pub struct DimensionRecordQuery {
 }
 
 /// Dimension records, ordered by key.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DimensionRecords {
     /// The element's columns.
     pub columns: Vec<String>,

@@ -5,6 +5,7 @@ mod commands;
 mod log;
 mod options_file;
 mod output;
+mod target;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,11 @@ struct Cli {
     #[arg(short = '@', long = "options-file", value_name = "FILE", global = true)]
     #[allow(dead_code)]
     options_file: Option<std::path::PathBuf>,
+    /// Run the command against `valet serve` at this URL (token from $VALET_TOKEN)
+    /// instead of a local repository; the URL takes REPO's place.
+    #[arg(long = "server", value_name = "URL", global = true)]
+    #[allow(dead_code)]
+    server: Option<String>,
     #[command(flatten)]
     log: log::LogArgs,
     #[command(subcommand)]
@@ -181,6 +187,17 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line, as every error.
             eprintln!("valet: error: {}", e.replace('\n', " "));
+            return ExitCode::from(2);
+        }
+    };
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    let argv = match target::place_server(argv, &commands) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("valet: error: {e}");
             return ExitCode::from(2);
         }
     };

@@ -16,7 +16,7 @@ use valet_registry::schema::bump_generation;
 use valet_registry::{CollectionRecord, CollectionType, Conn, RegistryError, Result};
 
 /// How `collection-chain` changes a chain (the reference's `--mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChainMode {
     /// Replace the children.
     Redefine,
@@ -425,7 +425,7 @@ pub fn adopt_chain(
 }
 
 /// One recorded chain edit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainEdit {
     /// When (UTC nanoseconds).
     pub edited_at: i64,

@@ -107,7 +107,7 @@ pub struct DatasetQuery {
 }
 
 /// One query result: the dataset and the collection it was found in.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Found {
     /// The dataset.
     pub dataset: DatasetRef,

@@ -89,7 +89,7 @@ impl Element {
 
 /// A normalized set of dimensions: the `required` ones identify a data ID; the `implied`
 /// ones follow from records.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DimensionGroup {
     /// Required dimensions, in universe order.
     pub required: Vec<String>,

@@ -353,3 +353,62 @@ def test_streams_per_user_are_bounded(server):
             break
         time.sleep(0.05)
     assert status == 206
+
+
+def run_valet(*args: str, user: str = ADMIN, token: str | None = None):
+    env = {**os.environ, "VALET_USER": user}
+    env.pop("VALET_TOKEN", None)
+    if token:
+        env["VALET_TOKEN"] = token
+    return subprocess.run([str(VALET), *args], capture_output=True, text=True, env=env)
+
+
+def test_cli_against_the_server_prints_as_local(server):
+    """`valet --server URL CMD …` (and a URL as REPO) prints exactly what the local
+    command prints, errors and exit codes included."""
+    base, repo, tokens = server
+    commands = [
+        ["query-collections"],
+        ["query-collections", "--chains", "table", "--format", "json"],
+        ["query-collections", "LSSTCam-imSim/*", "--chains", "inverse-tree"],
+        ["query-dataset-types", "-v"],
+        ["query-dataset-types", "--format", "csv"],
+        ["query-datasets", "calexp", "--collections", CHAIN, "--limit", "7", "--order-by", "-visit"],
+        ["query-datasets", "calexp", "raw", "--collections", "*", "--format", "json", "--limit", "0"],
+        ["query-datasets", "calexp", "--collections", CHAIN, "--where", "band = 'r'", "--format", "csv"],
+        ["query-datasets", "nosuch", "--collections", CHAIN],
+        ["query-datasets", "calexp", "--collections", CHAIN, "--where", "visit ="],
+        ["find-dataset", "calexp", "-c", CHAIN, "-d", "instrument=LSSTCam-imSim,visit=2,detector=3"],
+        ["find-dataset", "calexp", "-c", CHAIN, "-d", "instrument=LSSTCam-imSim,visit=2,detector=3,band=u"],
+        ["query-data-ids", "visit", "detector", "--datasets", "calexp", "--collections", CHAIN, "--limit", "9"],
+        ["query-dimension-records", "visit", "--limit", "4"],
+        ["query-dimension-records", "detector", "--where", "detector > 185", "--format", "json"],
+        ["chain-history", CHAIN],
+    ]
+    for args in commands:
+        local = run_valet(args[0], repo, *args[1:])
+        remote = run_valet("--server", base, *args)
+        assert (remote.returncode, remote.stdout, remote.stderr) == (
+            local.returncode, local.stdout, local.stderr), args
+        as_repo = run_valet(args[0], base, *args[1:])
+        assert (as_repo.returncode, as_repo.stdout) == (local.returncode, local.stdout), args
+    # Writes act as the token's user, under the same rules.
+    chain = "u/bob/remote-chain"
+    done = run_valet("--server", base, "register-collection", chain, "--collection-type", "CHAINED",
+                     token=tokens["bob"])
+    assert done.returncode == 0, done.stderr
+    done = run_valet("--server", base, "collection-chain", chain, CHAIN, token=tokens["bob"])
+    assert done.returncode == 0 and done.stdout.strip() == f"[{CHAIN}]", done.stderr
+    done = run_valet("--server", base, "collection-chain", "shared/remote", CHAIN, token=tokens["bob"])
+    assert done.returncode == 1 and "rule: shared-needs-admin" in done.stderr
+    done = run_valet("--server", base, "register-collection", "u/carol/x", token=tokens["carol-read"])
+    assert done.returncode == 1 and "rule: token-scope" in done.stderr
+    history = run_valet("chain-history", repo, chain, "--format", "json")
+    assert [e["edited_by"] for e in json.loads(history.stdout)] == ["bob"]
+    # Commands that cannot run remotely say so; a bad URL is one line.
+    done = run_valet("--server", base, "prune-datasets", "--purge", "x")
+    assert done.returncode == 2 and "runs on a local repository only" in done.stderr
+    done = run_valet("remove-runs", base, "x")
+    assert done.returncode == 2 and "runs on a local repository only" in done.stderr
+    done = run_valet("--server", "http://127.0.0.1:9", "query-collections")
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1

@@ -11,7 +11,9 @@ use crate::error::{RegistryError, Result};
 pub const COLLECTION_NAME_MAX_LENGTH: usize = 64;
 
 /// The four collection types, with the reference's stored integers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum CollectionType {
     /// Where datasets are created; each dataset is in exactly one RUN.
     Run = 1,
@@ -77,7 +79,7 @@ impl FromStr for CollectionType {
 }
 
 /// One collection row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CollectionRecord {
     /// Synthetic key.
     pub id: i64,

@@ -10,7 +10,7 @@ use crate::error::{RegistryError, Result};
 use crate::schema::{calibs_table_name, create_calibs_table, create_tags_table, tags_table_name};
 
 /// A registered dataset type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DatasetType {
     /// Synthetic key.
     pub id: i64,

@@ -18,7 +18,7 @@ use crate::schema::dimension_reference;
 pub type DataId = BTreeMap<String, Value>;
 
 /// A resolved dataset: what the reference calls a `DatasetRef`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DatasetRef {
     /// The dataset's id.
     pub id: Uuid,

@@ -24,7 +24,7 @@ use crate::error::{RegistryError, Result};
 pub const MAX_DEPTH: usize = 200;
 
 /// A literal in an expression.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Literal {
     /// Integer.
     Int(i64),

@@ -7,7 +7,7 @@ use crate::error::{RegistryError, Result};
 use crate::schema::{TIMESPAN_MAX, TIMESPAN_MIN};
 
 /// A half-open time interval in TAI nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Timespan {
     /// Inclusive start; `None` is unbounded.
     pub begin: Option<i64>,

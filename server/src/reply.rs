@@ -12,6 +12,8 @@ pub(crate) struct Failure {
     /// Headers the answer carries besides the message (`Content-Range` on a 416);
     /// boxed, since few failures have any.
     pub headers: Option<Box<HeaderMap>>,
+    /// The engine's kind of failure, for clients that rebuild the error.
+    pub kind: Option<ErrorKind>,
 }
 
 impl Failure {
@@ -21,6 +23,7 @@ impl Failure {
             status,
             message: message.into(),
             headers: None,
+            kind: None,
         }
     }
 
@@ -49,7 +52,9 @@ impl From<RepoError> for Failure {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        Failure::new(status, e.to_string())
+        let mut failure = Failure::new(status, e.to_string());
+        failure.kind = Some(e.kind());
+        failure
     }
 }
 
@@ -58,7 +63,10 @@ impl IntoResponse for Failure {
         (
             self.status,
             self.headers.map(|h| *h).unwrap_or_default(),
-            Json(serde_json::json!({ "error": self.message })),
+            Json(match self.kind {
+                Some(kind) => serde_json::json!({ "error": self.message, "kind": kind }),
+                None => serde_json::json!({ "error": self.message }),
+            }),
         )
             .into_response()
     }

@@ -79,7 +79,7 @@ fn parse_type(s: &str) -> Result<CollectionType, String> {
 
 /// Run `valet query-collections`.
 pub fn query(args: &QueryArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let rows = repo.query_collections(&QueryCollectionsOptions {
         patterns: args.glob.clone(),
         regex: args.regex,
@@ -183,7 +183,7 @@ pub struct ChainArgs {
 
 /// Run `valet collection-chain`; prints the resulting chain as `[a, b]`.
 pub fn chain(args: &ChainArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let mode: ChainMode = args.mode.parse()?;
     let children = split_commas(&args.children);
     let result = repo.collection_chain(
@@ -212,7 +212,7 @@ pub struct HistoryArgs {
 
 /// Run `valet chain-history`.
 pub fn history(args: &HistoryArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let edits = repo.chain_history(&args.chain)?;
     let mut table = Table::new(["edited_at", "edited_by", "old_children", "new_children"]);
     for e in edits {
@@ -255,7 +255,7 @@ pub struct RegisterArgs {
 
 /// Run `valet register-collection`.
 pub fn register(args: &RegisterArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let created = repo.register_collection(
         &args.name,
         args.collection_type,

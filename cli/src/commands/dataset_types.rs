@@ -64,15 +64,15 @@ pub struct QueryArgs {
 
 /// Run `valet query-dataset-types`.
 pub fn query(args: &QueryArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let types = repo.query_dataset_types(&args.glob)?;
     if args.verbose && args.format == Format::Table {
+        let universe = repo.universe()?;
         // As the reference: every dimension, in its order, as a Python list.
         let mut table = Table::new(["name", "dimensions", "storage class"]);
         for t in types {
             let all: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
-            let listed: Vec<String> = repo
-                .universe()
+            let listed: Vec<String> = universe
                 .reference_order(&all)
                 .iter()
                 .map(|d| format!("'{d}'"))

@@ -95,7 +95,7 @@ pub struct QueryArgs {
 
 /// Run `valet query-datasets`.
 pub fn query(args: &QueryArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let mut search = args
         .search
         .to_search(&args.glob, args.find_first && !args.no_find_first)?;
@@ -277,7 +277,7 @@ pub struct FindArgs {
 
 /// Run `valet find-dataset`; exits non-zero when nothing is found.
 pub fn find(args: &FindArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let data_id = parse_data_id(&args.data_id)?;
     let collections = split_commas(&args.collections);
     let ts = match (&args.at, args.timespan.as_slice()) {
@@ -354,7 +354,7 @@ pub fn data_ids(args: &DataIdsArgs) -> CliResult {
     if !args.search.collections.is_empty() && args.datasets.is_empty() {
         return Err("--collections may only be used with --datasets".into());
     }
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let found = repo.query_data_ids(&QueryDataIdsOptions {
         search: args.search.to_search(&args.datasets, false)?,
         dimensions: split_commas(&args.dimensions),

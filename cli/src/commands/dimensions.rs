@@ -44,7 +44,7 @@ pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
     if !args.collections.is_empty() && args.datasets.is_empty() {
         return Err("--collections may only be used with --datasets".into());
     }
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let found = repo.query_dimension_records(&DimensionRecordQuery {
         element: args.element.clone(),
         where_: args.where_.clone(),
@@ -82,8 +82,12 @@ pub fn query_records(args: &QueryRecordsArgs) -> CliResult {
 /// (dependencies, primary key, implied dimensions, other keys, metadata, region,
 /// timespan), regions elided, a timespan as `[begin, end)` in
 /// TAI, laid out as its table.
-fn print_records_as_reference(repo: &Repo, element: &str, records: &[Record]) -> CliResult {
-    let universe = repo.universe();
+fn print_records_as_reference(
+    repo: &crate::target::Target,
+    element: &str,
+    records: &[Record],
+) -> CliResult {
+    let universe = repo.universe()?;
     let e = universe.get(element)?;
     let pk = e.primary_key().map(|k| k.name.clone());
     let mut columns: Vec<String> = universe

@@ -22,14 +22,15 @@ pub use postgres_backend::PgManager;
 pub use sqlite_backend::SqliteManager;
 
 /// A value going into or coming out of the database.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// SQL NULL.
     Null,
     /// Any integer column.
     Int(i64),
-    /// Double-precision float.
-    Float(f64),
+    /// Double-precision float (sent as text when not finite, which JSON cannot
+    /// hold as a number).
+    Float(#[serde(with = "finite_or_text")] f64),
     /// Text.
     Text(String),
     /// Boolean (an integer 0/1 in SQLite).
@@ -620,5 +621,32 @@ mod tests {
             numbered_placeholders("SELECT '?', \"a?\" FROM t WHERE a = ? AND b IN (?, ?)"),
             "SELECT '?', \"a?\" FROM t WHERE a = $1 AND b IN ($2, $3)"
         );
+    }
+}
+
+/// A float as a JSON number when finite, else as text (`NaN`, `inf`, `-inf`).
+mod finite_or_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() {
+            s.serialize_f64(*x)
+        } else {
+            s.serialize_str(&x.to_string())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Wire::deserialize(d)? {
+            Wire::Number(x) => Ok(x),
+            Wire::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
     }
 }

@@ -1,0 +1,202 @@
+//! A client of `valet serve` (`valet --server URL …`): the repository's calls made
+//! over HTTP through the server's client protocol (`/api/v1/repo/`), each answering
+//! the same engine type a local [`Repo`](valet::Repo) call does, so a front end
+//! prints both alike. Identity is the bearer token in `VALET_TOKEN`; without one the
+//! server decides whether anonymous reads are allowed. A failure the server reports
+//! comes back as a [`RepoError`] of the kind and with the message it had there.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
+use valet::collection_writes::RegisterCollectionOptions;
+use valet::collections::chains::ChainEdit;
+use valet::dataset_rows::DatasetRows;
+use valet::queries::{
+    DataIdRows, DimensionRecordQuery, DimensionRecords, FindDatasetOptions, FoundDataset,
+    QueryDataIdsOptions, QueryDatasetsOptions,
+};
+use valet::{
+    ChainMode, CollectionRecord, CollectionType, DatasetType, ErrorKind, RepoError, Universe,
+};
+
+/// The environment variable holding the bearer token.
+pub const TOKEN_VARIABLE: &str = "VALET_TOKEN";
+
+/// Whether a repository argument names a server rather than a directory.
+pub fn is_server_url(repo: &str) -> bool {
+    repo.starts_with("http://") || repo.starts_with("https://")
+}
+
+/// A connection to a server.
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client of the server at `url` (`http://…` or `https://…`), with the token
+    /// in `VALET_TOKEN` if there is one.
+    pub fn new(url: &str) -> Result<Client, RepoError> {
+        if !is_server_url(url) {
+            return Err(RepoError::Invalid(format!(
+                "{url:?} is not a server URL: give http://HOST:PORT or https://…"
+            )));
+        }
+        let token = std::env::var(TOKEN_VARIABLE)
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        Ok(Client {
+            base: url.trim_end_matches('/').to_owned(),
+            token,
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(Duration::from_secs(10))
+                .build(),
+        })
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let request = self.agent.request(method, &format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => request.set("Authorization", &format!("Bearer {t}")),
+            None => request,
+        }
+    }
+
+    /// The answer of a request, read as `R`, or the failure it reported.
+    fn answer<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        sent: Result<ureq::Response, ureq::Error>,
+    ) -> Result<R, RepoError> {
+        match sent {
+            Ok(response) => serde_json::from_reader(response.into_reader()).map_err(|e| {
+                RepoError::Invalid(format!(
+                    "{}{path}: an answer this client cannot read: {e}",
+                    self.base
+                ))
+            }),
+            Err(ureq::Error::Status(status, response)) => Err(self.failure(status, response)),
+            Err(ureq::Error::Transport(t)) => Err(RepoError::Io {
+                path: self.base.clone(),
+                source: std::io::Error::other(t.to_string()),
+            }),
+        }
+    }
+
+    /// The error a failed request reports: the engine's kind and message when the
+    /// server sent them, else its status.
+    fn failure(&self, status: u16, response: ureq::Response) -> RepoError {
+        let text = response.into_string().unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let message = body["error"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}: HTTP {status} {}", self.base, text.trim()));
+        let kind = serde_json::from_value(body["kind"].clone()).unwrap_or(match status {
+            401 | 403 => ErrorKind::Denied,
+            404 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            400..=499 => ErrorKind::InvalidInput,
+            _ => ErrorKind::Database,
+        });
+        RepoError::Remote(kind, message)
+    }
+
+    fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, RepoError> {
+        let sent = self.request("POST", path).send_json(body);
+        self.answer(path, sent)
+    }
+
+    fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, RepoError> {
+        let sent = self.request("GET", path).call();
+        self.answer(path, sent)
+    }
+
+    /// [`Repo::query_collections`](valet::Repo::query_collections).
+    pub fn query_collections(
+        &self,
+        options: &QueryCollectionsOptions,
+    ) -> Result<Vec<CollectionRow>, RepoError> {
+        self.post("/api/v1/repo/query-collections", options)
+    }
+
+    /// [`Repo::query_dataset_types`](valet::Repo::query_dataset_types).
+    pub fn query_dataset_types(&self, globs: &[String]) -> Result<Vec<DatasetType>, RepoError> {
+        self.post("/api/v1/repo/query-dataset-types", &globs)
+    }
+
+    /// [`Repo::query_datasets`](valet::Repo::query_datasets).
+    pub fn query_datasets(&self, options: &QueryDatasetsOptions) -> Result<DatasetRows, RepoError> {
+        self.post("/api/v1/repo/query-datasets", options)
+    }
+
+    /// [`Repo::find_dataset`](valet::Repo::find_dataset).
+    pub fn find_dataset(
+        &self,
+        options: &FindDatasetOptions,
+    ) -> Result<Option<FoundDataset>, RepoError> {
+        self.post("/api/v1/repo/find-dataset", options)
+    }
+
+    /// [`Repo::query_data_ids`](valet::Repo::query_data_ids).
+    pub fn query_data_ids(&self, options: &QueryDataIdsOptions) -> Result<DataIdRows, RepoError> {
+        self.post("/api/v1/repo/query-data-ids", options)
+    }
+
+    /// [`Repo::query_dimension_records`](valet::Repo::query_dimension_records).
+    pub fn query_dimension_records(
+        &self,
+        query: &DimensionRecordQuery,
+    ) -> Result<DimensionRecords, RepoError> {
+        self.post("/api/v1/repo/query-dimension-records", query)
+    }
+
+    /// The server's dimension universe.
+    pub fn universe(&self) -> Result<Universe, RepoError> {
+        let source: String = self.get("/api/v1/repo/universe")?;
+        Ok(Universe::from_yaml(&source)?)
+    }
+
+    /// [`Repo::chain_history`](valet::Repo::chain_history).
+    pub fn chain_history(&self, chain: &str) -> Result<Vec<ChainEdit>, RepoError> {
+        self.get(&format!("/api/v1/repo/chain-history/{chain}"))
+    }
+
+    /// [`Repo::collection_chain`](valet::Repo::collection_chain).
+    pub fn collection_chain(
+        &self,
+        parent: &str,
+        mode: ChainMode,
+        children: &[String],
+        flatten: bool,
+        doc: Option<&str>,
+    ) -> Result<Vec<CollectionRecord>, RepoError> {
+        self.post(
+            "/api/v1/repo/collection-chain",
+            &json!({"parent": parent, "mode": mode, "children": children,
+                    "flatten": flatten, "doc": doc}),
+        )
+    }
+
+    /// [`Repo::register_collection`](valet::Repo::register_collection).
+    pub fn register_collection(
+        &self,
+        name: &str,
+        kind: CollectionType,
+        options: &RegisterCollectionOptions,
+    ) -> Result<bool, RepoError> {
+        self.post(
+            "/api/v1/repo/register-collection",
+            &json!({"name": name, "kind": kind, "options": options}),
+        )
+    }
+}

@@ -1,0 +1,186 @@
+//! The client protocol under `/api/v1/repo/`: what `valet --server` speaks. Each
+//! endpoint is one `Repo` method; its body is that method's options and its answer
+//! that method's result, as the engine's types serialize to JSON, so a client
+//! rebuilds exactly what a local call returns and prints it the same way. An error
+//! carries the engine's kind besides its message.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use valet::collection_queries::QueryCollectionsOptions;
+use valet::collection_writes::RegisterCollectionOptions;
+use valet::queries::{
+    DimensionRecordQuery, FindDatasetOptions, QueryDataIdsOptions, QueryDatasetsOptions,
+};
+use valet::registry::tokens::Scope;
+use valet::{ChainMode, CollectionType, Repo, RepoError};
+
+use crate::auth::{act, caller, require};
+use crate::reply::Reply;
+use crate::Shared;
+
+type St = State<Arc<Shared>>;
+
+/// Parse the body as `O`, run `call` as the caller (who needs `scope`), answer `R`.
+async fn typed<O, R>(
+    s: Arc<Shared>,
+    headers: HeaderMap,
+    scope: Scope,
+    options: O,
+    call: impl FnOnce(&Repo, O) -> Result<R, RepoError> + Send + 'static,
+) -> Reply
+where
+    O: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+{
+    let c = caller(&s, &headers).await?;
+    require(&c, scope)?;
+    let answer = act(&s, &c, move |repo| call(repo, options)).await?;
+    Ok(Json(answer).into_response())
+}
+
+/// `POST /api/v1/repo/query-collections`: [`Repo::query_collections`].
+pub(crate) async fn query_collections(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<QueryCollectionsOptions>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| {
+        repo.query_collections(&o)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/query-dataset-types` (globs): [`Repo::query_dataset_types`].
+pub(crate) async fn query_dataset_types(
+    State(s): St,
+    headers: HeaderMap,
+    Json(globs): Json<Vec<String>>,
+) -> Reply {
+    typed(s, headers, Scope::Read, globs, |repo, g| {
+        repo.query_dataset_types(&g)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/query-datasets`: [`Repo::query_datasets`].
+pub(crate) async fn query_datasets(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<QueryDatasetsOptions>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| {
+        repo.query_datasets(&o)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/find-dataset`: [`Repo::find_dataset`] (`null` when nothing
+/// is found).
+pub(crate) async fn find_dataset(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<FindDatasetOptions>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| repo.find_dataset(&o)).await
+}
+
+/// `POST /api/v1/repo/query-data-ids`: [`Repo::query_data_ids`].
+pub(crate) async fn query_data_ids(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<QueryDataIdsOptions>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| {
+        repo.query_data_ids(&o)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/query-dimension-records`: [`Repo::query_dimension_records`].
+pub(crate) async fn query_dimension_records(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<DimensionRecordQuery>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| {
+        repo.query_dimension_records(&o)
+    })
+    .await
+}
+
+/// `GET /api/v1/repo/universe`: the dimension universe's definition (YAML), for
+/// clients that lay records out as the reference does.
+pub(crate) async fn universe(State(s): St, headers: HeaderMap) -> Reply {
+    typed(s, headers, Scope::Read, (), |repo, ()| {
+        Ok(repo.universe().source.clone())
+    })
+    .await
+}
+
+/// `GET /api/v1/repo/chain-history/{name}`: [`Repo::chain_history`].
+pub(crate) async fn chain_history(
+    State(s): St,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Reply {
+    typed(s, headers, Scope::Read, name, |repo, name| {
+        repo.chain_history(&name)
+    })
+    .await
+}
+
+/// The arguments of [`Repo::collection_chain`].
+#[derive(Deserialize)]
+pub(crate) struct ChainCall {
+    /// The chain.
+    pub parent: String,
+    /// How its children change.
+    pub mode: ChainMode,
+    /// The children given.
+    pub children: Vec<String>,
+    /// Replace chains among them by their leaves.
+    pub flatten: bool,
+    /// Documentation for a chain made by the call.
+    pub doc: Option<String>,
+}
+
+/// `POST /api/v1/repo/collection-chain`: [`Repo::collection_chain`].
+pub(crate) async fn collection_chain(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<ChainCall>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.collection_chain(&o.parent, o.mode, &o.children, o.flatten, o.doc.as_deref())
+    })
+    .await
+}
+
+/// The arguments of [`Repo::register_collection`].
+#[derive(Deserialize)]
+pub(crate) struct RegisterCall {
+    /// The collection.
+    pub name: String,
+    /// Its type.
+    pub kind: CollectionType,
+    /// Its documentation and owner type.
+    pub options: RegisterCollectionOptions,
+}
+
+/// `POST /api/v1/repo/register-collection`: [`Repo::register_collection`].
+pub(crate) async fn register_collection(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<RegisterCall>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.register_collection(&o.name, o.kind, &o.options)
+    })
+    .await
+}
