@@ -34,7 +34,7 @@ if [ ! -f "$work/.complete" ]; then
     rm -rf "$work/sample"
     touch "$work/.complete"
 fi
-"$valet" serve "$work/repo" --listen 127.0.0.1:18080 2>"$work/serve.log" &
+"$valet" serve "$work/repo" --listen 127.0.0.1:18080 --max-streams-per-user 64 2>"$work/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q listening "$work/serve.log" 2>/dev/null && break; sleep 0.1; done

@@ -275,6 +275,31 @@ fn live_table(backend: Backend) {
     assert_eq!(row[0].as_str(), Some("u/someone/DM-99999/extra"));
     assert_eq!(row[1].as_str(), Some("v4-R00_S03"));
     drop(c);
+    // A small write reads only its own visits' detector regions (for a raw, through
+    // its exposure's visit); its rows equal what a refill from every region gives.
+    let raw: DataId = [
+        ("instrument", Value::from("LSSTCam-imSim")),
+        ("detector", Value::Int(5)),
+        ("exposure", Value::Int(6)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let raw_ref = repo
+        .put(b"{}", "raw", &raw, "u/someone/DM-99999/extra", "json")
+        .unwrap();
+    assert_eq!(repo.check_obscore_table().unwrap(), Vec::<String>::new());
+    let mut c = repo.registry().db.conn().unwrap();
+    let regions = c
+        .query(
+            "SELECT s_region FROM obscore WHERE registry_dataset_id IN (?, ?)",
+            &[Value::Uuid(r.id), Value::Uuid(raw_ref.id)],
+        )
+        .unwrap();
+    assert!(regions
+        .iter()
+        .all(|row| row[0].as_str().is_some_and(|s| s.starts_with("POLYGON"))));
+    drop(c);
     // Removing a run removes its rows.
     repo.registry()
         .transaction(|c, _| {

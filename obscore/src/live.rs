@@ -469,7 +469,16 @@ fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
         return Ok(0);
     }
     let dims: Vec<String> = t.dimensions.names().map(str::to_owned).collect();
-    cache.load_regions_for(conn, &dims)?;
+    // A small write (the common case: a few datasets into a large repository) reads
+    // the regions of its own visits only; a large one reads them all at once.
+    let small: Option<Vec<R>> = if count <= CHUNK_ROWS {
+        let chunk: Vec<R> = (0..count).map_while(&mut *dataset).collect();
+        cache.load_regions_for_data_ids(conn, &dims, chunk.iter().map(|r| &r.borrow().data_id))?;
+        Some(chunk)
+    } else {
+        cache.load_regions_for(conn, &dims)?;
+        None
+    };
     let plan = RowPlan::new(config, &t.name)?;
     let cache = &*cache;
     let mut cols = vec!["registry_dataset_id".to_owned()];
@@ -513,8 +522,7 @@ fn add_rows_from<R: std::borrow::Borrow<DatasetRef> + Send>(
         report(added);
         Ok(())
     };
-    if count <= CHUNK_ROWS {
-        let chunk: Vec<R> = (0..count).map_while(&mut *dataset).collect();
+    if let Some(chunk) = small {
         insert(build(&chunk)?)?;
     } else {
         let items = |each: &mut dyn FnMut(R) -> Result<bool, RegistryError>| {

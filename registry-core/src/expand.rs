@@ -75,6 +75,8 @@ pub struct RecordCache {
     tables: HashMap<String, Table>,
     visit_of_exposure: Option<HashMap<Vec<u8>, Value>>,
     detector_regions: Option<DetectorRegions>,
+    /// The visits whose detector regions are loaded, while not all of them are.
+    region_visits: Option<std::collections::HashSet<(String, i64)>>,
 }
 
 impl RecordCache {
@@ -85,6 +87,7 @@ impl RecordCache {
             tables: HashMap::new(),
             visit_of_exposure: None,
             detector_regions: None,
+            region_visits: None,
         }
     }
 
@@ -165,27 +168,9 @@ impl RecordCache {
         if !has("detector") || !(has("visit") || has("exposure")) {
             return Ok(());
         }
-        if self.visit_of_exposure.is_none() && self.universe.element("visit_definition").is_some() {
-            // An exposure in several visits takes the smallest visit id.
-            let mut map: HashMap<Vec<u8>, Value> = HashMap::new();
-            conn.query_each(
-                "SELECT instrument, exposure, visit FROM visit_definition",
-                &[],
-                &mut |r| {
-                    let v = &r[2];
-                    map.entry(key(r[..2].iter()))
-                        .and_modify(|old| {
-                            if v.as_i64() < old.as_i64() {
-                                *old = v.clone();
-                            }
-                        })
-                        .or_insert_with(|| v.clone());
-                    Ok(())
-                },
-            )?;
-            self.visit_of_exposure = Some(map);
-        }
-        if self.detector_regions.is_none()
+        self.load_visit_of_exposure(conn)?;
+        let partial = self.region_visits.is_some();
+        if (self.detector_regions.is_none() || partial)
             && self.universe.element("visit_detector_region").is_some()
         {
             let mut regions = DetectorRegions::default();
@@ -193,16 +178,116 @@ impl RecordCache {
                 "SELECT instrument, visit, detector, region FROM visit_detector_region",
                 &[],
                 &mut |r| {
-                    if let (Value::Text(i), Some(v), Some(d), Value::Bytes(b)) =
-                        (&r[0], r[1].as_i64(), r[2].as_i64(), &r[3])
-                    {
-                        regions.insert(i, v, d, b);
-                    }
+                    regions.insert_row(r);
                     Ok(())
                 },
             )?;
             self.detector_regions = Some(regions);
+            self.region_visits = None;
         }
+        Ok(())
+    }
+
+    /// [`Self::load_regions_for`], but of the detector regions only those of the
+    /// visits these data IDs name (directly, or through their exposures): a write of
+    /// a few datasets into a large repository reads a few visits' regions, not all.
+    /// Falls back to loading them all when the data IDs name many visits.
+    pub fn load_regions_for_data_ids<'d>(
+        &mut self,
+        conn: &mut Conn,
+        dimensions: &[String],
+        data_ids: impl Iterator<Item = &'d DataId>,
+    ) -> Result<(), RegistryError> {
+        /// More visits than this, and reading every region is the cheaper way.
+        const MOST_VISITS: usize = 2_000;
+        self.load_for(conn, dimensions)?;
+        let has = |d: &str| dimensions.iter().any(|x| x == d);
+        if !has("detector") || !(has("visit") || has("exposure")) {
+            return Ok(());
+        }
+        if self.universe.element("visit_detector_region").is_none() {
+            return Ok(());
+        }
+        if has("exposure") {
+            self.load_visit_of_exposure(conn)?;
+        }
+        if self.detector_regions.is_some() && self.region_visits.is_none() {
+            return Ok(());
+        }
+        let mut wanted: std::collections::BTreeSet<(String, i64)> = Default::default();
+        for id in data_ids {
+            let Some(instrument) = id.get("instrument").and_then(Value::as_str) else {
+                continue;
+            };
+            let visit = id.get("visit").or_else(|| {
+                let exposure = id.get("exposure")?;
+                self.visit_of_exposure
+                    .as_ref()?
+                    .get(&key([&Value::from(instrument), exposure].into_iter()))
+            });
+            if let Some(visit) = visit.and_then(Value::as_i64) {
+                let pair = (instrument.to_owned(), visit);
+                if !self
+                    .region_visits
+                    .as_ref()
+                    .is_some_and(|v| v.contains(&pair))
+                {
+                    wanted.insert(pair);
+                }
+            }
+        }
+        let loaded = self.region_visits.as_ref().map_or(0, |v| v.len());
+        if loaded + wanted.len() > MOST_VISITS {
+            return self.load_regions_for(conn, dimensions);
+        }
+        let regions = self.detector_regions.get_or_insert_with(Default::default);
+        let visits = self.region_visits.get_or_insert_with(Default::default);
+        let pairs: Vec<(String, i64)> = wanted.into_iter().collect();
+        for chunk in pairs.chunk_by(|a, b| a.0 == b.0) {
+            for some in chunk.chunks(500) {
+                let marks = vec!["?"; some.len()].join(", ");
+                let mut params: Vec<Value> = vec![some[0].0.clone().into()];
+                params.extend(some.iter().map(|(_, v)| Value::Int(*v)));
+                conn.query_each(
+                    &format!(
+                        "SELECT instrument, visit, detector, region FROM visit_detector_region \
+                         WHERE instrument = ? AND visit IN ({marks})"
+                    ),
+                    &params,
+                    &mut |r| {
+                        regions.insert_row(r);
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        visits.extend(pairs);
+        Ok(())
+    }
+
+    /// Load the exposure → visit link (once), when the universe has one.
+    fn load_visit_of_exposure(&mut self, conn: &mut Conn) -> Result<(), RegistryError> {
+        if self.visit_of_exposure.is_some() || self.universe.element("visit_definition").is_none() {
+            return Ok(());
+        }
+        // An exposure in several visits takes the smallest visit id.
+        let mut map: HashMap<Vec<u8>, Value> = HashMap::new();
+        conn.query_each(
+            "SELECT instrument, exposure, visit FROM visit_definition",
+            &[],
+            &mut |r| {
+                let v = &r[2];
+                map.entry(key(r[..2].iter()))
+                    .and_modify(|old| {
+                        if v.as_i64() < old.as_i64() {
+                            *old = v.clone();
+                        }
+                    })
+                    .or_insert_with(|| v.clone());
+                Ok(())
+            },
+        )?;
+        self.visit_of_exposure = Some(map);
         Ok(())
     }
 
@@ -380,6 +465,15 @@ impl DetectorRegions {
         self.bytes.extend_from_slice(region);
         self.index
             .insert((i, visit, detector), (start, region.len()));
+    }
+
+    /// Add a `(instrument, visit, detector, region)` row.
+    fn insert_row(&mut self, r: &[Value]) {
+        if let (Value::Text(i), Some(v), Some(d), Value::Bytes(b)) =
+            (&r[0], r[1].as_i64(), r[2].as_i64(), &r[3])
+        {
+            self.insert(i, v, d, b);
+        }
     }
 
     fn get(&self, instrument: &str, visit: i64, detector: i64) -> Option<&[u8]> {
