@@ -18,7 +18,9 @@ import urllib.error
 import urllib.request
 import uuid
 
-CHAIN_ROOT = "u/bench/chain"
+# Names unique to this run, so runs against a kept repository do not collide.
+SESSION = uuid.uuid4().hex[:8]
+CHAIN_ROOT = f"u/bench/{SESSION}/chain"
 EXPORT = """description: Butler Data Repository Export
 version: 1.0.2
 universe_version: 8
@@ -63,7 +65,7 @@ def writer(k, args, deadline, results):
     request(args.base, args.token, "POST", "/api/v1/collections", {"name": chain, "type": "CHAINED"})
     n = 0
     while time.monotonic() < deadline:
-        run = f"u/bench/w{k}/{n}"
+        run = f"u/bench/{SESSION}/w{k}/{n}"
         dataset = str(uuid.uuid4())
         export = EXPORT.format(run=run, id=dataset, detector=n % 189, visit=(n * 13 + k) % args.visits)
         started = time.monotonic()

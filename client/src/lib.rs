@@ -5,11 +5,14 @@
 //! server decides whether anonymous reads are allowed. A failure the server reports
 //! comes back as a [`RepoError`] of the kind and with the message it had there.
 
+mod target;
+
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
+use uuid::Uuid;
 use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
 use valet::collection_writes::RegisterCollectionOptions;
 use valet::collections::chains::ChainEdit;
@@ -19,8 +22,11 @@ use valet::queries::{
     QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::{
-    ChainMode, CollectionRecord, CollectionType, DatasetType, ErrorKind, RepoError, Universe,
+    ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, ErrorKind, RepoError,
+    Universe,
 };
+
+pub use target::Target;
 
 /// The environment variable holding the bearer token.
 pub const TOKEN_VARIABLE: &str = "VALET_TOKEN";
@@ -57,6 +63,11 @@ impl Client {
                 .timeout_connect(Duration::from_secs(10))
                 .build(),
         })
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.base
     }
 
     fn request(&self, method: &str, path: &str) -> ureq::Request {
@@ -198,5 +209,38 @@ impl Client {
             "/api/v1/repo/register-collection",
             &json!({"name": name, "kind": kind, "options": options}),
         )
+    }
+
+    /// [`Repo::collection`](valet::Repo::collection).
+    pub fn collection(&self, name: &str) -> Result<CollectionRecord, RepoError> {
+        self.get(&format!("/api/v1/repo/collection/{name}"))
+    }
+
+    /// [`Repo::chain_children`](valet::Repo::chain_children).
+    pub fn chain_children(&self, chain: &str) -> Result<Vec<String>, RepoError> {
+        self.get(&format!("/api/v1/repo/chain-children/{chain}"))
+    }
+
+    /// [`Repo::chain_parents`](valet::Repo::chain_parents).
+    pub fn chain_parents(&self, name: &str) -> Result<Vec<String>, RepoError> {
+        self.get(&format!("/api/v1/repo/chain-parents/{name}"))
+    }
+
+    /// [`Repo::collections_in_search_order`](valet::Repo::collections_in_search_order).
+    pub fn collections_in_search_order(
+        &self,
+        patterns: &[String],
+        types: &[CollectionType],
+        include_chains: bool,
+    ) -> Result<Vec<CollectionRecord>, RepoError> {
+        self.post(
+            "/api/v1/repo/collections-in-search-order",
+            &json!({"patterns": patterns, "types": types, "include_chains": include_chains}),
+        )
+    }
+
+    /// [`Repo::get_datasets`](valet::Repo::get_datasets).
+    pub fn get_datasets(&self, ids: &[Uuid]) -> Result<Vec<(DatasetType, DatasetRef)>, RepoError> {
+        self.post("/api/v1/repo/get-datasets", &ids)
     }
 }

@@ -27,11 +27,14 @@ use crate::compact;
 use crate::errors::IntoPy;
 use crate::refs::{PyDataCoordinate, PyDatasetRef, PyDatasetType, RefShape};
 use crate::values::{data_id_from_py, span, timespan, value_from_py, value_to_py};
+use valet::RepoError;
+use valet_client::Target;
 
 /// A valet repository, open.
 #[pyclass(name = "Repo", module = "valet._valet", frozen)]
 pub struct PyRepo {
-    repo: Repo,
+    /// The repository here, or behind `valet serve`.
+    target: Target,
     types: Mutex<HashMap<String, Arc<RefShape>>>,
 }
 
@@ -133,8 +136,20 @@ fn coordinate(e: valet::dataset_records::ExpandedDataId) -> PyDataCoordinate {
 impl PyRepo {
     fn wrap(repo: Repo) -> Self {
         PyRepo {
-            repo,
+            target: Target::Local(repo),
             types: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The local repository, for calls a server does not answer (yet).
+    fn local(&self) -> Result<&Repo, RepoError> {
+        match &self.target {
+            Target::Local(repo) => Ok(repo),
+            Target::Remote(_) => Err(RepoError::Invalid(
+                "this call needs a local repository: a Butler on a server answers dataset type, \
+                 collection, find_dataset and query look-ups"
+                    .into(),
+            )),
         }
     }
 
@@ -143,7 +158,19 @@ impl PyRepo {
         if let Some(t) = self.types.lock().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(t);
         }
-        let t = py.detach(|| self.repo.dataset_type(name)).py()?;
+        let t = py
+            .detach(|| match &self.target {
+                Target::Local(repo) => repo.dataset_type(name),
+                Target::Remote(client) => {
+                    let found = client.query_dataset_types(&[name.to_owned()])?;
+                    found.into_iter().find(|t| t.name == name).ok_or_else(|| {
+                        RepoError::Registry(valet::RegistryError::NotFound(format!(
+                            "dataset type {name:?} is not registered"
+                        )))
+                    })
+                }
+            })
+            .py()?;
         let info = Arc::new(RefShape {
             required: Arc::new(t.dimensions.required.clone()),
             implied: Arc::new(t.dimensions.implied.clone()),
@@ -211,7 +238,11 @@ impl PyRepo {
     /// Open the repository at `root`.
     #[new]
     fn open(py: Python<'_>, root: PathBuf) -> PyResult<Self> {
-        Ok(Self::wrap(py.detach(|| Repo::open(&root)).py()?))
+        let target = py.detach(|| Target::open(&root)).py()?;
+        Ok(PyRepo {
+            target,
+            types: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Create a repository at `root` (`db`: a registry URL; `dimension_config`: a
@@ -237,7 +268,10 @@ impl PyRepo {
     /// The repository root.
     #[getter]
     fn root(&self) -> PathBuf {
-        self.repo.root().to_owned()
+        match &self.target {
+            Target::Local(repo) => repo.root().to_owned(),
+            Target::Remote(client) => PathBuf::from(client.url()),
+        }
     }
 
     /// The registered dataset type of this name.
@@ -247,7 +281,7 @@ impl PyRepo {
 
     /// The registered dataset types matching the globs (all if none), by name.
     fn dataset_types(&self, py: Python<'_>, globs: Vec<String>) -> PyResult<Vec<PyDatasetType>> {
-        let types = py.detach(|| self.repo.query_dataset_types(&globs)).py()?;
+        let types = py.detach(|| self.target.query_dataset_types(&globs)).py()?;
         Ok(types.iter().map(PyDatasetType::from_valet).collect())
     }
 
@@ -266,7 +300,7 @@ impl PyRepo {
             is_calibration,
         };
         let (_, created) = py
-            .detach(|| self.repo.register_dataset_type(name, &spec))
+            .detach(|| self.local()?.register_dataset_type(name, &spec))
             .py()?;
         Ok(created)
     }
@@ -274,7 +308,8 @@ impl PyRepo {
     /// Remove the dataset types that names or globs mean; returns their names.
     fn remove_dataset_types(&self, py: Python<'_>, patterns: Vec<String>) -> PyResult<Vec<String>> {
         self.forget_types();
-        py.detach(|| self.repo.remove_dataset_types(&patterns)).py()
+        py.detach(|| self.local()?.remove_dataset_types(&patterns))
+            .py()
     }
 
     /// Find one dataset; returns the ref and the collection it was found in.
@@ -296,7 +331,7 @@ impl PyRepo {
             as_of,
             calibrations_need_time: false,
         };
-        let Some(found) = py.detach(|| self.repo.find_dataset(&options)).py()? else {
+        let Some(found) = py.detach(|| self.target.find_dataset(&options)).py()? else {
             return Ok(None);
         };
         let collection = found.found.collection;
@@ -327,7 +362,18 @@ impl PyRepo {
             timespan: timespan(timespan_ns)?,
             as_of,
         };
-        let found = py.detach(|| compact::find(&self.repo, &search)).py()?;
+        let local = match &self.target {
+            Target::Local(repo) => repo,
+            Target::Remote(client) => {
+                let options = valet::queries::QueryDatasetsOptions {
+                    search,
+                    ..Default::default()
+                };
+                let rows = py.detach(|| client.query_datasets(&options)).py()?;
+                return self.refs_to_py(py, rows.refs());
+            }
+        };
+        let found = py.detach(|| compact::find(local, &search)).py()?;
         let shapes = found
             .types
             .iter()
@@ -379,7 +425,7 @@ impl PyRepo {
             as_of,
         };
         let stream = py
-            .detach(|| datasets_table(&self.repo, &dataset_type, &search))
+            .detach(|| datasets_table(self.local()?, &dataset_type, &search))
             .py()?;
         Ok(pyo3::types::PyCapsule::new_with_value(py, stream, c"arrow_array_stream")?.into_any())
     }
@@ -387,7 +433,7 @@ impl PyRepo {
     /// The datasets with these ids (strings), as refs.
     fn get_datasets(&self, py: Python<'_>, ids: Vec<String>) -> PyResult<Vec<Py<PyDatasetRef>>> {
         let ids = uuids(ids)?;
-        let found = py.detach(|| self.repo.get_datasets(&ids)).py()?;
+        let found = py.detach(|| self.target.get_datasets(&ids)).py()?;
         self.refs_to_py(py, found.into_iter().map(|(_, r)| r).collect())
     }
 
@@ -407,7 +453,7 @@ impl PyRepo {
         let mode: IdGenerationMode = parse(id_mode)?;
         let refs = py
             .detach(|| {
-                self.repo
+                self.local()?
                     .insert_datasets(dataset_type, run, &data_ids, mode)
             })
             .py()?;
@@ -423,7 +469,7 @@ impl PyRepo {
     ) -> PyResult<PyDataCoordinate> {
         let data_id = data_id_from_py(Some(&data_id))?;
         let e = py
-            .detach(|| self.repo.expand_data_id(&dimensions, &data_id))
+            .detach(|| self.local()?.expand_data_id(&dimensions, &data_id))
             .py()?;
         Ok(coordinate(e))
     }
@@ -441,7 +487,7 @@ impl PyRepo {
             .map(|d| data_id_from_py(Some(d)))
             .collect::<PyResult<Vec<_>>>()?;
         let expanded = py
-            .detach(|| self.repo.expand_data_ids(&dimensions, &data_ids))
+            .detach(|| self.local()?.expand_data_ids(&dimensions, &data_ids))
             .py()?;
         Ok(expanded.into_iter().map(coordinate).collect())
     }
@@ -465,7 +511,7 @@ impl PyRepo {
                 .map(|&i| refs[i].get().required_data_id())
                 .collect();
             let expanded = py
-                .detach(|| self.repo.expand_data_ids(&dimensions, &data_ids))
+                .detach(|| self.local()?.expand_data_ids(&dimensions, &data_ids))
                 .py()?;
             for (&i, e) in members.iter().zip(expanded) {
                 let data_id = Py::new(py, coordinate(e))?;
@@ -497,7 +543,7 @@ impl PyRepo {
         };
         let s = py
             .detach(|| {
-                self.repo
+                self.local()?
                     .insert_dimension_records(element, &records, existing)
             })
             .py()?;
@@ -522,7 +568,7 @@ impl PyRepo {
             ..Default::default()
         };
         let found = py
-            .detach(|| self.repo.query_dimension_records(&query))
+            .detach(|| self.target.query_dimension_records(&query))
             .py()?;
         found
             .records
@@ -554,24 +600,24 @@ impl PyRepo {
             doc,
             ..Default::default()
         };
-        py.detach(|| self.repo.register_collection(name, kind, &options))
+        py.detach(|| self.target.register_collection(name, kind, &options))
             .py()
     }
 
     /// A collection's name, type code and documentation.
     fn collection_info(&self, py: Python<'_>, name: &str) -> PyResult<(String, u8, String)> {
-        let c = py.detach(|| self.repo.collection(name)).py()?;
+        let c = py.detach(|| self.target.collection(name)).py()?;
         Ok((c.name, c.kind as u8, c.doc.unwrap_or_default()))
     }
 
     /// The children of a chain, in order.
     fn chain_children(&self, py: Python<'_>, name: &str) -> PyResult<Vec<String>> {
-        py.detach(|| self.repo.chain_children(name)).py()
+        py.detach(|| self.target.chain_children(name)).py()
     }
 
     /// The chains listing a collection.
     fn chain_parents(&self, py: Python<'_>, name: &str) -> PyResult<Vec<String>> {
-        py.detach(|| self.repo.chain_parents(name)).py()
+        py.detach(|| self.target.chain_parents(name)).py()
     }
 
     /// Edit a chain: `mode` is redefine, extend, prepend or remove.
@@ -594,7 +640,7 @@ impl PyRepo {
         };
         let kids = py
             .detach(|| {
-                self.repo
+                self.local()?
                     .collection_chain(parent, mode, &children, flatten, doc.as_deref())
             })
             .py()?;
@@ -619,7 +665,7 @@ impl PyRepo {
             .collect::<PyResult<_>>()?;
         let records = if flatten {
             py.detach(|| {
-                self.repo
+                self.target
                     .collections_in_search_order(&patterns, &types, include_chains)
             })
             .py()?
@@ -630,7 +676,7 @@ impl PyRepo {
                 chains: ChainsView::NoChildren,
                 ..Default::default()
             };
-            let rows = py.detach(|| self.repo.query_collections(&options)).py()?;
+            let rows = py.detach(|| self.target.query_collections(&options)).py()?;
             rows.into_iter()
                 .map(|r| r.record)
                 .filter(|r| include_chains || r.kind != CollectionType::Chained)
@@ -644,19 +690,20 @@ impl PyRepo {
 
     /// The dataset types a collection has held.
     fn collection_dataset_types(&self, py: Python<'_>, name: &str) -> PyResult<Vec<String>> {
-        py.detach(|| self.repo.collection_dataset_types(name)).py()
+        py.detach(|| self.local()?.collection_dataset_types(name))
+            .py()
     }
 
     /// Remove collections (not RUNs with datasets; see `remove_runs`).
     fn remove_collections(&self, py: Python<'_>, names: Vec<String>, unlink: bool) -> PyResult<()> {
-        py.detach(|| self.repo.remove_collections(&names, unlink))
+        py.detach(|| self.local()?.remove_collections(&names, unlink))
             .py()
     }
 
     /// Remove RUNs with their datasets and files; returns how many datasets went.
     fn remove_runs(&self, py: Python<'_>, names: Vec<String>, unlink: bool) -> PyResult<u64> {
         Ok(py
-            .detach(|| self.repo.remove_runs(&names, unlink))
+            .detach(|| self.local()?.remove_runs(&names, unlink))
             .py()?
             .datasets)
     }
@@ -664,13 +711,14 @@ impl PyRepo {
     /// Add datasets (ids) to a TAGGED collection.
     fn associate(&self, py: Python<'_>, collection: &str, ids: Vec<String>) -> PyResult<usize> {
         let ids = uuids(ids)?;
-        py.detach(|| self.repo.associate(collection, &ids)).py()
+        py.detach(|| self.local()?.associate(collection, &ids)).py()
     }
 
     /// Remove datasets (ids) from a TAGGED collection.
     fn disassociate(&self, py: Python<'_>, collection: &str, ids: Vec<String>) -> PyResult<usize> {
         let ids = uuids(ids)?;
-        py.detach(|| self.repo.disassociate(collection, &ids)).py()
+        py.detach(|| self.local()?.disassociate(collection, &ids))
+            .py()
     }
 
     /// Certify datasets (ids) into a CALIBRATION collection for a validity range.
@@ -683,7 +731,8 @@ impl PyRepo {
     ) -> PyResult<usize> {
         let ids = uuids(ids)?;
         let span = span(timespan_ns)?;
-        py.detach(|| self.repo.certify(collection, &ids, span)).py()
+        py.detach(|| self.local()?.certify(collection, &ids, span))
+            .py()
     }
 
     /// Remove a time range from validity ranges of a type (of these data IDs only,
@@ -705,7 +754,7 @@ impl PyRepo {
                 .map(|d| data_id_from_py(Some(d)))
                 .collect::<PyResult<_>>()?,
         };
-        py.detach(|| self.repo.decertify_calibrations(&options))
+        py.detach(|| self.local()?.decertify_calibrations(&options))
             .py()
     }
 
@@ -727,7 +776,7 @@ impl PyRepo {
         };
         self.forget_types();
         Ok(py
-            .detach(|| self.repo.import_files(&paths, &options))
+            .detach(|| self.local()?.import_files(&paths, &options))
             .py()?
             .datasets)
     }
@@ -743,7 +792,7 @@ impl PyRepo {
     ) -> PyResult<Option<PathBuf>> {
         let ids = uuids(ids)?;
         py.detach(|| {
-            self.repo
+            self.local()?
                 .retrieve_artifacts_zip_of(&ids, &destination, overwrite)
         })
         .py()
@@ -765,7 +814,7 @@ impl PyRepo {
         };
         self.forget_types();
         Ok(py
-            .detach(|| self.repo.ingest_zip(&path, options))
+            .detach(|| self.local()?.ingest_zip(&path, options))
             .py()?
             .datasets)
     }
@@ -792,7 +841,7 @@ impl PyRepo {
         };
         let transfer = transfer.as_deref().map(parse::<TransferMode>).transpose()?;
         Ok(py
-            .detach(|| self.repo.export(&directory, &options, transfer))
+            .detach(|| self.local()?.export(&directory, &options, transfer))
             .py()?
             .export_file)
     }
@@ -826,7 +875,7 @@ impl PyRepo {
             order_by,
             offset: 0,
         };
-        let found = py.detach(|| self.repo.query_data_ids(&options)).py()?;
+        let found = py.detach(|| self.target.query_data_ids(&options)).py()?;
         let columns = Arc::new(found.dimensions.clone());
         let implied = Arc::new(found.dimensions[found.required..].to_vec());
         Ok(found
@@ -866,9 +915,9 @@ impl PyRepo {
             progress: None,
         };
         self.forget_types();
-        let source = &source.repo;
+        let source = source.local().py()?;
         let moved = py
-            .detach(|| self.repo.transfer_from(source, &options))
+            .detach(|| self.local()?.transfer_from(source, &options))
             .py()?;
         Ok(moved.iter().map(Uuid::to_string).collect())
     }
@@ -900,7 +949,7 @@ impl PyRepo {
         let id_mode: IdGenerationMode = parse(id_mode)?;
         let refs = py
             .detach(|| {
-                self.repo
+                self.local()?
                     .ingest_files(dataset_type, run, &files, mode, id_mode)
             })
             .py()?;
@@ -919,7 +968,10 @@ impl PyRepo {
     ) -> PyResult<Py<PyDatasetRef>> {
         let data_id = data_id_from_py(Some(&data_id))?;
         let r = py
-            .detach(|| self.repo.put(&data, dataset_type, &data_id, run, extension))
+            .detach(|| {
+                self.local()?
+                    .put(&data, dataset_type, &data_id, run, extension)
+            })
             .py()?;
         let mut refs = self.refs_to_py(py, vec![r])?;
         refs.pop()
@@ -929,12 +981,12 @@ impl PyRepo {
     /// The path of a dataset's file.
     fn file_path(&self, py: Python<'_>, id: String) -> PyResult<PathBuf> {
         let ids = uuids(vec![id])?;
-        let found = py.detach(|| self.repo.get_datasets(&ids)).py()?;
+        let found = py.detach(|| self.target.get_datasets(&ids)).py()?;
         let (_, r) = found
             .into_iter()
             .next()
             .ok_or_else(|| invalid("no dataset".into()))?;
-        py.detach(|| self.repo.get_path(&r)).py()
+        py.detach(|| self.local()?.get_path(&r)).py()
     }
 
     /// Prune datasets: disassociate from TAGGED collections, unstore, or purge
@@ -955,7 +1007,7 @@ impl PyRepo {
             disassociate,
         };
         let r = py
-            .detach(|| self.repo.prune_datasets(&ids, &options))
+            .detach(|| self.local()?.prune_datasets(&ids, &options))
             .py()?;
         Ok((r.purged, r.disassociated))
     }
@@ -966,7 +1018,7 @@ impl PyRepo {
         py: Python<'_>,
         chain: &str,
     ) -> PyResult<Vec<(i64, String, Vec<String>)>> {
-        let edits = py.detach(|| self.repo.chain_history(chain)).py()?;
+        let edits = py.detach(|| self.target.chain_history(chain)).py()?;
         Ok(edits
             .into_iter()
             .map(|e| (e.edited_at, e.edited_by, e.new_children))
@@ -979,7 +1031,7 @@ impl PyRepo {
         let key: valet::provenance::DatasetKey = parse(dataset)?;
         let graph = py
             .detach(|| {
-                self.repo
+                self.local()?
                     .lineage(key, valet::queries::LineageOptions { up, depth })
             })
             .py()?;
@@ -988,12 +1040,12 @@ impl PyRepo {
 
     /// Open a transaction on the calling thread (nested ones are savepoints).
     fn begin_transaction(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.repo.begin_transaction()).py()
+        py.detach(|| self.local()?.begin_transaction()).py()
     }
 
     /// Commit or roll back the calling thread's innermost transaction.
     fn end_transaction(&self, py: Python<'_>, commit: bool) -> PyResult<()> {
-        let result = py.detach(|| self.repo.end_transaction(commit)).py();
+        let result = py.detach(|| self.local()?.end_transaction(commit)).py();
         if !commit || result.is_err() {
             // A dataset type registered inside may be gone.
             self.forget_types();

@@ -412,3 +412,37 @@ def test_cli_against_the_server_prints_as_local(server):
     assert done.returncode == 2 and "runs on a local repository only" in done.stderr
     done = run_valet("--server", "http://127.0.0.1:9", "query-collections")
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_python_butler_on_a_server(server, monkeypatch):
+    """`Butler("http://…")` answers as the local Butler does, acting as its token's
+    user; calls a server does not answer yet say so."""
+    from valet import Butler, MissingDatasetTypeError
+
+    base, repo, tokens = server
+    monkeypatch.setenv("VALET_TOKEN", tokens["bob"])
+    local = Butler(repo, collections=[CHAIN])
+    remote = Butler(base, collections=[CHAIN])
+    key = lambda refs: sorted((str(r.id), r.run, tuple(sorted(r.dataId.required.items()))) for r in refs)
+    for kwargs in [{}, {"where": "visit = 2"}, {"where": "band = b", "bind": {"b": "r"}}]:
+        want = local.query_datasets("calexp", limit=None, **kwargs)
+        got = remote.query_datasets("calexp", limit=None, **kwargs)
+        assert key(got) == key(want) and want, kwargs
+    some = want[0]
+    assert remote.find_dataset("calexp", some.dataId.required) == local.find_dataset("calexp", some.dataId.required)
+    assert remote.get_dataset_type("calexp").dimensions.names == local.get_dataset_type("calexp").dimensions.names
+    with pytest.raises(MissingDatasetTypeError):
+        remote.get_dataset_type("nosuch")
+    assert sorted(remote.collections.query("*")) == sorted(local.collections.query("*"))
+    assert [dict(d.required) for d in remote.query_data_ids(["visit"], limit=None)] == [
+        dict(d.required) for d in local.query_data_ids(["visit"], limit=None)
+    ]
+    assert [r.id for r in remote.query_dimension_records("detector", limit=None)] == [
+        r.id for r in local.query_dimension_records("detector", limit=None)
+    ]
+    # Writes act as the token's user.
+    writer = Butler(base, run="u/bob/python-run")
+    assert writer.registry.getCollectionType("u/bob/python-run").name == "RUN"
+    assert "u/bob/python-run" in local.collections.query("u/bob/*")
+    with pytest.raises(Exception, match="needs a local repository"):
+        remote.getURI(some)

@@ -122,6 +122,23 @@ fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/repo/register-collection",
             post(repo_calls::register_collection),
         )
+        .route(
+            "/api/v1/repo/collection/{*name}",
+            get(repo_calls::collection),
+        )
+        .route(
+            "/api/v1/repo/chain-children/{*name}",
+            get(repo_calls::chain_children),
+        )
+        .route(
+            "/api/v1/repo/chain-parents/{*name}",
+            get(repo_calls::chain_parents),
+        )
+        .route(
+            "/api/v1/repo/collections-in-search-order",
+            post(repo_calls::collections_in_search_order),
+        )
+        .route("/api/v1/repo/get-datasets", post(repo_calls::get_datasets))
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))

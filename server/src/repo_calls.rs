@@ -184,3 +184,69 @@ pub(crate) async fn register_collection(
     })
     .await
 }
+
+/// `GET /api/v1/repo/collection/{name}`: [`Repo::collection`].
+pub(crate) async fn collection(
+    State(s): St,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Reply {
+    typed(s, headers, Scope::Read, name, |repo, n| repo.collection(&n)).await
+}
+
+/// `GET /api/v1/repo/chain-children/{name}`: [`Repo::chain_children`].
+pub(crate) async fn chain_children(
+    State(s): St,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Reply {
+    typed(s, headers, Scope::Read, name, |repo, n| {
+        repo.chain_children(&n)
+    })
+    .await
+}
+
+/// `GET /api/v1/repo/chain-parents/{name}`: [`Repo::chain_parents`].
+pub(crate) async fn chain_parents(
+    State(s): St,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Reply {
+    typed(s, headers, Scope::Read, name, |repo, n| {
+        repo.chain_parents(&n)
+    })
+    .await
+}
+
+/// The arguments of [`Repo::collections_in_search_order`].
+#[derive(Deserialize)]
+pub(crate) struct SearchOrderCall {
+    patterns: Vec<String>,
+    types: Vec<CollectionType>,
+    include_chains: bool,
+}
+
+/// `POST /api/v1/repo/collections-in-search-order`:
+/// [`Repo::collections_in_search_order`].
+pub(crate) async fn collections_in_search_order(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<SearchOrderCall>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| {
+        repo.collections_in_search_order(&o.patterns, &o.types, o.include_chains)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/get-datasets` (ids): [`Repo::get_datasets`].
+pub(crate) async fn get_datasets(
+    State(s): St,
+    headers: HeaderMap,
+    Json(ids): Json<Vec<uuid::Uuid>>,
+) -> Reply {
+    typed(s, headers, Scope::Read, ids, |repo, ids| {
+        repo.get_datasets(&ids)
+    })
+    .await
+}

@@ -1,0 +1,153 @@
+//! A repository here or behind a server, answering the same calls with the same
+//! types: what front ends hold so that they print or return a server's answer as
+//! they do a local one.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use uuid::Uuid;
+use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
+use valet::collection_writes::RegisterCollectionOptions;
+use valet::collections::chains::ChainEdit;
+use valet::dataset_rows::DatasetRows;
+use valet::queries::{
+    DataIdRows, DimensionRecordQuery, DimensionRecords, FindDatasetOptions, FoundDataset,
+    QueryDataIdsOptions, QueryDatasetsOptions,
+};
+use valet::{
+    ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, Repo, RepoError, Universe,
+};
+
+use crate::{is_server_url, Client};
+
+/// A repository, here or behind a server.
+pub enum Target {
+    /// A repository on this machine.
+    Local(Repo),
+    /// A repository behind `valet serve`.
+    Remote(Client),
+}
+
+/// Forward a call to whichever repository this is.
+macro_rules! either {
+    ($target:expr, $t:ident => $call:expr) => {
+        match $target {
+            Target::Local($t) => $call,
+            Target::Remote($t) => $call,
+        }
+    };
+}
+
+impl Target {
+    /// The repository `repo` names: a server when it is a URL, else a directory.
+    pub fn open(repo: &Path) -> Result<Target, RepoError> {
+        match repo.to_str().filter(|r| is_server_url(r)) {
+            Some(url) => Ok(Target::Remote(Client::new(url)?)),
+            None => Ok(Target::Local(Repo::open(repo)?)),
+        }
+    }
+
+    /// The dimension universe.
+    pub fn universe(&self) -> Result<Cow<'_, Universe>, RepoError> {
+        match self {
+            Target::Local(repo) => Ok(Cow::Borrowed(repo.universe())),
+            Target::Remote(client) => Ok(Cow::Owned(client.universe()?)),
+        }
+    }
+
+    /// See [`Repo::query_collections`].
+    pub fn query_collections(
+        &self,
+        options: &QueryCollectionsOptions,
+    ) -> Result<Vec<CollectionRow>, RepoError> {
+        either!(self, t => t.query_collections(options))
+    }
+
+    /// See [`Repo::query_dataset_types`].
+    pub fn query_dataset_types(&self, globs: &[String]) -> Result<Vec<DatasetType>, RepoError> {
+        either!(self, t => t.query_dataset_types(globs))
+    }
+
+    /// See [`Repo::query_datasets`].
+    pub fn query_datasets(&self, options: &QueryDatasetsOptions) -> Result<DatasetRows, RepoError> {
+        either!(self, t => t.query_datasets(options))
+    }
+
+    /// See [`Repo::find_dataset`].
+    pub fn find_dataset(
+        &self,
+        options: &FindDatasetOptions,
+    ) -> Result<Option<FoundDataset>, RepoError> {
+        either!(self, t => t.find_dataset(options))
+    }
+
+    /// See [`Repo::query_data_ids`].
+    pub fn query_data_ids(&self, options: &QueryDataIdsOptions) -> Result<DataIdRows, RepoError> {
+        either!(self, t => t.query_data_ids(options))
+    }
+
+    /// See [`Repo::query_dimension_records`].
+    pub fn query_dimension_records(
+        &self,
+        query: &DimensionRecordQuery,
+    ) -> Result<DimensionRecords, RepoError> {
+        either!(self, t => t.query_dimension_records(query))
+    }
+
+    /// See [`Repo::chain_history`].
+    pub fn chain_history(&self, chain: &str) -> Result<Vec<ChainEdit>, RepoError> {
+        either!(self, t => t.chain_history(chain))
+    }
+
+    /// See [`Repo::collection_chain`].
+    pub fn collection_chain(
+        &self,
+        parent: &str,
+        mode: ChainMode,
+        children: &[String],
+        flatten: bool,
+        doc: Option<&str>,
+    ) -> Result<Vec<CollectionRecord>, RepoError> {
+        either!(self, t => t.collection_chain(parent, mode, children, flatten, doc))
+    }
+
+    /// See [`Repo::register_collection`].
+    pub fn register_collection(
+        &self,
+        name: &str,
+        kind: CollectionType,
+        options: &RegisterCollectionOptions,
+    ) -> Result<bool, RepoError> {
+        either!(self, t => t.register_collection(name, kind, options))
+    }
+
+    /// See [`Repo::collection`].
+    pub fn collection(&self, name: &str) -> Result<CollectionRecord, RepoError> {
+        either!(self, t => t.collection(name))
+    }
+
+    /// See [`Repo::chain_children`].
+    pub fn chain_children(&self, chain: &str) -> Result<Vec<String>, RepoError> {
+        either!(self, t => t.chain_children(chain))
+    }
+
+    /// See [`Repo::chain_parents`].
+    pub fn chain_parents(&self, name: &str) -> Result<Vec<String>, RepoError> {
+        either!(self, t => t.chain_parents(name))
+    }
+
+    /// See [`Repo::collections_in_search_order`].
+    pub fn collections_in_search_order(
+        &self,
+        patterns: &[String],
+        types: &[CollectionType],
+        include_chains: bool,
+    ) -> Result<Vec<CollectionRecord>, RepoError> {
+        either!(self, t => t.collections_in_search_order(patterns, types, include_chains))
+    }
+
+    /// See [`Repo::get_datasets`].
+    pub fn get_datasets(&self, ids: &[Uuid]) -> Result<Vec<(DatasetType, DatasetRef)>, RepoError> {
+        either!(self, t => t.get_datasets(ids))
+    }
+}
