@@ -50,10 +50,14 @@ pub(crate) async fn caller(shared: &Arc<Shared>, headers: &HeaderMap) -> Result<
         })?
         .trim()
         .to_owned();
+    let slot = shared.engine_slot().await?;
     let shared = shared.clone();
-    let found = tokio::task::spawn_blocking(move || shared.repo.authenticate_token(&token))
-        .await
-        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let found = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        shared.repo.authenticate_token(&token)
+    })
+    .await
+    .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     match found {
         Ok(info) => Ok(Caller {
             user: info.user,
@@ -94,12 +98,16 @@ pub(crate) async fn act<T: Send + 'static>(
     caller: &Caller,
     work: impl FnOnce(&Repo) -> Result<T, RepoError> + Send + 'static,
 ) -> Result<T, Failure> {
+    let slot = shared.engine_slot().await?;
     let shared = shared.clone();
     let caller = caller.clone();
-    tokio::task::spawn_blocking(move || as_caller(&caller, || work(&shared.repo)))
-        .await
-        .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(Failure::from)
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        as_caller(&caller, || work(&shared.repo))
+    })
+    .await
+    .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(Failure::from)
 }
 
 /// Run `work` on this (blocking) thread acting as the caller, then as nobody again.

@@ -113,31 +113,39 @@ pub(crate) async fn dataset_file(
     };
     answer.insert(header::CONTENT_LENGTH, header_value(count.to_string()));
     let permit = s.streams.acquire(&c.user, s.options.max_streams_per_user)?;
-    streamed(&s, &c, Some(permit), status, answer, move |_, out| {
-        let io = |e: std::io::Error| RepoError::Io {
-            path: path.display().to_string(),
-            source: e,
-        };
-        let mut file = std::fs::File::open(&path).map_err(io)?;
-        file.seek(SeekFrom::Start(first)).map_err(io)?;
-        let mut left = count;
-        let mut buffer = vec![0u8; READ_BYTES];
-        while left > 0 {
-            let want = buffer
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = file.read(&mut buffer[..want]).map_err(io)?;
-            if n == 0 {
-                return Err(io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than it was a moment ago",
-                )));
+    streamed(
+        &s,
+        &c,
+        Some(permit),
+        false,
+        status,
+        answer,
+        move |_, out| {
+            let io = |e: std::io::Error| RepoError::Io {
+                path: path.display().to_string(),
+                source: e,
+            };
+            let mut file = std::fs::File::open(&path).map_err(io)?;
+            file.seek(SeekFrom::Start(first)).map_err(io)?;
+            let mut left = count;
+            let mut buffer = vec![0u8; READ_BYTES];
+            while left > 0 {
+                let want = buffer
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = file.read(&mut buffer[..want]).map_err(io)?;
+                if n == 0 {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file is shorter than it was a moment ago",
+                    )));
+                }
+                std::io::Write::write_all(out, &buffer[..n]).map_err(io)?;
+                left -= n as u64;
             }
-            std::io::Write::write_all(out, &buffer[..n]).map_err(io)?;
-            left -= n as u64;
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
     .await
 }
 

@@ -50,6 +50,25 @@ pub(crate) struct Shared {
     pub options: ServeOptions,
     /// The streams each user has open.
     pub streams: stream::StreamBounds,
+    /// One permit per database connection: engine calls wait here, first come first
+    /// served, rather than in the pool, which wakes waiters in no order and can
+    /// leave a writer behind readers for seconds.
+    pub engine_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Shared {
+    /// Wait for a turn to use the engine.
+    pub(crate) async fn engine_slot(
+        &self,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, reply::Failure> {
+        self.engine_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| {
+                reply::Failure::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            })
+    }
 }
 
 /// The routes.
@@ -158,10 +177,12 @@ pub fn serve(repo: Repo, options: ServeOptions) -> std::io::Result<()> {
             "valet serve: listening on http://{}",
             listener.local_addr()?
         );
+        let slots = repo.registry().db.max_connections();
         let app = router(Arc::new(Shared {
             repo,
             options,
             streams: stream::StreamBounds::default(),
+            engine_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         }));
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -113,6 +113,7 @@ pub(crate) async fn query_datasets(
             &s,
             &c,
             Some(permit),
+            true,
             StatusCode::OK,
             content_type(ARROW_STREAM),
             move |repo, out| {
@@ -129,6 +130,7 @@ pub(crate) async fn query_datasets(
         &s,
         &c,
         Some(permit),
+        true,
         StatusCode::OK,
         content_type("application/x-ndjson"),
         move |repo, out| {

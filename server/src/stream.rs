@@ -98,23 +98,32 @@ enum Start {
 }
 
 /// Answer with what `produce` writes, as `content_type`, produced on a blocking
-/// thread acting as the caller while `permit` is held. A failure before the first
+/// thread acting as the caller while `permit` is held (and, when it `reads_engine`,
+/// one of the engine's turns: a search holds a connection while it streams; a file
+/// does not). A failure before the first
 /// chunk is an ordinary error answer; a later one cuts the body short, so a client
 /// never takes a partial answer for a whole one.
 pub(crate) async fn streamed(
     shared: &Arc<Shared>,
     caller: &Caller,
     permit: Option<OwnedSemaphorePermit>,
+    reads_engine: bool,
     status: StatusCode,
     headers: HeaderMap,
     produce: impl FnOnce(&Repo, &mut ChunkWriter) -> Result<(), RepoError> + Send + 'static,
 ) -> Reply {
+    let slot = if reads_engine {
+        Some(shared.engine_slot().await?)
+    } else {
+        None
+    };
     let (sender, mut receiver) = mpsc::channel(CHUNKS_AHEAD);
     let (start_tx, mut start_rx) = tokio::sync::oneshot::channel::<Start>();
     let shared = shared.clone();
     let caller = caller.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        let _slot = slot;
         let mut writer = ChunkWriter {
             buffer: Vec::with_capacity(CHUNK_BYTES),
             sent: false,

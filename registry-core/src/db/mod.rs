@@ -233,6 +233,14 @@ enum Link {
 }
 
 impl Db {
+    /// The most connections the pool opens: what a server lets work at once.
+    pub fn max_connections(&self) -> usize {
+        match &self.inner {
+            DbPool::Sqlite(pool) => pool.max_size() as usize,
+            DbPool::Postgres(pool) => pool.max_size() as usize,
+        }
+    }
+
     /// Connect to `sqlite:<path>` or `postgresql://…` (also `postgres://…`).
     pub fn connect(url: &str) -> Result<Db, DbError> {
         if let Some(path) = url.strip_prefix("sqlite:") {
