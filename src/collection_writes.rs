@@ -39,7 +39,7 @@ pub struct RunsRemoved {
 }
 
 /// Certify calibrations found in one collection into a CALIBRATION collection.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CertifyOptions {
     /// The collection the calibrations are read from.
     pub input: String,
@@ -54,7 +54,7 @@ pub struct CertifyOptions {
 }
 
 /// Remove a time range from validity ranges in a CALIBRATION collection.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DecertifyOptions {
     /// The CALIBRATION collection.
     pub collection: String,

@@ -8,7 +8,7 @@ use valet_registry::DatasetType;
 use crate::{Repo, RepoError};
 
 /// What a dataset type is, for [`Repo::register_dataset_type`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DatasetTypeSpec {
     /// Storage class name.
     pub storage_class: String,

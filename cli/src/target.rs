@@ -8,7 +8,7 @@ use valet_client::is_server_url;
 pub use valet_client::Target;
 
 /// The commands that can run against a server.
-pub const REMOTE_COMMANDS: [&str; 9] = [
+pub const REMOTE_COMMANDS: [&str; 14] = [
     "query-collections",
     "query-dataset-types",
     "query-datasets",
@@ -18,6 +18,11 @@ pub const REMOTE_COMMANDS: [&str; 9] = [
     "collection-chain",
     "chain-history",
     "register-collection",
+    "register-dataset-type",
+    "remove-dataset-type",
+    "associate",
+    "certify-calibrations",
+    "decertify-calibrations",
 ];
 
 /// `valet --server URL COMMAND …` is `valet COMMAND URL …`: the URL takes the place

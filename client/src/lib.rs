@@ -14,12 +14,13 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
-use valet::collection_writes::RegisterCollectionOptions;
+use valet::collection_writes::{CertifyOptions, DecertifyOptions, RegisterCollectionOptions};
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
+use valet::dataset_type_writes::DatasetTypeSpec;
 use valet::queries::{
-    DataIdRows, DimensionRecordQuery, DimensionRecords, FindDatasetOptions, FoundDataset,
-    QueryDataIdsOptions, QueryDatasetsOptions,
+    DataIdRows, DatasetSearch, DimensionRecordQuery, DimensionRecords, FindDatasetOptions,
+    FoundDataset, QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, ErrorKind, RepoError,
@@ -242,5 +243,44 @@ impl Client {
     /// [`Repo::get_datasets`](valet::Repo::get_datasets).
     pub fn get_datasets(&self, ids: &[Uuid]) -> Result<Vec<(DatasetType, DatasetRef)>, RepoError> {
         self.post("/api/v1/repo/get-datasets", &ids)
+    }
+
+    /// [`Repo::associate_matching`](valet::Repo::associate_matching).
+    pub fn associate_matching(
+        &self,
+        collection: &str,
+        search: &DatasetSearch,
+    ) -> Result<usize, RepoError> {
+        self.post(
+            "/api/v1/repo/associate-matching",
+            &json!({"collection": collection, "search": search}),
+        )
+    }
+
+    /// [`Repo::certify_calibrations`](valet::Repo::certify_calibrations).
+    pub fn certify_calibrations(&self, options: &CertifyOptions) -> Result<usize, RepoError> {
+        self.post("/api/v1/repo/certify-calibrations", options)
+    }
+
+    /// [`Repo::decertify_calibrations`](valet::Repo::decertify_calibrations).
+    pub fn decertify_calibrations(&self, options: &DecertifyOptions) -> Result<usize, RepoError> {
+        self.post("/api/v1/repo/decertify-calibrations", options)
+    }
+
+    /// [`Repo::register_dataset_type`](valet::Repo::register_dataset_type).
+    pub fn register_dataset_type(
+        &self,
+        name: &str,
+        spec: &DatasetTypeSpec,
+    ) -> Result<(DatasetType, bool), RepoError> {
+        self.post(
+            "/api/v1/repo/register-dataset-type",
+            &json!({"name": name, "spec": spec}),
+        )
+    }
+
+    /// [`Repo::remove_dataset_types`](valet::Repo::remove_dataset_types).
+    pub fn remove_dataset_types(&self, patterns: &[String]) -> Result<Vec<String>, RepoError> {
+        self.post("/api/v1/repo/remove-dataset-types", &patterns)
     }
 }

@@ -7,12 +7,13 @@ use std::path::Path;
 
 use uuid::Uuid;
 use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
-use valet::collection_writes::RegisterCollectionOptions;
+use valet::collection_writes::{CertifyOptions, DecertifyOptions, RegisterCollectionOptions};
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
+use valet::dataset_type_writes::DatasetTypeSpec;
 use valet::queries::{
-    DataIdRows, DimensionRecordQuery, DimensionRecords, FindDatasetOptions, FoundDataset,
-    QueryDataIdsOptions, QueryDatasetsOptions,
+    DataIdRows, DatasetSearch, DimensionRecordQuery, DimensionRecords, FindDatasetOptions,
+    FoundDataset, QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, Repo, RepoError, Universe,
@@ -149,5 +150,38 @@ impl Target {
     /// See [`Repo::get_datasets`].
     pub fn get_datasets(&self, ids: &[Uuid]) -> Result<Vec<(DatasetType, DatasetRef)>, RepoError> {
         either!(self, t => t.get_datasets(ids))
+    }
+
+    /// See [`Repo::associate_matching`].
+    pub fn associate_matching(
+        &self,
+        collection: &str,
+        search: &DatasetSearch,
+    ) -> Result<usize, RepoError> {
+        either!(self, t => t.associate_matching(collection, search))
+    }
+
+    /// See [`Repo::certify_calibrations`].
+    pub fn certify_calibrations(&self, options: &CertifyOptions) -> Result<usize, RepoError> {
+        either!(self, t => t.certify_calibrations(options))
+    }
+
+    /// See [`Repo::decertify_calibrations`].
+    pub fn decertify_calibrations(&self, options: &DecertifyOptions) -> Result<usize, RepoError> {
+        either!(self, t => t.decertify_calibrations(options))
+    }
+
+    /// See [`Repo::register_dataset_type`].
+    pub fn register_dataset_type(
+        &self,
+        name: &str,
+        spec: &DatasetTypeSpec,
+    ) -> Result<(DatasetType, bool), RepoError> {
+        either!(self, t => t.register_dataset_type(name, spec))
+    }
+
+    /// See [`Repo::remove_dataset_types`].
+    pub fn remove_dataset_types(&self, patterns: &[String]) -> Result<Vec<String>, RepoError> {
+        either!(self, t => t.remove_dataset_types(patterns))
     }
 }

@@ -446,3 +446,37 @@ def test_python_butler_on_a_server(server, monkeypatch):
     assert "u/bob/python-run" in local.collections.query("u/bob/*")
     with pytest.raises(Exception, match="needs a local repository"):
         remote.getURI(some)
+
+
+def test_cli_writes_against_the_server(server):
+    """Dataset types, TAGGED and CALIBRATION writes through `valet --server`, as the
+    token's user, under the access rules, with the local command's output."""
+    base, repo, tokens = server
+    remote = lambda *a, token=tokens["bob"]: run_valet("--server", base, *a, token=token)
+    done = remote("register-dataset-type", "bob_thing", "StructuredDataDict", "instrument")
+    assert done.returncode == 1 and "admin" in done.stderr
+    done = remote("register-dataset-type", "alice_thing", "StructuredDataDict", "instrument",
+                  token=tokens["alice-admin"])
+    assert done.returncode == 0, done.stderr
+    assert "alice_thing" in run_valet("query-dataset-types", repo).stdout
+    done = remote("remove-dataset-type", "alice_thing", token=tokens["alice-admin"])
+    assert done.returncode == 0 and "alice_thing" not in run_valet("query-dataset-types", repo).stdout
+    assert remote("register-collection", "u/bob/tag").returncode == 0
+    done = remote("associate", "u/bob/tag", "--collections", CHAIN, "--where", "visit = 2", "-d", "calexp",
+                  "--find-first")
+    local = run_valet("query-datasets", repo, "calexp", "--collections", CHAIN, "--where", "visit = 2",
+                      "--find-first", "--format", "json", "--limit", "0")
+    n = len(json.loads(local.stdout))
+    assert done.returncode == 0 and done.stdout.strip() == f"associated {n} dataset(s) with u/bob/tag", done.stderr
+    tagged = run_valet("query-datasets", repo, "calexp", "--collections", "u/bob/tag", "--format", "json",
+                       "--limit", "0")
+    assert sorted(d["id"] for d in json.loads(tagged.stdout)) == sorted(d["id"] for d in json.loads(local.stdout))
+    calib_run = "LSSTCam-imSim/calib/DM-30694/20210601"
+    done = remote("certify-calibrations", calib_run, "u/bob/calib", "bias", "--begin-date", "2022-01-01T00:00:00")
+    assert done.returncode == 0 and done.stdout.startswith("certified "), done.stderr
+    certified = int(done.stdout.split()[1])
+    assert certified > 0
+    done = remote("decertify-calibrations", "u/bob/calib", "bias", "--begin-date", "2022-06-01T00:00:00")
+    assert done.returncode == 0 and done.stdout.strip() == f"{certified} validity range(s) changed", done.stderr
+    done = remote("certify-calibrations", calib_run, "shared/calib", "bias")
+    assert done.returncode == 1 and "rule:" in done.stderr

@@ -158,6 +158,26 @@ fn router(shared: Arc<Shared>) -> Router {
             post(repo_calls::collections_in_search_order),
         )
         .route("/api/v1/repo/get-datasets", post(repo_calls::get_datasets))
+        .route(
+            "/api/v1/repo/associate-matching",
+            post(repo_calls::associate_matching),
+        )
+        .route(
+            "/api/v1/repo/certify-calibrations",
+            post(repo_calls::certify_calibrations),
+        )
+        .route(
+            "/api/v1/repo/decertify-calibrations",
+            post(repo_calls::decertify_calibrations),
+        )
+        .route(
+            "/api/v1/repo/register-dataset-type",
+            post(repo_calls::register_dataset_type),
+        )
+        .route(
+            "/api/v1/repo/remove-dataset-types",
+            post(repo_calls::remove_dataset_types),
+        )
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))

@@ -250,3 +250,78 @@ pub(crate) async fn get_datasets(
     })
     .await
 }
+
+/// The arguments of [`Repo::associate_matching`].
+#[derive(Deserialize)]
+pub(crate) struct AssociateCall {
+    collection: String,
+    search: valet::queries::DatasetSearch,
+}
+
+/// `POST /api/v1/repo/associate-matching`: [`Repo::associate_matching`].
+pub(crate) async fn associate_matching(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<AssociateCall>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.associate_matching(&o.collection, &o.search)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/certify-calibrations`: [`Repo::certify_calibrations`].
+pub(crate) async fn certify_calibrations(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<valet::collection_writes::CertifyOptions>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.certify_calibrations(&o)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/decertify-calibrations`: [`Repo::decertify_calibrations`].
+pub(crate) async fn decertify_calibrations(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<valet::collection_writes::DecertifyOptions>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.decertify_calibrations(&o)
+    })
+    .await
+}
+
+/// The arguments of [`Repo::register_dataset_type`].
+#[derive(Deserialize)]
+pub(crate) struct DatasetTypeCall {
+    name: String,
+    spec: valet::dataset_type_writes::DatasetTypeSpec,
+}
+
+/// `POST /api/v1/repo/register-dataset-type`: [`Repo::register_dataset_type`].
+pub(crate) async fn register_dataset_type(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<DatasetTypeCall>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.register_dataset_type(&o.name, &o.spec)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/remove-dataset-types` (names or globs):
+/// [`Repo::remove_dataset_types`].
+pub(crate) async fn remove_dataset_types(
+    State(s): St,
+    headers: HeaderMap,
+    Json(patterns): Json<Vec<String>>,
+) -> Reply {
+    typed(s, headers, Scope::Write, patterns, |repo, p| {
+        repo.remove_dataset_types(&p)
+    })
+    .await
+}

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::Value as Json;
 use valet::dataset_type_writes::DatasetTypeSpec;
-use valet::Repo;
 
 use crate::args::split_commas;
 use crate::output::{Align, Format, Table};
@@ -29,7 +28,7 @@ pub struct RegisterArgs {
 
 /// Run `valet register-dataset-type`.
 pub fn register(args: &RegisterArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let (_, inserted) = repo.register_dataset_type(
         &args.name,
         &DatasetTypeSpec {
@@ -125,6 +124,6 @@ pub struct RemoveArgs {
 
 /// Run `valet remove-dataset-type`: all named types go, or none do.
 pub fn remove(args: &RemoveArgs) -> CliResult {
-    Repo::open(&args.repo)?.remove_dataset_types(&args.names)?;
+    crate::target::Target::open(&args.repo)?.remove_dataset_types(&args.names)?;
     Ok(())
 }

@@ -411,7 +411,7 @@ pub struct AssociateArgs {
 
 /// Run `valet associate`.
 pub fn associate_cmd(args: &AssociateArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let search = args.search.to_search(&args.dataset_type, args.find_first)?;
     let n = repo.associate_matching(&args.collection, &search)?;
     crate::out!("associated {n} dataset(s) with {}", args.collection);
@@ -442,7 +442,7 @@ pub struct CertifyArgs {
 
 /// Run `valet certify-calibrations`.
 pub fn certify_cmd(args: &CertifyArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let n = repo.certify_calibrations(&CertifyOptions {
         input: args.input.clone(),
         output: args.output.clone(),
@@ -476,7 +476,7 @@ pub struct DecertifyArgs {
 
 /// Run `valet decertify-calibrations`.
 pub fn decertify_cmd(args: &DecertifyArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let timespan = timespan(&args.begin_date, &args.end_date)?;
     let data_ids = args
         .data_id
