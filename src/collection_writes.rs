@@ -29,7 +29,7 @@ pub struct RegisterCollectionOptions {
 }
 
 /// What [`Repo::remove_runs`] removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunsRemoved {
     /// Datasets removed with the runs.
     pub datasets: u64,

@@ -8,7 +8,7 @@ use valet_client::is_server_url;
 pub use valet_client::Target;
 
 /// The commands that can run against a server.
-pub const REMOTE_COMMANDS: [&str; 14] = [
+pub const REMOTE_COMMANDS: [&str; 16] = [
     "query-collections",
     "query-dataset-types",
     "query-datasets",
@@ -23,6 +23,8 @@ pub const REMOTE_COMMANDS: [&str; 14] = [
     "associate",
     "certify-calibrations",
     "decertify-calibrations",
+    "remove-collections",
+    "remove-runs",
 ];
 
 /// `valet --server URL COMMAND …` is `valet COMMAND URL …`: the URL takes the place

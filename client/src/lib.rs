@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
-use valet::collection_writes::{CertifyOptions, DecertifyOptions, RegisterCollectionOptions};
+use valet::collection_writes::{
+    CertifyOptions, DecertifyOptions, RegisterCollectionOptions, RunsRemoved,
+};
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
@@ -282,5 +284,41 @@ impl Client {
     /// [`Repo::remove_dataset_types`](valet::Repo::remove_dataset_types).
     pub fn remove_dataset_types(&self, patterns: &[String]) -> Result<Vec<String>, RepoError> {
         self.post("/api/v1/repo/remove-dataset-types", &patterns)
+    }
+
+    /// [`Repo::matching_collections`](valet::Repo::matching_collections).
+    pub fn matching_collections(
+        &self,
+        patterns: &[String],
+        types: &[CollectionType],
+    ) -> Result<Vec<String>, RepoError> {
+        self.post(
+            "/api/v1/repo/matching-collections",
+            &json!({"patterns": patterns, "types": types}),
+        )
+    }
+
+    /// [`Repo::remove_collections`](valet::Repo::remove_collections).
+    pub fn remove_collections(
+        &self,
+        names: &[String],
+        remove_from_parents: bool,
+    ) -> Result<(), RepoError> {
+        self.post(
+            "/api/v1/repo/remove-collections",
+            &json!({"names": names, "unlink_from_parents": remove_from_parents}),
+        )
+    }
+
+    /// [`Repo::remove_runs`](valet::Repo::remove_runs).
+    pub fn remove_runs(
+        &self,
+        names: &[String],
+        unlink_from_parents: bool,
+    ) -> Result<RunsRemoved, RepoError> {
+        self.post(
+            "/api/v1/repo/remove-runs",
+            &json!({"names": names, "unlink_from_parents": unlink_from_parents}),
+        )
     }
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use uuid::Uuid;
 use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
-use valet::collection_writes::{CertifyOptions, DecertifyOptions, RegisterCollectionOptions};
+use valet::collection_writes::{
+    CertifyOptions, DecertifyOptions, RegisterCollectionOptions, RunsRemoved,
+};
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
@@ -183,5 +185,32 @@ impl Target {
     /// See [`Repo::remove_dataset_types`].
     pub fn remove_dataset_types(&self, patterns: &[String]) -> Result<Vec<String>, RepoError> {
         either!(self, t => t.remove_dataset_types(patterns))
+    }
+
+    /// See [`Repo::matching_collections`].
+    pub fn matching_collections(
+        &self,
+        patterns: &[String],
+        types: &[CollectionType],
+    ) -> Result<Vec<String>, RepoError> {
+        either!(self, t => t.matching_collections(patterns, types))
+    }
+
+    /// See [`Repo::remove_collections`].
+    pub fn remove_collections(
+        &self,
+        names: &[String],
+        remove_from_parents: bool,
+    ) -> Result<(), RepoError> {
+        either!(self, t => t.remove_collections(names, remove_from_parents))
+    }
+
+    /// See [`Repo::remove_runs`].
+    pub fn remove_runs(
+        &self,
+        names: &[String],
+        unlink_from_parents: bool,
+    ) -> Result<RunsRemoved, RepoError> {
+        either!(self, t => t.remove_runs(names, unlink_from_parents))
     }
 }

@@ -226,7 +226,7 @@ impl WriteLog {
 }
 
 /// What emptying the trash did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrashReport {
     /// Files deleted.
     pub deleted: usize,

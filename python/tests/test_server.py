@@ -408,7 +408,7 @@ def test_cli_against_the_server_prints_as_local(server):
     # Commands that cannot run remotely say so; a bad URL is one line.
     done = run_valet("--server", base, "prune-datasets", "--purge", "x")
     assert done.returncode == 2 and "runs on a local repository only" in done.stderr
-    done = run_valet("remove-runs", base, "x")
+    done = run_valet("export", base, "/tmp/nowhere")
     assert done.returncode == 2 and "runs on a local repository only" in done.stderr
     done = run_valet("--server", "http://127.0.0.1:9", "query-collections")
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
@@ -479,4 +479,16 @@ def test_cli_writes_against_the_server(server):
     done = remote("decertify-calibrations", "u/bob/calib", "bias", "--begin-date", "2022-06-01T00:00:00")
     assert done.returncode == 0 and done.stdout.strip() == f"{certified} validity range(s) changed", done.stderr
     done = remote("certify-calibrations", calib_run, "shared/calib", "bias")
+    assert done.returncode == 1 and "rule:" in done.stderr
+    # Removals: the confirmation lists what a server holds; the rules still apply.
+    assert remote("register-collection", "u/bob/scratch", "--collection-type", "RUN").returncode == 0
+    local = run_valet("remove-runs", repo, "u/bob/nothing*", "--no-confirm")
+    done = remote("remove-runs", "u/bob/nothing*", "--no-confirm")
+    assert (done.returncode, done.stdout, done.stderr) == (local.returncode, local.stdout, local.stderr)
+    done = remote("remove-runs", "u/bob/scratch", "--no-confirm")
+    assert done.returncode == 0 and done.stdout.strip() == "removed 1 run(s), 0 dataset(s) and 0 file(s)", done.stderr
+    done = remote("remove-collections", "u/bob/tag", "--no-confirm")
+    assert done.returncode == 0 and done.stdout.strip() == "removed 1 collection(s)", done.stderr
+    assert "u/bob/tag" not in run_valet("query-collections", repo, "u/bob/*").stdout
+    done = remote("remove-runs", calib_run, "--no-confirm")
     assert done.returncode == 1 and "rule:" in done.stderr

@@ -178,6 +178,15 @@ fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/repo/remove-dataset-types",
             post(repo_calls::remove_dataset_types),
         )
+        .route(
+            "/api/v1/repo/matching-collections",
+            post(repo_calls::matching_collections),
+        )
+        .route(
+            "/api/v1/repo/remove-collections",
+            post(repo_calls::remove_collections),
+        )
+        .route("/api/v1/repo/remove-runs", post(repo_calls::remove_runs))
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))

@@ -325,3 +325,53 @@ pub(crate) async fn remove_dataset_types(
     })
     .await
 }
+
+/// The arguments of [`Repo::matching_collections`].
+#[derive(Deserialize)]
+pub(crate) struct MatchingCall {
+    patterns: Vec<String>,
+    types: Vec<CollectionType>,
+}
+
+/// `POST /api/v1/repo/matching-collections`: [`Repo::matching_collections`].
+pub(crate) async fn matching_collections(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<MatchingCall>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| {
+        repo.matching_collections(&o.patterns, &o.types)
+    })
+    .await
+}
+
+/// The arguments of [`Repo::remove_collections`] and [`Repo::remove_runs`].
+#[derive(Deserialize)]
+pub(crate) struct RemovalCall {
+    names: Vec<String>,
+    unlink_from_parents: bool,
+}
+
+/// `POST /api/v1/repo/remove-collections`: [`Repo::remove_collections`].
+pub(crate) async fn remove_collections(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<RemovalCall>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.remove_collections(&o.names, o.unlink_from_parents)
+    })
+    .await
+}
+
+/// `POST /api/v1/repo/remove-runs`: [`Repo::remove_runs`].
+pub(crate) async fn remove_runs(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<RemovalCall>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.remove_runs(&o.names, o.unlink_from_parents)
+    })
+    .await
+}

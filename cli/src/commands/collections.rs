@@ -287,7 +287,7 @@ pub struct RemoveCollectionsArgs {
 
 /// Run `valet remove-collections`.
 pub fn remove_non_runs(args: &RemoveCollectionsArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let names = repo.matching_collections(
         &args.glob,
         &[
@@ -329,7 +329,7 @@ pub struct RemoveRunsArgs {
 
 /// Run `valet remove-runs`.
 pub fn remove_run_collections(args: &RemoveRunsArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let names = repo.matching_collections(&args.glob, &[CollectionType::Run])?;
     if names.is_empty() {
         crate::info!("no RUN collections match");
