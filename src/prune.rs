@@ -12,7 +12,7 @@ use crate::datastore::empty_trash;
 use crate::{Repo, RepoError};
 
 /// What to do to the datasets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PruneOptions {
     /// Delete the datasets (and files); every one must be in this RUN.
     pub purge: Option<String>,
@@ -23,7 +23,7 @@ pub struct PruneOptions {
 }
 
 /// What a prune did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PruneReport {
     /// Datasets deleted.
     pub purged: u64,

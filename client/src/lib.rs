@@ -20,6 +20,7 @@ use valet::collection_writes::{
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
+use valet::prune::{PruneOptions, PruneReport};
 use valet::queries::{
     DataIdRows, DatasetSearch, DimensionRecordQuery, DimensionRecords, FindDatasetOptions,
     FoundDataset, QueryDataIdsOptions, QueryDatasetsOptions,
@@ -319,6 +320,23 @@ impl Client {
         self.post(
             "/api/v1/repo/remove-runs",
             &json!({"names": names, "unlink_from_parents": unlink_from_parents}),
+        )
+    }
+
+    /// [`Repo::find_datasets`](valet::Repo::find_datasets).
+    pub fn find_datasets(&self, search: &DatasetSearch) -> Result<Vec<DatasetRef>, RepoError> {
+        self.post("/api/v1/repo/find-datasets", search)
+    }
+
+    /// [`Repo::prune_datasets`](valet::Repo::prune_datasets).
+    pub fn prune_datasets(
+        &self,
+        ids: &[Uuid],
+        options: &PruneOptions,
+    ) -> Result<PruneReport, RepoError> {
+        self.post(
+            "/api/v1/repo/prune-datasets",
+            &json!({"ids": ids, "options": options}),
         )
     }
 }

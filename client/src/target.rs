@@ -13,6 +13,7 @@ use valet::collection_writes::{
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
+use valet::prune::{PruneOptions, PruneReport};
 use valet::queries::{
     DataIdRows, DatasetSearch, DimensionRecordQuery, DimensionRecords, FindDatasetOptions,
     FoundDataset, QueryDataIdsOptions, QueryDatasetsOptions,
@@ -212,5 +213,19 @@ impl Target {
         unlink_from_parents: bool,
     ) -> Result<RunsRemoved, RepoError> {
         either!(self, t => t.remove_runs(names, unlink_from_parents))
+    }
+
+    /// See [`Repo::find_datasets`].
+    pub fn find_datasets(&self, search: &DatasetSearch) -> Result<Vec<DatasetRef>, RepoError> {
+        either!(self, t => t.find_datasets(search))
+    }
+
+    /// See [`Repo::prune_datasets`].
+    pub fn prune_datasets(
+        &self,
+        ids: &[Uuid],
+        options: &PruneOptions,
+    ) -> Result<PruneReport, RepoError> {
+        either!(self, t => t.prune_datasets(ids, options))
     }
 }

@@ -406,8 +406,6 @@ def test_cli_against_the_server_prints_as_local(server):
     history = run_valet("chain-history", repo, chain, "--format", "json")
     assert [e["edited_by"] for e in json.loads(history.stdout)] == ["bob"]
     # Commands that cannot run remotely say so; a bad URL is one line.
-    done = run_valet("--server", base, "prune-datasets", "--purge", "x")
-    assert done.returncode == 2 and "runs on a local repository only" in done.stderr
     done = run_valet("export", base, "/tmp/nowhere")
     assert done.returncode == 2 and "runs on a local repository only" in done.stderr
     done = run_valet("--server", "http://127.0.0.1:9", "query-collections")
@@ -491,4 +489,18 @@ def test_cli_writes_against_the_server(server):
     assert done.returncode == 0 and done.stdout.strip() == "removed 1 collection(s)", done.stderr
     assert "u/bob/tag" not in run_valet("query-collections", repo, "u/bob/*").stdout
     done = remote("remove-runs", calib_run, "--no-confirm")
+    assert done.returncode == 1 and "rule:" in done.stderr
+    # Prunes: memberships of bob's TAGGED collection go; a shared RUN's datasets stay.
+    assert remote("register-collection", "u/bob/tag2").returncode == 0
+    done = remote("associate", "u/bob/tag2", "--collections", CHAIN, "--where", "visit = 3", "-d", "calexp",
+                  "--find-first")
+    assert done.returncode == 0, done.stderr
+    n = int(done.stdout.split()[1])
+    done = remote("prune-datasets", CHAIN, "--datasets", "calexp", "--where", "visit = 3",
+                  "--disassociate", "u/bob/tag2", "--no-confirm")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"pruned {n} dataset(s): 0 purged, {n} membership(s) removed, 0 file(s) deleted"
+    some_run = json.loads(run_valet("query-datasets", repo, "calexp", "--collections", CHAIN, "--where",
+                                    "visit = 3", "--format", "json", "--limit", "1").stdout)[0]["run"]
+    done = remote("prune-datasets", some_run, "--datasets", "calexp", "--purge", some_run, "--no-confirm")
     assert done.returncode == 1 and "rule:" in done.stderr

@@ -187,6 +187,14 @@ fn router(shared: Arc<Shared>) -> Router {
             post(repo_calls::remove_collections),
         )
         .route("/api/v1/repo/remove-runs", post(repo_calls::remove_runs))
+        .route(
+            "/api/v1/repo/find-datasets",
+            post(repo_calls::find_datasets),
+        )
+        .route(
+            "/api/v1/repo/prune-datasets",
+            post(repo_calls::prune_datasets),
+        )
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))

@@ -375,3 +375,31 @@ pub(crate) async fn remove_runs(
     })
     .await
 }
+
+/// `POST /api/v1/repo/find-datasets`: [`Repo::find_datasets`].
+pub(crate) async fn find_datasets(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<valet::queries::DatasetSearch>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| repo.find_datasets(&o)).await
+}
+
+/// The arguments of [`Repo::prune_datasets`].
+#[derive(Deserialize)]
+pub(crate) struct PruneCall {
+    ids: Vec<uuid::Uuid>,
+    options: valet::prune::PruneOptions,
+}
+
+/// `POST /api/v1/repo/prune-datasets`: [`Repo::prune_datasets`].
+pub(crate) async fn prune_datasets(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<PruneCall>,
+) -> Reply {
+    typed(s, headers, Scope::Write, o, |repo, o| {
+        repo.prune_datasets(&o.ids, &o.options)
+    })
+    .await
+}

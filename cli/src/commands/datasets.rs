@@ -13,7 +13,7 @@ use valet::queries::{
     QueryDatasetsOptions,
 };
 use valet::registry::glob::is_glob;
-use valet::{RegistryError, Repo, Value};
+use valet::{RegistryError, Value};
 
 use crate::args::{as_of, parse_data_id, split_commas, timespan};
 use crate::output::{
@@ -528,7 +528,7 @@ pub struct PruneArgs {
 
 /// Run `valet prune-datasets`.
 pub fn prune(args: &PruneArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let found = repo.find_datasets(&DatasetSearch {
         dataset_types: split_commas(&args.datasets),
         collections: split_commas(&args.collections),
