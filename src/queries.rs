@@ -173,7 +173,7 @@ pub struct DimensionRecords {
 }
 
 /// Which way [`Repo::lineage`] walks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct LineageOptions {
     /// Towards what produced the dataset (else towards what was built from it).
     pub up: bool,

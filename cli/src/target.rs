@@ -8,7 +8,7 @@ use valet_client::is_server_url;
 pub use valet_client::Target;
 
 /// The commands that can run against a server.
-pub const REMOTE_COMMANDS: [&str; 17] = [
+pub const REMOTE_COMMANDS: [&str; 18] = [
     "query-collections",
     "query-dataset-types",
     "query-datasets",
@@ -26,6 +26,7 @@ pub const REMOTE_COMMANDS: [&str; 17] = [
     "remove-collections",
     "remove-runs",
     "prune-datasets",
+    "lineage",
 ];
 
 /// `valet --server URL COMMAND …` is `valet COMMAND URL …`: the URL takes the place

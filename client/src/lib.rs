@@ -9,6 +9,7 @@ mod target;
 
 use std::time::Duration;
 
+use petgraph::graph::DiGraph;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
@@ -20,10 +21,11 @@ use valet::collection_writes::{
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
+use valet::provenance::{DatasetKey, LineageNode};
 use valet::prune::{PruneOptions, PruneReport};
 use valet::queries::{
     DataIdRows, DatasetSearch, DimensionRecordQuery, DimensionRecords, FindDatasetOptions,
-    FoundDataset, QueryDataIdsOptions, QueryDatasetsOptions,
+    FoundDataset, LineageOptions, QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, ErrorKind, RepoError,
@@ -337,6 +339,18 @@ impl Client {
         self.post(
             "/api/v1/repo/prune-datasets",
             &json!({"ids": ids, "options": options}),
+        )
+    }
+
+    /// [`Repo::lineage`](valet::Repo::lineage).
+    pub fn lineage(
+        &self,
+        dataset: DatasetKey,
+        options: LineageOptions,
+    ) -> Result<DiGraph<LineageNode, ()>, RepoError> {
+        self.post(
+            "/api/v1/repo/lineage",
+            &json!({"dataset": dataset, "options": options}),
         )
     }
 }

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use petgraph::graph::DiGraph;
 use uuid::Uuid;
 use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
 use valet::collection_writes::{
@@ -13,10 +14,11 @@ use valet::collection_writes::{
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
+use valet::provenance::{DatasetKey, LineageNode};
 use valet::prune::{PruneOptions, PruneReport};
 use valet::queries::{
     DataIdRows, DatasetSearch, DimensionRecordQuery, DimensionRecords, FindDatasetOptions,
-    FoundDataset, QueryDataIdsOptions, QueryDatasetsOptions,
+    FoundDataset, LineageOptions, QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, Repo, RepoError, Universe,
@@ -227,5 +229,14 @@ impl Target {
         options: &PruneOptions,
     ) -> Result<PruneReport, RepoError> {
         either!(self, t => t.prune_datasets(ids, options))
+    }
+
+    /// See [`Repo::lineage`].
+    pub fn lineage(
+        &self,
+        dataset: DatasetKey,
+        options: LineageOptions,
+    ) -> Result<DiGraph<LineageNode, ()>, RepoError> {
+        either!(self, t => t.lineage(dataset, options))
     }
 }

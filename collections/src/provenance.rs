@@ -37,7 +37,7 @@ pub struct ExecutionSpec {
 }
 
 /// A node of a lineage graph.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum LineageNode {
     /// A dataset.
     Dataset {
@@ -245,7 +245,7 @@ fn downstream_of_runs(conn: &mut Conn, run_ids: &[i64], named: bool) -> Result<D
 }
 
 /// A dataset of either kind, as lineage walks them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DatasetKey {
     /// A Butler dataset, by UUID.
     Butler(Uuid),

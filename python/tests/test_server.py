@@ -384,6 +384,7 @@ def test_cli_against_the_server_prints_as_local(server):
         ["query-dimension-records", "visit", "--limit", "4"],
         ["query-dimension-records", "detector", "--where", "detector > 185", "--format", "json"],
         ["chain-history", CHAIN],
+        ["lineage", "00000000-0000-0000-0000-000000000000", "--up"],
     ]
     for args in commands:
         local = run_valet(args[0], repo, *args[1:])
@@ -392,6 +393,12 @@ def test_cli_against_the_server_prints_as_local(server):
             local.returncode, local.stdout, local.stderr), args
         as_repo = run_valet(args[0], base, *args[1:])
         assert (as_repo.returncode, as_repo.stdout) == (local.returncode, local.stdout), args
+    some = json.loads(run_valet("query-datasets", repo, "calexp", "--collections", CHAIN, "--format", "json",
+                                "--limit", "1").stdout)[0]["id"]
+    for fmt in ("json", "dot"):
+        local = run_valet("lineage", repo, some, "--down", "--format", fmt)
+        remote = run_valet("--server", base, "lineage", some, "--down", "--format", fmt)
+        assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout) and local.stdout, fmt
     # Writes act as the token's user, under the same rules.
     chain = "u/bob/remote-chain"
     done = run_valet("--server", base, "register-collection", chain, "--collection-type", "CHAINED",

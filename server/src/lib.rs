@@ -195,6 +195,7 @@ fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/repo/prune-datasets",
             post(repo_calls::prune_datasets),
         )
+        .route("/api/v1/repo/lineage", post(repo_calls::lineage))
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))

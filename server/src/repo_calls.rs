@@ -403,3 +403,18 @@ pub(crate) async fn prune_datasets(
     })
     .await
 }
+
+/// The arguments of [`Repo::lineage`].
+#[derive(Deserialize)]
+pub(crate) struct LineageCall {
+    dataset: valet::provenance::DatasetKey,
+    options: valet::queries::LineageOptions,
+}
+
+/// `POST /api/v1/repo/lineage`: [`Repo::lineage`] (the graph as petgraph writes it).
+pub(crate) async fn lineage(State(s): St, headers: HeaderMap, Json(o): Json<LineageCall>) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| {
+        repo.lineage(o.dataset, o.options)
+    })
+    .await
+}

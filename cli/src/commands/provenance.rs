@@ -90,7 +90,7 @@ pub fn show(args: &LineageArgs) -> CliResult {
     if !args.up && !args.down {
         return Err("give --up or --down".into());
     }
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let id: valet::provenance::DatasetKey = args.dataset_id.parse()?;
     let graph = repo.lineage(
         id,
