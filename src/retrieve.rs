@@ -98,6 +98,38 @@ impl Repo {
     }
 }
 
+impl Repo {
+    /// What `retrieve-artifacts` of a query copies, for a client that fetches the
+    /// files itself (`valet --server`): each dataset with a file and the name its
+    /// copy takes under the destination (the datastore's relative path with
+    /// `preserve_path`, else the file's name), each file once; and whether the limit
+    /// cut the query short.
+    pub fn artifacts_to_retrieve(
+        &self,
+        query: &crate::queries::QueryDatasetsOptions,
+        preserve_path: bool,
+    ) -> Result<(Vec<(uuid::Uuid, String)>, bool), RepoError> {
+        let found = self.query_datasets(query)?;
+        let mut conn = self.registry.db.conn()?;
+        let mut targets = HashSet::new();
+        let mut out = Vec::new();
+        for d in found.iter() {
+            let Some(artifact) = get_artifact(&mut conn, d.id())? else {
+                continue;
+            };
+            let relative = if preserve_path && Path::new(&artifact.path).is_relative() {
+                artifact.path.clone()
+            } else {
+                file_name_of(d.id(), &artifact.path)?
+            };
+            if targets.insert(relative.clone()) {
+                out.push((d.id(), relative));
+            }
+        }
+        Ok((out, found.limited))
+    }
+}
+
 /// The name of a dataset's file (the last part of its path), for a copy of it.
 pub(crate) fn file_name_of(id: uuid::Uuid, path: &str) -> Result<String, RepoError> {
     Path::new(path)

@@ -8,7 +8,7 @@ use valet_client::is_server_url;
 pub use valet_client::Target;
 
 /// The commands that can run against a server.
-pub const REMOTE_COMMANDS: [&str; 18] = [
+pub const REMOTE_COMMANDS: [&str; 19] = [
     "query-collections",
     "query-dataset-types",
     "query-datasets",
@@ -27,6 +27,7 @@ pub const REMOTE_COMMANDS: [&str; 18] = [
     "remove-runs",
     "prune-datasets",
     "lineage",
+    "retrieve-artifacts",
 ];
 
 /// `valet --server URL COMMAND …` is `valet COMMAND URL …`: the URL takes the place

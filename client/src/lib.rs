@@ -7,6 +7,7 @@
 
 mod target;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use petgraph::graph::DiGraph;
@@ -21,12 +22,14 @@ use valet::collection_writes::{
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
+use valet::datastore_crate::{Transfer, TransferMode};
 use valet::provenance::{DatasetKey, LineageNode};
 use valet::prune::{PruneOptions, PruneReport};
 use valet::queries::{
     DataIdRows, DatasetSearch, DimensionRecordQuery, DimensionRecords, FindDatasetOptions,
     FoundDataset, LineageOptions, QueryDataIdsOptions, QueryDatasetsOptions,
 };
+use valet::retrieve::RetrieveOptions;
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, ErrorKind, RepoError,
     Universe,
@@ -352,5 +355,69 @@ impl Client {
             "/api/v1/repo/lineage",
             &json!({"dataset": dataset, "options": options}),
         )
+    }
+
+    /// `retrieve-artifacts` from a server: the files of the datasets a query selects,
+    /// fetched over HTTP into `destination` (created if missing) under the names the
+    /// server gives, each copied into place only once every one has arrived, so a
+    /// failure leaves the destination as it was. Files can only be copied from a
+    /// server: a link transfer is refused.
+    pub fn retrieve_matching(
+        &self,
+        query: &QueryDatasetsOptions,
+        destination: &Path,
+        options: RetrieveOptions,
+    ) -> Result<(Vec<PathBuf>, bool), RepoError> {
+        if let Some(mode) = options.transfer {
+            if !matches!(mode, TransferMode::Auto | TransferMode::Copy) {
+                return Err(RepoError::Invalid(format!(
+                    "-t {}: files from a server can only be copied (auto or copy)",
+                    format!("{mode:?}").to_lowercase()
+                )));
+            }
+        }
+        let (artifacts, limited): (Vec<(Uuid, String)>, bool) = self.post(
+            "/api/v1/repo/artifacts-to-retrieve",
+            &json!({"query": query, "preserve_path": options.preserve_path}),
+        )?;
+        let io = |path: &Path| {
+            let shown = path.display().to_string();
+            move |source| RepoError::Io {
+                path: shown,
+                source,
+            }
+        };
+        let staging = tempfile::tempdir().map_err(io(Path::new("a temporary directory")))?;
+        let mut fetched = Vec::with_capacity(artifacts.len());
+        for (i, (id, relative)) in artifacts.into_iter().enumerate() {
+            let path = format!("/api/v1/datasets/{id}/file");
+            let response = match self.request("GET", &path).call() {
+                Ok(r) => r,
+                Err(ureq::Error::Status(status, r)) => return Err(self.failure(status, r)),
+                Err(ureq::Error::Transport(t)) => {
+                    return Err(RepoError::Io {
+                        path: format!("{}{path}", self.base),
+                        source: std::io::Error::other(t.to_string()),
+                    })
+                }
+            };
+            let local = staging.path().join(i.to_string());
+            let mut file = std::fs::File::create(&local).map_err(io(&local))?;
+            std::io::copy(&mut response.into_reader(), &mut file).map_err(io(&local))?;
+            fetched.push((local, relative));
+        }
+        let mut transfer = Transfer::creating(destination)?.with_clobber(options.clobber);
+        let mut out = Vec::with_capacity(fetched.len());
+        for (local, relative) in &fetched {
+            match transfer.file(local, relative, TransferMode::Copy, false) {
+                Ok(stored) => out.push(transfer.root().join(stored.path)),
+                Err(e) => {
+                    transfer.undo();
+                    return Err(e.into());
+                }
+            }
+        }
+        transfer.finish();
+        Ok((out, limited))
     }
 }

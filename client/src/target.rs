@@ -3,7 +3,7 @@
 //! they do a local one.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use petgraph::graph::DiGraph;
 use uuid::Uuid;
@@ -20,6 +20,7 @@ use valet::queries::{
     DataIdRows, DatasetSearch, DimensionRecordQuery, DimensionRecords, FindDatasetOptions,
     FoundDataset, LineageOptions, QueryDataIdsOptions, QueryDatasetsOptions,
 };
+use valet::retrieve::RetrieveOptions;
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, Repo, RepoError, Universe,
 };
@@ -238,5 +239,26 @@ impl Target {
         options: LineageOptions,
     ) -> Result<DiGraph<LineageNode, ()>, RepoError> {
         either!(self, t => t.lineage(dataset, options))
+    }
+
+    /// See [`Repo::retrieve_matching`] (from a server, files are fetched over HTTP).
+    pub fn retrieve_matching(
+        &self,
+        query: &QueryDatasetsOptions,
+        destination: &Path,
+        options: RetrieveOptions,
+    ) -> Result<(Vec<PathBuf>, bool), RepoError> {
+        either!(self, t => t.retrieve_matching(query, destination, options))
+    }
+
+    /// The local repository, for what only it can do (with the command's name for
+    /// the refusal).
+    pub fn local(&self, command: &str) -> Result<&Repo, RepoError> {
+        match self {
+            Target::Local(repo) => Ok(repo),
+            Target::Remote(_) => Err(RepoError::Invalid(format!(
+                "{command} runs on a local repository only"
+            ))),
+        }
     }
 }

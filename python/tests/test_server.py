@@ -399,6 +399,25 @@ def test_cli_against_the_server_prints_as_local(server):
         local = run_valet("lineage", repo, some, "--down", "--format", fmt)
         remote = run_valet("--server", base, "lineage", some, "--down", "--format", fmt)
         assert (remote.returncode, remote.stdout) == (local.returncode, local.stdout) and local.stdout, fmt
+    # Files come over HTTP into the same layout, with the same report.
+    for extra in ([], ["--no-preserve-path"]):
+        trees = []
+        for where, dest in ((repo, "local"), (base, "remote")):
+            out = os.path.join(os.path.dirname(repo), f"retrieved-{dest}-{len(extra)}")
+            done = run_valet("retrieve-artifacts", where, out, "-d", "calexp", "--collections", CHAIN,
+                             "--where", "visit < 3", "-v", *extra)
+            assert done.returncode == 0, done.stderr
+            files = {}
+            for root, _, names in os.walk(out):
+                for n in names:
+                    full = os.path.join(root, n)
+                    files[os.path.relpath(full, out)] = open(full, "rb").read()
+            trees.append((done.stdout.replace(out, "DEST"), files))
+        assert trees[0] == trees[1] and trees[0][1], extra
+    done = run_valet("retrieve-artifacts", base, "/tmp/never", "-d", "calexp", "-t", "symlink")
+    assert done.returncode == 1 and "can only be copied" in done.stderr and not os.path.exists("/tmp/never")
+    done = run_valet("retrieve-artifacts", base, "/tmp/never.zip", "-d", "calexp", "--zip")
+    assert done.returncode == 1 and "local repository only" in done.stderr
     # Writes act as the token's user, under the same rules.
     chain = "u/bob/remote-chain"
     done = run_valet("--server", base, "register-collection", chain, "--collection-type", "CHAINED",

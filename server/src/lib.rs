@@ -196,6 +196,10 @@ fn router(shared: Arc<Shared>) -> Router {
             post(repo_calls::prune_datasets),
         )
         .route("/api/v1/repo/lineage", post(repo_calls::lineage))
+        .route(
+            "/api/v1/repo/artifacts-to-retrieve",
+            post(repo_calls::artifacts_to_retrieve),
+        )
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))

@@ -418,3 +418,23 @@ pub(crate) async fn lineage(State(s): St, headers: HeaderMap, Json(o): Json<Line
     })
     .await
 }
+
+/// The arguments of [`Repo::artifacts_to_retrieve`].
+#[derive(Deserialize)]
+pub(crate) struct ArtifactsCall {
+    query: QueryDatasetsOptions,
+    preserve_path: bool,
+}
+
+/// `POST /api/v1/repo/artifacts-to-retrieve`: [`Repo::artifacts_to_retrieve`]; the
+/// files themselves come from `GET /api/v1/datasets/{id}/file`.
+pub(crate) async fn artifacts_to_retrieve(
+    State(s): St,
+    headers: HeaderMap,
+    Json(o): Json<ArtifactsCall>,
+) -> Reply {
+    typed(s, headers, Scope::Read, o, |repo, o| {
+        repo.artifacts_to_retrieve(&o.query, o.preserve_path)
+    })
+    .await
+}

@@ -256,7 +256,7 @@ pub struct RetrieveArgs {
 
 /// Run `valet retrieve-artifacts`; prints what the reference's prints.
 pub fn retrieve(args: &RetrieveArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let mut search = args.datasets.to_search()?;
     if search.collections.is_empty() {
         search.collections = vec!["*".into()];
@@ -276,8 +276,9 @@ pub fn retrieve(args: &RetrieveArgs) -> CliResult {
         }
     };
     if args.zip {
-        let (zip, limited) =
-            repo.retrieve_artifacts_zip(&query, &args.destination, args.clobber)?;
+        let (zip, limited) = repo
+            .local("retrieve-artifacts --zip")?
+            .retrieve_artifacts_zip(&query, &args.destination, args.clobber)?;
         warn_if_cut(limited);
         match zip {
             Some(path) => println!("Zip file written to file://{}", path.display()),
