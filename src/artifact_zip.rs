@@ -337,7 +337,7 @@ impl Ord for OrderedValues {
 }
 
 /// How [`Repo::ingest_zip`] takes a zip in.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct IngestZipOptions {
     /// Insert the dimension records the index carries (admins only; records already
     /// there are kept as they are), as the reference's `--transfer-dimensions`.
@@ -347,7 +347,7 @@ pub struct IngestZipOptions {
 }
 
 /// What [`Repo::ingest_zip`] ingested (or, dry, would ingest).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IngestZipSummary {
     /// Datasets.
     pub datasets: usize,

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
+use valet::artifact_zip::{IngestZipOptions, IngestZipSummary};
 use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
 use valet::collection_writes::{
     CertifyOptions, DecertifyOptions, RegisterCollectionOptions, RunsRemoved,
@@ -419,5 +420,27 @@ impl Client {
         }
         transfer.finish();
         Ok((out, limited))
+    }
+
+    /// [`Repo::ingest_zip`](valet::Repo::ingest_zip): the zip sent to the server as
+    /// the request's body, streamed from disk.
+    pub fn ingest_zip(
+        &self,
+        zip_path: &Path,
+        options: IngestZipOptions,
+    ) -> Result<IngestZipSummary, RepoError> {
+        let file = std::fs::File::open(zip_path).map_err(|source| RepoError::Io {
+            path: zip_path.display().to_string(),
+            source,
+        })?;
+        let path = format!(
+            "/api/v1/repo/ingest-zip?transfer_dimensions={}&dry_run={}",
+            options.transfer_dimensions, options.dry_run
+        );
+        let sent = self
+            .request("POST", &path)
+            .set("Content-Type", "application/zip")
+            .send(file);
+        self.answer(&path, sent)
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use petgraph::graph::DiGraph;
 use uuid::Uuid;
+use valet::artifact_zip::{IngestZipOptions, IngestZipSummary};
 use valet::collection_queries::{CollectionRow, QueryCollectionsOptions};
 use valet::collection_writes::{
     CertifyOptions, DecertifyOptions, RegisterCollectionOptions, RunsRemoved,
@@ -260,5 +261,14 @@ impl Target {
                 "{command} runs on a local repository only"
             ))),
         }
+    }
+
+    /// See [`Repo::ingest_zip`] (to a server, the zip is sent over HTTP).
+    pub fn ingest_zip(
+        &self,
+        zip_path: &Path,
+        options: IngestZipOptions,
+    ) -> Result<IngestZipSummary, RepoError> {
+        either!(self, t => t.ingest_zip(zip_path, options))
     }
 }

@@ -530,3 +530,39 @@ def test_cli_writes_against_the_server(server):
                                     "visit = 3", "--format", "json", "--limit", "1").stdout)[0]["run"]
     done = remote("prune-datasets", some_run, "--datasets", "calexp", "--purge", some_run, "--no-confirm")
     assert done.returncode == 1 and "rule:" in done.stderr
+
+
+def test_ingest_zip_through_the_server(server, tmp_path):
+    """A zip that retrieve-artifacts --zip wrote goes back in through the server, as
+    the token's user: the same datasets, ids included."""
+    base, repo, tokens = server
+    valet("register-dataset-type", repo, "zip_notes", "StructuredDataDict", "instrument", "detector")
+    rows = ["file,instrument,detector"]
+    for d in range(3):
+        (tmp_path / f"z{d}.json").write_text(json.dumps({"d": d}))
+        rows.append(f"{tmp_path / f'z{d}.json'},LSSTCam-imSim,{d}")
+    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
+    run = "u/bob/zipped"
+    done = run_valet("ingest-files", repo, "zip_notes", run, str(tmp_path / "table.csv"), user="bob")
+    assert done.returncode == 0, done.stderr
+    listing = lambda: sorted(
+        d["id"] for d in json.loads(run_valet("query-datasets", repo, "zip_notes", "--collections", run,
+                                              "--format", "json", "--limit", "0").stdout or "[]"))
+    before = listing()
+    assert len(before) == 3
+    zipped = tmp_path / "out"
+    done = run_valet("retrieve-artifacts", base, str(zipped), "-d", "zip_notes", "--collections", run, "--zip")
+    assert done.returncode == 1  # --zip runs locally only
+    done = run_valet("retrieve-artifacts", repo, str(zipped), "-d", "zip_notes", "--collections", run, "--zip")
+    assert done.returncode == 0, done.stderr
+    zip_file = next(zipped.glob("*.zip"))
+    assert run_valet("--server", base, "remove-runs", run, "--no-confirm", token=tokens["bob"]).returncode == 0
+    assert listing() == []
+    done = run_valet("--server", base, "ingest-zip", str(zip_file), "--dry-run", token=tokens["bob"])
+    assert done.returncode == 0 and done.stdout.startswith("would ingest 3 dataset(s), 3 file(s) into 1 RUN(s)")
+    assert listing() == []
+    done = run_valet("--server", base, "ingest-zip", str(zip_file), token=tokens["carol-read"])
+    assert done.returncode == 1 and "rule: token-scope" in done.stderr
+    done = run_valet("--server", base, "ingest-zip", str(zip_file), token=tokens["bob"])
+    assert done.returncode == 0 and done.stdout.startswith("ingested 3 dataset(s), 3 file(s) into 1 RUN(s)"), done.stderr
+    assert listing() == before

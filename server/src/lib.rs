@@ -200,6 +200,10 @@ fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/repo/artifacts-to-retrieve",
             post(repo_calls::artifacts_to_retrieve),
         )
+        .route(
+            "/api/v1/repo/ingest-zip",
+            post(repo_calls::ingest_zip).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))

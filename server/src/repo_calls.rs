@@ -438,3 +438,39 @@ pub(crate) async fn artifacts_to_retrieve(
     })
     .await
 }
+
+/// `POST /api/v1/repo/ingest-zip?transfer_dimensions=…&dry_run=…` with a zip (as
+/// `retrieve-artifacts --zip` writes it) as the body: [`Repo::ingest_zip`]. The body
+/// is streamed to a temporary file first, however large.
+pub(crate) async fn ingest_zip(
+    State(s): St,
+    headers: HeaderMap,
+    axum::extract::Query(options): axum::extract::Query<valet::artifact_zip::IngestZipOptions>,
+    body: axum::body::Body,
+) -> Reply {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let c = caller(&s, &headers).await?;
+    require(&c, Scope::Write)?;
+    let failed = |e: &dyn std::fmt::Display| {
+        crate::reply::Failure::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("receiving the zip: {e}"),
+        )
+    };
+    let staged = tempfile::NamedTempFile::new().map_err(|e| failed(&e))?;
+    let mut file = tokio::fs::File::create(staged.path())
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| failed(&e))?;
+        file.write_all(&chunk).await.map_err(|e| failed(&e))?;
+    }
+    file.flush().await.map_err(|e| failed(&e))?;
+    drop(file);
+    let path = staged.path().to_path_buf();
+    let summary = act(&s, &c, move |repo| repo.ingest_zip(&path, options)).await;
+    drop(staged);
+    Ok(Json(summary?).into_response())
+}

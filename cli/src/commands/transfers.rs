@@ -345,7 +345,7 @@ pub fn ingest_zip(args: &IngestZipArgs) -> CliResult {
     if args.transfer.parse::<TransferMode>()? == TransferMode::Direct {
         return Err("ingest-zip -t direct: valet unpacks a zip into the datastore; use another transfer mode".into());
     }
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let done = repo.ingest_zip(
         &args.zip,
         valet::artifact_zip::IngestZipOptions {
