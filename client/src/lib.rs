@@ -31,6 +31,8 @@ use valet::queries::{
     FoundDataset, LineageOptions, QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::retrieve::RetrieveOptions;
+use valet::transfers::bundle::write_import_bundle;
+use valet::transfers::{ImportOptions, ImportSummary};
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, ErrorKind, RepoError,
     Universe,
@@ -442,5 +444,52 @@ impl Client {
             .set("Content-Type", "application/zip")
             .send(file);
         self.answer(&path, sent)
+    }
+
+    /// `valet import` to a server: the export files `patterns` select under
+    /// `directory` and (unless registry-only) the files they name, packed into one
+    /// bundle, streamed up, and imported there in one transaction with the files
+    /// copied into its datastore. Only copying can carry files to a server.
+    pub fn import_directory(
+        &self,
+        directory: &Path,
+        patterns: &[String],
+        options: &ImportOptions,
+    ) -> Result<ImportSummary, RepoError> {
+        if options.allow_outside {
+            return Err(RepoError::Invalid(
+                "--allow-outside: a server can be sent only files under the export directory"
+                    .into(),
+            ));
+        }
+        if let Some(mode) = options.transfer {
+            if !matches!(mode, TransferMode::Auto | TransferMode::Copy) {
+                return Err(RepoError::Invalid(format!(
+                    "-t {}: files sent to a server are copied into its datastore (auto or copy)",
+                    format!("{mode:?}").to_lowercase()
+                )));
+            }
+        }
+        let mut staged = tempfile::tempfile().map_err(|source| RepoError::Io {
+            path: "a temporary file".into(),
+            source,
+        })?;
+        write_import_bundle(
+            directory,
+            patterns,
+            options.transfer.is_some(),
+            &options.skip_dimensions,
+            &mut staged,
+        )?;
+        std::io::Seek::rewind(&mut staged).map_err(|source| RepoError::Io {
+            path: "a temporary file".into(),
+            source,
+        })?;
+        let path = "/api/v1/repo/import-bundle";
+        let sent = self
+            .request("POST", path)
+            .set("Content-Type", "application/zip")
+            .send(staged);
+        self.answer(path, sent)
     }
 }

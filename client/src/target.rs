@@ -22,6 +22,7 @@ use valet::queries::{
     FoundDataset, LineageOptions, QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::retrieve::RetrieveOptions;
+use valet::transfers::{ImportOptions, ImportSummary};
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, Repo, RepoError, Universe,
 };
@@ -270,5 +271,15 @@ impl Target {
         options: IngestZipOptions,
     ) -> Result<IngestZipSummary, RepoError> {
         either!(self, t => t.ingest_zip(zip_path, options))
+    }
+
+    /// See [`Repo::import_directory`] (to a server, the files are sent over HTTP).
+    pub fn import_directory(
+        &self,
+        directory: &Path,
+        patterns: &[String],
+        options: &ImportOptions,
+    ) -> Result<ImportSummary, RepoError> {
+        either!(self, t => t.import_directory(directory, patterns, options))
     }
 }

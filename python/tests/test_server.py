@@ -566,3 +566,33 @@ def test_ingest_zip_through_the_server(server, tmp_path):
     done = run_valet("--server", base, "ingest-zip", str(zip_file), token=tokens["bob"])
     assert done.returncode == 0 and done.stdout.startswith("ingested 3 dataset(s), 3 file(s) into 1 RUN(s)"), done.stderr
     assert listing() == before
+
+
+def test_import_through_the_server(server, tmp_path):
+    """`valet --server URL import DIR` sends the export and its files up; they are
+    imported there, files copied into the datastore, as the token's user."""
+    base, repo, tokens = server
+    valet("register-dataset-type", repo, "imp_notes", "StructuredDataDict", "instrument", "detector")
+    rows = ["file,instrument,detector"]
+    for d in range(2):
+        (tmp_path / f"i{d}.json").write_text(json.dumps({"i": d}))
+        rows.append(f"{tmp_path / f'i{d}.json'},LSSTCam-imSim,{d}")
+    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
+    run = "u/bob/imported"
+    assert run_valet("ingest-files", repo, "imp_notes", run, str(tmp_path / "table.csv"), user="bob").returncode == 0
+    out = tmp_path / "export"
+    assert run_valet("export", repo, str(out), "-c", run, "-d", "imp_notes", "-t", "copy", user="bob").returncode == 0
+    listing = lambda: json.loads(run_valet("query-datasets", repo, "imp_notes", "--collections", run,
+                                           "--format", "json", "--limit", "0", "--show-uri").stdout or "[]")
+    before = sorted(d["id"] for d in listing())
+    assert run_valet("--server", base, "remove-runs", run, "--no-confirm", token=tokens["bob"]).returncode == 0
+    done = run_valet("--server", base, "import", str(out), "-t", "symlink", token=tokens["bob"])
+    assert done.returncode == 1 and "copied" in done.stderr and listing() == []
+    done = run_valet("--server", base, "import", str(out), token=tokens["bob"])
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 dataset(s), 2 file(s)" in done.stderr + done.stdout
+    after = listing()
+    assert sorted(d["id"] for d in after) == before
+    for d in after:
+        path = d["URI"].removeprefix("file://")
+        assert path.startswith(repo) and json.loads(open(path).read()) in ({"i": 0}, {"i": 1})

@@ -448,14 +448,62 @@ pub(crate) async fn ingest_zip(
     axum::extract::Query(options): axum::extract::Query<valet::artifact_zip::IngestZipOptions>,
     body: axum::body::Body,
 ) -> Reply {
+    with_upload(s, headers, body, move |repo, path| {
+        repo.ingest_zip(path, options)
+    })
+    .await
+}
+
+/// Receive an upload into a temporary file, then run `call` on it as the caller
+/// (who must be allowed to write) and answer its result.
+async fn with_upload<R: Serialize + Send + 'static>(
+    s: Arc<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+    call: impl FnOnce(&Repo, &std::path::Path) -> Result<R, RepoError> + Send + 'static,
+) -> Reply {
+    let c = match uploader(&s, &headers).await {
+        Ok(c) => c,
+        Err(refused) => {
+            discard_body(body).await;
+            return Err(refused);
+        }
+    };
+    let staged = receive_body(body).await?;
+    let path = staged.path().to_path_buf();
+    let answer = act(&s, &c, move |repo| call(repo, &path)).await;
+    drop(staged);
+    Ok(Json(answer?).into_response())
+}
+
+/// The caller of an upload, who must be allowed to write.
+async fn uploader(
+    s: &Arc<Shared>,
+    headers: &HeaderMap,
+) -> Result<crate::auth::Caller, crate::reply::Failure> {
+    let c = caller(s, headers).await?;
+    require(&c, Scope::Write)?;
+    Ok(c)
+}
+
+/// Read a refused upload's body to its end, so that the client, still sending,
+/// reads the refusal instead of a broken connection.
+async fn discard_body(body: axum::body::Body) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    while let Some(Ok(_)) = stream.next().await {}
+}
+
+/// A request's body, streamed into a temporary file (removed when dropped).
+async fn receive_body(
+    body: axum::body::Body,
+) -> Result<tempfile::NamedTempFile, crate::reply::Failure> {
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
-    let c = caller(&s, &headers).await?;
-    require(&c, Scope::Write)?;
     let failed = |e: &dyn std::fmt::Display| {
         crate::reply::Failure::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            format!("receiving the zip: {e}"),
+            format!("receiving the request body: {e}"),
         )
     };
     let staged = tempfile::NamedTempFile::new().map_err(|e| failed(&e))?;
@@ -468,9 +516,15 @@ pub(crate) async fn ingest_zip(
         file.write_all(&chunk).await.map_err(|e| failed(&e))?;
     }
     file.flush().await.map_err(|e| failed(&e))?;
-    drop(file);
-    let path = staged.path().to_path_buf();
-    let summary = act(&s, &c, move |repo| repo.ingest_zip(&path, options)).await;
-    drop(staged);
-    Ok(Json(summary?).into_response())
+    Ok(staged)
+}
+
+/// `POST /api/v1/repo/import-bundle` with a bundle (`valet::transfers::bundle`) as
+/// the body: [`Repo::import_bundle`].
+pub(crate) async fn import_bundle(
+    State(s): St,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Reply {
+    with_upload(s, headers, body, |repo, path| repo.import_bundle(path)).await
 }

@@ -98,7 +98,7 @@ struct FileImport<'a> {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportSummary {
     /// Dimension records inserted (existing ones are skipped).
     pub dimension_records: u64,

@@ -2,6 +2,7 @@
 //! ones), importing them atomically, and writing exports the reference can read.
 
 pub mod between;
+pub mod bundle;
 pub mod calibs;
 pub mod export;
 pub mod import;

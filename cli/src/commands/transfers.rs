@@ -40,7 +40,7 @@ pub struct ImportArgs {
 
 /// Run `valet import`.
 pub fn import(args: &ImportArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let transfer = if args.registry_only {
         None
     } else {
