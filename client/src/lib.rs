@@ -492,4 +492,27 @@ impl Client {
             .send(staged);
         self.answer(path, sent)
     }
+
+    /// The bytes of a dataset's file (`GET /api/v1/datasets/{id}/file`).
+    pub fn dataset_file(&self, id: Uuid) -> Result<Vec<u8>, RepoError> {
+        let path = format!("/api/v1/datasets/{id}/file");
+        let response = match self.request("GET", &path).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(status, r)) => return Err(self.failure(status, r)),
+            Err(ureq::Error::Transport(t)) => {
+                return Err(RepoError::Io {
+                    path: format!("{}{path}", self.base),
+                    source: std::io::Error::other(t.to_string()),
+                })
+            }
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).map_err(|source| {
+            RepoError::Io {
+                path: format!("{}{path}", self.base),
+                source,
+            }
+        })?;
+        Ok(bytes)
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use uuid::Uuid;
 use valet::collection_queries::{ChainsView, QueryCollectionsOptions};
 use valet::collection_writes::RegisterCollectionOptions;
@@ -987,6 +987,31 @@ impl PyRepo {
             .next()
             .ok_or_else(|| invalid("no dataset".into()))?;
         py.detach(|| self.local()?.get_path(&r)).py()
+    }
+
+    /// The bytes of a dataset's file (from a server, fetched over HTTP).
+    fn file_bytes<'py>(&self, py: Python<'py>, id: String) -> PyResult<Bound<'py, PyBytes>> {
+        let ids = uuids(vec![id])?;
+        let id = ids[0];
+        let bytes = py
+            .detach(|| match &self.target {
+                Target::Local(repo) => {
+                    let found = repo.get_datasets(&[id])?;
+                    let (_, r) = found.into_iter().next().ok_or_else(|| {
+                        RepoError::Registry(valet::RegistryError::NotFound(format!(
+                            "dataset {id} does not exist"
+                        )))
+                    })?;
+                    let path = repo.get_path(&r)?;
+                    std::fs::read(&path).map_err(|source| RepoError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                }
+                Target::Remote(client) => client.dataset_file(id),
+            })
+            .py()?;
+        Ok(PyBytes::new(py, &bytes))
     }
 
     /// Prune datasets: disassociate from TAGGED collections, unstore, or purge

@@ -470,6 +470,12 @@ def test_python_butler_on_a_server(server, monkeypatch):
     assert "u/bob/python-run" in local.collections.query("u/bob/*")
     with pytest.raises(Exception, match="needs a local repository"):
         remote.getURI(some)
+    # Objects of the general-purpose formatters come over HTTP.
+    valet("register-dataset-type", repo, "py_notes", "StructuredDataDict", "instrument")
+    monkeypatch.setenv("VALET_USER", "bob")
+    stored = Butler(repo, run="u/bob/py-notes").put({"a": [1, 2]}, "py_notes", instrument="LSSTCam-imSim")
+    assert remote.get(stored) == {"a": [1, 2]} == local.get(stored)
+    assert remote.get("py_notes", instrument="LSSTCam-imSim", collections="u/bob/py-notes") == {"a": [1, 2]}
 
 
 def test_cli_writes_against_the_server(server):

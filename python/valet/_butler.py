@@ -415,8 +415,7 @@ class Butler:
         Parquet storage)."""
         ref = self._resolve(dataset_ref_or_type, dataId, collections, kwargs)
         formatter = formatter_for(ref.datasetType.storageClass_name)
-        with open(self._repo.file_path(str(ref.id)), "rb") as f:
-            return formatter.read(f.read())
+        return formatter.read(self._repo.file_bytes(str(ref.id)))
 
     def put(self, obj: Any, datasetRefOrType: Any, /, dataId: Any = None, *, run: str | None = None, **kwargs: Any) -> DatasetRef:
         """Store an object as a new dataset in a RUN."""
