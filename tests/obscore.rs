@@ -198,6 +198,41 @@ fn parquet_rows(path: &std::path::Path) -> Vec<Vec<String>> {
     rows
 }
 
+/// The spatial index holds one box per row with a footprint, and each box holds its
+/// footprint's center (an R*Tree entry per row on SQLite; a GiST index on
+/// PostgreSQL).
+fn assert_sky_index_follows(repo: &valet::Repo) {
+    let mut c = repo.registry().db.conn().unwrap();
+    let count = |c: &mut valet::registry::Conn, sql: &str| {
+        c.query_opt(sql, &[]).unwrap().unwrap()[0].as_i64().unwrap()
+    };
+    let located = count(
+        &mut c,
+        "SELECT COUNT(*) FROM obscore WHERE s_ra IS NOT NULL",
+    );
+    assert!(located > 0);
+    let boxed = count(
+        &mut c,
+        "SELECT COUNT(*) FROM obscore WHERE s_dec BETWEEN valet_dec_min AND valet_dec_max \
+         AND (s_ra BETWEEN valet_ra_min AND valet_ra_max OR s_ra + 360 BETWEEN valet_ra_min AND valet_ra_max)",
+    );
+    assert_eq!(boxed, located);
+    let indexed = match repo.backend() {
+        valet::Backend::Sqlite => count(&mut c, "SELECT COUNT(*) FROM obscore_sky"),
+        valet::Backend::Postgres => {
+            assert_eq!(
+                count(
+                    &mut c,
+                    "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'obscore_sky'"
+                ),
+                1
+            );
+            located
+        }
+    };
+    assert_eq!(indexed, located);
+}
+
 fn table_rows(repo: &valet::Repo) -> Vec<Vec<valet::registry::Value>> {
     let mut c = repo.registry().db.conn().unwrap();
     c.query("SELECT * FROM obscore ORDER BY obs_publisher_did", &[])
@@ -225,6 +260,7 @@ fn live_table(backend: Backend) {
         .unwrap();
     drop(c);
     assert_eq!(n as i64, want);
+    assert_sky_index_follows(repo);
     // The rows of the chain's find-first datasets equal the reference exporter's.
     let expected = std::fs::read_to_string(data("dp02-mini/expected-obscore.csv")).unwrap();
     let expected: Vec<Vec<String>> = expected.lines().map(fields).collect();
@@ -312,6 +348,8 @@ fn live_table(backend: Backend) {
         .unwrap();
     valet::datastore::empty_trash(repo).unwrap();
     assert_eq!(table_rows(repo).len() as i64, want);
+    // Rows that come and go (a run's removal cascades) keep the index in step.
+    assert_sky_index_follows(repo);
     assert_eq!(repo.update_obscore_table(None).unwrap() as i64, want);
     // check sees a row that disagrees with the registry, a missing one and a stray
     // one, and --repair refills the table.

@@ -96,19 +96,37 @@ impl Client {
         path: &str,
         sent: Result<ureq::Response, ureq::Error>,
     ) -> Result<R, RepoError> {
+        let response = self.accepted(sent)?;
+        serde_json::from_reader(response.into_reader()).map_err(|e| {
+            RepoError::Invalid(format!(
+                "{}{path}: an answer this client cannot read: {e}",
+                self.base
+            ))
+        })
+    }
+
+    /// The response of a request the server accepted, or the failure it reported
+    /// (or the connection's).
+    fn accepted(
+        &self,
+        sent: Result<ureq::Response, ureq::Error>,
+    ) -> Result<ureq::Response, RepoError> {
         match sent {
-            Ok(response) => serde_json::from_reader(response.into_reader()).map_err(|e| {
-                RepoError::Invalid(format!(
-                    "{}{path}: an answer this client cannot read: {e}",
-                    self.base
-                ))
-            }),
+            Ok(response) => Ok(response),
             Err(ureq::Error::Status(status, response)) => Err(self.failure(status, response)),
             Err(ureq::Error::Transport(t)) => Err(RepoError::Io {
                 path: self.base.clone(),
                 source: std::io::Error::other(t.to_string()),
             }),
         }
+    }
+
+    /// A dataset's file, as the server streams it.
+    fn file_response(&self, id: Uuid) -> Result<ureq::Response, RepoError> {
+        let sent = self
+            .request("GET", &format!("/api/v1/datasets/{id}/file"))
+            .call();
+        self.accepted(sent)
     }
 
     /// The error a failed request reports: the engine's kind and message when the
@@ -393,17 +411,7 @@ impl Client {
         let staging = tempfile::tempdir().map_err(io(Path::new("a temporary directory")))?;
         let mut fetched = Vec::with_capacity(artifacts.len());
         for (i, (id, relative)) in artifacts.into_iter().enumerate() {
-            let path = format!("/api/v1/datasets/{id}/file");
-            let response = match self.request("GET", &path).call() {
-                Ok(r) => r,
-                Err(ureq::Error::Status(status, r)) => return Err(self.failure(status, r)),
-                Err(ureq::Error::Transport(t)) => {
-                    return Err(RepoError::Io {
-                        path: format!("{}{path}", self.base),
-                        source: std::io::Error::other(t.to_string()),
-                    })
-                }
-            };
+            let response = self.file_response(id)?;
             let local = staging.path().join(i.to_string());
             let mut file = std::fs::File::create(&local).map_err(io(&local))?;
             std::io::copy(&mut response.into_reader(), &mut file).map_err(io(&local))?;
@@ -495,21 +503,11 @@ impl Client {
 
     /// The bytes of a dataset's file (`GET /api/v1/datasets/{id}/file`).
     pub fn dataset_file(&self, id: Uuid) -> Result<Vec<u8>, RepoError> {
-        let path = format!("/api/v1/datasets/{id}/file");
-        let response = match self.request("GET", &path).call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(status, r)) => return Err(self.failure(status, r)),
-            Err(ureq::Error::Transport(t)) => {
-                return Err(RepoError::Io {
-                    path: format!("{}{path}", self.base),
-                    source: std::io::Error::other(t.to_string()),
-                })
-            }
-        };
+        let response = self.file_response(id)?;
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).map_err(|source| {
             RepoError::Io {
-                path: format!("{}{path}", self.base),
+                path: format!("{}/api/v1/datasets/{id}/file", self.base),
                 source,
             }
         })?;

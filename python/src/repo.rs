@@ -67,18 +67,10 @@ fn binds(bind: Option<&Bound<'_, PyDict>>) -> PyResult<Binds> {
     let mut out = Binds::new();
     for (k, v) in bind.iter().flat_map(|d| d.iter()) {
         let name: String = k.extract()?;
-        let literal = match value_from_py(&v, &format!("bind value {name:?}"))? {
-            valet::Value::Int(i) => Literal::Int(i),
-            valet::Value::Float(x) => Literal::Float(x),
-            valet::Value::Text(s) => Literal::Text(s),
-            valet::Value::Bool(b) => Literal::Int(b as i64),
-            valet::Value::Uuid(u) => Literal::Uuid(u),
-            other => {
-                return Err(invalid(format!(
-                    "bind value {name:?}: {other} is not usable"
-                )))
-            }
-        };
+        let value = value_from_py(&v, &format!("bind value {name:?}"))?;
+        let shown = value.to_string();
+        let literal = Literal::from_value(value)
+            .ok_or_else(|| invalid(format!("bind value {name:?}: {shown} is not usable")))?;
         out.insert(name, literal);
     }
     Ok(out)
@@ -991,26 +983,22 @@ impl PyRepo {
 
     /// The bytes of a dataset's file (from a server, fetched over HTTP).
     fn file_bytes<'py>(&self, py: Python<'py>, id: String) -> PyResult<Bound<'py, PyBytes>> {
-        let ids = uuids(vec![id])?;
-        let id = ids[0];
-        let bytes = py
-            .detach(|| match &self.target {
-                Target::Local(repo) => {
-                    let found = repo.get_datasets(&[id])?;
-                    let (_, r) = found.into_iter().next().ok_or_else(|| {
-                        RepoError::Registry(valet::RegistryError::NotFound(format!(
-                            "dataset {id} does not exist"
-                        )))
-                    })?;
-                    let path = repo.get_path(&r)?;
+        let bytes = match &self.target {
+            Target::Local(_) => {
+                let path = self.file_path(py, id)?;
+                py.detach(|| {
                     std::fs::read(&path).map_err(|source| RepoError::Io {
                         path: path.display().to_string(),
                         source,
                     })
-                }
-                Target::Remote(client) => client.dataset_file(id),
-            })
-            .py()?;
+                })
+                .py()?
+            }
+            Target::Remote(client) => {
+                let id = uuids(vec![id])?[0];
+                py.detach(|| client.dataset_file(id)).py()?
+            }
+        };
         Ok(PyBytes::new(py, &bytes))
     }
 

@@ -538,19 +538,26 @@ def test_cli_writes_against_the_server(server):
     assert done.returncode == 1 and "rule:" in done.stderr
 
 
+def ingest_notes(repo, folder, dataset_type, run, count):
+    """Register `dataset_type` (JSON, by detector) and ingest `count` small files of it
+    into bob's `run`, locally."""
+    valet("register-dataset-type", repo, dataset_type, "StructuredDataDict", "instrument", "detector")
+    rows = ["file,instrument,detector"]
+    for d in range(count):
+        path = folder / f"{dataset_type}{d}.json"
+        path.write_text(json.dumps({"d": d}))
+        rows.append(f"{path},LSSTCam-imSim,{d}")
+    (folder / "table.csv").write_text("\n".join(rows) + "\n")
+    done = run_valet("ingest-files", repo, dataset_type, run, str(folder / "table.csv"), user="bob")
+    assert done.returncode == 0, done.stderr
+
+
 def test_ingest_zip_through_the_server(server, tmp_path):
     """A zip that retrieve-artifacts --zip wrote goes back in through the server, as
     the token's user: the same datasets, ids included."""
     base, repo, tokens = server
-    valet("register-dataset-type", repo, "zip_notes", "StructuredDataDict", "instrument", "detector")
-    rows = ["file,instrument,detector"]
-    for d in range(3):
-        (tmp_path / f"z{d}.json").write_text(json.dumps({"d": d}))
-        rows.append(f"{tmp_path / f'z{d}.json'},LSSTCam-imSim,{d}")
-    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
     run = "u/bob/zipped"
-    done = run_valet("ingest-files", repo, "zip_notes", run, str(tmp_path / "table.csv"), user="bob")
-    assert done.returncode == 0, done.stderr
+    ingest_notes(repo, tmp_path, "zip_notes", run, 3)
     listing = lambda: sorted(
         d["id"] for d in json.loads(run_valet("query-datasets", repo, "zip_notes", "--collections", run,
                                               "--format", "json", "--limit", "0").stdout or "[]"))
@@ -578,14 +585,8 @@ def test_import_through_the_server(server, tmp_path):
     """`valet --server URL import DIR` sends the export and its files up; they are
     imported there, files copied into the datastore, as the token's user."""
     base, repo, tokens = server
-    valet("register-dataset-type", repo, "imp_notes", "StructuredDataDict", "instrument", "detector")
-    rows = ["file,instrument,detector"]
-    for d in range(2):
-        (tmp_path / f"i{d}.json").write_text(json.dumps({"i": d}))
-        rows.append(f"{tmp_path / f'i{d}.json'},LSSTCam-imSim,{d}")
-    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
     run = "u/bob/imported"
-    assert run_valet("ingest-files", repo, "imp_notes", run, str(tmp_path / "table.csv"), user="bob").returncode == 0
+    ingest_notes(repo, tmp_path, "imp_notes", run, 2)
     out = tmp_path / "export"
     assert run_valet("export", repo, str(out), "-c", run, "-d", "imp_notes", "-t", "copy", user="bob").returncode == 0
     listing = lambda: json.loads(run_valet("query-datasets", repo, "imp_notes", "--collections", run,
@@ -601,4 +602,4 @@ def test_import_through_the_server(server, tmp_path):
     assert sorted(d["id"] for d in after) == before
     for d in after:
         path = d["URI"].removeprefix("file://")
-        assert path.startswith(repo) and json.loads(open(path).read()) in ({"i": 0}, {"i": 1})
+        assert path.startswith(repo) and json.loads(open(path).read()) in ({"d": 0}, {"d": 1})

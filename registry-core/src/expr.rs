@@ -39,6 +39,21 @@ pub enum Literal {
 }
 
 impl Literal {
+    /// The literal a bind value stands for: a number, text, a boolean (as 0 or 1)
+    /// or a UUID; `None` for a value no expression compares with.
+    pub fn from_value(v: Value) -> Option<Literal> {
+        match v {
+            Value::Int(i) => Some(Literal::Int(i)),
+            Value::Float(x) => Some(Literal::Float(x)),
+            Value::Text(t) => Some(Literal::Text(t)),
+            Value::Bool(b) => Some(Literal::Int(b as i64)),
+            Value::Uuid(u) => Some(Literal::Uuid(u)),
+            Value::Null | Value::Bytes(_) => None,
+        }
+    }
+}
+
+impl Literal {
     /// As a database value.
     pub fn to_value(&self) -> Value {
         match self {

@@ -13,7 +13,7 @@ use valet::queries::{
     value_json, Binds, DatasetSearch, DimensionRecordQuery, LineageOptions, Literal,
     QueryDataIdsOptions,
 };
-use valet::{RepoError, Value};
+use valet::RepoError;
 
 use crate::api::{timespan, value_from_json};
 use crate::auth::{act, caller};
@@ -26,20 +26,12 @@ type St = State<Arc<Shared>>;
 /// The media type of Arrow's IPC stream format.
 pub(crate) const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 
-/// Bind values from a JSON object: numbers and text.
+/// Bind values from a JSON object: numbers, text and booleans.
 fn binds(map: &serde_json::Map<String, Json_>) -> Result<Binds, Failure> {
     let mut bind = Binds::new();
     for (k, v) in map {
-        let literal = match value_from_json(v, &format!("bind.{k}"))? {
-            Value::Int(i) => Literal::Int(i),
-            Value::Float(x) => Literal::Float(x),
-            Value::Text(t) => Literal::Text(t),
-            _ => {
-                return Err(Failure::bad_request(format!(
-                    "bind.{k}: give a number or text"
-                )))
-            }
-        };
+        let literal = Literal::from_value(value_from_json(v, &format!("bind.{k}"))?)
+            .ok_or_else(|| Failure::bad_request(format!("bind.{k}: give a number or text")))?;
         bind.insert(k.clone(), literal);
     }
     Ok(bind)
