@@ -2,102 +2,231 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::builder::{Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use valet_registry::schema::dimension_is_numeric;
 
 use crate::queries::DatasetSearch;
 use crate::{Repo, RepoError, Value};
 
-/// One column of dimension values, typed by the values it holds.
+/// Rows per record batch: large enough that per-batch costs vanish, small enough
+/// that a batch's buffers are allocated once at their full size and memory stays
+/// bounded however many rows a search finds.
+pub const ARROW_BATCH_ROWS: usize = 65_536;
+
+/// A text column whose values repeat (run names, instrument names), dictionary
+/// encoded so that each distinct value is stored once per batch. Consecutive rows
+/// mostly repeat the previous value, which is checked before any hashing.
+struct Repeated {
+    keys: Int32Builder,
+    values: Vec<String>,
+    index: foldhash::HashMap<String, i32>,
+    last: Option<i32>,
+}
+
+impl Repeated {
+    fn with_capacity(rows: usize) -> Repeated {
+        Repeated {
+            keys: Int32Builder::with_capacity(rows),
+            values: Vec::new(),
+            index: Default::default(),
+            last: None,
+        }
+    }
+
+    fn append_value(&mut self, v: &str) {
+        let key = match self.last {
+            Some(k) if self.values[k as usize] == v => k,
+            _ => match self.index.get(v) {
+                Some(&k) => k,
+                None => {
+                    let k = self.values.len() as i32;
+                    self.values.push(v.to_owned());
+                    self.index.insert(v.to_owned(), k);
+                    k
+                }
+            },
+        };
+        self.last = Some(key);
+        self.keys.append_value(key);
+    }
+
+    fn append_null(&mut self) {
+        self.keys.append_null();
+    }
+
+    /// The column so far; the dictionary starts over for the next batch.
+    fn finish(&mut self) -> ArrayRef {
+        let keys = self.keys.finish();
+        let values = StringArray::from(std::mem::take(&mut self.values));
+        self.index.clear();
+        self.last = None;
+        // The keys index `values` by construction, so this cannot fail.
+        Arc::new(DictionaryArray::new(keys, Arc::new(values)))
+    }
+}
+
+/// One column of dimension values, typed by the dimension's key in the universe.
 enum Column {
     Int(Int64Builder),
-    Text(StringBuilder),
+    Text(Repeated),
 }
 
 impl Column {
+    fn new(numeric: bool, rows: usize) -> Column {
+        if numeric {
+            Column::Int(Int64Builder::with_capacity(rows))
+        } else {
+            Column::Text(Repeated::with_capacity(rows))
+        }
+    }
+
+    fn data_type(numeric: bool) -> DataType {
+        if numeric {
+            DataType::Int64
+        } else {
+            repeated_type()
+        }
+    }
+
     fn push(&mut self, v: Option<&Value>) {
         match (self, v) {
             (Column::Int(b), Some(Value::Int(i))) => b.append_value(*i),
             (Column::Int(b), _) => b.append_null(),
             (Column::Text(b), Some(Value::Text(s))) => b.append_value(s),
-            (Column::Text(b), Some(other)) => b.append_value(other.to_string()),
-            (Column::Text(b), None) => b.append_null(),
+            (Column::Text(b), Some(Value::Null) | None) => b.append_null(),
+            (Column::Text(b), Some(other)) => b.append_value(&other.to_string()),
         }
     }
 
-    fn finish(self) -> (DataType, ArrayRef) {
+    fn finish(&mut self) -> ArrayRef {
         match self {
-            Column::Int(mut b) => (DataType::Int64, Arc::new(b.finish())),
-            Column::Text(mut b) => (DataType::Utf8, Arc::new(b.finish())),
+            Column::Int(b) => Arc::new(b.finish()),
+            Column::Text(b) => b.finish(),
         }
     }
 }
 
+fn repeated_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The columns of one batch being filled.
+struct BatchBuilder {
+    schema: SchemaRef,
+    numeric: Vec<bool>,
+    ids: StringBuilder,
+    runs: Repeated,
+    columns: Vec<Column>,
+    rows: usize,
+    capacity: usize,
+}
+
+impl BatchBuilder {
+    fn new(schema: SchemaRef, numeric: Vec<bool>, rows: usize) -> BatchBuilder {
+        let columns = numeric.iter().map(|&n| Column::new(n, rows)).collect();
+        BatchBuilder {
+            schema,
+            numeric,
+            ids: StringBuilder::with_capacity(rows, rows * uuid::fmt::Hyphenated::LENGTH),
+            runs: Repeated::with_capacity(rows),
+            columns,
+            rows: 0,
+            capacity: rows,
+        }
+    }
+
+    /// The rows so far as a batch; the builders start over, empty.
+    fn take(&mut self) -> Result<RecordBatch, RepoError> {
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.ids.finish()), self.runs.finish()];
+        arrays.extend(self.columns.iter_mut().map(Column::finish));
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| RepoError::Invalid(format!("building the Arrow table: {e}")))
+    }
+
+    /// Builders at full size again: taking a batch leaves them without capacity,
+    /// and growing them row by row would copy each buffer several times.
+    fn refill(&mut self) {
+        let numeric = std::mem::take(&mut self.numeric);
+        *self = BatchBuilder::new(self.schema.clone(), numeric, self.capacity);
+    }
+}
+
 impl Repo {
-    /// The datasets of one type that a search finds, as one Arrow record batch: `id`
-    /// (the UUID as text), `run`, then each required dimension, built column by column
-    /// without an object per row (for Python's `as_arrow` and the server's Arrow IPC).
+    /// The Arrow schema of [`Repo::datasets_arrow`]'s batches for a dataset type:
+    /// `id` (the UUID as text), `run` (dictionary-encoded text), then each required
+    /// dimension: integers for integer keys, dictionary-encoded text otherwise.
+    pub fn datasets_arrow_schema(&self, dataset_type: &str) -> Result<SchemaRef, RepoError> {
+        Ok(self.arrow_layout(dataset_type)?.0)
+    }
+
+    fn arrow_layout(&self, dataset_type: &str) -> Result<(SchemaRef, Vec<bool>), RepoError> {
+        let t = self.dataset_type(dataset_type)?;
+        let universe = &self.registry.universe;
+        let numeric: Vec<bool> = t
+            .dimensions
+            .required
+            .iter()
+            .map(|d| dimension_is_numeric(universe, d))
+            .collect();
+        let mut fields = vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("run", repeated_type(), false),
+        ];
+        for (name, &n) in t.dimensions.required.iter().zip(&numeric) {
+            fields.push(Field::new(name, Column::data_type(n), true));
+        }
+        Ok((Arc::new(Schema::new(fields)), numeric))
+    }
+
+    /// The datasets of one type that a search finds, as Arrow record batches of up to
+    /// `batch_rows` rows ([`ARROW_BATCH_ROWS`] unless testing) handed to `each` as
+    /// they fill (schema:
+    /// [`Repo::datasets_arrow_schema`]). Built column by column without an object
+    /// per row, for Python's `as_arrow` and the server's Arrow IPC stream. An error
+    /// from `each` stops the search and is returned.
     pub fn datasets_arrow(
         &self,
         dataset_type: &str,
         search: &DatasetSearch,
-    ) -> Result<RecordBatch, RepoError> {
-        let repo = self;
-        let t = repo.dataset_type(dataset_type)?;
-        let dimensions = t.dimensions.required.clone();
-        let mut ids = StringBuilder::new();
-        let mut runs = StringBuilder::new();
-        // A column's type is fixed by the universe: integers for integer keys, text
-        // otherwise; the first value decides, before which a column is undecided.
-        let mut columns: Vec<Option<Column>> = dimensions.iter().map(|_| None).collect();
-        let mut pending_nulls = vec![0usize; dimensions.len()];
+        batch_rows: usize,
+        each: &mut dyn FnMut(RecordBatch) -> Result<(), RepoError>,
+    ) -> Result<(), RepoError> {
+        let (schema, numeric) = self.arrow_layout(dataset_type)?;
+        let ndims = numeric.len();
+        let batch_rows = batch_rows.max(1);
+        let mut batch = BatchBuilder::new(schema, numeric, batch_rows);
         let mut uuid_text = uuid::Uuid::encode_buffer();
-        repo.search_dataset_rows(search, &mut |found| {
-            ids.append_value(found.id.hyphenated().encode_lower(&mut uuid_text));
-            runs.append_value(found.run);
-            for i in 0..dimensions.len() {
-                let v = found.values.get(i);
-                let column = match (&mut columns[i], v) {
-                    (Some(c), _) => c,
-                    (slot @ None, Some(v)) if !v.is_null() => {
-                        let mut c = match v {
-                            Value::Int(_) => Column::Int(Int64Builder::new()),
-                            _ => Column::Text(StringBuilder::new()),
-                        };
-                        for _ in 0..pending_nulls[i] {
-                            c.push(None);
-                        }
-                        slot.insert(c)
-                    }
-                    (None, _) => {
-                        pending_nulls[i] += 1;
-                        continue;
-                    }
-                };
-                column.push(v);
+        let mut failed = None;
+        let mut search = search.clone();
+        search.dataset_types = vec![dataset_type.to_owned()];
+        self.search_dataset_rows(&search, &mut |found| {
+            batch
+                .ids
+                .append_value(found.id.hyphenated().encode_lower(&mut uuid_text));
+            batch.runs.append_value(found.run);
+            for (i, column) in batch.columns.iter_mut().enumerate().take(ndims) {
+                column.push(found.values.get(i));
+            }
+            batch.rows += 1;
+            if batch.rows == batch_rows {
+                let full = batch.take().and_then(&mut *each);
+                batch.refill();
+                if let Err(e) = full {
+                    failed = Some(e);
+                    return Ok(false);
+                }
             }
             Ok(true)
         })?;
-        let mut fields = vec![
-            Field::new("id", DataType::Utf8, false),
-            Field::new("run", DataType::Utf8, false),
-        ];
-        let mut arrays: Vec<ArrayRef> = vec![Arc::new(ids.finish()), Arc::new(runs.finish())];
-        for ((name, column), nulls) in dimensions.iter().zip(columns).zip(pending_nulls) {
-            let column = column.unwrap_or_else(|| {
-                let mut c = Column::Text(StringBuilder::new());
-                for _ in 0..nulls {
-                    c.push(None);
-                }
-                c
-            });
-            let (data_type, array) = column.finish();
-            fields.push(Field::new(name, data_type, true));
-            arrays.push(array);
+        if let Some(e) = failed {
+            return Err(e);
         }
-        let schema = Arc::new(Schema::new(fields));
-        RecordBatch::try_new(schema, arrays)
-            .map_err(|e| RepoError::Invalid(format!("building the Arrow table: {e}")))
+        if batch.rows > 0 {
+            each(batch.take()?)?;
+        }
+        Ok(())
     }
 }

@@ -429,7 +429,93 @@ fn dataset_listing_order(backend: Backend) {
     assert!(err.contains("holds UUIDs"), "{err}");
 }
 
+/// Arrow batches of a search: the same datasets as the row search, split into batches
+/// of the size asked, each with its own dictionaries, and an IPC stream of them reads
+/// back whole.
+fn datasets_as_arrow(backend: Backend) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, Int64Type};
+    use arrow_array::RecordBatch;
+
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    dp02_mini(repo);
+    let s = search(&["calexp"], &[CHAIN], true);
+    let mut expected = Vec::new();
+    repo.search_datasets(&s, &mut |f| {
+        let visit = f.dataset.data_id.get("visit").map(int);
+        expected.push((f.dataset.id.to_string(), f.dataset.run.clone(), visit));
+        Ok(true)
+    })
+    .unwrap();
+    assert!(
+        expected.len() > 10,
+        "dp02-mini has more than two batches of calexps"
+    );
+
+    let schema = repo.datasets_arrow_schema("calexp").unwrap();
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    repo.datasets_arrow("calexp", &s, 4, &mut |b| {
+        batches.push(b);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(batches.len(), expected.len().div_ceil(4));
+    assert!(batches
+        .iter()
+        .all(|b| b.schema() == schema && b.num_rows() <= 4));
+
+    let mut buf = Vec::new();
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut buf, &schema).unwrap();
+    for b in &batches {
+        writer.write(b).unwrap();
+    }
+    writer.finish().unwrap();
+    let read: Vec<RecordBatch> = arrow_ipc::reader::StreamReader::try_new(&buf[..], None)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(read, batches);
+
+    let mut got = Vec::new();
+    for b in &read {
+        let ids = b.column_by_name("id").unwrap().as_string::<i32>();
+        let runs = b
+            .column_by_name("run")
+            .unwrap()
+            .as_dictionary::<Int32Type>();
+        let run_names = runs.values().as_string::<i32>();
+        let visits = b
+            .column_by_name("visit")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let run = run_names.value(runs.keys().value(i) as usize);
+            got.push((
+                ids.value(i).to_owned(),
+                run.to_owned(),
+                Some(visits.value(i)),
+            ));
+        }
+    }
+    assert_eq!(got, expected);
+
+    // A failure of the consumer stops the search and comes back unchanged.
+    let mut calls = 0;
+    let err = repo
+        .datasets_arrow("calexp", &s, 4, &mut |_| {
+            calls += 1;
+            Err(valet::RepoError::Invalid("the consumer gave up".into()))
+        })
+        .unwrap_err();
+    assert_eq!(
+        (calls, err.to_string().as_str()),
+        (1, "the consumer gave up")
+    );
+}
+
 on_both_backends!(
+    datasets_as_arrow,
     dataset_queries,
     dataset_listing_order,
     collection_reads_and_writes,

@@ -746,6 +746,7 @@ impl Candidate {
         self.key.truncate(kept);
         for (mine, theirs) in self.key.iter_mut().zip(c.key) {
             match (mine, theirs) {
+                (Value::Text(mine), Value::Text(theirs)) if mine == theirs => {}
                 (Value::Text(mine), Value::Text(theirs)) => {
                     mine.clear();
                     mine.push_str(theirs);

@@ -392,8 +392,8 @@ impl PyRepo {
         })
     }
 
-    /// The datasets of one type a search selects, as an Arrow C stream capsule (one
-    /// record batch: `id`, `run`, then the required dimensions).
+    /// The datasets of one type a search selects, as an Arrow C stream capsule
+    /// (record batches: `id`, `run`, then the required dimensions).
     #[pyo3(signature = (dataset_type, collections, find_first, where_, bind=None, timespan_ns=None, as_of=None))]
     #[allow(clippy::too_many_arguments)]
     fn query_datasets_arrow<'py>(

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value as Json_};
+use valet::arrow_rows::ARROW_BATCH_ROWS;
 use valet::queries::{
     value_json, Binds, DatasetSearch, DimensionRecordQuery, LineageOptions, Literal,
     QueryDataIdsOptions,
@@ -109,10 +110,13 @@ pub(crate) async fn query_datasets(
             StatusCode::OK,
             content_type(ARROW_STREAM),
             move |repo, out| {
-                let batch = repo.datasets_arrow(&dataset_type, &search)?;
-                let mut writer = arrow_ipc::writer::StreamWriter::try_new(out, &batch.schema())
-                    .map_err(written)?;
-                writer.write(&batch).map_err(written)?;
+                let schema = repo.datasets_arrow_schema(&dataset_type)?;
+                let mut writer =
+                    arrow_ipc::writer::StreamWriter::try_new(out, &schema).map_err(written)?;
+                // Each batch goes out as it fills: memory stays bounded by one batch.
+                repo.datasets_arrow(&dataset_type, &search, ARROW_BATCH_ROWS, &mut |batch| {
+                    writer.write(&batch).map_err(written)
+                })?;
                 writer.finish().map_err(written)
             },
         )

@@ -172,8 +172,9 @@ impl SqliteConn {
                 let v = row.get_ref(i).map_err(map_err)?;
                 // Text columns reuse the previous row's string buffer: most rows of a
                 // scan repeat short values (instrument names), and this saves an
-                // allocation per text cell.
+                // allocation per text cell (and the copy, when the value repeats).
                 match (slot, v) {
+                    (Value::Text(s), ValueRef::Text(t)) if s.as_bytes() == t => {}
                     (Value::Text(s), ValueRef::Text(t)) => match std::str::from_utf8(t) {
                         Ok(t) => {
                             s.clear();
