@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use common::{new_repo, Backend};
 use valet::queries::{parse_binds, DatasetSearch, DimensionRecordQuery};
 use valet::transfers::ImportOptions;
-use valet::Repo;
+use valet::{Repo, Value};
 
 const CHAIN: &str = "2.2i/runs/DP0.2/v23_0_0_rc5/PREOPS-905";
 
@@ -110,6 +110,62 @@ fn where_forms(backend: Backend) {
 
     assert_eq!(calexps(repo, "visit = :v", &["v=5"]), (visits(&[5]), 12));
     assert_eq!(calexps(repo, "GLOB(band, :pattern)", &["pattern=y"]), y);
+
+    // Related dimensions join through visit_definition (visit n is exposure n);
+    // record fields alone resolve where one element has them, as the reference.
+    assert_eq!(calexps(repo, "exposure = 3", &[]), (visits(&[3]), 12));
+    assert_eq!(
+        calexps(repo, "exposure.exposure_time > 0 AND visit < 2", &[]),
+        (visits(&[0, 1]), 24)
+    );
+    assert_eq!(
+        calexps(repo, "exposure_time > 0 AND visit < 2", &[]),
+        calexps(repo, "visit.exposure_time > 0 AND visit < 2", &[])
+    );
+    assert_eq!(
+        calexps(repo, "physical_filter.band = 'y'", &[]),
+        calexps(repo, "band = 'y'", &[])
+    );
+    // dp02-mini's day_obs record has no timespan, and NULL never matches.
+    assert_eq!(
+        calexps(
+            repo,
+            "day_obs.timespan OVERLAPS T'2022-01-01T12:00:00/tai'",
+            &[]
+        )
+        .1,
+        0
+    );
+    let ambiguous = repo
+        .find_datasets(&DatasetSearch {
+            dataset_types: vec!["calexp".into()],
+            collections: vec![CHAIN.into()],
+            find_first: true,
+            where_: "timespan.begin > T'2020-01-01'".into(),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        ambiguous.contains("'visit.timespan', 'day_obs.timespan'"),
+        "{ambiguous}"
+    );
+    // A visit of two exposures: its calexps still come once each.
+    let definition: valet::registry::Record = [
+        ("instrument", Value::from("LSSTCam-imSim")),
+        ("visit", Value::Int(3)),
+        ("exposure", Value::Int(4)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    repo.insert_dimension_records("visit_definition", &[definition], Default::default())
+        .unwrap();
+    assert_eq!(
+        calexps(repo, "exposure IN (3, 4)", &[]),
+        (visits(&[3, 4]), 24)
+    );
+    assert_eq!(calexps(repo, "exposure = 4", &[]), (visits(&[3, 4]), 24));
 
     // Dimension records.
     assert_eq!(

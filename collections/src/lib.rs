@@ -10,6 +10,7 @@ pub mod query;
 pub mod removal;
 pub mod search;
 pub mod tagged;
+pub mod where_filter;
 
 pub use chains::{
     chain_history, collection_chain, edit_chain, flatten, get_chain, ChainEdit, ChainMode,

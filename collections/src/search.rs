@@ -20,9 +20,9 @@ use valet_registry::dataset_storage::{LookupSource, Scan};
 use valet_registry::dataset_types::get_dataset_type;
 use valet_registry::datasets::{standardize_data_id, DataId};
 use valet_registry::db::{quote_ident as q, DbError, Value};
-use valet_registry::expr::{self, Column, Literal};
+use valet_registry::expr::Literal;
 use valet_registry::glob::is_glob;
-use valet_registry::schema::{dimension_is_numeric, dimension_reference, read_generation};
+use valet_registry::schema::read_generation;
 use valet_registry::{
     CollectionRecord, CollectionType, Conn, DatasetRef, DatasetType, RegistryError, Result,
     Timespan,
@@ -31,6 +31,7 @@ use valet_registry::{
 use crate::calibration::describe_timespan;
 use crate::chains::flatten;
 use crate::query::{query_collections, CollectionQuery};
+pub use crate::where_filter::{data_id_filter, dataset_filter, DatasetFilter, FilteredRows};
 
 /// A flattened search path with each collection's rank.
 #[derive(Debug, Clone)]
@@ -503,6 +504,7 @@ impl Resolver {
                 condition: &condition,
                 params: &filter.params,
                 ordered: query.find_first,
+                distinct: filter.repeats_rows,
             };
             let mut emit_err = None;
             t.storage().scan(conn, &scan, &mut |row| {
@@ -866,205 +868,6 @@ impl Stream {
         }
         Ok(())
     }
-}
-
-/// A compiled `--where` over a dataset table aliased `alias`: extra joins, the
-/// condition and its parameters.
-#[derive(Debug, Default)]
-pub struct DatasetFilter {
-    /// `JOIN …` clauses (with a leading space).
-    pub joins: String,
-    /// The condition (empty: no filter).
-    pub condition: String,
-    /// Its parameters.
-    pub params: Vec<Value>,
-}
-
-/// Compile `--where` for datasets of type `t`. Identifiers may be the type's required
-/// dimensions, its implied dimensions (`physical_filter`, `band`), or record fields of
-/// its dimensions (`visit.exposure_time`, `exposure.obs_id`).
-pub fn dataset_filter(
-    universe: &Universe,
-    t: &DatasetType,
-    alias: &str,
-    text: &str,
-    bind: &BTreeMap<String, Literal>,
-    backend: valet_registry::Backend,
-) -> Result<DatasetFilter> {
-    let rows = FilteredRows {
-        dimensions: &t.dimensions,
-        what: &format!("dataset type {}", t.name),
-        alias,
-        dataset_type: Some(&t.name),
-    };
-    data_id_filter(universe, &rows, text, bind, backend)
-}
-
-/// Rows a `--where` filters: their alias, whose columns named by dimensions hold the
-/// required dimensions of `dimensions`, and whether they are datasets (which have an
-/// id and an `ingest_date`).
-#[derive(Debug, Clone, Copy)]
-pub struct FilteredRows<'a> {
-    /// The dimensions of the rows.
-    pub dimensions: &'a valet_config::DimensionGroup,
-    /// What they are, for messages (`dataset type calexp`).
-    pub what: &'a str,
-    /// The SQL alias of the rows.
-    pub alias: &'a str,
-    /// For rows of datasets (`dataset_id` column), their dataset type: `dataset_id`
-    /// (or `TYPE.dataset_id`) and `ingest_date` can then be used.
-    pub dataset_type: Option<&'a str>,
-}
-
-/// Compile `--where` over `rows`: identifiers may be their required dimensions, the
-/// dimensions those imply, or record fields of their dimensions.
-pub fn data_id_filter(
-    universe: &Universe,
-    rows: &FilteredRows<'_>,
-    text: &str,
-    bind: &BTreeMap<String, Literal>,
-    backend: valet_registry::Backend,
-) -> Result<DatasetFilter> {
-    if text.trim().is_empty() {
-        return Ok(DatasetFilter::default());
-    }
-    let alias = rows.alias;
-    let parsed = expr::parse(text, bind)?;
-    let required = &rows.dimensions.required;
-    let joins: std::cell::RefCell<Vec<(String, String)>> = Default::default();
-    // Join the table of dimension `dim` (a required one), once, returning its alias.
-    let join_required = |dim: &str| -> std::result::Result<String, String> {
-        let e = universe.get(dim).map_err(|e| e.to_string())?;
-        if !e.has_table() {
-            return Err(format!("{dim} has no records to filter on"));
-        }
-        let a = format!("j_{dim}");
-        if !joins.borrow().iter().any(|(x, _)| *x == a) {
-            let (source, target) = dimension_reference(universe, dim).map_err(|e| e.to_string())?;
-            let on: Vec<String> = source
-                .iter()
-                .zip(target.iter())
-                .map(|(s, tcol)| format!("{a}.{} = {alias}.{}", q(tcol), q(s)))
-                .collect();
-            joins.borrow_mut().push((
-                a.clone(),
-                format!(" JOIN {} {a} ON {}", q(dim), on.join(" AND ")),
-            ));
-        }
-        Ok(a)
-    };
-    // The required dimension whose record names `field` (directly implied).
-    let implying = |field: &str| -> Option<String> {
-        required
-            .iter()
-            .find(|d| {
-                universe
-                    .element(d)
-                    .is_some_and(|e| e.implies.iter().any(|i| i == field))
-            })
-            .cloned()
-    };
-    let numeric = |element: &str, column: &str| -> bool {
-        universe
-            .element(element)
-            .is_some_and(|e| valet_registry::schema::column_is_numeric(universe, e, column))
-    };
-    let resolve = |name: &str| -> std::result::Result<Column, String> {
-        // A dataset's id: `dataset_id`, or `calexp.dataset_id` for datasets of calexp.
-        let own_id = |t: &str| {
-            name == "dataset_id"
-                || name
-                    .split_once('.')
-                    .is_some_and(|(prefix, f)| f == "dataset_id" && prefix == t)
-        };
-        if rows.dataset_type.is_some_and(own_id) {
-            return Ok(Column {
-                sql: format!("{alias}.dataset_id"),
-                numeric: false,
-                uuid: true,
-            });
-        }
-        if let Some((element, field)) = name.split_once('.') {
-            if !required.iter().any(|d| d == element) {
-                return Err(format!(
-                    "'{name}': {element} is not a required dimension of {}",
-                    rows.what
-                ));
-            }
-            let e = universe.get(element).map_err(|e| e.to_string())?;
-            let cols =
-                valet_registry::schema::element_columns(universe, e).map_err(|e| e.to_string())?;
-            let column = valet_registry::dimensions::field_column(e, field);
-            if !cols.contains(&column) {
-                return Err(format!("unknown field '{name}'"));
-            }
-            let a = join_required(element)?;
-            return Ok(Column {
-                sql: format!("{a}.{}", q(&column)),
-                numeric: numeric(element, &column),
-                uuid: false,
-            });
-        }
-        let dimension = |sql: String| Column {
-            sql,
-            numeric: dimension_is_numeric(universe, name),
-            uuid: false,
-        };
-        if required.iter().any(|d| d == name) {
-            return Ok(dimension(format!("{alias}.{}", q(name))));
-        }
-        if name == "ingest_date" && rows.dataset_type.is_some() {
-            let a = "j_dataset";
-            if !joins.borrow().iter().any(|(x, _)| x == a) {
-                joins.borrow_mut().push((
-                    a.to_owned(),
-                    format!(" JOIN dataset {a} ON {a}.id = {alias}.dataset_id"),
-                ));
-            }
-            return Ok(Column {
-                sql: format!("{a}.ingest_date"),
-                numeric: true,
-                uuid: false,
-            });
-        }
-        if let Some(d) = implying(name) {
-            let a = join_required(&d)?;
-            return Ok(dimension(format!("{a}.{}", q(name))));
-        }
-        if name == "band" {
-            if let Some(d) = implying("physical_filter") {
-                let a = join_required(&d)?;
-                let pf = "j_physical_filter";
-                if !joins.borrow().iter().any(|(x, _)| x == pf) {
-                    joins.borrow_mut().push((
-                        pf.to_owned(),
-                        format!(
-                            " JOIN {} {pf} ON {pf}.{} = {a}.{} AND {pf}.{} = {a}.{}",
-                            q("physical_filter"),
-                            q("instrument"),
-                            q("instrument"),
-                            q("name"),
-                            q("physical_filter")
-                        ),
-                    ));
-                }
-                return Ok(dimension(format!("{pf}.{}", q("band"))));
-            }
-        }
-        Err(format!(
-            "unknown name '{name}' for {} (dimensions: {})",
-            rows.what,
-            rows.dimensions.names().collect::<Vec<_>>().join(", ")
-        ))
-    };
-    let mut params = Vec::new();
-    let condition = expr::to_sql(&parsed, text, &resolve, &mut params, backend)?;
-    let joins = joins.into_inner().into_iter().map(|(_, j)| j).collect();
-    Ok(DatasetFilter {
-        joins,
-        condition,
-        params,
-    })
 }
 
 /// A `--where` condition that the table's primary key can answer by seeking. The key

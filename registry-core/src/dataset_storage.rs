@@ -95,6 +95,8 @@ pub struct Scan<'a> {
     pub params: &'a [Value],
     /// Rows in data-ID order.
     pub ordered: bool,
+    /// Each row once (the joins may repeat one).
+    pub distinct: bool,
 }
 
 impl DatasetType {
@@ -457,8 +459,9 @@ impl<'t> DatasetStorage<'t> {
         };
         let mut params: Vec<Value> = vec![Value::Int(self.t.id)];
         let mut sql = format!(
-            "SELECT {}{}t.collection_id, t.dataset_id, {run_column} FROM {table} t{run_join}{} \
+            "SELECT {}{}{}t.collection_id, t.dataset_id, {run_column} FROM {table} t{run_join}{} \
              WHERE t.dataset_type_id = ?",
+            if scan.distinct { "DISTINCT " } else { "" },
             dim_cols.join(", "),
             if dim_cols.is_empty() { "" } else { ", " },
             scan.joins,
