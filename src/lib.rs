@@ -29,6 +29,7 @@ pub mod provenance;
 pub mod prune;
 pub mod queries;
 pub mod raws;
+pub mod region_export;
 pub mod repo;
 pub mod retrieve;
 pub mod sample_raws;

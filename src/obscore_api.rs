@@ -9,6 +9,7 @@ use crate::repo::io_err;
 use crate::{Repo, RepoError};
 
 pub use valet_obscore::export::{obscore_row, ObsCoreExportOptions, RowsProgress};
+pub use valet_obscore::exposure_regions::{ExposureRegionOptions, ExposureRegionReport};
 pub use valet_obscore::live::{enabled_config, ExpectedDatasets, CONFIG_ATTRIBUTE};
 pub use valet_obscore::sia::{SiaAnswer, SiaQuery};
 pub use valet_obscore::ObsCoreConfig;
@@ -17,7 +18,7 @@ use valet_obscore::votable::write_votable;
 
 /// Write a file through a sibling that is renamed into place once complete, so a
 /// failure leaves no half file. Returns what `write` returns.
-fn write_atomically(
+pub(crate) fn write_atomically(
     destination: &Path,
     write: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<u64, RepoError>,
 ) -> Result<u64, RepoError> {
@@ -96,6 +97,35 @@ impl Repo {
             &self.registry,
             &self.resolver,
             progress,
+        )?)
+    }
+
+    /// How many rows of the live ObsCore table `options` selects lack a region
+    /// (`obscore set-exposure-regions --check`).
+    pub fn count_missing_exposure_regions(
+        &self,
+        options: &ExposureRegionOptions,
+    ) -> Result<u64, RepoError> {
+        Ok(valet_obscore::exposure_regions::count_missing(
+            &self.registry,
+            options,
+        )?)
+    }
+
+    /// Give the live ObsCore table's exposure rows (raws) that lack a region the
+    /// region of their detector in a visit of their exposure, in one transaction
+    /// (admins only, unless a dry run): rows written before their visits were
+    /// defined get their footprints.
+    pub fn set_exposure_regions(
+        &self,
+        options: &ExposureRegionOptions,
+    ) -> Result<ExposureRegionReport, RepoError> {
+        if !options.dry_run {
+            self.require_admin("update regions in the ObsCore table")?;
+        }
+        Ok(valet_obscore::exposure_regions::set_exposure_regions(
+            &self.registry,
+            options,
         )?)
     }
 

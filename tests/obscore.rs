@@ -703,7 +703,76 @@ fn chained_follows_every_write(backend: Backend) {
     clean("after removing the nested chain from its parent");
 }
 
+/// Raw rows written before their visits were defined have no region;
+/// set-exposure-regions gives them their detector's region in a visit of their
+/// exposure, which is what a refill computes, and the spatial index follows.
+fn exposure_regions(backend: Backend) {
+    use valet::obscore_api::ExposureRegionOptions;
+    let Some(t) = new_repo(backend) else { return };
+    let repo = &t.repo;
+    repo.import_files(&[data("dp02-mini/export.yaml")], &ImportOptions::default())
+        .unwrap();
+    let text = std::fs::read_to_string(data("dp02-mini/obscore.yaml")).unwrap();
+    repo.enable_obscore(&text, None).unwrap();
+    let before = table_rows(repo);
+    let mut c = repo.registry().db.conn().unwrap();
+    let raws = c
+        .execute(
+            "UPDATE obscore SET s_region = NULL, s_ra = NULL, s_dec = NULL, s_fov = NULL, \
+             valet_ra_min = NULL, valet_ra_max = NULL, valet_dec_min = NULL, valet_dec_max = NULL \
+             WHERE dataproduct_subtype = 'lsst.raw'",
+            &[],
+        )
+        .unwrap();
+    drop(c);
+    assert!(raws > 100);
+    let options = ExposureRegionOptions {
+        dataproduct_type: "image".into(),
+        dataproduct_subtype: "lsst.raw".into(),
+        instrument: None,
+        exposure_column: "lsst_exposure".into(),
+        detector_column: "lsst_detector".into(),
+        region_columns: ["s_region", "s_ra", "s_dec", "s_fov"]
+            .map(String::from)
+            .into(),
+        dry_run: true,
+    };
+    assert_eq!(repo.count_missing_exposure_regions(&options).unwrap(), raws);
+    assert!(!repo.check_obscore_table().unwrap().is_empty());
+
+    // A dry run finds every row's region and changes nothing.
+    let dry = repo.set_exposure_regions(&options).unwrap();
+    assert_eq!((dry.missing, dry.found, dry.updated), (raws, raws, 0));
+    assert_eq!(repo.count_missing_exposure_regions(&options).unwrap(), raws);
+
+    let done = repo
+        .set_exposure_regions(&ExposureRegionOptions {
+            dry_run: false,
+            ..options.clone()
+        })
+        .unwrap();
+    assert_eq!((done.updated, done.remaining), (raws, 0));
+    assert_eq!(done.exposures, 30);
+    assert_eq!(table_rows(repo), before);
+    assert!(repo.check_obscore_table().unwrap().is_empty());
+    assert_sky_index_follows(repo);
+
+    // A column the table lacks is named.
+    let err = repo
+        .count_missing_exposure_regions(&ExposureRegionOptions {
+            exposure_column: "exposure".into(),
+            ..options
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"exposure\" is not in the ObsCore table"),
+        "{err}"
+    );
+}
+
 on_both_backends!(
+    exposure_regions,
     chained_follows_every_write,
     dp02_mini_csv,
     parquet_round_trip,

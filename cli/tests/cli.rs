@@ -749,6 +749,20 @@ fn obscore_export_commands(backend: Backend) {
     }
     ok(&["obscore", "update-table", &repo]);
     assert_eq!(ok(&["obscore", "update-table", &repo, "--dry-run"]), "");
+    assert_eq!(
+        ok(&["obscore", "set-exposure-regions", &repo, "--check"]),
+        "Found 0 records with missing region info for image/lsst.raw\n"
+    );
+    fails(
+        &[
+            "obscore",
+            "set-exposure-regions",
+            &repo,
+            "--exposure-column",
+            "nope",
+        ],
+        "column \"nope\" is not in the ObsCore table",
+    );
     let live = out("live.csv");
     ok(&[
         "obscore", "export", &repo, &live, "--live", "--format", "csv",

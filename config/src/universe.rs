@@ -125,6 +125,9 @@ pub struct Universe {
     /// Elements, in universe (topological) order.
     pub elements: Vec<Element>,
     by_name: HashMap<String, usize>,
+    /// The spatial families of the `topology` section (`observation_regions`,
+    /// `skymap_regions`), by name, each listing its elements most specific first.
+    pub spatial_families: BTreeMap<String, Vec<String>>,
     /// The YAML text this universe was read from.
     pub source: String,
 }
@@ -306,8 +309,43 @@ impl Universe {
             namespace: raw.namespace.unwrap_or_else(|| "daf_butler".into()),
             elements,
             by_name,
+            spatial_families: raw.topology.spatial.clone(),
             source: text.to_owned(),
         })
+    }
+
+    /// The element whose region best describes data IDs of `group` (the
+    /// reference's `DimensionGroup.region_dimension`): when the group's spatial
+    /// elements all belong to one family, that family's most specific element the
+    /// group holds (`visit_detector_region` for calexps, `patch` for coadds); `None`
+    /// with no spatial element or several families.
+    pub fn region_element(&self, group: &DimensionGroup) -> Option<&Element> {
+        let dims: BTreeSet<&str> = group.names().collect();
+        let holds = |e: &Element| {
+            self.required_of(&e.name)
+                .is_ok_and(|req| req.iter().all(|d| dims.contains(d.as_str())))
+        };
+        let mut chosen = Vec::new();
+        for members in self.spatial_families.values() {
+            if let Some(e) = members
+                .iter()
+                .filter_map(|m| self.element(m))
+                .find(|e| holds(e))
+            {
+                chosen.push(e);
+            }
+        }
+        // Each skypix dimension of the group is a family of its own.
+        chosen.extend(
+            group
+                .names()
+                .filter_map(|d| self.element(d))
+                .filter(|e| e.skypix),
+        );
+        match chosen[..] {
+            [one] => Some(one),
+            _ => None,
+        }
     }
 
     /// Look an element up by name.
@@ -494,6 +532,27 @@ fn topological_sort(elements: Vec<Element>) -> Result<Vec<Element>, ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_element_is_the_most_specific_of_one_family() {
+        let u = Universe::default_universe();
+        let region = |dims: &[&str]| {
+            let group = u.group(dims).unwrap();
+            u.region_element(&group).map(|e| e.name.clone())
+        };
+        assert_eq!(
+            region(&["instrument", "detector", "visit"]).as_deref(),
+            Some("visit_detector_region")
+        );
+        assert_eq!(region(&["instrument", "visit"]).as_deref(), Some("visit"));
+        assert_eq!(
+            region(&["skymap", "tract", "patch", "band"]).as_deref(),
+            Some("patch")
+        );
+        assert_eq!(region(&["instrument", "detector", "exposure"]), None);
+        // Two families: no single answer.
+        assert_eq!(region(&["instrument", "visit", "skymap", "tract"]), None);
+    }
 
     #[test]
     fn default_universe_loads() {

@@ -1,5 +1,6 @@
 //! Writing small FITS files: headers (with `CONTINUE` and `HIERARCH` where needed)
-//! and data units given as bytes. For test data and samples, not for science data.
+//! and data units given as bytes, and binary tables of one text column. For test
+//! data, samples and small products (region lists), not for science images.
 
 use std::io::Write;
 
@@ -8,6 +9,14 @@ use crate::{BLOCK, CARD};
 
 /// The cards of a keyword and value: one, or several for a long string.
 fn cards(key: &str, value: &Value) -> Vec<String> {
+    // Commentary keywords hold bare text, 72 characters a card.
+    if let ("HISTORY" | "COMMENT", Value::Str(text)) = (key, value) {
+        let chars: Vec<char> = text.chars().collect();
+        return chars
+            .chunks(CARD - 8)
+            .map(|piece| format!("{key:<8}{}", piece.iter().collect::<String>()))
+            .collect();
+    }
     let hierarch =
         key.len() > 8 || key.contains(' ') || key.chars().any(|c| c.is_ascii_lowercase());
     let prefix = if hierarch {
@@ -88,4 +97,38 @@ pub fn write_hdus<W: Write>(out: &mut W, hdus: &[(&Header, &[u8])]) -> std::io::
         out.write_all(&vec![0u8; pad])?;
     }
     Ok(())
+}
+
+/// The header of an empty primary HDU that announces extensions.
+pub fn empty_primary() -> Header {
+    let mut h = Header::new();
+    h.push("SIMPLE", Value::Bool(true));
+    h.push("BITPIX", Value::Int(8));
+    h.push("NAXIS", Value::Int(0));
+    h.push("EXTEND", Value::Bool(true));
+    h
+}
+
+/// A binary table of one text column named `column` (`TFORM1 = 'wA'`, `w` the
+/// longest value's length in bytes, at least 1; shorter values end in NULs, as the
+/// standard asks): its header, to which the caller may add cards, and its data.
+pub fn text_column_table(column: &str, values: &[String]) -> (Header, Vec<u8>) {
+    let width = values.iter().map(String::len).max().unwrap_or(0).max(1);
+    let mut h = Header::new();
+    h.push("XTENSION", Value::Str("BINTABLE".into()));
+    h.push("BITPIX", Value::Int(8));
+    h.push("NAXIS", Value::Int(2));
+    h.push("NAXIS1", Value::Int(width as i64));
+    h.push("NAXIS2", Value::Int(values.len() as i64));
+    h.push("PCOUNT", Value::Int(0));
+    h.push("GCOUNT", Value::Int(1));
+    h.push("TFIELDS", Value::Int(1));
+    h.push("TTYPE1", Value::Str(column.into()));
+    h.push("TFORM1", Value::Str(format!("{width}A")));
+    let mut data = Vec::with_capacity(width * values.len());
+    for v in values {
+        data.extend_from_slice(v.as_bytes());
+        data.resize(data.len() + width - v.len(), 0);
+    }
+    (h, data)
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod export;
+pub mod exposure_regions;
 pub mod format;
 pub mod live;
 pub mod observer;

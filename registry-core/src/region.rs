@@ -326,6 +326,68 @@ impl Region {
     }
 }
 
+impl Region {
+    /// The IVOA STC-S text of the region, as sphgeom's `to_ivoa_stcs` writes it
+    /// (`Polygon ICRS lon lat …`, `Circle ICRS lon lat radius`, degrees, each number
+    /// in its shortest exact form); an error naming the kind for regions STC-S
+    /// cannot hold here (boxes, ellipses, unions).
+    pub fn ivoa_stcs(&self) -> Result<String, String> {
+        let mut out = String::new();
+        match self {
+            Region::ConvexPolygon(vs) => {
+                out.push_str("Polygon ICRS");
+                for v in vs {
+                    let (lon, lat) = lon_lat_degrees(*v);
+                    push_shortest(&mut out, lon);
+                    push_shortest(&mut out, lat);
+                }
+            }
+            Region::Circle {
+                center,
+                opening_angle,
+                ..
+            } => {
+                let (lon, lat) = lon_lat_degrees(*center);
+                out.push_str("Circle ICRS");
+                push_shortest(&mut out, lon);
+                push_shortest(&mut out, lat);
+                push_shortest(&mut out, opening_angle.to_degrees());
+            }
+            other => {
+                return Err(format!(
+                    "a {} region cannot be written as STC-S",
+                    other.kind().unwrap_or("unknown")
+                ))
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Append a space and `x` in its shortest exact form, as C++'s `std::to_chars`
+/// writes it: the shorter of the fixed and the exponent forms (fixed on a tie), no
+/// `.0` on whole numbers, exponents of at least two digits (`1e-05`).
+fn push_shortest(out: &mut String, x: f64) {
+    out.push(' ');
+    let fixed = format!("{x}");
+    let exp = format!("{x:e}");
+    let exp = match exp.split_once('e') {
+        Some((mantissa, power)) => {
+            let (sign, digits) = match power.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', power),
+            };
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
+        None => exp,
+    };
+    out.push_str(if exp.len() < fixed.len() {
+        &exp
+    } else {
+        &fixed
+    });
+}
+
 /// Append `x` with six decimals, exactly as `format!("{x:.6}")` (correctly rounded,
 /// sign kept for negative values that round to zero). The common case scales to an
 /// integer, which is several times faster than the formatter; values whose seventh
@@ -374,6 +436,42 @@ pub fn unit_vector(lon: f64, lat: f64) -> [f64; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stcs_numbers_are_shortest_as_sphgeom_writes_them() {
+        let shown = |x: f64| {
+            let mut out = String::new();
+            push_shortest(&mut out, x);
+            out
+        };
+        for (x, want) in [
+            (10.0, " 10"),
+            (11.000000000000002, " 11.000000000000002"),
+            (0.1, " 0.1"),
+            (-20.125, " -20.125"),
+            (1e-5, " 1e-05"),
+            (-1.2e-15, " -1.2e-15"),
+            (0.0, " 0"),
+            (359.50000000000006, " 359.50000000000006"),
+        ] {
+            assert_eq!(shown(x), want, "{x}");
+        }
+        // sphgeom: Circle(UnitVector3d(LonLat.fromDegrees(10.25, -20.125)), 0.1 deg).
+        let circle = Region::Circle {
+            center: unit_vector(10.25, -20.125),
+            squared_chord_length: 0.0,
+            opening_angle: 0.1f64.to_radians(),
+        };
+        assert_eq!(circle.ivoa_stcs().unwrap(), "Circle ICRS 10.25 -20.125 0.1");
+        let boxed = Region::Box {
+            lon: [0.1, 0.2],
+            lat: [0.1, 0.2],
+        };
+        assert!(boxed
+            .ivoa_stcs()
+            .unwrap_err()
+            .contains("cannot be written as STC-S"));
+    }
 
     #[test]
     fn fixed_six_decimals_match_the_formatter() {

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use valet::obscore_api::{
-    ObsCoreConfig, ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource, RowsProgress, SiaQuery,
+    ExposureRegionOptions, ObsCoreConfig, ObsCoreExportOptions, ObsCoreFormat, ObsCoreSource,
+    RowsProgress, SiaQuery,
 };
 use valet::Repo;
 
@@ -27,6 +28,27 @@ pub enum ObsCoreCommand {
     /// reference's `butler obscore siav2`). Values of one option are ORed, options
     /// ANDed; ranges take -Inf and +Inf.
     Siav2(Box<Siav2Args>),
+    /// Give exposure rows (raws) of the live table that have no region the region
+    /// of their detector in a visit of their exposure (rows written before their
+    /// visits were defined), as the reference's command does.
+    SetExposureRegions(SetExposureRegionsArgs),
+    /// Write the distinct regions of the datasets of a type in a collection as a
+    /// FITS binary table of IVOA STC-S strings (input for TOPCAT/STILTS
+    /// `mocshape`), as the reference's command does.
+    ExportRegions {
+        /// Repository.
+        repo: PathBuf,
+        /// The dataset type; its most specific spatial dimension gives the regions
+        /// (`visit_detector_region` for calexps, `patch` for coadds).
+        dataset_type: String,
+        /// The collection to search for datasets.
+        collection: String,
+        /// Output FITS file.
+        destination: PathBuf,
+        /// Only datasets this expression selects.
+        #[arg(long, default_value = "")]
+        r#where: String,
+    },
     /// Refill the live table from the registry.
     UpdateTable {
         /// Repository.
@@ -36,6 +58,38 @@ pub enum ObsCoreCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// Which rows `obscore set-exposure-regions` updates.
+#[derive(Debug, Args)]
+pub struct SetExposureRegionsArgs {
+    /// Repository.
+    pub repo: PathBuf,
+    /// Only print the count of records with missing regions.
+    #[arg(long)]
+    pub check: bool,
+    /// Find what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Dataproduct type of the exposure rows.
+    #[arg(long, default_value = "image")]
+    pub dataproduct_type: String,
+    /// Dataproduct subtype of the exposure rows.
+    #[arg(long, default_value = "lsst.raw")]
+    pub dataproduct_subtype: String,
+    /// Only rows of this instrument.
+    #[arg(long)]
+    pub instrument: Option<String>,
+    /// The column holding exposure ids.
+    #[arg(long, default_value = "lsst_exposure")]
+    pub exposure_column: String,
+    /// The column holding detector ids.
+    #[arg(long, default_value = "lsst_detector")]
+    pub detector_column: String,
+    /// Columns that must all be NULL for a row to be updated (comma-separated,
+    /// repeatable).
+    #[arg(long, default_value = "s_region,s_ra,s_dec,s_fov")]
+    pub region_columns: Vec<String>,
 }
 
 /// File formats of `obscore export`.
@@ -206,6 +260,19 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
             crate::info!("ObsCore table enabled with {n} row(s)");
             Ok(())
         }
+        ObsCoreCommand::SetExposureRegions(args) => set_exposure_regions(args),
+        ObsCoreCommand::ExportRegions {
+            repo,
+            dataset_type,
+            collection,
+            destination,
+            r#where,
+        } => {
+            let repo = Repo::open(repo)?;
+            let n = repo.export_regions(dataset_type, collection, r#where, destination)?;
+            crate::info!("Wrote {n} region(s) to {}", destination.display());
+            Ok(())
+        }
         ObsCoreCommand::UpdateTable { repo, dry_run } => {
             let repo = Repo::open(repo)?;
             if *dry_run {
@@ -229,6 +296,46 @@ pub fn run(cmd: &ObsCoreCommand) -> CliResult {
             Ok(())
         }
     }
+}
+
+fn set_exposure_regions(args: &SetExposureRegionsArgs) -> CliResult {
+    let repo = Repo::open(&args.repo)?;
+    let options = ExposureRegionOptions {
+        dataproduct_type: args.dataproduct_type.clone(),
+        dataproduct_subtype: args.dataproduct_subtype.clone(),
+        instrument: args.instrument.clone(),
+        exposure_column: args.exposure_column.clone(),
+        detector_column: args.detector_column.clone(),
+        region_columns: split_commas(&args.region_columns),
+        dry_run: args.dry_run,
+    };
+    if args.check {
+        let n = repo.count_missing_exposure_regions(&options)?;
+        crate::out!(
+            "Found {n} records with missing region info for {}/{}",
+            args.dataproduct_type,
+            args.dataproduct_subtype
+        );
+        return Ok(());
+    }
+    let report = repo.set_exposure_regions(&options)?;
+    crate::info!(
+        "Found {} records ({} unique exposures) with missing regions",
+        report.missing,
+        report.exposures
+    );
+    crate::info!(
+        "{} (or more) exposure records will be updated",
+        report.found
+    );
+    if !args.dry_run && report.found > 0 {
+        crate::info!("Updated {} obscore records.", report.updated);
+        crate::info!(
+            "{} records with missing region info remain after update",
+            report.remaining
+        );
+    }
+    Ok(())
 }
 
 fn export(args: &ExportArgs) -> CliResult {
