@@ -14,6 +14,26 @@ use crate::expand::RecordCache;
 use crate::repo::io_err;
 use crate::{Repo, RepoError};
 
+/// The files an ingest table lists, with their data IDs: relative names under the
+/// options' prefix (the working directory by default).
+pub(crate) fn table_files(
+    table: &Path,
+    options: &IngestTableOptions,
+) -> Result<Vec<FileToIngest>, RepoError> {
+    let text = std::fs::read_to_string(table).map_err(io_err(table))?;
+    let prefix = match &options.prefix {
+        Some(p) => p.clone(),
+        None => std::env::current_dir().map_err(io_err(Path::new(".")))?,
+    };
+    read_ingest_table(
+        &text,
+        &table.display().to_string(),
+        &options.data_id,
+        Some(&prefix),
+        options.allow_outside,
+    )
+}
+
 /// One file to ingest and the data ID of the dataset it holds.
 #[derive(Debug, Clone)]
 pub struct FileToIngest {
@@ -77,25 +97,24 @@ impl Repo {
         table: &Path,
         options: &IngestTableOptions,
     ) -> Result<Vec<DatasetRef>, RepoError> {
+        let files = table_files(table, options)?;
+        self.ingest_listed(&files, options)
+    }
+
+    /// Ingest `files` as [`Repo::ingest_table`] ingests a table's (its table,
+    /// prefix and shared data ID already applied).
+    pub(crate) fn ingest_listed(
+        &self,
+        files: &[FileToIngest],
+        options: &IngestTableOptions,
+    ) -> Result<Vec<DatasetRef>, RepoError> {
         if let Some(f) = &options.formatter {
             check_formatter_name(f)?;
         }
-        let text = std::fs::read_to_string(table).map_err(io_err(table))?;
-        let prefix = match &options.prefix {
-            Some(p) => p.clone(),
-            None => std::env::current_dir().map_err(io_err(Path::new(".")))?,
-        };
-        let files = read_ingest_table(
-            &text,
-            &table.display().to_string(),
-            &options.data_id,
-            Some(&prefix),
-            options.allow_outside,
-        )?;
         self.ingest_files_as(
             &options.dataset_type,
             &options.run,
-            &files,
+            files,
             options.transfer,
             options.id_generation,
             FileRecords {

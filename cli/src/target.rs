@@ -8,7 +8,7 @@ use valet_client::is_server_url;
 pub use valet_client::Target;
 
 /// The commands that can run against a server.
-pub const REMOTE_COMMANDS: [&str; 21] = [
+pub const REMOTE_COMMANDS: [&str; 22] = [
     "query-collections",
     "query-dataset-types",
     "query-datasets",
@@ -30,6 +30,7 @@ pub const REMOTE_COMMANDS: [&str; 21] = [
     "retrieve-artifacts",
     "ingest-zip",
     "import",
+    "ingest-files",
 ];
 
 /// `valet --server URL COMMAND …` is `valet COMMAND URL …`: the URL takes the place

@@ -24,6 +24,7 @@ use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
 use valet::datastore_crate::{Transfer, TransferMode};
+use valet::ingest::IngestTableOptions;
 use valet::provenance::{DatasetKey, LineageNode};
 use valet::prune::{PruneOptions, PruneReport};
 use valet::queries::{
@@ -31,7 +32,7 @@ use valet::queries::{
     FoundDataset, LineageOptions, QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::retrieve::RetrieveOptions;
-use valet::transfers::bundle::write_import_bundle;
+use valet::transfers::bundle::{write_import_bundle, write_ingest_bundle};
 use valet::transfers::{ImportOptions, ImportSummary};
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, ErrorKind, RepoError,
@@ -494,6 +495,31 @@ impl Client {
             source,
         })?;
         let path = "/api/v1/repo/import-bundle";
+        let sent = self
+            .request("POST", path)
+            .set("Content-Type", "application/zip")
+            .send(staged);
+        self.answer(path, sent)
+    }
+
+    /// `valet ingest-files` to a server: the files the table lists, packed with the
+    /// options into one bundle, streamed up, and ingested there in one transaction,
+    /// copied into its datastore.
+    pub fn ingest_table(
+        &self,
+        table: &Path,
+        options: &IngestTableOptions,
+    ) -> Result<Vec<DatasetRef>, RepoError> {
+        let mut staged = tempfile::tempfile().map_err(|source| RepoError::Io {
+            path: "a temporary file".into(),
+            source,
+        })?;
+        write_ingest_bundle(table, options, &mut staged)?;
+        std::io::Seek::rewind(&mut staged).map_err(|source| RepoError::Io {
+            path: "a temporary file".into(),
+            source,
+        })?;
+        let path = "/api/v1/repo/ingest-bundle";
         let sent = self
             .request("POST", path)
             .set("Content-Type", "application/zip")

@@ -15,6 +15,7 @@ use valet::collection_writes::{
 use valet::collections::chains::ChainEdit;
 use valet::dataset_rows::DatasetRows;
 use valet::dataset_type_writes::DatasetTypeSpec;
+use valet::ingest::IngestTableOptions;
 use valet::provenance::{DatasetKey, LineageNode};
 use valet::prune::{PruneOptions, PruneReport};
 use valet::queries::{
@@ -271,6 +272,15 @@ impl Target {
         options: IngestZipOptions,
     ) -> Result<IngestZipSummary, RepoError> {
         either!(self, t => t.ingest_zip(zip_path, options))
+    }
+
+    /// See [`Repo::ingest_table`] (to a server, the files are sent over HTTP).
+    pub fn ingest_table(
+        &self,
+        table: &Path,
+        options: &IngestTableOptions,
+    ) -> Result<Vec<DatasetRef>, RepoError> {
+        either!(self, t => t.ingest_table(table, options))
     }
 
     /// See [`Repo::import_directory`] (to a server, the files are sent over HTTP).

@@ -603,3 +603,40 @@ def test_import_through_the_server(server, tmp_path):
     for d in after:
         path = d["URI"].removeprefix("file://")
         assert path.startswith(repo) and json.loads(open(path).read()) in ({"d": 0}, {"d": 1})
+
+
+def test_ingest_files_through_the_server(server, tmp_path):
+    """`valet --server URL ingest-files …` sends the table's files up; they are
+    ingested there as the token's user, copied into the datastore, with the data IDs
+    the table gives (relative names under --prefix)."""
+    base, repo, tokens = server
+    run = "u/bob/sent"
+    valet("register-dataset-type", repo, "sent_notes", "StructuredDataDict", "instrument", "detector")
+    (tmp_path / "notes").mkdir()
+    rows = ["file,detector"]
+    for d in range(3):
+        (tmp_path / "notes" / f"n{d}.json").write_text(json.dumps({"d": d}))
+        rows.append(f"notes/n{d}.json,{d}")
+    table = tmp_path / "table.csv"
+    table.write_text("\n".join(rows) + "\n")
+    args = ["ingest-files", "sent_notes", run, str(table), "--data-id", "instrument=LSSTCam-imSim",
+            "--prefix", str(tmp_path)]
+    listing = lambda: json.loads(run_valet("query-datasets", repo, "sent_notes", "--collections", run,
+                                           "--format", "json", "--limit", "0", "--show-uri").stdout or "[]")
+    done = run_valet("--server", base, *args, token=tokens["carol-read"])
+    assert done.returncode == 1 and "rule: token-scope" in done.stderr
+    done = run_valet("--server", base, *args, "-t", "symlink", token=tokens["bob"])
+    assert done.returncode == 1 and "copied" in done.stderr and listing() == []
+    done = run_valet("--server", base, *args, token=tokens["bob"])
+    assert done.returncode == 0, done.stderr
+    assert f"ingested 3 file(s) into {run}" in done.stderr + done.stdout
+    found = listing()
+    assert sorted(d["detector"] for d in found) == [0, 1, 2]
+    for d in found:
+        path = d["URI"].removeprefix("file://")
+        assert path.startswith(repo) and json.loads(open(path).read()) == {"d": d["detector"]}
+    # Another user's RUN is refused by the access rules, and nothing is left behind.
+    done = run_valet("--server", base, *args[:2], "u/alice/sent", *args[3:], token=tokens["bob"])
+    assert done.returncode == 1 and "rule:" in done.stderr
+    assert json.loads(run_valet("query-datasets", repo, "sent_notes", "--collections", "u/alice/sent",
+                                "--format", "json", "--limit", "0").stdout or "[]") == []

@@ -21,6 +21,17 @@ pub enum IdGenerationMode {
     DataIdTypeRun,
 }
 
+impl IdGenerationMode {
+    /// The reference's name for the mode (`UNIQUE`, …), as [`str::parse`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdGenerationMode::Unique => "UNIQUE",
+            IdGenerationMode::DataIdType => "DATAID_TYPE",
+            IdGenerationMode::DataIdTypeRun => "DATAID_TYPE_RUN",
+        }
+    }
+}
+
 impl std::str::FromStr for IdGenerationMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -208,6 +208,10 @@ fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/repo/import-bundle",
             post(repo_calls::import_bundle).layer(axum::extract::DefaultBodyLimit::disable()),
         )
+        .route(
+            "/api/v1/repo/ingest-bundle",
+            post(repo_calls::ingest_bundle).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/sia/query", get(sia::query))
         .route("/sia/availability", get(sia::availability))
         .route("/sia/capabilities", get(sia::capabilities))

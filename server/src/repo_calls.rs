@@ -528,3 +528,13 @@ pub(crate) async fn import_bundle(
 ) -> Reply {
     with_upload(s, headers, body, |repo, path| repo.import_bundle(path)).await
 }
+
+/// `POST /api/v1/repo/ingest-bundle` with an ingest bundle
+/// (`valet::transfers::bundle`) as the body: [`Repo::ingest_bundle`].
+pub(crate) async fn ingest_bundle(
+    State(s): St,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Reply {
+    with_upload(s, headers, body, |repo, path| repo.ingest_bundle(path)).await
+}

@@ -174,7 +174,7 @@ pub struct IngestArgs {
 
 /// Run `valet ingest-files`.
 pub fn ingest(args: &IngestArgs) -> CliResult {
-    let repo = Repo::open(&args.repo)?;
+    let repo = crate::target::Target::open(&args.repo)?;
     let options = IngestTableOptions {
         dataset_type: args.dataset_type.clone(),
         run: args.run.clone(),
