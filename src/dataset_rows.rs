@@ -98,11 +98,24 @@ struct Names {
     /// few names again and again, and an address hashes faster than the text.
     /// Checked against the name, so a reused address is harmless.
     by_address: HashMap<usize, u32>,
+    /// The last name's address and index: runs of rows repeat a name.
+    last: Option<(usize, u32)>,
 }
 
 impl Names {
     fn index(&mut self, name: &str) -> u32 {
         let address = name.as_ptr() as usize;
+        if let Some((a, i)) = self.last {
+            if a == address && self.names[i as usize] == name {
+                return i;
+            }
+        }
+        let i = self.index_by_address(address, name);
+        self.last = Some((address, i));
+        i
+    }
+
+    fn index_by_address(&mut self, address: usize, name: &str) -> u32 {
         if let Some(&i) = self.by_address.get(&address) {
             if self.names[i as usize] == name {
                 return i;
@@ -492,6 +505,8 @@ pub(crate) struct Collector {
     /// Implied cells by (type, cells of the implying dimensions).
     implied: HashMap<Vec<u32>, Box<[u32]>>,
     key: Vec<u32>,
+    /// The previous row's cell in each required column.
+    last_cells: Vec<u32>,
 }
 
 /// What the collector needs of each dataset type: its name, required and implied
@@ -534,6 +549,7 @@ impl Collector {
             records,
             implied: HashMap::default(),
             key: Vec::new(),
+            last_cells: Vec::new(),
         }
     }
 
@@ -552,8 +568,18 @@ impl Collector {
             RegistryError::Invalid(format!("dataset type {} was not searched", f.dataset_type))
         })?;
         let first_cell = self.rows.cells.len();
+        self.last_cells.resize(plan.required, NULL);
         for i in 0..plan.required {
-            let cell = f.values.get(i).map_or(NULL, |v| self.rows.values.cell(v));
+            // Consecutive rows often repeat a column's value (the instrument, the
+            // detector of a scan in data-ID order): compared before any hashing.
+            let cell = match f.values.get(i) {
+                None => NULL,
+                Some(v) => match self.last_cells[i] {
+                    last if last != NULL && self.rows.values.get(last) == Some(v) => last,
+                    _ => self.rows.values.cell(v),
+                },
+            };
+            self.last_cells[i] = cell;
             self.rows.cells.push(cell);
         }
         if !plan.implied.is_empty() {

@@ -143,9 +143,9 @@ impl Table {
             out,
             Format::Csv,
             &self.columns,
-            self.rows.iter(),
-            &mut |r, c, buf| {
-                buf.push_str(&r.get(c).map(plain).unwrap_or_default());
+            self.rows.len(),
+            &|r, c, buf| {
+                buf.push_str(&self.rows[r].get(c).map(plain).unwrap_or_default());
                 CellKind::Text
             },
         )
@@ -172,7 +172,7 @@ pub fn reference_table(columns: &[String], rows: &[Vec<String>], align: Align) -
         &mut out,
         columns,
         rows.len(),
-        &mut |r, c, buf| buf.push_str(&rows[r][c]),
+        &|r, c, buf| buf.push_str(&rows[r][c]),
         align,
     );
     String::from_utf8_lossy(&out).into_owned()
@@ -180,22 +180,51 @@ pub fn reference_table(columns: &[String], rows: &[Vec<String>], align: Align) -
 
 /// [`reference_table`] for `rows` rows whose cells `cell(row, column, buffer)`
 /// writes, streamed to `out`: each cell is formatted twice (once to measure, once to
-/// write) instead of being kept, so memory does not grow with the rows.
+/// write) instead of being kept, so memory does not grow with the rows; both passes
+/// run on every core.
 pub fn write_reference_table(
-    out: &mut impl Write,
+    out: &mut dyn Write,
     columns: &[String],
     rows: usize,
-    cell: &mut dyn FnMut(usize, usize, &mut String),
+    cell: &(dyn Fn(usize, usize, &mut String) + Sync),
     align: Align,
 ) -> std::io::Result<()> {
     // astropy makes no column narrower than three characters.
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(3)).collect();
-    let mut buf = String::new();
-    for r in 0..rows {
-        for (c, w) in widths.iter_mut().enumerate() {
-            buf.clear();
-            cell(r, c, &mut buf);
-            *w = (*w).max(buf.chars().count());
+    // Measured on every core: each thread its share of the rows.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let share = rows.div_ceil(threads).max(CHUNK_ROWS);
+    let measure = |range: std::ops::Range<usize>| {
+        let mut widths = vec![0; columns.len()];
+        let mut buf = String::new();
+        for r in range {
+            for (c, w) in widths.iter_mut().enumerate() {
+                buf.clear();
+                cell(r, c, &mut buf);
+                *w = (*w).max(buf.chars().count());
+            }
+        }
+        widths
+    };
+    let measured: Vec<Vec<usize>> = if rows <= share {
+        vec![measure(0..rows)]
+    } else {
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = (0..rows)
+                .step_by(share)
+                .map(|start| {
+                    let measure = &measure;
+                    scope.spawn(move || measure(start..(start + share).min(rows)))
+                })
+                .collect();
+            parts.into_iter().filter_map(|p| p.join().ok()).collect()
+        })
+    };
+    for part in measured {
+        for (w, m) in widths.iter_mut().zip(part) {
+            *w = (*w).max(m);
         }
     }
     let mut line = String::new();
@@ -214,27 +243,31 @@ pub fn write_reference_table(
     }
     line.push('\n');
     out.write_all(line.as_bytes())?;
-    for r in 0..rows {
-        line.clear();
-        for (c, w) in widths.iter().enumerate() {
-            if c > 0 {
-                line.push(' ');
+    let widths = &widths;
+    write_rows(out, rows, &|range, text| {
+        let mut buf = String::new();
+        let mut line = String::new();
+        for r in range {
+            line.clear();
+            for (c, w) in widths.iter().enumerate() {
+                if c > 0 {
+                    line.push(' ');
+                }
+                buf.clear();
+                cell(r, c, &mut buf);
+                let pad = w.saturating_sub(buf.chars().count());
+                if align == Align::Right {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+                line.push_str(&buf);
+                if align == Align::Left {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
             }
-            buf.clear();
-            cell(r, c, &mut buf);
-            let pad = w.saturating_sub(buf.chars().count());
-            if align == Align::Right {
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-            line.push_str(&buf);
-            if align == Align::Left {
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
+            line.push('\n');
+            text.extend_from_slice(line.as_bytes());
         }
-        line.push('\n');
-        out.write_all(line.as_bytes())?;
-    }
-    Ok(())
+    })
 }
 
 /// How a cell's text goes into JSON.
@@ -283,69 +316,138 @@ pub fn push_plain(buf: &mut String, column: &str, value: &Value) -> CellKind {
     }
 }
 
+/// Rows a thread formats at a time in [`write_rows`].
+const CHUNK_ROWS: usize = 4096;
+
+/// Write `rows` rows whose text `format(range, buf)` appends to `buf`, formatted on
+/// every core: the rows go in chunks to the threads in turn and come out in order,
+/// a couple of chunks per thread in flight, so memory stays bounded by the chunks,
+/// not the rows.
+pub fn write_rows(
+    out: &mut dyn Write,
+    rows: usize,
+    format: &(dyn Fn(std::ops::Range<usize>, &mut Vec<u8>) + Sync),
+) -> std::io::Result<()> {
+    let chunk = |k: usize| k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(rows);
+    let chunks = rows.div_ceil(CHUNK_ROWS);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(chunks.max(1));
+    let mut buf = Vec::new();
+    if threads < 2 {
+        for k in 0..chunks {
+            buf.clear();
+            format(chunk(k), &mut buf);
+            out.write_all(&buf)?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|scope| {
+        // Thread t (1..threads) formats chunks t, t + threads, …; this one the rest.
+        let receivers: Vec<_> = (1..threads)
+            .map(|t| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+                scope.spawn(move || {
+                    for k in (t..chunks).step_by(threads) {
+                        let mut text = Vec::new();
+                        format(chunk(k), &mut text);
+                        // The writer stopped (a failed write): so do we.
+                        if tx.send(text).is_err() {
+                            break;
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for k in 0..chunks {
+            match k % threads {
+                0 => {
+                    buf.clear();
+                    format(chunk(k), &mut buf);
+                    out.write_all(&buf)?;
+                }
+                t => {
+                    let text = receivers[t - 1]
+                        .recv()
+                        .map_err(|_| std::io::Error::other("a formatting thread failed"))?;
+                    out.write_all(&text)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Write rows as CSV (a header row, then a line per row) or JSON (an array of
-/// objects, pretty-printed), one row at a time: `cell(row, column, buf)` appends a
-/// cell's text to `buf` and says how JSON writes it, so no row is ever held as
-/// values.
-pub fn write_cells<R>(
-    out: &mut impl Write,
+/// objects, pretty-printed): `cell(row, column, buf)` appends a cell's text to `buf`
+/// and says how JSON writes it, so no row is ever held as values; rows are
+/// formatted on every core ([`write_rows`]).
+pub fn write_cells(
+    out: &mut dyn Write,
     format: Format,
     columns: &[String],
-    rows: impl Iterator<Item = R>,
-    cell: &mut dyn FnMut(&R, usize, &mut String) -> CellKind,
+    rows: usize,
+    cell: &(dyn Fn(usize, usize, &mut String) -> CellKind + Sync),
 ) -> std::io::Result<()> {
-    // A row is made in `line` and written at once; each cell in `buf` first.
-    let mut buf = String::new();
-    let mut line = String::new();
     if format == Format::Csv {
         let header: Vec<String> = columns.iter().map(|c| csv_field(c)).collect();
         writeln!(out, "{}", header.join(","))?;
-        for r in rows {
-            line.clear();
-            for c in 0..columns.len() {
-                if c > 0 {
-                    line.push(',');
+        return write_rows(out, rows, &|range, text| {
+            let mut buf = String::new();
+            let mut line = String::new();
+            for r in range {
+                line.clear();
+                for c in 0..columns.len() {
+                    if c > 0 {
+                        line.push(',');
+                    }
+                    buf.clear();
+                    cell(r, c, &mut buf);
+                    if buf
+                        .bytes()
+                        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+                    {
+                        line.push_str(&csv_field(&buf));
+                    } else {
+                        line.push_str(&buf);
+                    }
                 }
-                buf.clear();
-                cell(&r, c, &mut buf);
-                if buf
-                    .bytes()
-                    .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-                {
-                    line.push_str(&csv_field(&buf));
-                } else {
-                    line.push_str(&buf);
-                }
+                line.push('\n');
+                text.extend_from_slice(line.as_bytes());
             }
-            line.push('\n');
-            out.write_all(line.as_bytes())?;
-        }
-        return Ok(());
+        });
+    }
+    if rows == 0 {
+        return out.write_all(b"[]\n");
     }
     // Keys are quoted once, not once per row.
     let keys: Vec<String> = columns
         .iter()
         .map(|c| format!("    {}: ", Json::String(c.clone())))
         .collect();
-    let mut any = false;
-    for r in rows {
-        line.clear();
-        line.push_str(if any { ",\n  {\n" } else { "[\n  {\n" });
-        any = true;
-        for (c, key) in keys.iter().enumerate() {
-            line.push_str(key);
-            buf.clear();
-            match cell(&r, c, &mut buf) {
-                CellKind::Null => line.push_str("null"),
-                CellKind::Literal => line.push_str(&buf),
-                CellKind::Text => push_json_string(&mut line, &buf),
+    write_rows(out, rows, &|range, text| {
+        let mut buf = String::new();
+        let mut line = String::new();
+        for r in range {
+            line.clear();
+            line.push_str(if r > 0 { ",\n  {\n" } else { "[\n  {\n" });
+            for (c, key) in keys.iter().enumerate() {
+                line.push_str(key);
+                buf.clear();
+                match cell(r, c, &mut buf) {
+                    CellKind::Null => line.push_str("null"),
+                    CellKind::Literal => line.push_str(&buf),
+                    CellKind::Text => push_json_string(&mut line, &buf),
+                }
+                line.push_str(if c + 1 < keys.len() { ",\n" } else { "\n" });
             }
-            line.push_str(if c + 1 < keys.len() { ",\n" } else { "\n" });
+            line.push_str("  }");
+            text.extend_from_slice(line.as_bytes());
         }
-        line.push_str("  }");
-        out.write_all(line.as_bytes())?;
-    }
-    out.write_all(if any { b"\n]\n" } else { b"[]\n" })
+    })?;
+    out.write_all(b"\n]\n")
 }
 
 /// Append `text` as a JSON string, quoted and escaped.
@@ -442,26 +544,19 @@ mod tests {
     fn cells_as_whole_documents() {
         let columns = vec!["name".to_owned(), "n".into(), "missing".into()];
         let rows = [("plain", 1), ("with \"quotes\", and\nlines\u{1}", -2)];
-        let mut cell = |r: &(&str, i64), c: usize, buf: &mut String| match c {
-            0 => {
+        let cell = |r: usize, c: usize, buf: &mut String| match (c, rows[r]) {
+            (0, r) => {
                 buf.push_str(r.0);
                 CellKind::Text
             }
-            1 => {
+            (1, r) => {
                 buf.push_str(&r.1.to_string());
                 CellKind::Literal
             }
             _ => CellKind::Null,
         };
         let mut json = Vec::new();
-        write_cells(
-            &mut json,
-            Format::Json,
-            &columns,
-            rows.iter().copied(),
-            &mut cell,
-        )
-        .unwrap();
+        write_cells(&mut json, Format::Json, &columns, rows.len(), &cell).unwrap();
         let objects: Vec<Json> = rows
             .iter()
             .map(|r| serde_json::json!({"name": r.0, "n": r.1, "missing": null}))
@@ -469,29 +564,63 @@ mod tests {
         let expected = format!("{}\n", serde_json::to_string_pretty(&objects).unwrap());
         assert_eq!(String::from_utf8(json).unwrap(), expected);
         let mut empty = Vec::new();
-        write_cells(
-            &mut empty,
-            Format::Json,
-            &columns,
-            [].into_iter(),
-            &mut cell,
-        )
-        .unwrap();
+        write_cells(&mut empty, Format::Json, &columns, 0, &cell).unwrap();
         assert_eq!(String::from_utf8(empty).unwrap(), "[]\n");
 
         let mut csv = Vec::new();
-        write_cells(
-            &mut csv,
-            Format::Csv,
-            &columns,
-            rows.iter().copied(),
-            &mut cell,
-        )
-        .unwrap();
+        write_cells(&mut csv, Format::Csv, &columns, rows.len(), &cell).unwrap();
         assert_eq!(
             String::from_utf8(csv).unwrap(),
             "name,n,missing\nplain,1,\n\"with \"\"quotes\"\", and\nlines\u{1}\",-2,\n"
         );
+    }
+
+    /// Many chunks, formatted on several threads, come out whole and in order.
+    #[test]
+    fn many_rows_in_order() {
+        let rows = 3 * CHUNK_ROWS + 17;
+        let columns = vec!["n".to_owned(), "word".into()];
+        let cell = |r: usize, c: usize, buf: &mut String| {
+            if c == 0 {
+                buf.push_str(&r.to_string());
+                CellKind::Literal
+            } else {
+                buf.push_str(if r.is_multiple_of(3) { "a,b" } else { "x" });
+                CellKind::Text
+            }
+        };
+        let mut csv = Vec::new();
+        write_cells(&mut csv, Format::Csv, &columns, rows, &cell).unwrap();
+        let mut want = String::from("n,word\n");
+        for r in 0..rows {
+            let word = if r.is_multiple_of(3) { "\"a,b\"" } else { "x" };
+            want.push_str(&format!("{r},{word}\n"));
+        }
+        assert_eq!(String::from_utf8(csv).unwrap(), want);
+
+        let mut json = Vec::new();
+        write_cells(&mut json, Format::Json, &columns, rows, &cell).unwrap();
+        let parsed: Vec<Json> = serde_json::from_slice(&json).unwrap();
+        assert_eq!(parsed.len(), rows);
+        assert!(parsed
+            .iter()
+            .enumerate()
+            .all(|(r, o)| o["n"] == serde_json::json!(r)));
+
+        let mut table = Vec::new();
+        let text_cell = |r: usize, c: usize, buf: &mut String| {
+            cell(r, c, buf);
+        };
+        write_reference_table(&mut table, &columns, rows, &text_cell, Align::Right).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), rows + 2);
+        let width = rows.to_string().len();
+        assert_eq!(lines[1], format!("{} ----", "-".repeat(width)));
+        for (r, line) in lines[2..].iter().enumerate() {
+            assert_eq!(line.split_whitespace().next(), Some(r.to_string().as_str()));
+            assert_eq!(line.len(), width + 5);
+        }
     }
 
     #[test]

@@ -146,47 +146,29 @@ fn forget_at_exit<T>(value: T) {
 
 /// Print datasets as JSON or CSV: one table of every type's rows, whose columns are
 /// every dimension the types have (empty where a type lacks one).
-fn print_dataset_rows<'a>(found: &'a DatasetRows, format: Format, show_uri: bool) -> CliResult {
+fn print_dataset_rows(found: &DatasetRows, format: Format, show_uri: bool) -> CliResult {
     let mut columns = vec!["type".to_owned(), "run".into(), "id".into()];
     columns.extend(found.dimensions.iter().cloned());
     if show_uri {
         columns.push("URI".into());
     }
-    // Where each type's rows keep each column of the whole answer.
-    let positions: std::collections::HashMap<&str, Vec<Option<usize>>> = found
-        .type_dimensions
-        .iter()
-        .map(|(t, own)| {
-            let at = found
-                .dimensions
-                .iter()
-                .map(|k| own.iter().position(|c| c == k))
-                .collect();
-            (t.as_str(), at)
-        })
-        .collect();
     let uri_column = 3 + found.dimensions.len();
-    let mut last: (&str, &[Option<usize>]) = ("", &[]);
-    let mut cell = |row: &DatasetRow<'a>, c: usize, buf: &mut String| -> CellKind {
+    let cell = |r: usize, c: usize, buf: &mut String| -> CellKind {
+        let Some(row) = found.row(r) else {
+            return CellKind::Null;
+        };
         match c {
             0 => text(buf, row.dataset_type()),
             1 => text(buf, row.run()),
             2 => push_plain(buf, "id", &Value::Uuid(row.id())),
             c if c == uri_column => row.uri().map_or(CellKind::Null, |u| text(buf, u)),
             c => {
-                // Rows of a type share its name: the same text, not just equal text.
-                if !std::ptr::eq(last.0, row.dataset_type()) {
-                    let at = positions
-                        .get(row.dataset_type())
-                        .map_or(&[][..], Vec::as_slice);
-                    last = (row.dataset_type(), at);
-                }
+                // Where this type's rows keep the column, if they have it.
                 let column = &found.dimensions[c - 3];
-                match last
-                    .1
-                    .get(c - 3)
-                    .copied()
-                    .flatten()
+                match row
+                    .columns()
+                    .iter()
+                    .position(|k| k == column)
                     .and_then(|p| row.value_at(p))
                 {
                     Some(v) => push_plain(buf, column, v),
@@ -197,7 +179,7 @@ fn print_dataset_rows<'a>(found: &'a DatasetRows, format: Format, show_uri: bool
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    write_cells(&mut out, format, &columns, found.iter(), &mut cell)?;
+    write_cells(&mut out, format, &columns, found.len(), &cell)?;
     out.flush()?;
     Ok(())
 }
@@ -223,7 +205,7 @@ fn print_dataset_tables(found: &DatasetRows, show_uri: bool) -> CliResult {
             columns.push("URI".into());
         }
         let uri_column = 3 + dimensions.len();
-        let mut cell = |r: usize, c: usize, buf: &mut String| {
+        let cell = |r: usize, c: usize, buf: &mut String| {
             let row = &group[r];
             match c {
                 0 => buf.push_str(dataset_type),
@@ -241,7 +223,7 @@ fn print_dataset_tables(found: &DatasetRows, show_uri: bool) -> CliResult {
             }
         };
         out.write_all(b"\n")?;
-        write_reference_table(&mut out, &columns, group.len(), &mut cell, Align::Right)?;
+        write_reference_table(&mut out, &columns, group.len(), &cell, Align::Right)?;
     }
     out.write_all(b"\n")?;
     out.flush()?;

@@ -122,7 +122,7 @@ fn print_records_as_reference(
             }
         })
         .collect();
-    let mut cell = |r: usize, c: usize, buf: &mut String| {
+    let cell = |r: usize, c: usize, buf: &mut String| {
         let record = &records[r];
         match columns[c].as_str() {
             "timespan" => buf.push_str(&timespan_text(
@@ -148,7 +148,7 @@ fn print_records_as_reference(
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    write_reference_table(&mut out, &headers, records.len(), &mut cell, Align::Right)?;
+    write_reference_table(&mut out, &headers, records.len(), &cell, Align::Right)?;
     out.flush()?;
     Ok(())
 }
