@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -640,3 +641,58 @@ def test_ingest_files_through_the_server(server, tmp_path):
     assert done.returncode == 1 and "rule:" in done.stderr
     assert json.loads(run_valet("query-datasets", repo, "sent_notes", "--collections", "u/alice/sent",
                                 "--format", "json", "--limit", "0").stdout or "[]") == []
+
+
+def test_a_stalled_stream_is_cut_and_frees_its_slot(tmp_path):
+    """A client that stops reading a streamed answer holds its database connection
+    only until --stall-timeout: the answer is then cut (the client sees a broken
+    body, never a short one that looks whole) and the user's stream permit comes
+    back. The mechanism is the server's alone, so SQLite serves here."""
+    import socket
+
+    repo = str(tmp_path / "repo")
+    valet("create", repo)
+    valet("generate-sample", str(tmp_path / "sample"), "--visits", "60")
+    valet("import", repo, str(tmp_path / "sample"), "--registry-only")
+    token = valet("token", "create", repo, "bob").strip().splitlines()[-1]
+    proc = subprocess.Popen(
+        [str(VALET), "serve", repo, "--listen", "127.0.0.1:0", "--stall-timeout", "1",
+         "--max-streams-per-user", "1"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "VALET_USER": ADMIN},
+    )
+    try:
+        line = proc.stderr.readline()
+        base = line.strip().split("listening on ")[1]
+        host, port = base.removeprefix("http://").split(":")
+        body = json.dumps({"dataset_types": [], "collections": ["*"], "find_first": False}).encode()
+        request = (
+            f"POST /api/v1/query-datasets HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect((host, int(port)))
+        stalled.sendall(request)
+        # Bob's one permit is taken while the stream runs...
+        time.sleep(0.3)
+        status, _ = call(base, "POST", "/api/v1/query-datasets", token,
+                         {"dataset_types": ["calexp"], "collections": ["*"], "find_first": False})
+        assert status == 429
+        # ...and given back once the stalled answer is cut.
+        time.sleep(3)
+        status, text = call(base, "POST", "/api/v1/query-datasets", token,
+                            {"dataset_types": ["bias"], "collections": ["*"], "find_first": False})
+        assert status == 200 and text
+        received = b""
+        stalled.settimeout(10)
+        try:
+            while chunk := stalled.recv(1 << 16):
+                received += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        assert received.startswith(b"HTTP/1.1 200")
+        assert not received.endswith(b"0\r\n\r\n"), "a cut answer must not end as a whole one"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "cut short: " in err and "took no data for 1 s" in err

@@ -31,6 +31,9 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// Streaming answers (query-datasets, files) one user may have open at once.
     pub max_streams_per_user: usize,
+    /// How long a streamed answer waits for its client to take data before it is
+    /// cut short, freeing the database connection it holds.
+    pub stall_timeout: std::time::Duration,
 }
 
 impl Default for ServeOptions {
@@ -40,6 +43,7 @@ impl Default for ServeOptions {
             anonymous_reads: true,
             max_body_bytes: 16 << 20,
             max_streams_per_user: 4,
+            stall_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -5,11 +5,14 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
+use tokio::sync::mpsc::error::SendTimeoutError;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use valet::{Repo, RepoError};
 
@@ -53,11 +56,16 @@ impl StreamBounds {
 }
 
 /// What a stream's producer writes into: buffered, sent a chunk at a time, failing
-/// once the client has gone so the producer stops.
+/// once the client has gone, or has taken nothing for the stall timeout, so the
+/// producer stops and its database connection is freed.
 pub(crate) struct ChunkWriter {
     buffer: Vec<u8>,
     sent: bool,
-    sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    sender: mpsc::Sender<Bytes>,
+    stall: Duration,
+    runtime: tokio::runtime::Handle,
+    /// The client stalled and the answer was cut.
+    stalled: bool,
 }
 
 impl ChunkWriter {
@@ -70,8 +78,23 @@ impl ChunkWriter {
             Vec::with_capacity(CHUNK_BYTES),
         ));
         self.sent = true;
-        self.sender.blocking_send(Ok(chunk)).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        let sent = self
+            .runtime
+            .block_on(self.sender.send_timeout(chunk, self.stall));
+        sent.map_err(|e| match e {
+            SendTimeoutError::Timeout(_) => {
+                self.stalled = true;
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the client took no data for {} s; the answer was cut short",
+                        self.stall.as_secs_f64()
+                    ),
+                )
+            }
+            SendTimeoutError::Closed(_) => {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+            }
         })
     }
 }
@@ -119,15 +142,23 @@ pub(crate) async fn streamed(
     };
     let (sender, mut receiver) = mpsc::channel(CHUNKS_AHEAD);
     let (start_tx, mut start_rx) = tokio::sync::oneshot::channel::<Start>();
+    // Set when the producer fails after data has gone out: the body then ends in an
+    // error, so the client sees a broken answer, never a short one that looks whole.
+    let cut = Arc::new(AtomicBool::new(false));
+    let producer_cut = cut.clone();
     let shared = shared.clone();
     let caller = caller.clone();
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let _slot = slot;
         let mut writer = ChunkWriter {
             buffer: Vec::with_capacity(CHUNK_BYTES),
             sent: false,
-            sender: sender.clone(),
+            sender,
+            stall: shared.options.stall_timeout,
+            runtime,
+            stalled: false,
         };
         let mut start = Some(start_tx);
         let result = as_caller(&caller, || {
@@ -155,7 +186,10 @@ pub(crate) async fn streamed(
                     }
                     let _ = s.send(Start::Data);
                 }
-                let _ = sender.blocking_send(Err(std::io::Error::other(e.to_string())));
+                if writer.stalled {
+                    eprintln!("valet serve: a streamed answer was cut short: {e}");
+                }
+                producer_cut.store(true, Ordering::SeqCst);
             }
         }
     });
@@ -178,9 +212,20 @@ pub(crate) async fn streamed(
             None
         }
     };
-    let pending: Vec<Result<Bytes, std::io::Error>> = first.into_iter().collect();
-    let rest = futures_util::stream::unfold(receiver, |mut r| async move {
-        r.recv().await.map(|item| (item, r))
+    let pending: Vec<Result<Bytes, std::io::Error>> = first.into_iter().map(Ok).collect();
+    let rest = futures_util::stream::unfold(Some(receiver), move |r| {
+        let cut = cut.clone();
+        async move {
+            let mut r = r?;
+            match r.recv().await {
+                Some(chunk) => Some((Ok(chunk), Some(r))),
+                // The producer is done: cleanly, or cut short.
+                None if cut.load(Ordering::SeqCst) => {
+                    Some((Err(std::io::Error::other("the answer was cut short")), None))
+                }
+                None => None,
+            }
+        }
     });
     let body = Body::from_stream(futures_util::StreamExt::chain(
         futures_util::stream::iter(pending),

@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// one more is refused with 429.
     #[arg(long, default_value_t = 4)]
     pub max_streams_per_user: usize,
+    /// Seconds a streamed answer waits for its client to take data before it is cut
+    /// short (the client sees a broken answer), freeing its database connection.
+    #[arg(long, default_value_t = 30.0)]
+    pub stall_timeout: f64,
 }
 
 /// Run `valet serve`.
@@ -39,6 +43,15 @@ pub fn serve(args: &ServeArgs) -> CliResult {
         anonymous_reads: !args.no_anonymous_reads,
         max_body_bytes: args.max_body_bytes,
         max_streams_per_user: args.max_streams_per_user,
+        stall_timeout: std::time::Duration::try_from_secs_f64(args.stall_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "--stall-timeout {}: give a positive number of seconds",
+                    args.stall_timeout
+                )
+            })?,
     };
     valet_server::serve(repo, options).map_err(|e| format!("serve on {}: {e}", args.listen))?;
     Ok(())
