@@ -302,10 +302,7 @@ pub fn insert_records(
     let inserted =
         conn.savepoint(|c| c.insert_rows(&table, &quoted_refs, &rows, conflict.as_deref()));
     match inserted {
-        Ok(n) => {
-            refresh_statistics(conn, &table, n)?;
-            Ok(n)
-        }
+        Ok(n) => Ok(n),
         Err(err) if err.kind == DbErrorKind::Unique => Err(explain_duplicate(
             conn,
             universe,
@@ -316,23 +313,6 @@ pub fn insert_records(
         )),
         Err(err) => Err(err.into()),
     }
-}
-
-/// Rows inserted at once above which PostgreSQL's statistics for the table are
-/// refreshed.
-const ANALYZE_AFTER_ROWS: u64 = 100;
-
-/// After a bulk insert on PostgreSQL, refresh the table's planner statistics. A
-/// dimension table filled in the transaction that then inserts datasets has none,
-/// and the planner then checks every dataset's foreign keys to it (and valet's own
-/// record probes) with a sequential scan: on the DP0.2-shaped sample, the visit key
-/// alone took 3.8 s instead of 0.9 s for 110k calexps, and the whole import 25 s
-/// instead of 16-17 s. `ANALYZE` runs in the transaction and counts its own inserts.
-fn refresh_statistics(conn: &mut Conn, table: &str, inserted: u64) -> Result<()> {
-    if conn.backend() == crate::db::Backend::Postgres && inserted >= ANALYZE_AFTER_ROWS {
-        conn.batch(&format!("ANALYZE {table}"))?;
-    }
-    Ok(())
 }
 
 /// Find which record collided, for a message that names it.
