@@ -663,7 +663,51 @@ fn export_files_that_disagree(backend: Backend) {
     assert_eq!(before(&t.repo), start);
 }
 
+/// On PostgreSQL, tables filled in bulk have planner statistics as soon as the
+/// import commits: without them the planner takes a table of 100k calexps for a few
+/// hundred rows and sorts them on disk instead of reading the primary key in order.
+fn bulk_inserts_leave_statistics(backend: Backend) {
+    let Some(t) = new_repo(backend) else { return };
+    if t.repo.backend() != valet::Backend::Postgres {
+        return;
+    }
+    t.repo
+        .import_files(
+            &[PathBuf::from(common::conformance_data(
+                "dp02-mini/export.yaml",
+            ))],
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    let mut c = t.repo.registry().db.conn().unwrap();
+    let tags = c
+        .query_opt(
+            "SELECT tags_table FROM dataset_type WHERE name = 'calexp'",
+            &[],
+        )
+        .unwrap()
+        .unwrap()[0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rows = common::count(&t.repo, &format!("SELECT COUNT(*) FROM {tags}"));
+    assert!(rows >= 100, "{rows}");
+    for table in [tags.as_str(), "dataset"] {
+        let analyzed = c
+            .query_opt(
+                "SELECT COUNT(*) FROM pg_stat_user_tables WHERE relname = ? AND last_analyze IS NOT NULL",
+                &[valet::registry::Value::from(table)],
+            )
+            .unwrap()
+            .unwrap()[0]
+            .as_i64()
+            .unwrap();
+        assert_eq!(analyzed, 1, "{table} has no statistics after the import");
+    }
+}
+
 on_both_backends!(
+    bulk_inserts_leave_statistics,
     export_files_in_any_order,
     export_files_that_disagree,
     duplicate_chain_definitions,

@@ -294,7 +294,8 @@ impl PgConn {
     /// (68 ms), and the foreign keys of datasets to a new dimension table were
     /// checked by sequential scans (the import of the DP0.2-shaped sample took 25 s
     /// instead of 16 s). `ANALYZE` runs in the transaction and counts its own
-    /// inserts; growth by a fraction keeps the refreshes few however the rows come.
+    /// inserts; growth by a fraction keeps the refreshes few however the rows come,
+    /// and concurrent writers never wait on each other's refresh.
     fn note_inserted(&mut self, table: &str, n: u64) -> Result<(), DbError> {
         if n == 0 {
             return Ok(());
@@ -315,8 +316,10 @@ impl PgConn {
         };
         let inserted = inserted + n;
         if inserted as f64 >= (size * 0.2).max(ANALYZE_AFTER_ROWS as f64) {
+            // SKIP_LOCKED: a concurrent transaction refreshing the same table (its
+            // lock is held to commit) is left to it, never waited for.
             self.client
-                .batch_execute(&format!("ANALYZE {table}"))
+                .batch_execute(&format!("ANALYZE (SKIP_LOCKED) {table}"))
                 .map_err(map_err)?;
             self.grown
                 .insert(table.to_owned(), (0, size + inserted as f64));
