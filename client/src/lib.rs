@@ -479,22 +479,31 @@ impl Client {
                 )));
             }
         }
-        let mut staged = tempfile::tempfile().map_err(|source| RepoError::Io {
+        self.post_bundle("/api/v1/repo/import-bundle", &mut |staged| {
+            write_import_bundle(
+                directory,
+                patterns,
+                options.transfer.is_some(),
+                &options.skip_dimensions,
+                staged,
+            )
+        })
+    }
+
+    /// Write a bundle into a temporary file with `write`, then send it as the body of
+    /// a POST to `path` and take the answer.
+    fn post_bundle<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        write: &mut dyn FnMut(&mut std::fs::File) -> Result<(), RepoError>,
+    ) -> Result<T, RepoError> {
+        let temporary = |source| RepoError::Io {
             path: "a temporary file".into(),
             source,
-        })?;
-        write_import_bundle(
-            directory,
-            patterns,
-            options.transfer.is_some(),
-            &options.skip_dimensions,
-            &mut staged,
-        )?;
-        std::io::Seek::rewind(&mut staged).map_err(|source| RepoError::Io {
-            path: "a temporary file".into(),
-            source,
-        })?;
-        let path = "/api/v1/repo/import-bundle";
+        };
+        let mut staged = tempfile::tempfile().map_err(temporary)?;
+        write(&mut staged)?;
+        std::io::Seek::rewind(&mut staged).map_err(temporary)?;
         let sent = self
             .request("POST", path)
             .set("Content-Type", "application/zip")
@@ -510,21 +519,9 @@ impl Client {
         table: &Path,
         options: &IngestTableOptions,
     ) -> Result<Vec<DatasetRef>, RepoError> {
-        let mut staged = tempfile::tempfile().map_err(|source| RepoError::Io {
-            path: "a temporary file".into(),
-            source,
-        })?;
-        write_ingest_bundle(table, options, &mut staged)?;
-        std::io::Seek::rewind(&mut staged).map_err(|source| RepoError::Io {
-            path: "a temporary file".into(),
-            source,
-        })?;
-        let path = "/api/v1/repo/ingest-bundle";
-        let sent = self
-            .request("POST", path)
-            .set("Content-Type", "application/zip")
-            .send(staged);
-        self.answer(path, sent)
+        self.post_bundle("/api/v1/repo/ingest-bundle", &mut |staged| {
+            write_ingest_bundle(table, options, staged).map(|_| ())
+        })
     }
 
     /// The bytes of a dataset's file (`GET /api/v1/datasets/{id}/file`).
