@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{ArrayBuilder, Int32Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use valet_registry::schema::dimension_is_numeric;
@@ -119,7 +119,6 @@ struct BatchBuilder {
     ids: StringBuilder,
     runs: Repeated,
     columns: Vec<Column>,
-    rows: usize,
     capacity: usize,
 }
 
@@ -132,25 +131,25 @@ impl BatchBuilder {
             ids: StringBuilder::with_capacity(rows, rows * uuid::fmt::Hyphenated::LENGTH),
             runs: Repeated::with_capacity(rows),
             columns,
-            rows: 0,
             capacity: rows,
         }
     }
 
-    /// The rows so far as a batch; the builders start over, empty.
-    fn take(&mut self) -> Result<RecordBatch, RepoError> {
-        let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.ids.finish()), self.runs.finish()];
-        arrays.extend(self.columns.iter_mut().map(Column::finish));
-        self.rows = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays)
-            .map_err(|e| RepoError::Invalid(format!("building the Arrow table: {e}")))
+    /// The rows filled so far.
+    fn len(&self) -> usize {
+        self.ids.len()
     }
 
-    /// Builders at full size again: taking a batch leaves them without capacity,
-    /// and growing them row by row would copy each buffer several times.
-    fn refill(&mut self) {
-        let numeric = std::mem::take(&mut self.numeric);
-        *self = BatchBuilder::new(self.schema.clone(), numeric, self.capacity);
+    /// The rows so far as a batch, the builders made again at full size: taking a
+    /// batch leaves Arrow's builders without capacity, and growing them row by row
+    /// would copy each buffer several times.
+    fn take(&mut self) -> Result<RecordBatch, RepoError> {
+        let fresh = BatchBuilder::new(self.schema.clone(), self.numeric.clone(), self.capacity);
+        let mut full = std::mem::replace(self, fresh);
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(full.ids.finish()), full.runs.finish()];
+        arrays.extend(full.columns.iter_mut().map(Column::finish));
+        RecordBatch::try_new(full.schema, arrays)
+            .map_err(|e| RepoError::Invalid(format!("building the Arrow table: {e}")))
     }
 }
 
@@ -195,7 +194,6 @@ impl Repo {
         each: &mut dyn FnMut(RecordBatch) -> Result<(), RepoError>,
     ) -> Result<(), RepoError> {
         let (schema, numeric) = self.arrow_layout(dataset_type)?;
-        let ndims = numeric.len();
         let batch_rows = batch_rows.max(1);
         let mut batch = BatchBuilder::new(schema, numeric, batch_rows);
         let mut uuid_text = uuid::Uuid::encode_buffer();
@@ -207,14 +205,11 @@ impl Repo {
                 .ids
                 .append_value(found.id.hyphenated().encode_lower(&mut uuid_text));
             batch.runs.append_value(found.run);
-            for (i, column) in batch.columns.iter_mut().enumerate().take(ndims) {
+            for (i, column) in batch.columns.iter_mut().enumerate() {
                 column.push(found.values.get(i));
             }
-            batch.rows += 1;
-            if batch.rows == batch_rows {
-                let full = batch.take().and_then(&mut *each);
-                batch.refill();
-                if let Err(e) = full {
+            if batch.len() == batch_rows {
+                if let Err(e) = batch.take().and_then(&mut *each) {
                     failed = Some(e);
                     return Ok(false);
                 }
@@ -224,7 +219,7 @@ impl Repo {
         if let Some(e) = failed {
             return Err(e);
         }
-        if batch.rows > 0 {
+        if batch.len() > 0 {
             each(batch.take()?)?;
         }
         Ok(())

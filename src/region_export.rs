@@ -2,7 +2,7 @@
 //! collection, as a FITS binary table of IVOA STC-S strings (the reference's
 //! command), for footprint services and coverage maps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use valet_fits::write::{empty_primary, text_column_table, write_hdus};
@@ -15,6 +15,9 @@ use valet_registry::RegistryError;
 use crate::queries::DatasetSearch;
 use crate::repo::io_err;
 use crate::{Repo, RepoError};
+
+/// Data IDs whose regions one statement reads.
+const KEYS_PER_QUERY: usize = 200;
 
 /// A value as a sort key: integers in numeric order before text.
 fn sort_key(v: &Value) -> (bool, i64, String) {
@@ -85,35 +88,43 @@ impl Repo {
             });
             Ok(true)
         })?;
-        // Their regions, read in one pass over the element's table.
+        // Their regions, looked up by key a few hundred at a time: a collection's
+        // regions are a small part of the element's table in a large repository.
         let columns = element_key_columns(universe, element)?;
-        let sql = format!(
-            "SELECT {}, region FROM {}",
-            columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
-            q(&element.name)
-        );
-        let index: HashMap<Vec<(bool, i64, String)>, usize> =
-            wanted.iter().map(|(k, &i)| (k.clone(), i)).collect();
+        let one_key = columns
+            .iter()
+            .map(|c| format!("{} = ?", q(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         let mut regions: Vec<Option<String>> = vec![None; keys.len()];
         let mut failed = None;
         let mut conn = self.registry.db.conn()?;
-        conn.query_each(&sql, &[], &mut |row| {
-            let sortable: Vec<_> = row[..columns.len()].iter().map(sort_key).collect();
-            let Some(&i) = index.get(&sortable) else {
-                return Ok(());
-            };
-            let stcs = match &row[columns.len()] {
-                Value::Bytes(blob) => Region::decode(blob).ivoa_stcs(),
-                _ => Err("no region".to_owned()),
-            };
-            match stcs {
-                Ok(text) => regions[i] = Some(text),
-                Err(e) => {
-                    failed.get_or_insert(format!("{} {:?}: {e}", element.name, keys[i]));
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            let sql = format!(
+                "SELECT {}, region FROM {} WHERE {}",
+                columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+                q(&element.name),
+                vec![format!("({one_key})"); chunk.len()].join(" OR ")
+            );
+            let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
+            conn.query_each(&sql, &params, &mut |row| {
+                let sortable: Vec<_> = row[..columns.len()].iter().map(sort_key).collect();
+                let Some(&i) = wanted.get(&sortable) else {
+                    return Ok(());
+                };
+                let stcs = match &row[columns.len()] {
+                    Value::Bytes(blob) => Region::decode(blob).ivoa_stcs(),
+                    _ => Err("no region".to_owned()),
+                };
+                match stcs {
+                    Ok(text) => regions[i] = Some(text),
+                    Err(e) => {
+                        failed.get_or_insert(format!("{} {:?}: {e}", element.name, keys[i]));
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+        }
         drop(conn);
         if let Some(e) = failed {
             return Err(RepoError::Invalid(e));

@@ -192,10 +192,7 @@ pub fn write_reference_table(
     // astropy makes no column narrower than three characters.
     let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count().max(3)).collect();
     // Measured on every core: each thread its share of the rows.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let share = rows.div_ceil(threads).max(CHUNK_ROWS);
+    let share = rows.div_ceil(formatting_threads()).max(CHUNK_ROWS);
     let measure = |range: std::ops::Range<usize>| {
         let mut widths = vec![0; columns.len()];
         let mut buf = String::new();
@@ -316,6 +313,13 @@ pub fn push_plain(buf: &mut String, column: &str, value: &Value) -> CellKind {
     }
 }
 
+/// Threads that format rows: one per core, at most eight.
+fn formatting_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+}
+
 /// Rows a thread formats at a time in [`write_rows`].
 const CHUNK_ROWS: usize = 4096;
 
@@ -330,10 +334,7 @@ pub fn write_rows(
 ) -> std::io::Result<()> {
     let chunk = |k: usize| k * CHUNK_ROWS..((k + 1) * CHUNK_ROWS).min(rows);
     let chunks = rows.div_ceil(CHUNK_ROWS);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8)
-        .min(chunks.max(1));
+    let threads = formatting_threads().min(chunks.max(1));
     let mut buf = Vec::new();
     if threads < 2 {
         for k in 0..chunks {

@@ -32,7 +32,9 @@ use valet::queries::{
     FoundDataset, LineageOptions, QueryDataIdsOptions, QueryDatasetsOptions,
 };
 use valet::retrieve::RetrieveOptions;
-use valet::transfers::bundle::{write_import_bundle, write_ingest_bundle};
+use valet::transfers::bundle::{
+    copies_only, write_import_bundle, write_ingest_bundle, SENT_ARE_COPIED,
+};
 use valet::transfers::{ImportOptions, ImportSummary};
 use valet::{
     ChainMode, CollectionRecord, CollectionType, DatasetRef, DatasetType, ErrorKind, RepoError,
@@ -391,12 +393,7 @@ impl Client {
         options: RetrieveOptions,
     ) -> Result<(Vec<PathBuf>, bool), RepoError> {
         if let Some(mode) = options.transfer {
-            if !matches!(mode, TransferMode::Auto | TransferMode::Copy) {
-                return Err(RepoError::Invalid(format!(
-                    "-t {}: files from a server can only be copied (auto or copy)",
-                    format!("{mode:?}").to_lowercase()
-                )));
-            }
+            copies_only(mode, "files from a server can only be copied")?;
         }
         let (artifacts, limited): (Vec<(Uuid, String)>, bool) = self.post(
             "/api/v1/repo/artifacts-to-retrieve",
@@ -472,12 +469,7 @@ impl Client {
             ));
         }
         if let Some(mode) = options.transfer {
-            if !matches!(mode, TransferMode::Auto | TransferMode::Copy) {
-                return Err(RepoError::Invalid(format!(
-                    "-t {}: files sent to a server are copied into its datastore (auto or copy)",
-                    format!("{mode:?}").to_lowercase()
-                )));
-            }
+            copies_only(mode, SENT_ARE_COPIED)?;
         }
         self.post_bundle("/api/v1/repo/import-bundle", &mut |staged| {
             write_import_bundle(

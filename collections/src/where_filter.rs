@@ -8,7 +8,7 @@
 //! element (`visit.exposure_time`), or a record field alone where exactly one of the
 //! rows' elements has it (`exposure_time`), as the reference resolves identifiers.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use valet_config::{Element, Universe};
@@ -85,12 +85,12 @@ pub fn data_id_filter(
         universe,
         rows,
         made: RefCell::default(),
-        repeats_rows: RefCell::new(false),
+        repeats_rows: Cell::new(false),
     };
     let resolve = |name: &str| joins.resolve(name);
     let mut params = Vec::new();
     let condition = expr::to_sql(&parsed, text, &resolve, &mut params, backend)?;
-    let repeats_rows = *joins.repeats_rows.borrow();
+    let repeats_rows = joins.repeats_rows.get();
     let joins = joins
         .made
         .into_inner()
@@ -111,10 +111,11 @@ struct Joins<'a> {
     rows: &'a FilteredRows<'a>,
     /// `(alias, JOIN clause)` in the order made: a join only refers to earlier ones.
     made: RefCell<Vec<(String, String)>>,
-    repeats_rows: RefCell<bool>,
+    repeats_rows: Cell<bool>,
 }
 
-type Found<T> = std::result::Result<T, String>;
+/// A name's meaning, or why it has none (one line, for the parse error).
+type Resolved<T> = std::result::Result<T, String>;
 
 impl Joins<'_> {
     fn has(&self, alias: &str) -> bool {
@@ -157,7 +158,7 @@ impl Joins<'_> {
     }
 
     /// The SQL holding dimension `dim`'s value for a row.
-    fn column_of(&self, dim: &str) -> Found<String> {
+    fn column_of(&self, dim: &str) -> Resolved<String> {
         let alias = self.rows.alias;
         if self.is_required(dim) {
             return Ok(format!("{alias}.{}", q(dim)));
@@ -184,7 +185,7 @@ impl Joins<'_> {
                 );
                 // One row of the rows may relate to several values (a visit of two
                 // exposures).
-                *self.repeats_rows.borrow_mut() = true;
+                self.repeats_rows.set(true);
             }
             return Ok(format!("{a}.{}", q(dim)));
         }
@@ -197,7 +198,7 @@ impl Joins<'_> {
 
     /// Join the table of dimension `dim` (one the rows have or reach), once,
     /// returning its alias.
-    fn join_dimension(&self, dim: &str) -> Found<String> {
+    fn join_dimension(&self, dim: &str) -> Resolved<String> {
         let e = self.universe.get(dim).map_err(|e| e.to_string())?;
         if !e.has_table() {
             return Err(format!("{dim} has no records to filter on"));
@@ -230,9 +231,9 @@ impl Joins<'_> {
 
     /// `name` qualified by its element when it is a record field alone
     /// (`exposure_time` → `visit.exposure_time`); unchanged otherwise.
-    fn qualified(&self, name: &str) -> Found<String> {
+    fn qualified(&self, name: &str) -> Resolved<String> {
         let head = name.split('.').next().unwrap_or(name);
-        if self.universe.element(head).is_some() || head == "dataset_id" || head == "ingest_date" {
+        if self.universe.element(head).is_some() {
             return Ok(name.to_owned());
         }
         let owners: Vec<&str> = self
@@ -259,7 +260,7 @@ impl Joins<'_> {
     }
 
     /// The column a name in the expression means.
-    fn resolve(&self, name: &str) -> Found<Column> {
+    fn resolve(&self, name: &str) -> Resolved<Column> {
         let (alias, universe) = (self.rows.alias, self.universe);
         // A dataset's id: `dataset_id`, or `calexp.dataset_id` for datasets of calexp.
         let own_id = |t: &str| {

@@ -1,14 +1,14 @@
 //! `obscore set-exposure-regions`: rows of exposures (raws) written before their
 //! visits were defined have no footprint. Each such row takes the region of its
 //! detector in a visit its exposure belongs to (any one: the visits of an exposure
-//! share their footprint), as the reference's command does.
-
-use std::collections::HashSet;
+//! share their footprint), as the reference's command does, found by the record
+//! cache as when the row is built.
 
 use uuid::Uuid;
 use valet_registry::db::{quote_ident as q, Value};
+use valet_registry::expand::RecordCache;
 use valet_registry::region::Region;
-use valet_registry::{Conn, Registry};
+use valet_registry::{Conn, DataId, Registry};
 
 use crate::live::{enabled_config, table_name};
 use crate::sky::spatial_columns;
@@ -106,20 +106,19 @@ fn count(
     Ok(row.and_then(|r| r[0].as_i64()).unwrap_or(0) as u64)
 }
 
-/// The table's name, columns and the missing-row condition, or an error when the
-/// repository has no live table.
+/// The table's name and the missing-row condition with its parameters, or an error
+/// when the repository has no live table.
 fn prepare(
     conn: &mut Conn,
     options: &ExposureRegionOptions,
-) -> Result<(String, Vec<String>, String, Vec<Value>), ObsCoreError> {
+) -> Result<(String, String, Vec<Value>), ObsCoreError> {
     let Some(config) = enabled_config(conn)? else {
         return Err(ObsCoreError::Invalid(
             "this repository does not have an ObsCore table (valet obscore enable)".into(),
         ));
     };
-    let all_columns = columns(&config);
-    let (condition, params) = missing_condition(&all_columns, options)?;
-    Ok((table_name(&config), all_columns, condition, params))
+    let (condition, params) = missing_condition(&columns(&config), options)?;
+    Ok((table_name(&config), condition, params))
 }
 
 /// How many rows lack a region (`--check`).
@@ -128,7 +127,7 @@ pub fn count_missing(
     options: &ExposureRegionOptions,
 ) -> Result<u64, ObsCoreError> {
     let mut conn = registry.db.conn()?;
-    let (table, _, condition, params) = prepare(&mut conn, options)?;
+    let (table, condition, params) = prepare(&mut conn, options)?;
     count(&mut conn, &table, &condition, &params)
 }
 
@@ -139,7 +138,7 @@ pub fn set_exposure_regions(
     options: &ExposureRegionOptions,
 ) -> Result<ExposureRegionReport, ObsCoreError> {
     registry.db.transaction(|conn| {
-        let (table, _, condition, params) = prepare(conn, options)?;
+        let (table, condition, params) = prepare(conn, options)?;
         let mut report = ExposureRegionReport {
             missing: count(conn, &table, &condition, &params)?,
             ..Default::default()
@@ -155,28 +154,34 @@ pub fn set_exposure_regions(
             .first()
             .and_then(|r| r[0].as_i64())
             .unwrap_or(0) as u64;
-        // Each missing row with a region of its detector in a visit of its exposure.
+        // Each missing row's region, by the rule every ObsCore row is built with (the
+        // record cache: its detector's region in a visit of its exposure).
         let (exposure, detector) = (q(&options.exposure_column), q(&options.detector_column));
         let rows = conn.query(
             &format!(
-                "SELECT o.registry_dataset_id, r.region FROM {table} o \
-                 JOIN visit_definition d ON d.instrument = o.instrument_name AND d.exposure = o.{exposure} \
-                 JOIN visit_detector_region r ON r.instrument = d.instrument AND r.visit = d.visit \
-                 AND r.detector = o.{detector} \
-                 WHERE {condition} ORDER BY o.registry_dataset_id, d.visit"
+                "SELECT o.registry_dataset_id, o.instrument_name, o.{exposure}, o.{detector} \
+                 FROM {table} o WHERE {condition}"
             ),
             &params,
         )?;
-        let mut seen = HashSet::new();
+        let dims: Vec<String> = ["instrument", "detector", "exposure"].map(String::from).into();
+        let missing: Vec<(Uuid, DataId)> = rows
+            .into_iter()
+            .filter_map(|r| {
+                let [id, instrument, exposure, detector] = <[Value; 4]>::try_from(r).ok()?;
+                let values = dims.iter().cloned().zip([instrument, detector, exposure]);
+                Some((id.as_uuid()?, values.collect()))
+            })
+            .collect();
+        let mut cache = RecordCache::new(registry.universe.clone());
+        cache.load_regions_for_data_ids(conn, &dims, missing.iter().map(|(_, d)| d))?;
         let mut updates: Vec<(Uuid, Vec<Value>)> = Vec::new();
         let mut s_region = String::new();
-        for row in rows {
-            let (Some(id), Some(Value::Bytes(blob))) = (row[0].as_uuid(), row.get(1)) else {
+        for (id, data_id) in &missing {
+            let expanded = cache.expand(&dims, data_id)?;
+            let Some(blob) = cache.region(&expanded) else {
                 continue;
             };
-            if !seen.insert(id) {
-                continue;
-            }
             s_region.clear();
             let Some((ra, dec, fov)) = spatial_columns(&Region::decode(blob), &mut s_region) else {
                 continue;
@@ -188,7 +193,7 @@ pub fn set_exposure_regions(
                 Value::Text(s_region.clone()),
             ];
             cells.extend(footprint_cells(&cells[0], &cells[1], &cells[2]));
-            updates.push((id, cells));
+            updates.push((*id, cells));
         }
         report.found = updates.len() as u64;
         if options.dry_run {

@@ -161,6 +161,22 @@ fn unpack(bundle: &Path, manifest_name: &str) -> Result<(tempfile::TempDir, Stri
     Ok((staging, manifest_text))
 }
 
+/// Why only copies can be sent to a server (for [`copies_only`]).
+pub const SENT_ARE_COPIED: &str = "files sent to a server are copied into its datastore";
+
+/// Refuse a transfer mode other than copying (`auto` copies) for files that cross
+/// to or from a server, where a link could not reach; `why` says which way.
+pub fn copies_only(mode: TransferMode, why: &str) -> Result<(), RepoError> {
+    if matches!(mode, TransferMode::Auto | TransferMode::Copy) {
+        Ok(())
+    } else {
+        Err(RepoError::Invalid(format!(
+            "-t {}: {why} (auto or copy)",
+            mode.name()
+        )))
+    }
+}
+
 /// The bundle member saying what to ingest.
 const INGEST_MANIFEST: &str = "valet-ingest.json";
 
@@ -184,12 +200,7 @@ pub fn write_ingest_bundle(
     options: &IngestTableOptions,
     out: &mut (impl Write + std::io::Seek),
 ) -> Result<usize, RepoError> {
-    if !matches!(options.transfer, TransferMode::Auto | TransferMode::Copy) {
-        return Err(RepoError::Invalid(format!(
-            "-t {}: files sent to a server are copied into its datastore (auto or copy)",
-            format!("{:?}", options.transfer).to_lowercase()
-        )));
-    }
+    copies_only(options.transfer, SENT_ARE_COPIED)?;
     let files = crate::ingest::table_files(table, options)?;
     let mut manifest = IngestManifest {
         dataset_type: options.dataset_type.clone(),
